@@ -1,0 +1,147 @@
+// The workflow definition model: what a tenant posts (JSON or YAML), after
+// parsing and validation. A Flow is immutable once loaded and shared by every
+// execution that runs on that version (std::shared_ptr<const Flow>).
+//
+// Shape: a flow has a root Scope of steps. Loop steps own a nested Scope (the
+// body, run once per item); parallel steps own a nested Scope whose roots (the
+// steps no other step of that scope transitions to) are its branches. Step ids
+// are unique across the whole flow, so `$ref: "<step>.field"` is never
+// ambiguous. Transitions (on_success, on_failure, on_true, on_false) stay
+// within a scope and form no cycle (repetition is what loop steps are for),
+// so each step runs at most once per frame.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/expr.hpp"
+#include "runtime/result.hpp"
+#include "runtime/template.hpp"
+
+namespace yantra {
+
+using json = nlohmann::json;
+
+enum class StepType { kAction, kCondition, kLoop, kParallel, kDelay };
+enum class Backoff { kFixed, kExponential };
+enum class WaitFor { kAll, kAny, kNone };
+enum class OnError { kFail, kContinue };
+
+const char* to_string(StepType);
+const char* to_string(WaitFor);
+
+struct RetryPolicy {
+  uint32_t max_attempts = 1;  // 1 = no retry
+  Backoff backoff = Backoff::kExponential;
+  int64_t initial_delay_ms = 1000;
+  int64_t max_delay_ms = 60000;
+  double multiplier = 2.0;
+};
+
+struct Scope;
+
+struct Step {
+  std::string id;
+  StepType type = StepType::kAction;
+  std::string name;  // optional display name
+  std::string on_success;
+  std::string on_failure;
+  RetryPolicy retry;
+
+  // action
+  std::string tool_id;
+  std::string action;
+  Template parameters;
+  int64_t timeout_ms = 0;  // 0 = no step deadline
+
+  // condition: either an operator form or an expression
+  std::string op;  // "==", ">", ..., or empty when `expression` is used
+  Template left;
+  Template right;
+  std::shared_ptr<const expr::Expression> expression;
+  std::string on_true;
+  std::string on_false;
+
+  // loop
+  Template items;
+  bool parallel = false;
+  uint32_t max_iterations = 1000;
+  uint32_t max_concurrency = 0;  // parallel loops: 0 = all at once
+
+  // loop body / parallel branches
+  std::shared_ptr<Scope> body;
+  WaitFor wait_for = WaitFor::kAll;
+
+  // delay
+  int64_t duration_ms = 0;
+};
+
+struct Scope {
+  std::vector<Step> steps;
+  std::map<std::string, size_t> index;  // step id -> position in `steps`
+  // Entry points: the first step for the root scope and loop bodies; every
+  // step that no other step of the scope transitions to for parallel scopes.
+  std::vector<std::string> roots;
+
+  const Step* find(const std::string& id) const {
+    auto it = index.find(id);
+    return it == index.end() ? nullptr : &steps[it->second];
+  }
+};
+
+// A tool the validator may accept: its id and the actions it offers (empty =
+// any action). Tools are registered by the engine; validation never guesses.
+struct ToolSpec {
+  std::string id;
+  std::vector<std::string> actions;
+};
+
+struct Flow {
+  std::string id;
+  std::string name;
+  std::string description;
+  json trigger = json{{"type", "manual"}};
+  Scope root;
+  bool has_output = false;
+  Template output;
+  int64_t timeout_ms = 0;  // 0 = none
+  OnError on_error = OnError::kFail;
+  json source;  // the definition as posted (canonical JSON), for GET and storage
+
+  // Every step of every scope by id, with the scope that owns it.
+  struct Located {
+    const Step* step = nullptr;
+    const Scope* scope = nullptr;
+    const Step* container = nullptr;  // the loop/parallel owning `scope`, null for root
+  };
+  std::map<std::string, Located> all_steps;
+
+  const Located* locate(const std::string& step_id) const {
+    auto it = all_steps.find(step_id);
+    return it == all_steps.end() ? nullptr : &it->second;
+  }
+};
+
+struct ParseOptions {
+  // Tools that exist; an action step naming another tool or action is
+  // invalid. Empty = accept any tool (used by tests of the model alone).
+  std::vector<ToolSpec> tools;
+};
+
+// Parses and validates a definition. On failure the Status has code
+// "invalid_flow" and one Problem per issue found (all of them, not just the
+// first), each with a JSON pointer into the document.
+Result<std::shared_ptr<const Flow>> parse_flow(const json& doc, const ParseOptions& opts = {});
+
+// YAML and JSON are two spellings of one model. Errors: "invalid_yaml" /
+// "invalid_json" with the line/column of the problem.
+Result<json> yaml_to_json(std::string_view text);
+Result<json> parse_json_text(std::string_view text);
+std::string json_to_yaml(const json& doc);
+
+}  // namespace yantra

@@ -1,0 +1,84 @@
+// Group commit for one partition's event log (the LevelDB writers-queue idea):
+// execution actors hand in WriteRequests from any thread; one dedicated
+// writer thread takes everything queued, writes it as one rocksdb::WriteBatch
+// with one sync (durability "sync") and then runs each request's callback.
+// While a sync is in progress new requests queue up, so batches grow with
+// load and the cost of an fsync is shared by every execution in the batch.
+//
+// Callbacks run on the writer thread and must not block (actors just send a
+// message). Requests of one partition are committed in submission order.
+// Blocking I/O never happens on the caller's thread, so CAF scheduler threads
+// may call append().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/result.hpp"
+#include "storage/store.hpp"
+
+namespace yantra::storage {
+
+// Everything one execution wants durable at once.
+struct WriteRequest {
+  uint32_t partition = 0;
+  std::string execution_id;
+  // (seq, serialized yantra.v1.Event); seqs are dense and ascending.
+  std::vector<std::pair<uint64_t, std::string>> events;
+  // Upserts the summary row; a non-terminal status sets the active marker of
+  // (partition, id), a terminal one removes it.
+  std::optional<v1::ExecutionSummary> summary;
+};
+
+struct WriterStats {
+  uint64_t batches = 0;
+  uint64_t requests = 0;
+  uint64_t events = 0;
+  uint64_t sync_ns_total = 0;  // time spent in DB::Write
+  uint64_t max_batch_requests = 0;
+};
+
+class LogWriter {
+ public:
+  using Callback = std::function<void(const Status&)>;
+
+  // max_batch_requests bounds one WriteBatch (latency under overload).
+  LogWriter(Store& store, uint32_t partition, size_t max_batch_requests = 4096);
+  ~LogWriter();  // commits what is queued, then joins the thread
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Thread-safe, never blocks on I/O. The callback gets ok once the request
+  // is durable (per the store's durability mode), or the write error.
+  void append(WriteRequest request, Callback done);
+
+  // Test hook simulating power loss: queued requests are dropped without
+  // their callbacks running, and later appends are silently dropped too.
+  void halt();
+
+  WriterStats stats() const;
+  uint32_t partition() const { return partition_; }
+
+ private:
+  void run();
+
+  Store& store_;
+  uint32_t partition_;
+  size_t max_batch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<WriteRequest, Callback>> queue_;
+  bool stopping_ = false;
+  bool halted_ = false;
+  WriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace yantra::storage

@@ -1,0 +1,93 @@
+// The node's durable store: one RocksDB database with a column family per
+// kind of record (see docs/event-log-format.md):
+//   events      partition(be16) | execution_id | seq(be64)  -> yantra.v1.Event
+//   executions  "s" | execution_id                          -> ExecutionSummary
+//               "r" | partition(be16) | execution_id        -> "" (active marker)
+//   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
+// Reads are direct and thread-safe. Writes of execution events go through a
+// LogWriter (group commit, see log_writer.hpp); flow writes are rare and go
+// straight to the DB. Store knows nothing of actors or HTTP.
+//
+// Lifecycle: open() once per process; the Store must outlive every LogWriter
+// built on it. An I/O error on write latches the store read-only: later
+// writes fail with "store_read_only" instead of pretending to succeed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/result.hpp"
+#include "yantra/v1/events.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace yantra::storage {
+
+enum class Durability { kSync, kAsync };
+
+struct StoreOptions {
+  std::string path;
+  Durability durability = Durability::kSync;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const StoreOptions& options() const { return options_; }
+
+  // Events seq in [from_seq, to_seq] of one execution, in order.
+  Result<std::vector<v1::Event>> read_events(uint32_t partition, std::string_view execution_id,
+                                             uint64_t from_seq = 1,
+                                             uint64_t to_seq = UINT64_MAX) const;
+
+  Result<std::optional<v1::ExecutionSummary>> get_summary(std::string_view execution_id) const;
+
+  // Ids of executions of `partition` that have not reached a terminal status.
+  Result<std::vector<std::string>> active_executions(uint32_t partition) const;
+
+  // Stores `flow` as version latest+1 of (tenant, flow_id) and returns that
+  // version (flow.version is ignored). Serialised per store, so concurrent
+  // puts of the same flow get distinct versions.
+  Result<uint32_t> put_flow(v1::FlowVersion flow);
+  // version 0 = latest. nullopt when absent.
+  Result<std::optional<v1::FlowVersion>> get_flow(std::string_view tenant, std::string_view flow_id,
+                                                  uint32_t version = 0) const;
+
+  // True once a write failed; every later write fails.
+  bool read_only() const { return read_only_.load(); }
+
+  // For LogWriter and tests in storage/ only.
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* cf_events() const { return cf_events_; }
+  rocksdb::ColumnFamilyHandle* cf_executions() const { return cf_executions_; }
+  rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
+  void latch_read_only() { read_only_.store(true); }
+
+ private:
+  Store() = default;
+  StoreOptions options_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* cf_events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_executions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_flows_ = nullptr;
+  std::atomic<bool> read_only_{false};
+  struct FlowLock;
+  std::unique_ptr<FlowLock> flow_lock_;
+};
+
+bool is_terminal_status(std::string_view status);
+
+}  // namespace yantra::storage
