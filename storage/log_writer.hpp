@@ -13,7 +13,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -56,7 +55,10 @@ class LogWriter {
   LogWriter& operator=(const LogWriter&) = delete;
 
   // Thread-safe, never blocks on I/O. The callback gets ok once the request
-  // is durable (per the store's durability mode), or the write error.
+  // is durable (per the store's durability mode), or the write error:
+  // "store_read_only" once any write of the store failed, "invalid_argument"
+  // for a partition above 0xFFFF or an execution id not of 1..255 bytes (that
+  // request only). Keys use request.partition, not partition().
   void append(WriteRequest request, Callback done);
 
   // Test hook simulating power loss: queued requests are dropped without
@@ -74,7 +76,10 @@ class LogWriter {
   size_t max_batch_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<WriteRequest, Callback>> queue_;
+  // A vector, not a deque: the writer swaps it with its own (cleared) one,
+  // so both keep their capacity and steady state allocates nothing per
+  // request.
+  std::vector<std::pair<WriteRequest, Callback>> queue_;
   bool stopping_ = false;
   bool halted_ = false;
   WriterStats stats_;

@@ -1,1 +1,347 @@
-// placeholder: being written
+// Store: the RocksDB side of the node. Design notes:
+//
+// - One DB, one column family per kind of record, so each can be tuned (and
+//   later compacted or dropped) on its own. Open also opens every column
+//   family already present: RocksDB refuses to open a DB without all of them,
+//   and an older binary must still start on a database a newer one touched.
+// - `events` is only ever read as "one execution, a seq range". Its prefix
+//   extractor yields exactly partition|len|id, so the SST bloom filters are
+//   per execution and a scan touches only files that hold that execution;
+//   whole-key filters would be useless there (events are never point-read).
+//   `executions` is point-read by id ("s" keys), so it gets whole-key blooms.
+// - Every scan is bounded by iterate_upper_bound so RocksDB stops at the
+//   prefix end instead of reading into the next execution's blocks. A scan
+//   across executions of `events` (retention, export) must set
+//   ReadOptions::total_order_seek, or prefix seek skips keys.
+// - Flow writes are rare; a store-wide mutex around "read latest, write
+//   latest+1" is simpler than a merge operator or a transaction and gives
+//   concurrent puts distinct, dense versions.
+// - Any failed write latches the store read-only: after an fsync error the
+//   state of the WAL is unknown, and acknowledging later writes would lie.
+#include "storage/store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+
+#include "storage/internal/keys.hpp"
+
+namespace yantra::storage {
+
+namespace {
+
+constexpr const char* kCfEvents = "events";
+constexpr const char* kCfExecutions = "executions";
+constexpr const char* kCfFlows = "flows";
+
+// The per-execution prefix of an event key (see keys.hpp). Its name is stored
+// in SST files: rename it only if the prefix changes, since RocksDB then
+// ignores the old files' prefix blooms.
+class ExecutionPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "yantra.ExecutionPrefix.v1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), keys::event_prefix_size(key.data(), key.size())};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return keys::event_prefix_size(key.data(), key.size()) != 0;
+  }
+};
+
+Status storage_error(const rocksdb::Status& s) {
+  return {"storage_error", s.ToString()};
+}
+
+Status invalid(std::string message) {
+  return {"invalid_argument", std::move(message)};
+}
+
+rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
+                                              bool whole_key_filtering) {
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  // 10 bits/key: ~1% false positives for about 1.25 bytes per key.
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  t.whole_key_filtering = whole_key_filtering;
+  // Keep index and filter blocks in the cache, accounted for, and pinned for
+  // L0 where recent (hot) events live.
+  t.cache_index_and_filter_blocks = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
+  return t;
+}
+
+}  // namespace
+
+struct Store::Locks {
+  std::mutex flow_mu;  // serialises put_flow
+  mutable std::mutex cause_mu;
+  std::string read_only_cause;  // first failure, guarded by cause_mu
+};
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  if (options.path.empty()) return invalid("store path is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // Background flushes and compactions share the node's 2 cores with the
+  // engine; more threads would only contend.
+  db_options.IncreaseParallelism(2);
+
+  auto cache = rocksdb::NewLRUCache(64 << 20);
+
+  rocksdb::ColumnFamilyOptions events_options;
+  events_options.prefix_extractor = std::make_shared<ExecutionPrefix>();
+  events_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/false)));
+  // Skips memtable reads of executions that are not in it (most, at scale).
+  events_options.memtable_prefix_bloom_size_ratio = 0.02;
+  events_options.level_compaction_dynamic_level_bytes = true;
+
+  rocksdb::ColumnFamilyOptions executions_options;
+  executions_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/true)));
+  executions_options.level_compaction_dynamic_level_bytes = true;
+
+  rocksdb::ColumnFamilyOptions plain_options;
+  plain_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/true)));
+
+  std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, kCfEvents, kCfExecutions,
+                                    kCfFlows};
+  std::vector<std::string> existing;
+  // Fails on a fresh directory (no CURRENT file): then only our own column
+  // families exist. On a broken DB, Open below reports the real problem.
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok()) {
+    for (auto& name : existing) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.reserve(names.size());
+  for (const auto& name : names) {
+    if (name == kCfEvents) {
+      descriptors.emplace_back(name, events_options);
+    } else if (name == kCfExecutions) {
+      descriptors.emplace_back(name, executions_options);
+    } else {
+      descriptors.emplace_back(name, plain_options);
+    }
+  }
+
+  std::unique_ptr<Store> store(new Store());
+  store->options_ = options;
+  store->locks_ = std::make_unique<Locks>();
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
+  if (!s.ok()) return storage_error(s);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == kCfEvents) store->cf_events_ = store->handles_[i];
+    if (names[i] == kCfExecutions) store->cf_executions_ = store->handles_[i];
+    if (names[i] == kCfFlows) store->cf_flows_ = store->handles_[i];
+  }
+  return store;
+}
+
+Store::~Store() {
+  if (db_ == nullptr) return;
+  for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+  // Close() waits for background work; its error has nowhere to go, and all
+  // acknowledged writes are already in the (synced) WAL.
+  db_->Close().PermitUncheckedError();
+  delete db_;
+}
+
+Status Store::read_only_error() const {
+  if (!read_only()) return Status::ok();
+  std::lock_guard lock(locks_->cause_mu);
+  return {"store_read_only", "store is read-only after a write error: " + locks_->read_only_cause};
+}
+
+void Store::latch_read_only(const Status& cause) {
+  {
+    std::lock_guard lock(locks_->cause_mu);
+    if (locks_->read_only_cause.empty()) locks_->read_only_cause = cause.to_string();
+  }
+  read_only_.store(true);
+}
+
+Result<std::vector<v1::Event>> Store::read_events(uint32_t partition, std::string_view execution_id,
+                                                  uint64_t from_seq, uint64_t to_seq) const {
+  if (!keys::valid_partition(partition)) return invalid("partition out of range");
+  if (!keys::valid_execution_id(execution_id)) return invalid("execution id must be 1..255 bytes");
+  std::vector<v1::Event> events;
+  if (from_seq > to_seq) return events;
+
+  std::string start;
+  keys::event_key(start, partition, execution_id, from_seq);
+  // Smallest key above prefix|to_seq, still inside the prefix, so prefix
+  // seek stays valid for the whole scan.
+  std::string upper;
+  keys::event_key(upper, partition, execution_id, to_seq);
+  upper.push_back('\0');
+  const size_t prefix_size = start.size() - 8;
+
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_events_));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    rocksdb::Slice value = it->value();
+    const uint64_t seq =
+        key.size() == prefix_size + 8 ? keys::get_be64(key.data() + prefix_size) : 0;
+    v1::Event& event = events.emplace_back();
+    if (key.size() != prefix_size + 8 ||
+        !event.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return Status("storage_corrupt", "event " + std::string(execution_id) + "/" +
+                                           std::to_string(seq) + " of partition " +
+                                           std::to_string(partition) + " does not parse");
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return events;
+}
+
+Result<std::optional<v1::ExecutionSummary>> Store::get_summary(
+    std::string_view execution_id) const {
+  if (!keys::valid_execution_id(execution_id)) return invalid("execution id must be 1..255 bytes");
+  std::string key;
+  keys::summary_key(key, execution_id);
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_executions_, key, &value);
+  if (s.IsNotFound()) return std::optional<v1::ExecutionSummary>();
+  if (!s.ok()) return storage_error(s);
+  v1::ExecutionSummary summary;
+  if (!summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return Status("storage_corrupt",
+                  "summary of execution " + std::string(execution_id) + " does not parse");
+  }
+  return std::optional<v1::ExecutionSummary>(std::move(summary));
+}
+
+Result<std::vector<std::string>> Store::active_executions(uint32_t partition) const {
+  if (!keys::valid_partition(partition)) return invalid("partition out of range");
+  std::string prefix;
+  keys::active_prefix(prefix, partition);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    ids.emplace_back(key.data() + prefix.size(), key.size() - prefix.size());
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return ids;
+}
+
+Result<uint32_t> Store::put_flow(v1::FlowVersion flow) {
+  if (!keys::valid_flow_part(flow.tenant()) || !keys::valid_flow_part(flow.flow_id())) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  std::lock_guard lock(locks_->flow_mu);
+  if (read_only()) return read_only_error();
+
+  std::string prefix;
+  keys::flow_prefix(prefix, flow.tenant(), flow.flow_id());
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower_slice(prefix);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  uint32_t latest = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_flows_));
+    it->SeekToLast();
+    if (it->Valid()) {
+      rocksdb::Slice key = it->key();
+      if (key.size() != prefix.size() + 4) {
+        return Status("storage_corrupt",
+                      "flow key of " + flow.tenant() + "/" + flow.flow_id() + " has a bad size");
+      }
+      latest = keys::get_be32(key.data() + prefix.size());
+    } else if (!it->status().ok()) {
+      return storage_error(it->status());
+    }
+  }
+  if (latest == UINT32_MAX) return invalid("flow has too many versions");
+  const uint32_t version = latest + 1;
+  flow.set_version(version);
+
+  std::string key;
+  keys::flow_key(key, flow.tenant(), flow.flow_id(), version);
+  std::string value;
+  flow.SerializeToString(&value);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // rare and user-visible: always durable, whatever the mode
+  rocksdb::Status s = db_->Put(wo, cf_flows_, key, value);
+  if (!s.ok()) {
+    Status error = storage_error(s);
+    latch_read_only(error);
+    return error;
+  }
+  return version;
+}
+
+Result<std::optional<v1::FlowVersion>> Store::get_flow(std::string_view tenant,
+                                                       std::string_view flow_id,
+                                                       uint32_t version) const {
+  if (!keys::valid_flow_part(tenant) || !keys::valid_flow_part(flow_id)) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  std::string value;
+  if (version != 0) {
+    std::string key;
+    keys::flow_key(key, tenant, flow_id, version);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_flows_, key, &value);
+    if (s.IsNotFound()) return std::optional<v1::FlowVersion>();
+    if (!s.ok()) return storage_error(s);
+  } else {
+    std::string prefix;
+    keys::flow_prefix(prefix, tenant, flow_id);
+    std::string upper = keys::prefix_successor(prefix);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice lower_slice(prefix);
+    rocksdb::Slice upper_slice(upper);
+    ro.iterate_lower_bound = &lower_slice;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_flows_));
+    it->SeekToLast();
+    if (!it->Valid()) {
+      if (!it->status().ok()) return storage_error(it->status());
+      return std::optional<v1::FlowVersion>();
+    }
+    value = it->value().ToString();
+  }
+  v1::FlowVersion flow;
+  if (!flow.ParseFromString(value)) {
+    return Status("storage_corrupt",
+                  "flow " + std::string(tenant) + "/" + std::string(flow_id) + " does not parse");
+  }
+  return std::optional<v1::FlowVersion>(std::move(flow));
+}
+
+bool is_terminal_status(std::string_view status) {
+  return status == "completed" || status == "failed" || status == "cancelled" ||
+         status == "timed_out";
+}
+
+}  // namespace yantra::storage

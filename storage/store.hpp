@@ -1,9 +1,15 @@
 // The node's durable store: one RocksDB database with a column family per
 // kind of record (see docs/event-log-format.md):
-//   events      partition(be16) | execution_id | seq(be64)  -> yantra.v1.Event
+//   events      partition(be16) | len(u8) | execution_id | seq(be64) -> Event
 //   executions  "s" | execution_id                          -> ExecutionSummary
 //               "r" | partition(be16) | execution_id        -> "" (active marker)
 //   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
+// Execution ids are opaque bytes of length 1..255; in event keys they are
+// length-prefixed so that one execution's prefix never covers another's ("ab"
+// vs "abc"). Tenant and flow ids are non-empty and may not contain 0x00.
+// Partitions fit 16 bits. Invalid ids or partitions get "invalid_argument".
+// Column families a later version added are opened too (and left alone), so
+// an older binary still opens a newer database.
 // Reads are direct and thread-safe. Writes of execution events go through a
 // LogWriter (group commit, see log_writer.hpp); flow writes are rare and go
 // straight to the DB. Store knows nothing of actors or HTTP.
@@ -67,13 +73,18 @@ class Store {
 
   // True once a write failed; every later write fails.
   bool read_only() const { return read_only_.load(); }
+  // The error later writes get: "store_read_only" naming the first cause;
+  // ok while the store is writable.
+  Status read_only_error() const;
 
   // For LogWriter and tests in storage/ only.
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* cf_events() const { return cf_events_; }
   rocksdb::ColumnFamilyHandle* cf_executions() const { return cf_executions_; }
   rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
-  void latch_read_only() { read_only_.store(true); }
+  void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
+  // Keeps the first cause, for read_only_error().
+  void latch_read_only(const Status& cause);
 
  private:
   Store() = default;
@@ -84,8 +95,8 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_executions_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_flows_ = nullptr;
   std::atomic<bool> read_only_{false};
-  struct FlowLock;
-  std::unique_ptr<FlowLock> flow_lock_;
+  struct Locks;  // flow-write mutex and the read-only cause
+  std::unique_ptr<Locks> locks_;
 };
 
 bool is_terminal_status(std::string_view status);

@@ -1,0 +1,138 @@
+// Key encoding of the store's column families, shared by store.cpp and
+// log_writer.cpp only. Big-endian integers make RocksDB's bytewise order equal
+// numeric order, so "events of one execution from seq a to b" is one range
+// scan. The execution id is preceded by its length (one byte) in event keys:
+// without it the events of "ab" and "abc" would share a byte prefix and a scan
+// of "ab" could run into "abc" (whose next byte would look like a seq). In the
+// executions CF the id ends the key, so it needs no length there. Tenant and
+// flow ids are separated by 0x00 and may not contain it, which keeps
+// "tenant|flow|" an exact prefix of one flow's versions.
+//
+// This is an on-disk format: change it only together with a migration and
+// docs/event-log-format.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace yantra::storage::keys {
+
+inline constexpr size_t kMaxExecutionIdSize = 255;
+inline constexpr uint32_t kMaxPartition = 0xFFFF;
+// be16 partition + one length byte, before the id itself.
+inline constexpr size_t kEventPrefixHeader = 3;
+
+inline void put_be16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v));
+}
+
+inline void put_be32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+inline void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+inline uint32_t get_be32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+inline uint64_t get_be64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+inline bool valid_partition(uint32_t partition) {
+  return partition <= kMaxPartition;
+}
+
+// Any bytes are fine (the id is length-prefixed), but it must fit one byte of
+// length and be non-empty so that every execution has a distinct prefix.
+inline bool valid_execution_id(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxExecutionIdSize;
+}
+
+// Tenant and flow ids delimit each other with 0x00, so they cannot hold it.
+inline bool valid_flow_part(std::string_view s) {
+  return !s.empty() && s.find('\0') == std::string_view::npos;
+}
+
+// events: partition(be16) | len(u8) | execution_id | seq(be64).
+// Appends the per-execution prefix (everything but seq) to `out`.
+inline void append_event_prefix(std::string& out, uint32_t partition, std::string_view id) {
+  put_be16(out, static_cast<uint16_t>(partition));
+  out.push_back(static_cast<char>(static_cast<unsigned char>(id.size())));
+  out.append(id);
+}
+
+inline void event_key(std::string& out, uint32_t partition, std::string_view id, uint64_t seq) {
+  out.clear();
+  append_event_prefix(out, partition, id);
+  put_be64(out, seq);
+}
+
+// Size of the per-execution prefix of an event key, or 0 when `key` is too
+// short to have one (the prefix extractor's domain check).
+inline size_t event_prefix_size(const char* key, size_t size) {
+  if (size < kEventPrefixHeader) return 0;
+  size_t n = kEventPrefixHeader + static_cast<unsigned char>(key[2]);
+  return n <= size ? n : 0;
+}
+
+// executions: "s" | execution_id -> ExecutionSummary.
+inline void summary_key(std::string& out, std::string_view id) {
+  out.clear();
+  out.push_back('s');
+  out.append(id);
+}
+
+// executions: "r" | partition(be16) | execution_id -> "" (active marker).
+inline void active_prefix(std::string& out, uint32_t partition) {
+  out.clear();
+  out.push_back('r');
+  put_be16(out, static_cast<uint16_t>(partition));
+}
+
+inline void active_key(std::string& out, uint32_t partition, std::string_view id) {
+  active_prefix(out, partition);
+  out.append(id);
+}
+
+// flows: tenant | 0x00 | flow_id | 0x00 | version(be32).
+inline void flow_prefix(std::string& out, std::string_view tenant, std::string_view flow_id) {
+  out.clear();
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(flow_id);
+  out.push_back('\0');
+}
+
+inline void flow_key(std::string& out, std::string_view tenant, std::string_view flow_id,
+                     uint32_t version) {
+  flow_prefix(out, tenant, flow_id);
+  put_be32(out, version);
+}
+
+// Exclusive upper bound of every key starting with `prefix` (for
+// ReadOptions::iterate_upper_bound): trailing 0xFF bytes cannot be
+// incremented, so they are dropped first. Empty means "no bound".
+inline std::string prefix_successor(std::string prefix) {
+  while (!prefix.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(prefix.back());
+    if (last != 0xFF) {
+      ++last;
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;  // empty: no upper bound
+}
+
+}  // namespace yantra::storage::keys
