@@ -1,1 +1,99 @@
-// placeholder: being written
+// The built-in `core` tool as a non-blocking actor: `echo` returns its
+// parameters, `fail` fails (the first `times` attempts only, if given) and
+// `sleep` holds a concurrency slot for `ms` milliseconds using a timer
+// message, never a blocked thread. Calls beyond max_concurrency queue in
+// arrival order, which is what the concurrency tests observe.
+#include <deque>
+#include <unordered_map>
+
+#include "actors/internal/context.hpp"
+
+namespace yantra::detail {
+namespace {
+
+struct CoreToolState {
+  static inline const char* name = "yantra.tool.core";
+  size_t max_concurrency = 1024;
+  size_t busy = 0;
+  uint64_t next_ticket = 1;
+  std::deque<std::pair<CallPtr, caf::response_promise>> queue;
+  std::unordered_map<uint64_t, std::pair<caf::response_promise, ToolResult>> sleeping;
+};
+
+using Self = caf::stateful_actor<CoreToolState>;
+
+void release(Self* self);
+
+void run(Self* self, const CallPtr& call, caf::response_promise rp) {
+  auto& st = self->state;
+  st.busy++;
+  const json& p = call->parameters;
+  if (call->action == "echo") {
+    rp.deliver(ToolResult::success(p));
+    release(self);
+  } else if (call->action == "fail") {
+    const int64_t times = p.is_object() ? p.value("times", int64_t{-1}) : -1;
+    if (times >= 0 && static_cast<int64_t>(call->attempt) > times) {
+      rp.deliver(ToolResult::success(json{{"attempt", call->attempt}, {"recovered", true}}));
+    } else {
+      const bool retriable = p.is_object() ? p.value("retriable", true) : true;
+      rp.deliver(ToolResult::failure(
+          p.is_object() ? p.value("code", std::string("core_fail")) : "core_fail",
+          p.is_object() ? p.value("message", std::string("failed on purpose")) : "failed on purpose",
+          retriable));
+    }
+    release(self);
+  } else if (call->action == "sleep") {
+    int64_t ms = p.is_object() ? p.value("ms", int64_t{0}) : 0;
+    if (ms < 0) ms = 0;
+    const uint64_t ticket = st.next_ticket++;
+    st.sleeping.emplace(ticket, std::make_pair(std::move(rp), ToolResult::success(json{{"slept_ms", ms}})));
+    self->delayed_send(self, std::chrono::milliseconds(ms), done_atom::value, ticket);
+  } else {
+    rp.deliver(ToolResult::failure("unknown_action", "core has no action '" + call->action + "'",
+                                   false));
+    release(self);
+  }
+}
+
+void release(Self* self) {
+  auto& st = self->state;
+  st.busy--;
+  while (st.busy < st.max_concurrency && !st.queue.empty()) {
+    auto next = std::move(st.queue.front());
+    st.queue.pop_front();
+    run(self, next.first, std::move(next.second));
+  }
+}
+
+caf::behavior core_tool(Self* self, size_t max_concurrency) {
+  self->state.max_concurrency = max_concurrency == 0 ? 1 : max_concurrency;
+  return {
+      [=](invoke_atom, const CallPtr& call) -> caf::result<ToolResult> {
+        auto rp = self->make_response_promise();
+        if (self->state.busy < self->state.max_concurrency) {
+          run(self, call, rp);
+        } else {
+          self->state.queue.emplace_back(call, rp);
+        }
+        return rp;
+      },
+      [=](done_atom, uint64_t ticket) {
+        auto it = self->state.sleeping.find(ticket);
+        if (it == self->state.sleeping.end()) return;
+        it->second.first.deliver(std::move(it->second.second));
+        self->state.sleeping.erase(it);
+        release(self);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency) {
+  return sys.spawn(core_tool, max_concurrency);
+}
+
+ToolSpec core_tool_spec() { return ToolSpec{"core", {"echo", "fail", "sleep"}}; }
+
+}  // namespace yantra::detail

@@ -1,1 +1,386 @@
-// placeholder: being written
+// Engine::Impl wires the node together and owns everything with a lifetime:
+// the store, one LogWriter per partition, the I/O pool, the CAF actor system
+// and the flow cache. Shutdown order matters: actors first (so nothing new is
+// written), then the I/O pool (its tasks read the store), then the writers
+// (which commit what is queued), then the store.
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/engine.hpp"
+#include "actors/internal/context.hpp"
+#include "runtime/ids.hpp"
+
+namespace yantra {
+
+namespace detail {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace detail
+
+namespace {
+
+std::string new_execution_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   static_cast<uint64_t>(detail::now_ms())};
+  return make_execution_id(detail::now_ms(), rng(), rng());
+}
+
+std::string flow_key(const std::string& tenant, const std::string& flow_id, uint32_t version) {
+  std::string k = tenant;
+  k.push_back('\0');
+  k += flow_id;
+  k.push_back('\0');
+  k += std::to_string(version);
+  return k;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::unique_ptr<storage::Store> store;
+  detail::EngineCtx ctx;
+  std::unique_ptr<detail::IoPool> io;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::vector<ToolSpec> specs;
+  std::atomic<bool> ready{false};
+  std::atomic<uint32_t> partitions_to_recover{0};
+  bool stopped = false;
+
+  std::mutex flows_mu;
+  std::unordered_map<std::string, std::shared_ptr<const Flow>> flows;  // by flow_key
+  std::unordered_map<std::string, uint32_t> latest;                    // tenant\0flow -> version
+
+  std::mutex watch_mu;
+  std::atomic<int> watch_count{0};
+  std::unordered_map<std::string, std::vector<std::shared_ptr<std::promise<ExecutionResult>>>>
+      watchers;
+
+  Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> resolve_flow(const std::string& tenant,
+                                                                       const std::string& flow_id,
+                                                                       uint32_t version) {
+    {
+      std::lock_guard<std::mutex> lock(flows_mu);
+      if (version == 0) {
+        auto lit = latest.find(tenant + '\0' + flow_id);
+        if (lit != latest.end()) version = lit->second;
+      }
+      if (version != 0) {
+        auto it = flows.find(flow_key(tenant, flow_id, version));
+        if (it != flows.end()) return std::make_pair(version, it->second);
+      }
+    }
+    auto stored = store->get_flow(tenant, flow_id, version);
+    if (!stored.ok()) return stored.status();
+    if (!stored.value().has_value()) {
+      return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
+                                              : "flow '" + flow_id + "' has no version " +
+                                                    std::to_string(version));
+    }
+    const v1::FlowVersion& fv = *stored.value();
+    auto doc = parse_json_text(fv.definition_json());
+    if (!doc.ok()) return doc.status();
+    auto flow = parse_flow(doc.value(), ParseOptions{specs});
+    if (!flow.ok()) return flow.status();
+    std::lock_guard<std::mutex> lock(flows_mu);
+    flows[flow_key(tenant, flow_id, fv.version())] = flow.value();
+    auto& l = latest[tenant + '\0' + flow_id];
+    if (fv.version() > l) l = fv.version();
+    return std::make_pair(fv.version(), flow.value());
+  }
+
+  void notify(const ExecutionResult& r) {
+    if (watch_count.load(std::memory_order_acquire) == 0) return;
+    std::vector<std::shared_ptr<std::promise<ExecutionResult>>> ws;
+    {
+      std::lock_guard<std::mutex> lock(watch_mu);
+      auto it = watchers.find(r.execution_id);
+      if (it == watchers.end()) return;
+      ws = std::move(it->second);
+      watchers.erase(it);
+    }
+    for (auto& w : ws) w->set_value(r);
+  }
+
+  void shutdown_actors() {
+    if (stopped) return;
+    stopped = true;
+    for (auto& p : ctx.partitions) caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+    for (auto& [id, t] : ctx.tools) caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+    sys->await_all_actors_done();
+    io.reset();
+  }
+
+  ~Impl() {
+    if (sys) shutdown_actors();
+    sys.reset();
+    ctx.writers.clear();
+    store.reset();
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  auto store = storage::Store::open(
+      storage::StoreOptions{options.data_dir, options.durability});
+  if (!store.ok()) return store.status();
+  impl->store = std::move(store.value());
+  const uint32_t parts = std::max<uint32_t>(1, options.partitions);
+
+  auto& ctx = impl->ctx;
+  ctx.store = impl->store.get();
+  ctx.partition_count = parts;
+  for (uint32_t p = 0; p < parts; ++p) {
+    ctx.writers.push_back(std::make_unique<storage::LogWriter>(*impl->store, p));
+  }
+  impl->io = std::make_unique<detail::IoPool>(options.io_threads);
+  ctx.io = impl->io.get();
+  Impl* raw = impl.get();
+  ctx.load_flow = [raw](const std::string& tenant, const std::string& flow_id,
+                        uint32_t version) -> Result<std::shared_ptr<const Flow>> {
+    auto r = raw->resolve_flow(tenant, flow_id, version);
+    if (!r.ok()) return r.status();
+    return r.value().second;
+  };
+  ctx.on_finished = [raw](const ExecutionResult& r) { raw->notify(r); };
+
+  impl->cfg = std::make_unique<caf::actor_system_config>();
+  size_t threads = options.scheduler_threads;
+  if (threads == 0) threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  impl->cfg->set("scheduler.max-threads", threads);
+  if (const char* pol = std::getenv("YANTRA_TMP_POLICY")) impl->cfg->set("scheduler.policy", caf::atom_from_string(pol));
+  if (std::getenv("YANTRA_TMP_NOSLEEP")) impl->cfg->set("work-stealing.moderate-sleep-duration", caf::timespan{0});
+  impl->cfg->set("logger.console", caf::atom("none"));
+  impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
+
+  impl->specs.push_back(detail::core_tool_spec());
+  ctx.tools.emplace("core", detail::spawn_core_tool(*impl->sys, options.core_tool_concurrency));
+  for (auto& tool : options.tools) {
+    ToolSpec spec = tool->spec();
+    impl->specs.push_back(spec);
+    ctx.tools[spec.id] = detail::spawn_tool_pool(*impl->sys, tool);
+  }
+  for (uint32_t p = 0; p < parts; ++p) {
+    ctx.partitions.push_back(detail::spawn_partition(*impl->sys, &ctx, p));
+  }
+
+  // Recovery: every execution that had not ended is re-activated from its
+  // log. Listing happens on the I/O pool; ready() turns true when every
+  // partition has handed its executions over.
+  impl->partitions_to_recover = parts;
+  for (uint32_t p = 0; p < parts; ++p) {
+    ctx.io->submit([raw, p] {
+      auto ids = raw->store->active_executions(p);
+      if (!ids.ok()) {
+        spdlog::error("recovery of partition {} failed: {}", p, ids.status().to_string());
+      } else {
+        for (const auto& id : ids.value()) {
+          caf::anon_send(raw->ctx.partitions[p], detail::activate_atom::value, id);
+        }
+      }
+      if (raw->partitions_to_recover.fetch_sub(1) == 1) raw->ready = true;
+    });
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definition,
+                                  const std::string& created_by, const std::string& note) {
+  auto flow = parse_flow(definition, ParseOptions{impl_->specs});
+  if (!flow.ok()) return flow.status();
+  v1::FlowVersion fv;
+  fv.set_tenant(tenant);
+  fv.set_flow_id(flow.value()->id);
+  fv.set_definition_json(dump_canonical(definition));
+  fv.set_created_ms(detail::now_ms());
+  fv.set_created_by(created_by);
+  fv.set_note(note);
+  auto version = impl_->store->put_flow(std::move(fv));
+  if (!version.ok()) return version.status();
+  std::lock_guard<std::mutex> lock(impl_->flows_mu);
+  impl_->flows[flow_key(tenant, flow.value()->id, version.value())] = flow.value();
+  auto& l = impl_->latest[tenant + '\0' + flow.value()->id];
+  if (version.value() > l) l = version.value();
+  return version.value();
+}
+
+Result<std::shared_ptr<const Flow>> Engine::get_flow(const std::string& tenant,
+                                                     const std::string& flow_id,
+                                                     uint32_t version) {
+  auto r = impl_->resolve_flow(tenant, flow_id, version);
+  if (!r.ok()) return r.status();
+  return r.value().second;
+}
+
+std::vector<ToolSpec> Engine::tool_specs() const { return impl_->specs; }
+
+void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
+  if (impl_->stopped) {
+    if (started) started(Status("unavailable", "engine is shutting down"));
+    return;
+  }
+  auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
+  if (!flow.ok()) {
+    if (started) started(flow.status());
+    return;
+  }
+  request.flow_version = flow.value().first;
+  detail::StartCommand cmd;
+  cmd.execution_id = new_execution_id();
+  cmd.flow = flow.value().second;
+  cmd.request = std::move(request);
+  cmd.started = std::move(started);
+  cmd.finished = std::move(finished);
+  const uint32_t p = partition_of(cmd.execution_id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
+}
+
+Result<std::string> Engine::start_sync(RunRequest request) {
+  auto promise = std::make_shared<std::promise<Result<std::string>>>();
+  auto future = promise->get_future();
+  start(std::move(request), [promise](Result<std::string> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Status("timeout", "start was not acknowledged within 30 s");
+  }
+  return future.get();
+}
+
+Result<ExecutionResult> Engine::wait(const std::string& execution_id,
+                                     std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<ExecutionResult>>();
+  auto future = promise->get_future();
+  {
+    std::lock_guard<std::mutex> lock(impl_->watch_mu);
+    impl_->watchers[execution_id].push_back(promise);
+    impl_->watch_count.fetch_add(1, std::memory_order_release);
+  }
+  auto unwatch = [&] {
+    std::lock_guard<std::mutex> lock(impl_->watch_mu);
+    impl_->watch_count.fetch_sub(1, std::memory_order_release);
+    auto it = impl_->watchers.find(execution_id);
+    if (it == impl_->watchers.end()) return;
+    std::erase(it->second, promise);
+    if (it->second.empty()) impl_->watchers.erase(it);
+  };
+  // Registered first, then checked: an execution finishing in between is
+  // seen either by the watcher or by the store.
+  auto summary = impl_->store->get_summary(execution_id);
+  if (!summary.ok()) {
+    unwatch();
+    return summary.status();
+  }
+  if (!summary.value().has_value()) {
+    unwatch();
+    return Status("not_found", "execution " + execution_id + " not found");
+  }
+  if (storage::is_terminal_status(summary.value()->status())) {
+    unwatch();
+    auto st = load_state(execution_id);
+    if (!st.ok()) return st.status();
+    return ExecutionResult{execution_id, to_string(st.value().status), st.value().output,
+                           st.value().error};
+  }
+  const bool ready = future.wait_for(timeout) == std::future_status::ready;
+  unwatch();
+  if (!ready) return Status("timeout", "execution " + execution_id + " still running");
+  return future.get();
+}
+
+Status Engine::cancel(const std::string& execution_id, const std::string& reason) {
+  if (!is_valid_execution_id(execution_id)) {
+    return Status("not_found", "execution " + execution_id + " not found");
+  }
+  auto summary = impl_->store->get_summary(execution_id);
+  if (!summary.ok()) return summary.status();
+  if (!summary.value().has_value()) {
+    return Status("not_found", "execution " + execution_id + " not found");
+  }
+  if (storage::is_terminal_status(summary.value()->status())) {
+    return Status("conflict", "execution " + execution_id + " already ended (" +
+                                  summary.value()->status() + ")");
+  }
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto future = promise->get_future();
+  detail::CancelCommand cmd{execution_id, reason,
+                            [promise](Status s) { promise->set_value(std::move(s)); }};
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::cancel_atom::value, std::move(cmd));
+  if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return Status("timeout", "cancel was not acknowledged within 10 s");
+  }
+  return future.get();
+}
+
+Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_id) const {
+  if (!is_valid_execution_id(execution_id)) {
+    return Status("not_found", "execution " + execution_id + " not found");
+  }
+  auto events =
+      impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
+                                execution_id);
+  if (!events.ok()) return events.status();
+  if (events.value().empty()) return Status("not_found", "execution " + execution_id + " not found");
+  return events;
+}
+
+Result<ExecutionState> Engine::load_state(const std::string& execution_id) const {
+  auto events = load_events(execution_id);
+  if (!events.ok()) return events.status();
+  return fold(events.value());
+}
+
+bool Engine::ready() const { return impl_->ready.load(); }
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  const auto& c = impl_->ctx;
+  s.started = c.started.load();
+  s.finished = c.finished.load();
+  s.active_actors = c.active.load();
+  s.events = c.events.load();
+  s.tool_calls = c.tool_calls.load();
+  s.recovered = c.recovered.load();
+  s.restarts = c.restarts.load();
+  for (const auto& w : c.writers) {
+    auto ws = w->stats();
+    s.writer.batches += ws.batches;
+    s.writer.requests += ws.requests;
+    s.writer.events += ws.events;
+    s.writer.sync_ns_total += ws.sync_ns_total;
+    s.writer.max_batch_requests = std::max(s.writer.max_batch_requests, ws.max_batch_requests);
+  }
+  return s;
+}
+
+const storage::Store& Engine::store() const { return *impl_->store; }
+
+bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  caf::scoped_actor self{*impl_->sys};
+  bool killed = false;
+  self->request(impl_->ctx.partitions[p], std::chrono::seconds(5), detail::kill_atom::value,
+                execution_id)
+      .receive([&](bool b) { killed = b; }, [&](caf::error&) { killed = false; });
+  return killed;
+}
+
+void Engine::halt_for_test() {
+  for (auto& w : impl_->ctx.writers) w->halt();
+  impl_->shutdown_actors();
+}
+
+}  // namespace yantra

@@ -1,1 +1,328 @@
-// placeholder: being written
+// One actor per running execution. Its loop, for every input (start, tool
+// result, timer, cancel):
+//   1. advance(): apply the input event, let decide() settle, apply those too;
+//   2. hand the whole batch to the partition's LogWriter (group commit);
+//   3. only when the batch is durable, launch the commands decided with it
+//      (tool calls, timers) and answer whoever waits (start, cancel).
+// Batches are committed in order, so the in-memory state may run ahead of
+// the log but nothing outside the actor ever sees a decision before it is
+// durable. A crash anywhere loses at most non-durable batches; the partition
+// rebuilds the actor from the log and the same commands come out again
+// (tool calls with the same idempotency keys).
+#include <map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/internal/context.hpp"
+
+namespace yantra::detail {
+namespace {
+
+struct ExecState {
+  static inline const char* name = "yantra.execution";
+  EngineCtx* ctx = nullptr;
+  uint32_t partition = 0;
+  std::string id;
+  std::shared_ptr<const Flow> flow;
+  ExecutionState st;
+  Engine::StartedFn started;
+  Engine::FinishedFn finished;
+  uint64_t next_batch = 1;
+  std::map<uint64_t, std::vector<Command>> pending;  // batch -> commands to launch
+  std::unordered_set<std::string> inflight;           // idempotency keys
+  std::unordered_set<std::string> armed;              // timer ids
+  std::string persisted_status;
+  std::vector<std::function<void(Status)>> cancel_waiters;
+  bool done = false;
+};
+
+using Self = caf::stateful_actor<ExecState>;
+
+v1::ExecutionSummary summary_of(const ExecState& s) {
+  v1::ExecutionSummary sum;
+  sum.set_execution_id(s.id);
+  sum.set_tenant(s.st.tenant);
+  sum.set_flow_id(s.st.flow_id);
+  sum.set_flow_version(s.st.flow_version);
+  sum.set_status(s.st.display_status());
+  sum.set_created_ms(s.st.created_ms);
+  sum.set_updated_ms(s.st.updated_ms);
+  sum.set_last_seq(s.st.last_seq);
+  sum.set_partition(s.partition);
+  return sum;
+}
+
+void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmds) {
+  auto& s = self->state;
+  storage::WriteRequest req;
+  req.partition = s.partition;
+  req.execution_id = s.id;
+  req.events.reserve(events.size());
+  for (const auto& ev : events) req.events.emplace_back(ev.seq(), ev.SerializeAsString());
+  s.ctx->events.fetch_add(events.size(), std::memory_order_relaxed);
+  const std::string status = s.st.display_status();
+  if (status != s.persisted_status) {
+    req.summary = summary_of(s);
+    s.persisted_status = status;
+  }
+  const uint64_t batch = s.next_batch++;
+  s.pending.emplace(batch, std::move(cmds));
+  auto handle = caf::actor_cast<caf::actor>(self);
+  s.ctx->writers[s.partition]->append(std::move(req), [handle, batch](const Status& st) {
+    caf::anon_send(handle, persisted_atom::value, PersistAck{batch, st});
+  });
+}
+
+// Feeds one input event through advance() and persists the result. A failure
+// here means the log and the state disagree (a bug or a corrupt record): the
+// actor exits with an error so the partition rebuilds it from the log.
+void submit(Self* self, v1::Event input) {
+  auto& s = self->state;
+  std::vector<Command> cmds;
+  Result<std::vector<v1::Event>> batch = Status("internal_error", "not run");
+  try {
+    batch = advance(*s.flow, s.st, std::move(input), now_ms(), &cmds);
+  } catch (const std::exception& e) {
+    batch = Status("internal_error", e.what());
+  }
+  if (!batch.ok()) {
+    spdlog::error("execution {}: {}", s.id, batch.status().to_string());
+    self->quit(caf::make_error(caf::sec::runtime_error, batch.status().to_string()));
+    return;
+  }
+  persist(self, std::move(batch.value()), std::move(cmds));
+}
+
+void on_tool_result(Self* self, const std::string& path, uint32_t attempt, const std::string& key,
+                    ToolResult r) {
+  auto& s = self->state;
+  s.inflight.erase(key);
+  if (s.done || is_terminal(s.st.status)) return;
+  auto it = s.st.steps.find(path);
+  // A late result (the attempt timed out, or the step was abandoned) is dropped.
+  if (s.st.running.count(path) == 0 || it == s.st.steps.end() || it->second.attempt != attempt) {
+    return;
+  }
+  v1::Event ev = make_event(s.st, now_ms());
+  if (r.ok) {
+    auto& e = *ev.mutable_step_completed();
+    e.set_path(path);
+    e.set_attempt(attempt);
+    e.set_output_json(dump_canonical(r.output));
+  } else {
+    auto& e = *ev.mutable_step_failed();
+    e.set_path(path);
+    e.set_attempt(attempt);
+    e.mutable_error()->set_code(r.code);
+    e.mutable_error()->set_message(r.message);
+    e.mutable_error()->set_retriable(r.retriable);
+  }
+  submit(self, std::move(ev));
+}
+
+void launch(Self* self, const std::vector<Command>& cmds) {
+  auto& s = self->state;
+  for (const auto& c : cmds) {
+    if (c.kind == Command::Kind::kStartTimer) {
+      if (s.st.timers.count(c.timer_id) == 0 || !s.armed.insert(c.timer_id).second) continue;
+      const int64_t delay = std::max<int64_t>(0, c.due_ms - now_ms());
+      self->delayed_send(self, std::chrono::milliseconds(delay), timer_atom::value, c.timer_id);
+      continue;
+    }
+    auto it = s.st.steps.find(c.path);
+    if (s.st.running.count(c.path) == 0 || it == s.st.steps.end() ||
+        it->second.attempt != c.attempt || !s.inflight.insert(c.idempotency_key).second) {
+      continue;
+    }
+    auto call = std::make_shared<ToolCall>();
+    call->execution_id = s.id;
+    call->path = c.path;
+    call->action = c.action;
+    call->idempotency_key = c.idempotency_key;
+    call->attempt = c.attempt;
+    call->parameters = c.parameters;
+    call->timeout_ms = c.timeout_ms;
+    s.ctx->tool_calls.fetch_add(1, std::memory_order_relaxed);
+    auto tool = s.ctx->tools.find(c.tool_id);
+    const std::string path = c.path;
+    const uint32_t attempt = c.attempt;
+    const std::string key = c.idempotency_key;
+    if (tool == s.ctx->tools.end()) {
+      on_tool_result(self, path, attempt, key,
+                     ToolResult::failure("unknown_tool", "no tool '" + c.tool_id + "' on this node",
+                                         false));
+      continue;
+    }
+    self->request(tool->second, caf::infinite, invoke_atom::value, CallPtr(std::move(call)))
+        .then([=](ToolResult& r) { on_tool_result(self, path, attempt, key, std::move(r)); },
+              [=](caf::error& err) {
+                on_tool_result(self, path, attempt, key,
+                               ToolResult::failure("tool_unavailable",
+                                                   self->system().render(err), true));
+              });
+  }
+}
+
+void finish(Self* self) {
+  auto& s = self->state;
+  s.done = true;
+  ExecutionResult r{s.id, to_string(s.st.status), s.st.output, s.st.error};
+  for (auto& w : s.cancel_waiters) w(Status());
+  s.cancel_waiters.clear();
+  if (s.finished) s.finished(r);
+  if (s.ctx->on_finished) s.ctx->on_finished(r);
+  s.ctx->finished.fetch_add(1, std::memory_order_relaxed);
+  self->quit();
+}
+
+void on_persisted(Self* self, PersistAck& ack) {
+  auto& s = self->state;
+  auto it = s.pending.find(ack.batch);
+  if (it == s.pending.end()) return;
+  std::vector<Command> cmds = std::move(it->second);
+  s.pending.erase(it);
+  if (!ack.status.is_ok()) {
+    spdlog::error("execution {}: persisting failed: {}", s.id, ack.status.to_string());
+    if (s.started) s.started(ack.status);
+    s.started = nullptr;
+    for (auto& w : s.cancel_waiters) w(ack.status);
+    s.cancel_waiters.clear();
+    self->quit(caf::make_error(caf::sec::runtime_error, ack.status.to_string()));
+    return;
+  }
+  if (s.started) {
+    s.started(s.id);
+    s.started = nullptr;
+  }
+  if (is_terminal(s.st.status)) {
+    if (s.pending.empty()) finish(self);
+    return;
+  }
+  launch(self, cmds);
+}
+
+caf::behavior running(Self* self) {
+  return {
+      [=](persisted_atom, PersistAck& ack) { on_persisted(self, ack); },
+      [=](timer_atom, const std::string& id) {
+        auto& s = self->state;
+        s.armed.erase(id);
+        if (s.done || is_terminal(s.st.status)) return;
+        auto it = s.st.timers.find(id);
+        if (it == s.st.timers.end()) return;
+        const int64_t now = now_ms();
+        if (now < it->second.due_ms) {  // woke early (clock step): sleep again
+          s.armed.insert(id);
+          self->delayed_send(self, std::chrono::milliseconds(it->second.due_ms - now),
+                             timer_atom::value, id);
+          return;
+        }
+        v1::Event ev = make_event(s.st, now);
+        ev.mutable_timer_fired()->set_timer_id(id);
+        submit(self, std::move(ev));
+      },
+      [=](cancel_atom, CancelCommand& cmd) {
+        auto& s = self->state;
+        if (s.done || is_terminal(s.st.status)) {
+          cmd.done(Status("conflict", "execution already ended"));
+          return;
+        }
+        v1::Event ev = make_event(s.st, now_ms());
+        ev.mutable_execution_cancelled()->set_reason(cmd.reason);
+        s.cancel_waiters.push_back(std::move(cmd.done));
+        submit(self, std::move(ev));
+      },
+      [=](kill_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "killed for test")); },
+  };
+}
+
+void init(Self* self, EngineCtx* ctx, uint32_t partition, std::string id,
+          std::shared_ptr<const Flow> flow) {
+  auto& s = self->state;
+  s.ctx = ctx;
+  s.partition = partition;
+  s.id = std::move(id);
+  s.flow = std::move(flow);
+  ctx->active.fetch_add(1, std::memory_order_relaxed);
+  self->attach_functor([ctx] { ctx->active.fetch_sub(1, std::memory_order_relaxed); });
+}
+
+caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, StartCommand cmd) {
+  init(self, ctx, partition, cmd.execution_id, cmd.flow);
+  auto& s = self->state;
+  s.started = std::move(cmd.started);
+  s.finished = std::move(cmd.finished);
+  v1::Event ev = make_event(s.st, now_ms());
+  auto& e = *ev.mutable_execution_started();
+  e.set_execution_id(cmd.execution_id);
+  e.set_tenant(cmd.request.tenant);
+  e.set_flow_id(cmd.flow->id);
+  e.set_flow_version(cmd.request.flow_version);
+  e.set_input_json(dump_canonical(cmd.request.input));
+  e.set_timeout_ms(cmd.flow->timeout_ms);
+  e.set_idempotency_key(cmd.request.idempotency_key);
+  ctx->started.fetch_add(1, std::memory_order_relaxed);
+  submit(self, std::move(ev));
+  return running(self);
+}
+
+caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, Activation act) {
+  init(self, ctx, partition, act.execution_id, act.flow);
+  auto& s = self->state;
+  if (!act.error.is_ok() || s.flow == nullptr) {
+    spdlog::error("execution {}: cannot activate: {}", s.id, act.error.to_string());
+    self->quit();
+    return {};
+  }
+  try {
+    auto folded = fold(act.events);
+    if (!folded.ok()) {
+      spdlog::error("execution {}: log does not fold: {}", s.id, folded.status().to_string());
+      self->quit();
+      return {};
+    }
+    s.st = std::move(folded.value());
+  } catch (const std::exception& e) {
+    spdlog::error("execution {}: fold threw: {}", s.id, e.what());
+    self->quit();
+    return {};
+  }
+  s.persisted_status = s.st.display_status();
+  if (is_terminal(s.st.status)) {
+    s.done = true;
+    self->quit();
+    return {};
+  }
+  ctx->recovered.fetch_add(1, std::memory_order_relaxed);
+  // The log may end with decisions still to take (a crash between an input
+  // and its decisions cannot happen, as both are one batch, but a newer
+  // build may decide differently); settle, else resume what is in flight.
+  std::vector<Command> cmds;
+  auto batch = settle(*s.flow, s.st, now_ms(), &cmds);
+  if (!batch.ok()) {
+    spdlog::error("execution {}: {}", s.id, batch.status().to_string());
+    self->quit();
+    return {};
+  }
+  if (batch.value().empty()) {
+    launch(self, cmds);
+  } else {
+    persist(self, std::move(batch.value()), std::move(cmds));
+  }
+  return running(self);
+}
+
+}  // namespace
+
+caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                           StartCommand cmd) {
+  return sys.spawn(fresh_execution, ctx, partition, std::move(cmd));
+}
+
+caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                           Activation act) {
+  return sys.spawn(rebuilt_execution, ctx, partition, std::move(act));
+}
+
+}  // namespace yantra::detail

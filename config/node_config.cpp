@@ -1,1 +1,106 @@
-// placeholder: being written
+// One function per source so that precedence (file < env < flags) is just
+// the order of calls, and each source reports its own mistakes by name.
+#include "config/node_config.hpp"
+
+#include <charconv>
+
+#include <yaml-cpp/yaml.h>
+
+namespace yantra {
+namespace {
+
+Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
+               const std::string& where) {
+  auto as_u32 = [&](uint32_t& out) -> Status {
+    uint32_t v = 0;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || ptr != value.data() + value.size()) {
+      return Status("invalid_config", where + ": '" + value + "' is not a non-negative integer");
+    }
+    out = v;
+    return {};
+  };
+  if (key == "data_dir") {
+    c.data_dir = value;
+  } else if (key == "listen") {
+    c.listen = value;
+  } else if (key == "partitions") {
+    return as_u32(c.partitions);
+  } else if (key == "durability") {
+    c.durability = value;
+  } else if (key == "scheduler_threads") {
+    return as_u32(c.scheduler_threads);
+  } else if (key == "core_tool_concurrency") {
+    return as_u32(c.core_tool_concurrency);
+  } else {
+    return Status("invalid_config", where + ": unknown key '" + key + "'");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const std::exception& e) {
+    return Status("invalid_config", path + ": " + e.what());
+  }
+  if (root.IsNull()) return base;
+  if (!root.IsMap()) return Status("invalid_config", path + ": expected a mapping of options");
+  for (const auto& kv : root) {
+    std::string key;
+    std::string value;
+    try {
+      key = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        return Status("invalid_config", path + ": '" + key + "' must be a scalar");
+      }
+      value = kv.second.as<std::string>();
+    } catch (const std::exception& e) {
+      return Status("invalid_config", path + ": " + e.what());
+    }
+    Status s = set_key(base, key, value, path + ": " + key);
+    if (!s.is_ok()) return s;
+  }
+  return base;
+}
+
+Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env) {
+  static const std::pair<const char*, const char*> kVars[] = {
+      {"YANTRA_DATA_DIR", "data_dir"},
+      {"YANTRA_LISTEN", "listen"},
+      {"YANTRA_PARTITIONS", "partitions"},
+      {"YANTRA_DURABILITY", "durability"},
+      {"YANTRA_SCHEDULER_THREADS", "scheduler_threads"},
+      {"YANTRA_CORE_TOOL_CONCURRENCY", "core_tool_concurrency"},
+  };
+  for (const auto& [var, key] : kVars) {
+    auto it = env.find(var);
+    if (it == env.end()) continue;
+    Status s = set_key(config, key, it->second, var);
+    if (!s.is_ok()) return s;
+  }
+  return config;
+}
+
+Status validate(const NodeConfig& c) {
+  std::vector<Problem> problems;
+  if (c.data_dir.empty()) problems.push_back({"/data_dir", "must not be empty"});
+  if (c.partitions < 1 || c.partitions > 1024) {
+    problems.push_back({"/partitions", "must be between 1 and 1024"});
+  }
+  if (c.durability != "sync" && c.durability != "async") {
+    problems.push_back({"/durability", "must be 'sync' or 'async'"});
+  }
+  if (c.listen.find(':') == std::string::npos) {
+    problems.push_back({"/listen", "must be HOST:PORT"});
+  }
+  if (problems.empty()) return {};
+  std::string msg = "invalid configuration: " + problems.front().path.substr(1) + " " +
+                    problems.front().message;
+  return Status("invalid_config", msg, std::move(problems));
+}
+
+}  // namespace yantra

@@ -1,0 +1,121 @@
+// The engine of one node: durable executions as CAF actors over a RocksDB log.
+//
+//   Engine ─┬─ Store (RocksDB) and one LogWriter (group commit) per partition
+//           ├─ partition supervisors: spawn, monitor and rebuild execution actors
+//           ├─ execution actors: fold their log, decide, persist, then act
+//           ├─ tool actors: `core` (non-blocking) and pools for blocking tools
+//           └─ an I/O pool for reads (recovery, activation), off the scheduler
+//
+// This header hides CAF (pimpl) so the API layer and tests do not compile it.
+// Thread-safety: every method may be called from any thread; callbacks run on
+// engine threads and must not block.
+//
+// Lifecycle: open() recovers every unfinished execution found in the store
+// (ready() turns true once all are re-activated); the destructor shuts down
+// cleanly. halt_for_test() instead simulates a power loss: writes that were
+// not yet durable are dropped and nothing is flushed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/tools.hpp"
+#include "runtime/execution.hpp"
+#include "runtime/flow.hpp"
+#include "runtime/result.hpp"
+#include "storage/log_writer.hpp"
+#include "storage/store.hpp"
+
+namespace yantra {
+
+struct EngineOptions {
+  std::string data_dir = "./data";
+  uint32_t partitions = 4;
+  storage::Durability durability = storage::Durability::kSync;
+  size_t scheduler_threads = 0;  // 0 = one per core (at least 2)
+  size_t core_tool_concurrency = 1024;
+  size_t io_threads = 2;
+  std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
+};
+
+struct RunRequest {
+  std::string tenant = "default";
+  std::string flow_id;
+  uint32_t flow_version = 0;  // 0 = latest
+  json input = json::object();
+  std::string idempotency_key;
+};
+
+struct ExecutionResult {
+  std::string execution_id;
+  std::string status;
+  json output;
+  json error;
+};
+
+struct EngineStats {
+  uint64_t started = 0;
+  uint64_t finished = 0;
+  uint64_t active_actors = 0;
+  uint64_t events = 0;
+  uint64_t tool_calls = 0;
+  uint64_t recovered = 0;
+  uint64_t restarts = 0;
+  storage::WriterStats writer;  // summed over partitions
+};
+
+class Engine {
+ public:
+  using StartedFn = std::function<void(Result<std::string>)>;
+  using FinishedFn = std::function<void(const ExecutionResult&)>;
+
+  static Result<std::unique_ptr<Engine>> open(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and stores a new version of a flow; returns the version.
+  Result<uint32_t> put_flow(const std::string& tenant, const json& definition,
+                            const std::string& created_by = "", const std::string& note = "");
+  Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant, const std::string& flow_id,
+                                               uint32_t version = 0);
+  std::vector<ToolSpec> tool_specs() const;
+
+  // Starts an execution. `started` gets the id once ExecutionStarted is
+  // durable; `finished` gets the outcome when it ends (either may be empty).
+  void start(RunRequest request, StartedFn started, FinishedFn finished = {});
+
+  // Blocking conveniences for tests, tools and benchmarks (never call them on
+  // an engine thread).
+  Result<std::string> start_sync(RunRequest request);
+  Result<ExecutionResult> wait(const std::string& execution_id, std::chrono::milliseconds timeout);
+  Status cancel(const std::string& execution_id, const std::string& reason);
+
+  // The state folded from the log (the log is the truth, not the actor).
+  Result<ExecutionState> load_state(const std::string& execution_id) const;
+  Result<std::vector<v1::Event>> load_events(const std::string& execution_id) const;
+
+  bool ready() const;
+  EngineStats stats() const;
+  const storage::Store& store() const;
+
+  // Test hooks: kill an execution actor as a crash would (its partition
+  // rebuilds it from the log), and simulate power loss of the whole node.
+  bool kill_execution_actor_for_test(const std::string& execution_id);
+  void halt_for_test();
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yantra

@@ -1,0 +1,110 @@
+// What the actors of one engine share: the store and its writers, the tool
+// actors, the I/O pool, counters and the finish hooks. Owned by Engine::Impl,
+// which outlives the actor system; actors hold a plain pointer to it.
+// Also the CAF atoms and message types of actors/ (local only: they are
+// allowed as unsafe message types because they never cross a node boundary;
+// the cluster layer defines its own serializable messages).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/engine.hpp"
+#include "actors/internal/io_pool.hpp"
+#include "storage/log_writer.hpp"
+
+namespace yantra::detail {
+
+using start_atom = caf::atom_constant<caf::atom("ystart")>;
+using activate_atom = caf::atom_constant<caf::atom("yactivate")>;
+using persisted_atom = caf::atom_constant<caf::atom("ypersist")>;
+using tool_result_atom = caf::atom_constant<caf::atom("ytoolres")>;
+using timer_atom = caf::atom_constant<caf::atom("ytimer")>;
+using cancel_atom = caf::atom_constant<caf::atom("ycancel")>;
+using invoke_atom = caf::atom_constant<caf::atom("yinvoke")>;
+using done_atom = caf::atom_constant<caf::atom("ydone")>;
+using kill_atom = caf::atom_constant<caf::atom("ykill")>;
+using wake_atom = caf::atom_constant<caf::atom("ywake")>;
+
+// Asks a partition to run a new execution.
+struct StartCommand {
+  std::string execution_id;
+  RunRequest request;
+  std::shared_ptr<const Flow> flow;
+  Engine::StartedFn started;
+  Engine::FinishedFn finished;
+};
+
+// Asks a partition to rebuild an execution from its log (recovery, restart).
+struct Activation {
+  std::string execution_id;
+  std::vector<v1::Event> events;
+  std::shared_ptr<const Flow> flow;
+  Status error;  // set when the log or the flow could not be loaded
+};
+
+struct CancelCommand {
+  std::string execution_id;
+  std::string reason;
+  std::function<void(Status)> done;
+};
+
+struct PersistAck {
+  uint64_t batch = 0;
+  Status status;
+};
+
+using CallPtr = std::shared_ptr<const ToolCall>;
+
+struct EngineCtx {
+  storage::Store* store = nullptr;
+  std::vector<std::unique_ptr<storage::LogWriter>> writers;  // by partition
+  std::unordered_map<std::string, caf::actor> tools;          // by tool id
+  std::vector<caf::actor> partitions;
+  IoPool* io = nullptr;
+  uint32_t partition_count = 1;
+
+  // Resolves the flow an execution runs on (tenant, id, version); blocking,
+  // call from the I/O pool only.
+  std::function<Result<std::shared_ptr<const Flow>>(const std::string&, const std::string&,
+                                                    uint32_t)>
+      load_flow;
+  // Called once per finished execution, on an actor thread.
+  std::function<void(const ExecutionResult&)> on_finished;
+
+  std::atomic<uint64_t> started{0};
+  std::atomic<uint64_t> finished{0};
+  std::atomic<uint64_t> active{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> tool_calls{0};
+  std::atomic<uint64_t> recovered{0};
+  std::atomic<uint64_t> restarts{0};
+};
+
+int64_t now_ms();
+
+// Spawners (one file each).
+caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                           StartCommand cmd);
+caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                           Activation act);
+caf::actor spawn_partition(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition);
+caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency);
+ToolSpec core_tool_spec();
+caf::actor spawn_tool_pool(caf::actor_system& sys, std::shared_ptr<Tool> tool);
+
+}  // namespace yantra::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::StartCommand)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::Activation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::CancelCommand)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::PersistAck)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::CallPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::ToolResult)

@@ -1,0 +1,34 @@
+// Node configuration: defaults, then a YAML file, then YANTRA_* environment
+// variables, then command-line flags (the caller applies flags last). Only
+// reading and validating configuration happens here; nothing is opened.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "runtime/result.hpp"
+
+namespace yantra {
+
+struct NodeConfig {
+  std::string data_dir = "./data";
+  std::string listen = "127.0.0.1:8080";
+  uint32_t partitions = 4;
+  std::string durability = "sync";  // sync | async
+  uint32_t scheduler_threads = 0;    // 0 = one per core
+  uint32_t core_tool_concurrency = 1024;
+};
+
+// Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
+// Errors: "invalid_config" naming the key and the problem.
+Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {});
+
+// Applies YANTRA_DATA_DIR, YANTRA_LISTEN, YANTRA_PARTITIONS, YANTRA_DURABILITY,
+// YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY from `env`.
+Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
+
+// Checks ranges and enums; every problem is reported.
+Status validate(const NodeConfig& config);
+
+}  // namespace yantra
