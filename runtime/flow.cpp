@@ -1,1 +1,36 @@
-// placeholder: being written
+// Names of the model's enums as they appear in definitions, events and API
+// responses. They are part of the stored formats, so they never change; the
+// parser in flow_parse.cpp accepts exactly these spellings.
+#include "runtime/flow.hpp"
+
+namespace yantra {
+
+const char* to_string(StepType t) {
+  switch (t) {
+    case StepType::kAction:
+      return "action";
+    case StepType::kCondition:
+      return "condition";
+    case StepType::kLoop:
+      return "loop";
+    case StepType::kParallel:
+      return "parallel";
+    case StepType::kDelay:
+      return "delay";
+  }
+  return "unknown";
+}
+
+const char* to_string(WaitFor w) {
+  switch (w) {
+    case WaitFor::kAll:
+      return "all";
+    case WaitFor::kAny:
+      return "any";
+    case WaitFor::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+}  // namespace yantra

@@ -1,1 +1,846 @@
-// placeholder: being written
+// Parsing and validation of a flow definition.
+//
+// Definitions arrive over HTTP from tenants, so the parser treats them as
+// untrusted: it never throws, bounds its work (step count, nesting depth) and
+// reports every problem it finds at once, each at a JSON pointer, because a
+// user fixing a definition wants the whole list rather than one error per
+// round trip.
+//
+// Two passes. The first walks the document, builds the model and records the
+// local problems (types, required and unknown fields, ids, malformed
+// $ref/$expr). Cross-references need every step id first, so the second pass
+// checks, scope by scope, transitions, cycles, reachability and the roots of
+// every $ref/$expr. Problems are sorted by pointer at the end, which gives
+// document order whatever pass found them (nlohmann::json orders object keys,
+// so key order is the order the document has once parsed).
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/flow.hpp"
+
+namespace yantra {
+namespace {
+
+constexpr size_t kMaxSteps = 1000;
+constexpr int kMaxDepth = 16;
+// Durations are added to clock readings; a bound far above any real use keeps
+// that arithmetic clear of int64 overflow.
+constexpr int64_t kMaxDurationMs = 100LL * 365 * 24 * 3600 * 1000;  // 100 years
+constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+
+std::string escape_token(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string child(std::string_view pointer, std::string_view key) {
+  std::string out(pointer);
+  out += '/';
+  out += escape_token(key);
+  return out;
+}
+
+std::string child(std::string_view pointer, size_t index) {
+  return std::string(pointer) + "/" + std::to_string(index);
+}
+
+// Names echoed in messages come from the document; keep a hostile 1 MB key
+// from becoming a 1 MB error message, without cutting a UTF-8 sequence.
+std::string shown(std::string_view s) {
+  constexpr size_t kMax = 64;
+  if (s.size() <= kMax) return std::string(s);
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + "...";
+}
+
+std::string in_quotes(std::string_view s) {
+  return "'" + shown(s) + "'";
+}
+
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// [A-Za-z_][A-Za-z0-9_-]{0,63}
+bool valid_step_id(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  if (!is_alpha(s[0]) && s[0] != '_') return false;
+  return std::all_of(s.begin() + 1, s.end(),
+                     [](char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '-'; });
+}
+
+// [A-Za-z0-9][A-Za-z0-9_.-]{0,127}
+bool valid_flow_id(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  if (!is_alpha(s[0]) && !is_digit(s[0])) return false;
+  return std::all_of(s.begin() + 1, s.end(), [](char c) {
+    return is_alpha(c) || is_digit(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+bool is_reserved(std::string_view id) {
+  return id == "input" || id == "item" || id == "index" || id == "execution";
+}
+
+std::optional<StepType> step_type(std::string_view s) {
+  if (s == "action") return StepType::kAction;
+  if (s == "condition") return StepType::kCondition;
+  if (s == "loop") return StepType::kLoop;
+  if (s == "parallel") return StepType::kParallel;
+  if (s == "delay") return StepType::kDelay;
+  return std::nullopt;
+}
+
+// Compares JSON pointers in the order their targets appear in the document:
+// token by token, array indices numerically, object keys as std::map orders
+// them; a location comes before everything inside it.
+std::vector<std::string> pointer_tokens(std::string_view p) {
+  std::vector<std::string> tokens;
+  size_t i = 0;
+  while (i < p.size()) {
+    ++i;  // the '/'
+    std::string token;
+    while (i < p.size() && p[i] != '/') {
+      if (p[i] == '~' && i + 1 < p.size()) {
+        token += p[i + 1] == '1' ? '/' : '~';
+        i += 2;
+      } else {
+        token += p[i++];
+      }
+    }
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
+}
+
+bool is_index(const std::string& t) {
+  return !t.empty() && std::all_of(t.begin(), t.end(), is_digit);
+}
+
+bool document_order(const Problem& a, const Problem& b) {
+  auto ta = pointer_tokens(a.path);
+  auto tb = pointer_tokens(b.path);
+  for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
+    if (ta[i] == tb[i]) continue;
+    if (is_index(ta[i]) && is_index(tb[i])) {
+      if (ta[i].size() != tb[i].size()) return ta[i].size() < tb[i].size();
+    }
+    return ta[i] < tb[i];
+  }
+  return ta.size() < tb.size();
+}
+
+enum class ScopeKind { kRoot, kLoop, kParallel };
+
+// What the second pass needs about a step beyond the model: where it is in the
+// document and the cross-references it makes.
+struct Transition {
+  std::string target;
+  std::string pointer;
+};
+struct RefUse {
+  std::string root;
+  std::string pointer;
+};
+struct StepInfo {
+  std::string pointer;
+  std::vector<Transition> transitions;
+  std::vector<RefUse> uses;
+};
+
+struct ScopeInfo {
+  Scope* scope = nullptr;
+  ScopeKind kind = ScopeKind::kRoot;
+  const ScopeInfo* parent = nullptr;
+  const Step* container = nullptr;  // the loop/parallel step owning the scope
+  bool in_loop = false;             // a loop body, or nested inside one
+  std::vector<StepInfo> steps;      // parallel to scope->steps
+};
+
+bool encloses(const ScopeInfo* outer, const ScopeInfo* inner) {
+  for (const ScopeInfo* s = inner; s != nullptr; s = s->parent) {
+    if (s == outer) return true;
+  }
+  return false;
+}
+
+class Parser {
+ public:
+  Parser(const json& doc, const ParseOptions& opts) : doc_(doc), opts_(opts) {}
+
+  Result<std::shared_ptr<const Flow>> run() {
+    auto flow = std::make_shared<Flow>();
+    ScopeInfo& root = scopes_.emplace_back();
+    root.scope = &flow->root;
+
+    if (!doc_.is_object()) {
+      add("", "must be an object");
+      return finish(nullptr);
+    }
+    check_fields(doc_, "", {"config", "description", "id", "name", "output", "steps", "trigger"});
+    if (read_string(doc_, "id", "", true, flow->id) && !valid_flow_id(flow->id)) {
+      add("/id", "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
+    }
+    read_string(doc_, "name", "", false, flow->name);
+    read_string(doc_, "description", "", false, flow->description);
+    parse_trigger(*flow);
+
+    if (const json* steps = find(doc_, "steps")) {
+      parse_scope(*steps, "/steps", root, 1);
+    } else {
+      add("/steps", "is required");
+    }
+
+    std::vector<RefUse> output_uses;
+    if (const json* output = find(doc_, "output")) {
+      flow->has_output = true;
+      flow->output = compile(*output, "/output", output_uses);
+    }
+
+    if (const json* config = find(doc_, "config")) {
+      if (!config->is_object()) {
+        add("/config", "must be an object");
+      } else {
+        check_fields(*config, "/config", {"on_error", "timeout_ms"});
+        read_int(*config, "timeout_ms", "/config", false, 0, kMaxDurationMs, flow->timeout_ms);
+        std::string on_error;
+        if (read_enum(*config, "on_error", "/config", {"fail", "continue"}, on_error)) {
+          flow->on_error = on_error == "fail" ? OnError::kFail : OnError::kContinue;
+        }
+      }
+    }
+
+    // Past a limit the model is incomplete on purpose; cross-reference checks
+    // would only add noise about the steps that were not read.
+    if (!limit_hit_) {
+      for (const ScopeInfo& info : scopes_) check_scope(info);
+      for (const RefUse& use : output_uses) check_use(root, use);
+    }
+    return finish(std::move(flow));
+  }
+
+ private:
+  void add(std::string path, std::string message) {
+    problems_.push_back(Problem{std::move(path), std::move(message)});
+  }
+
+  Result<std::shared_ptr<const Flow>> finish(std::shared_ptr<Flow> flow) {
+    if (!problems_.empty()) {
+      std::stable_sort(problems_.begin(), problems_.end(), document_order);
+      size_t n = problems_.size();
+      return Status("invalid_flow",
+                    "flow is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
+                    std::move(problems_));
+    }
+    flow->source = doc_;
+    for (const ScopeInfo& info : scopes_) {
+      for (const Step& step : info.scope->steps) {
+        flow->all_steps.emplace(step.id, Flow::Located{&step, info.scope, info.container});
+      }
+    }
+    return std::shared_ptr<const Flow>(std::move(flow));
+  }
+
+  // ---- field readers: each reports its own problem and says whether `out` was set
+
+  static const json* find(const json& obj, std::string_view key) {
+    auto it = obj.find(key);
+    return it == obj.end() ? nullptr : &*it;
+  }
+
+  void check_fields(const json& obj, std::string_view pointer,
+                    std::initializer_list<std::string_view> allowed) {
+    for (const auto& [key, value] : obj.items()) {
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        add(child(pointer, key), "unknown field " + in_quotes(key));
+      }
+    }
+  }
+
+  bool read_string(const json& obj, std::string_view key, std::string_view pointer, bool required,
+                   std::string& out, bool non_empty = false) {
+    const json* v = find(obj, key);
+    if (v == nullptr) {
+      if (required) add(child(pointer, key), "is required");
+      return false;
+    }
+    if (!v->is_string() || (non_empty && v->get_ref<const std::string&>().empty())) {
+      add(child(pointer, key), non_empty ? "must be a non-empty string" : "must be a string");
+      return false;
+    }
+    out = v->get<std::string>();
+    return true;
+  }
+
+  bool read_enum(const json& obj, std::string_view key, std::string_view pointer,
+                 std::initializer_list<std::string_view> values, std::string& out) {
+    const json* v = find(obj, key);
+    if (v == nullptr) return false;
+    if (v->is_string() &&
+        std::find(values.begin(), values.end(), v->get_ref<const std::string&>()) != values.end()) {
+      out = v->get<std::string>();
+      return true;
+    }
+    std::string message = "must be one of ";
+    for (std::string_view value : values) {
+      if (value != *values.begin()) message += ", ";
+      message += value;
+    }
+    add(child(pointer, key), message);
+    return false;
+  }
+
+  // Small bounded ranges are stated in full; open-ended ones (durations,
+  // counts) state the lower bound, and the upper one only when exceeded.
+  bool read_int(const json& obj, std::string_view key, std::string_view pointer, bool required,
+                int64_t min, int64_t max, int64_t& out) {
+    const json* v = find(obj, key);
+    if (v == nullptr) {
+      if (required) add(child(pointer, key), "is required");
+      return false;
+    }
+    bool bounded = max < kMaxDurationMs;
+    std::string range = bounded ? "must be an integer between " + std::to_string(min) + " and " +
+                                      std::to_string(max)
+                                : "must be an integer ≥ " + std::to_string(min);
+    if (!v->is_number_integer()) {
+      add(child(pointer, key), range);
+      return false;
+    }
+    bool too_big = v->is_number_unsigned() ? v->get<uint64_t>() > static_cast<uint64_t>(max)
+                                           : v->get<int64_t>() > max;
+    if (too_big) {
+      add(child(pointer, key), bounded ? range : "must be at most " + std::to_string(max));
+      return false;
+    }
+    int64_t value = v->get<int64_t>();
+    if (value < min) {
+      add(child(pointer, key), range);
+      return false;
+    }
+    out = value;
+    return true;
+  }
+
+  bool read_bool(const json& obj, std::string_view key, std::string_view pointer, bool& out) {
+    const json* v = find(obj, key);
+    if (v == nullptr) return false;
+    if (!v->is_boolean()) {
+      add(child(pointer, key), "must be a boolean");
+      return false;
+    }
+    out = v->get<bool>();
+    return true;
+  }
+
+  // A transition names a step; whether it exists is the second pass's job.
+  void read_transition(const json& obj, std::string_view key, std::string_view pointer,
+                       std::string& out, StepInfo& info) {
+    if (read_string(obj, key, pointer, false, out, true)) {
+      info.transitions.push_back(Transition{out, child(pointer, key)});
+    }
+  }
+
+  Template compile(const json& doc, const std::string& pointer, std::vector<RefUse>& uses) {
+    Template t = Template::compile(doc, pointer, problems_);
+    for (const Template::Use& use : t.uses()) uses.push_back(RefUse{use.root, use.pointer});
+    return t;
+  }
+
+  // ---- the first pass
+
+  void parse_trigger(Flow& flow) {
+    const json* trigger = find(doc_, "trigger");
+    if (trigger == nullptr) return;
+    if (!trigger->is_object()) {
+      add("/trigger", "must be an object");
+      return;
+    }
+    flow.trigger = *trigger;
+    std::string type;
+    if (!read_string(*trigger, "type", "/trigger", true, type)) return;
+    if (type == "manual") {
+      check_fields(*trigger, "/trigger", {"type"});
+    } else if (type == "webhook" || type == "schedule" || type == "event") {
+      add("/trigger/type", "trigger type " + in_quotes(type) + " is not supported yet");
+    } else {
+      add("/trigger/type", "unknown trigger type " + in_quotes(type));
+    }
+  }
+
+  void parse_scope(const json& steps, const std::string& pointer, ScopeInfo& info, int depth) {
+    if (!steps.is_array() || steps.empty()) {
+      add(pointer, "must be a non-empty array");
+      return;
+    }
+    if (depth > kMaxDepth) {
+      add(pointer, "steps may be nested at most " + std::to_string(kMaxDepth) + " levels deep");
+      limit_hit_ = true;
+      return;
+    }
+    // No reallocation after this: Located, container and all_steps keep
+    // pointers to these steps.
+    info.scope->steps.reserve(std::min(steps.size(), kMaxSteps));
+    info.steps.reserve(info.scope->steps.capacity());
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (total_steps_ == kMaxSteps) {
+        add(child(pointer, i), "a flow may have at most " + std::to_string(kMaxSteps) + " steps");
+        limit_hit_ = true;
+        return;
+      }
+      ++total_steps_;
+      info.scope->steps.emplace_back();
+      info.steps.emplace_back();
+      parse_step(steps[i], child(pointer, i), info, i, depth);
+    }
+  }
+
+  void parse_step(const json& doc, const std::string& pointer, ScopeInfo& info, size_t pos,
+                  int depth) {
+    Step& step = info.scope->steps[pos];
+    StepInfo& si = info.steps[pos];
+    si.pointer = pointer;
+    if (!doc.is_object()) {
+      add(pointer, "must be an object");
+      return;
+    }
+    check_fields(doc, pointer,
+                 {"config", "id", "name", "on_failure", "on_success", "retry_config", "type"});
+
+    if (read_string(doc, "id", pointer, true, step.id)) {
+      std::string id_pointer = child(pointer, "id");
+      if (!valid_step_id(step.id)) {
+        add(id_pointer, "must match [A-Za-z_][A-Za-z0-9_-]{0,63}");
+      } else if (is_reserved(step.id)) {
+        add(id_pointer, in_quotes(step.id) + " is a reserved name");
+      }
+      auto [first, inserted] = defined_.emplace(step.id, Defined{&info, pos, pointer});
+      if (!inserted) {
+        add(id_pointer, "duplicate step id " + in_quotes(step.id) + " (first defined at " +
+                            first->second.pointer + ")");
+      }
+      info.scope->index.emplace(step.id, pos);
+    }
+
+    std::optional<StepType> type;
+    std::string type_name;
+    if (read_string(doc, "type", pointer, true, type_name)) {
+      type = step_type(type_name);
+      if (!type) add(child(pointer, "type"), "unknown step type " + in_quotes(type_name));
+    }
+    if (type) step.type = *type;
+
+    read_string(doc, "name", pointer, false, step.name);
+    read_transition(doc, "on_success", pointer, step.on_success, si);
+    read_transition(doc, "on_failure", pointer, step.on_failure, si);
+
+    if (const json* retry = find(doc, "retry_config")) {
+      if (type == StepType::kAction) {
+        parse_retry(*retry, child(pointer, "retry_config"), step.retry);
+      } else if (type) {
+        add(child(pointer, "retry_config"), "only action steps can have a retry_config");
+      }
+    }
+
+    const json* config = find(doc, "config");
+    std::string cp = child(pointer, "config");
+    if (config == nullptr) {
+      add(cp, "is required");
+      return;
+    }
+    if (!config->is_object()) {
+      add(cp, "must be an object");
+      return;
+    }
+    if (!type) return;  // the fields of an unknown type are unknown too
+    switch (*type) {
+      case StepType::kAction:
+        parse_action(*config, cp, step, si);
+        break;
+      case StepType::kCondition:
+        parse_condition(*config, cp, step, si);
+        break;
+      case StepType::kLoop:
+        parse_loop(*config, cp, step, si, info, depth);
+        break;
+      case StepType::kParallel:
+        parse_parallel(*config, cp, step, info, depth);
+        break;
+      case StepType::kDelay:
+        check_fields(*config, cp, {"duration_ms"});
+        read_int(*config, "duration_ms", cp, true, 0, kMaxDurationMs, step.duration_ms);
+        break;
+    }
+  }
+
+  void parse_retry(const json& doc, const std::string& pointer, RetryPolicy& retry) {
+    if (!doc.is_object()) {
+      add(pointer, "must be an object");
+      return;
+    }
+    check_fields(
+        doc, pointer,
+        {"backoff_type", "initial_delay_ms", "max_attempts", "max_delay_ms", "multiplier"});
+    int64_t attempts = 1;
+    if (read_int(doc, "max_attempts", pointer, true, 1, 100, attempts)) {
+      retry.max_attempts = static_cast<uint32_t>(attempts);
+    }
+    std::string backoff;
+    if (read_enum(doc, "backoff_type", pointer, {"fixed", "exponential"}, backoff)) {
+      retry.backoff = backoff == "fixed" ? Backoff::kFixed : Backoff::kExponential;
+    }
+    read_int(doc, "initial_delay_ms", pointer, false, 0, kMaxDurationMs, retry.initial_delay_ms);
+    // An explicit max below the initial delay is a contradiction; the default
+    // max simply follows a large initial delay up.
+    if (read_int(doc, "max_delay_ms", pointer, false, 0, kMaxDurationMs, retry.max_delay_ms)) {
+      if (retry.max_delay_ms < retry.initial_delay_ms) {
+        add(child(pointer, "max_delay_ms"),
+            "must be ≥ initial_delay_ms (" + std::to_string(retry.initial_delay_ms) + ")");
+      }
+    } else {
+      retry.max_delay_ms = std::max(retry.max_delay_ms, retry.initial_delay_ms);
+    }
+    if (const json* m = find(doc, "multiplier")) {
+      if (!m->is_number() || m->get<double>() < 1.0) {
+        add(child(pointer, "multiplier"), "must be a number ≥ 1");
+      } else {
+        retry.multiplier = m->get<double>();
+      }
+    }
+  }
+
+  void parse_action(const json& config, const std::string& cp, Step& step, StepInfo& si) {
+    check_fields(config, cp, {"action", "parameters", "timeout_ms", "tool_id"});
+    bool has_tool = read_string(config, "tool_id", cp, true, step.tool_id, true);
+    bool has_action = read_string(config, "action", cp, true, step.action, true);
+    if (has_tool && !opts_.tools.empty()) {
+      auto tool = std::find_if(opts_.tools.begin(), opts_.tools.end(),
+                               [&](const ToolSpec& t) { return t.id == step.tool_id; });
+      if (tool == opts_.tools.end()) {
+        add(child(cp, "tool_id"), "unknown tool " + in_quotes(step.tool_id));
+      } else if (has_action && !tool->actions.empty() &&
+                 std::find(tool->actions.begin(), tool->actions.end(), step.action) ==
+                     tool->actions.end()) {
+        add(child(cp, "action"),
+            "tool " + in_quotes(step.tool_id) + " has no action " + in_quotes(step.action));
+      }
+    }
+    const json* parameters = find(config, "parameters");
+    step.parameters =
+        compile(parameters ? *parameters : json::object(), child(cp, "parameters"), si.uses);
+    read_int(config, "timeout_ms", cp, false, 0, kMaxDurationMs, step.timeout_ms);
+  }
+
+  void parse_condition(const json& config, const std::string& cp, Step& step, StepInfo& si) {
+    check_fields(config, cp, {"condition", "on_false", "on_true"});
+    read_transition(config, "on_true", cp, step.on_true, si);
+    read_transition(config, "on_false", cp, step.on_false, si);
+
+    const json* cond = find(config, "condition");
+    std::string p = child(cp, "condition");
+    if (cond == nullptr) {
+      add(p, "is required");
+      return;
+    }
+    if (!cond->is_object()) {
+      add(p, "must be an object");
+      return;
+    }
+    if (const json* source = find(*cond, "$expr")) {
+      check_fields(*cond, p, {"$expr"});
+      std::string ep = child(p, "$expr");
+      if (!source->is_string()) {
+        add(ep, "must be a string");
+        return;
+      }
+      auto parsed = expr::Expression::parse(source->get_ref<const std::string&>());
+      if (!parsed) {
+        add(ep, "invalid $expr: " + parsed.status().message());
+        return;
+      }
+      for (const std::string& root : parsed->roots()) si.uses.push_back(RefUse{root, ep});
+      step.expression = std::make_shared<const expr::Expression>(std::move(parsed).value());
+      return;
+    }
+    check_fields(*cond, p, {"left", "operator", "right"});
+    if (read_string(*cond, "operator", p, true, step.op) && !expr::is_operator(step.op)) {
+      add(child(p, "operator"), "unknown operator " + in_quotes(step.op) +
+                                    " (expected one of == != > < >= <= contains in)");
+    }
+    if (const json* left = find(*cond, "left")) {
+      step.left = compile(*left, child(p, "left"), si.uses);
+    } else {
+      add(child(p, "left"), "is required");
+    }
+    if (const json* right = find(*cond, "right")) {
+      step.right = compile(*right, child(p, "right"), si.uses);
+    } else {
+      add(child(p, "right"), "is required");
+    }
+  }
+
+  void parse_loop(const json& config, const std::string& cp, Step& step, StepInfo& si,
+                  ScopeInfo& info, int depth) {
+    check_fields(config, cp, {"items", "max_concurrency", "max_iterations", "parallel", "steps"});
+    if (const json* items = find(config, "items")) {
+      // Only an array can be iterated: a literal must be one, a $ref/$expr
+      // is checked when it is evaluated.
+      if (items->is_array() ||
+          (items->is_object() && (items->contains("$ref") || items->contains("$expr")))) {
+        step.items = compile(*items, child(cp, "items"), si.uses);
+      } else {
+        add(child(cp, "items"), "must be an array, a $ref or a $expr");
+      }
+    } else {
+      add(child(cp, "items"), "is required");
+    }
+    read_bool(config, "parallel", cp, step.parallel);
+    int64_t n = 0;
+    if (read_int(config, "max_iterations", cp, false, 1, 100000, n)) {
+      step.max_iterations = static_cast<uint32_t>(n);
+    }
+    if (read_int(config, "max_concurrency", cp, false, 0, kNoMax, n)) {
+      // Any bound above uint32 is "unbounded" in practice.
+      step.max_concurrency =
+          static_cast<uint32_t>(std::min<int64_t>(n, std::numeric_limits<uint32_t>::max()));
+    }
+    parse_body(config, cp, step, info, ScopeKind::kLoop, depth);
+  }
+
+  void parse_parallel(const json& config, const std::string& cp, Step& step, ScopeInfo& info,
+                      int depth) {
+    check_fields(config, cp, {"steps", "wait_for"});
+    std::string wait_for;
+    if (read_enum(config, "wait_for", cp, {"all", "any", "none"}, wait_for)) {
+      step.wait_for = wait_for == "all"   ? WaitFor::kAll
+                      : wait_for == "any" ? WaitFor::kAny
+                                          : WaitFor::kNone;
+    }
+    parse_body(config, cp, step, info, ScopeKind::kParallel, depth);
+  }
+
+  void parse_body(const json& config, const std::string& cp, Step& step, ScopeInfo& info,
+                  ScopeKind kind, int depth) {
+    const json* steps = find(config, "steps");
+    if (steps == nullptr) {
+      add(child(cp, "steps"), "is required");
+      return;
+    }
+    step.body = std::make_shared<Scope>();
+    ScopeInfo& body = scopes_.emplace_back();  // deque: earlier infos stay put
+    body.scope = step.body.get();
+    body.kind = kind;
+    body.parent = &info;
+    body.container = &step;
+    body.in_loop = info.in_loop || kind == ScopeKind::kLoop;
+    parse_scope(*steps, child(cp, "steps"), body, depth + 1);
+  }
+
+  // ---- the second pass
+
+  // Transitions, cycles, entry points and reachability of one scope, then the
+  // $ref/$expr roots of its steps.
+  void check_scope(const ScopeInfo& info) {
+    Scope& scope = *info.scope;
+    const size_t n = scope.steps.size();
+    struct Edge {
+      size_t to;
+      const Transition* via;
+    };
+    std::vector<std::vector<Edge>> edges(n);
+    std::vector<bool> targeted(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      for (const Transition& t : info.steps[i].transitions) {
+        auto local = scope.index.find(t.target);
+        if (t.target == scope.steps[i].id) {
+          add(t.pointer, "a step cannot transition to itself");
+        } else if (local != scope.index.end()) {
+          edges[i].push_back(Edge{local->second, &t});
+          targeted[local->second] = true;
+        } else if (defined_.count(t.target) != 0) {
+          add(t.pointer, "step " + in_quotes(t.target) + " is in another scope");
+        } else {
+          add(t.pointer, "unknown step " + in_quotes(t.target));
+        }
+      }
+    }
+
+    // Cycles: depth-first search; a transition back to a step on the current
+    // path closes a cycle, reported at that transition.
+    enum Color : uint8_t { kWhite, kGray, kBlack };
+    std::vector<Color> color(n, kWhite);
+    std::vector<size_t> path;
+    auto visit = [&](auto& self, size_t i) -> void {
+      color[i] = kGray;
+      path.push_back(i);
+      for (const Edge& e : edges[i]) {
+        if (color[e.to] == kGray) {
+          std::string cycle = "cycle: ";
+          auto start = std::find(path.begin(), path.end(), e.to);
+          for (auto it = start; it != path.end(); ++it) cycle += scope.steps[*it].id + " -> ";
+          cycle += scope.steps[e.to].id + "; use a loop step to repeat work";
+          add(e.via->pointer, cycle);
+        } else if (color[e.to] == kWhite) {
+          self(self, e.to);
+        }
+      }
+      path.pop_back();
+      color[i] = kBlack;
+    };
+    for (size_t i = 0; i < n; ++i) {
+      if (color[i] == kWhite) visit(visit, i);
+    }
+
+    // A step only counts if it is the one its id names (not an id-less or
+    // duplicate step, which already has its own problem).
+    auto named = [&](size_t i) {
+      auto it = defined_.find(scope.steps[i].id);
+      return it != defined_.end() && it->second.scope == &info && it->second.pos == i;
+    };
+    if (info.kind == ScopeKind::kParallel) {
+      for (size_t i = 0; i < n; ++i) {
+        if (!targeted[i] && named(i)) scope.roots.push_back(scope.steps[i].id);
+      }
+      // Branches run side by side with the same path prefix, so a step two
+      // branches lead to would run twice under one path: branches may not
+      // merge (a step after the parallel step joins them instead).
+      std::vector<size_t> owner(n, SIZE_MAX);
+      for (size_t r = 0; r < n; ++r) {
+        if (targeted[r] || !named(r)) continue;
+        std::vector<size_t> todo{r};
+        std::vector<bool> seen(n, false);
+        seen[r] = true;
+        while (!todo.empty()) {
+          size_t i = todo.back();
+          todo.pop_back();
+          if (owner[i] == SIZE_MAX) {
+            owner[i] = r;
+          } else if (owner[i] != r && named(i)) {
+            add(info.steps[i].pointer, "step " + in_quotes(scope.steps[i].id) +
+                                           " is reached from branches " +
+                                           in_quotes(scope.steps[owner[i]].id) + " and " +
+                                           in_quotes(scope.steps[r].id) +
+                                           "; parallel branches cannot merge, put the joining "
+                                           "step after the parallel step");
+            continue;
+          }
+          for (const Edge& e : edges[i]) {
+            if (!seen[e.to]) {
+              seen[e.to] = true;
+              todo.push_back(e.to);
+            }
+          }
+        }
+      }
+    } else if (n > 0 && named(0)) {
+      scope.roots.push_back(scope.steps[0].id);
+      std::vector<bool> reached(n, false);
+      std::vector<size_t> todo{0};
+      reached[0] = true;
+      while (!todo.empty()) {
+        size_t i = todo.back();
+        todo.pop_back();
+        for (const Edge& e : edges[i]) {
+          if (!reached[e.to]) {
+            reached[e.to] = true;
+            todo.push_back(e.to);
+          }
+        }
+      }
+      for (size_t i = 1; i < n; ++i) {
+        if (!reached[i] && named(i)) {
+          add(info.steps[i].pointer, "step " + in_quotes(scope.steps[i].id) +
+                                         " is unreachable from " + in_quotes(scope.steps[0].id));
+        }
+      }
+    }
+
+    for (const StepInfo& si : info.steps) {
+      for (const RefUse& use : si.uses) check_use(info, use);
+    }
+  }
+
+  // A $ref/$expr may read the input, the execution, the loop variables inside
+  // a loop, and the steps of its own scope or of an enclosing one; steps
+  // nested in a container are only reachable through the container's output.
+  void check_use(const ScopeInfo& info, const RefUse& use) {
+    const std::string& root = use.root;
+    if (root.empty() || root == "input" || root == "execution") return;
+    if (root == "item" || root == "index") {
+      if (!info.in_loop) add(use.pointer, in_quotes(root) + " is only available inside a loop");
+      return;
+    }
+    auto it = defined_.find(root);
+    if (it == defined_.end()) {
+      add(use.pointer, "unknown step " + in_quotes(root) + " in " + ref_kind(use.pointer));
+      return;
+    }
+    const ScopeInfo* s = it->second.scope;
+    if (encloses(s, &info)) return;
+    while (!encloses(s->parent, &info)) s = s->parent;
+    add(use.pointer, in_quotes(root) + " is inside " +
+                         (s->kind == ScopeKind::kLoop ? "loop " : "parallel ") +
+                         in_quotes(s->container->id) + " and not visible here");
+  }
+
+  // Template::Use and condition expressions point at the "$ref"/"$expr" member.
+  static const char* ref_kind(std::string_view pointer) {
+    std::string_view expr_suffix = "/$expr";
+    return pointer.size() >= expr_suffix.size() &&
+                   pointer.substr(pointer.size() - expr_suffix.size()) == expr_suffix
+               ? "$expr"
+               : "$ref";
+  }
+
+  struct Defined {
+    const ScopeInfo* scope;
+    size_t pos;
+    std::string pointer;
+  };
+
+  const json& doc_;
+  const ParseOptions& opts_;
+  std::vector<Problem> problems_;
+  std::deque<ScopeInfo> scopes_;            // creation order = document order
+  std::map<std::string, Defined> defined_;  // step id -> first definition
+  size_t total_steps_ = 0;
+  bool limit_hit_ = false;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const Flow>> parse_flow(const json& doc, const ParseOptions& opts) {
+  // The parser only reads the document through non-throwing accessors; the
+  // catch is for allocation failure on absurd input, which must not take an
+  // actor down with it.
+  try {
+    return Parser(doc, opts).run();
+  } catch (const std::exception& e) {
+    return Status("invalid_flow", std::string("flow could not be parsed: ") + e.what());
+  }
+}
+
+}  // namespace yantra
