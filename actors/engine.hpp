@@ -40,6 +40,7 @@ struct EngineOptions {
   uint32_t partitions = 4;
   storage::Durability durability = storage::Durability::kSync;
   size_t scheduler_threads = 0;  // 0 = one per core (at least 2)
+  std::string scheduler_policy = "sharing";  // sharing | stealing
   size_t core_tool_concurrency = 1024;
   size_t io_threads = 2;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`

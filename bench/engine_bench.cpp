@@ -44,10 +44,11 @@ double rss_mb() {
 struct Args {
   std::string workload = "all";
   int executions = 100000;
-  int window = 4000;
+  int window = 2000;
   int waiting = 20000;
   uint32_t partitions = 4;
   bool async = false;
+  std::string policy = "sharing";
   std::string dir;
 };
 
@@ -61,6 +62,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--waiting") a.waiting = std::stoi(next());
     else if (k == "--partitions") a.partitions = static_cast<uint32_t>(std::stoi(next()));
     else if (k == "--async") a.async = true;
+    else if (k == "--policy") a.policy = next();
     else if (k == "--dir") a.dir = next();
     else a.workload = k;
   }
@@ -75,6 +77,7 @@ std::unique_ptr<yantra::Engine> open_engine(const Args& a, const std::string& su
   yantra::EngineOptions opts;
   opts.data_dir = a.dir + "/" + sub;
   opts.partitions = a.partitions;
+  opts.scheduler_policy = a.policy;
   opts.durability = a.async ? yantra::storage::Durability::kAsync : yantra::storage::Durability::kSync;
   auto e = yantra::Engine::open(opts);
   if (!e.ok()) {
