@@ -39,7 +39,8 @@ void run(Self* self, const CallPtr& call, caf::response_promise rp) {
       const bool retriable = p.is_object() ? p.value("retriable", true) : true;
       rp.deliver(ToolResult::failure(
           p.is_object() ? p.value("code", std::string("core_fail")) : "core_fail",
-          p.is_object() ? p.value("message", std::string("failed on purpose")) : "failed on purpose",
+          p.is_object() ? p.value("message", std::string("failed on purpose"))
+                        : "failed on purpose",
           retriable));
     }
     release(self);
@@ -47,11 +48,12 @@ void run(Self* self, const CallPtr& call, caf::response_promise rp) {
     int64_t ms = p.is_object() ? p.value("ms", int64_t{0}) : 0;
     if (ms < 0) ms = 0;
     const uint64_t ticket = st.next_ticket++;
-    st.sleeping.emplace(ticket, std::make_pair(std::move(rp), ToolResult::success(json{{"slept_ms", ms}})));
+    st.sleeping.emplace(ticket,
+                        std::make_pair(std::move(rp), ToolResult::success(json{{"slept_ms", ms}})));
     self->delayed_send(self, std::chrono::milliseconds(ms), done_atom::value, ticket);
   } else {
-    rp.deliver(ToolResult::failure("unknown_action", "core has no action '" + call->action + "'",
-                                   false));
+    rp.deliver(
+        ToolResult::failure("unknown_action", "core has no action '" + call->action + "'", false));
     release(self);
   }
 }
@@ -94,6 +96,8 @@ caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency) {
   return sys.spawn(core_tool, max_concurrency);
 }
 
-ToolSpec core_tool_spec() { return ToolSpec{"core", {"echo", "fail", "sleep"}}; }
+ToolSpec core_tool_spec() {
+  return ToolSpec{"core", {"echo", "fail", "sleep"}};
+}
 
 }  // namespace yantra::detail

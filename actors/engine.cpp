@@ -66,8 +66,8 @@ struct Engine::Impl {
       watchers;
 
   Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> resolve_flow(const std::string& tenant,
-                                                                       const std::string& flow_id,
-                                                                       uint32_t version) {
+                                                                        const std::string& flow_id,
+                                                                        uint32_t version) {
     {
       std::lock_guard<std::mutex> lock(flows_mu);
       if (version == 0) {
@@ -135,8 +135,7 @@ Engine::~Engine() = default;
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  auto store = storage::Store::open(
-      storage::StoreOptions{options.data_dir, options.durability});
+  auto store = storage::Store::open(storage::StoreOptions{options.data_dir, options.durability});
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
   const uint32_t parts = std::max<uint32_t>(1, options.partitions);
@@ -165,9 +164,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   // One shared queue beat work stealing here (engine_3step on 2 cores: ~37k
   // vs ~36k executions/s, p99 ~78 vs ~90 ms): execution actors hop between
   // threads constantly and stealing mostly adds wake-ups.
-  impl->cfg->set("scheduler.policy", options.scheduler_policy == "stealing"
-                                         ? caf::atom("stealing")
-                                         : caf::atom("sharing"));
+  impl->cfg->set("scheduler.policy", options.scheduler_policy == "stealing" ? caf::atom("stealing")
+                                                                            : caf::atom("sharing"));
   impl->cfg->set("logger.console", caf::atom("none"));
   impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
 
@@ -223,14 +221,15 @@ Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definit
 }
 
 Result<std::shared_ptr<const Flow>> Engine::get_flow(const std::string& tenant,
-                                                     const std::string& flow_id,
-                                                     uint32_t version) {
+                                                     const std::string& flow_id, uint32_t version) {
   auto r = impl_->resolve_flow(tenant, flow_id, version);
   if (!r.ok()) return r.status();
   return r.value().second;
 }
 
-std::vector<ToolSpec> Engine::tool_specs() const { return impl_->specs; }
+std::vector<ToolSpec> Engine::tool_specs() const {
+  return impl_->specs;
+}
 
 void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (impl_->stopped) {
@@ -333,11 +332,11 @@ Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_
   if (!is_valid_execution_id(execution_id)) {
     return Status("not_found", "execution " + execution_id + " not found");
   }
-  auto events =
-      impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
-                                execution_id);
+  auto events = impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
+                                          execution_id);
   if (!events.ok()) return events.status();
-  if (events.value().empty()) return Status("not_found", "execution " + execution_id + " not found");
+  if (events.value().empty())
+    return Status("not_found", "execution " + execution_id + " not found");
   return events;
 }
 
@@ -347,7 +346,9 @@ Result<ExecutionState> Engine::load_state(const std::string& execution_id) const
   return fold(events.value());
 }
 
-bool Engine::ready() const { return impl_->ready.load(); }
+bool Engine::ready() const {
+  return impl_->ready.load();
+}
 
 EngineStats Engine::stats() const {
   EngineStats s;
@@ -370,7 +371,9 @@ EngineStats Engine::stats() const {
   return s;
 }
 
-const storage::Store& Engine::store() const { return *impl_->store; }
+const storage::Store& Engine::store() const {
+  return *impl_->store;
+}
 
 bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);

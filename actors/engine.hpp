@@ -39,7 +39,7 @@ struct EngineOptions {
   std::string data_dir = "./data";
   uint32_t partitions = 4;
   storage::Durability durability = storage::Durability::kSync;
-  size_t scheduler_threads = 0;  // 0 = one per core (at least 2)
+  size_t scheduler_threads = 0;              // 0 = one per core (at least 2)
   std::string scheduler_policy = "sharing";  // sharing | stealing
   size_t core_tool_concurrency = 1024;
   size_t io_threads = 2;
@@ -85,8 +85,8 @@ class Engine {
   // Validates and stores a new version of a flow; returns the version.
   Result<uint32_t> put_flow(const std::string& tenant, const json& definition,
                             const std::string& created_by = "", const std::string& note = "");
-  Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant, const std::string& flow_id,
-                                               uint32_t version = 0);
+  Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant,
+                                               const std::string& flow_id, uint32_t version = 0);
   std::vector<ToolSpec> tool_specs() const;
 
   // Starts an execution. `started` gets the id once ExecutionStarted is

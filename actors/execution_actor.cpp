@@ -30,8 +30,8 @@ struct ExecState {
   Engine::FinishedFn finished;
   uint64_t next_batch = 1;
   std::map<uint64_t, std::vector<Command>> pending;  // batch -> commands to launch
-  std::unordered_set<std::string> inflight;           // idempotency keys
-  std::unordered_set<std::string> armed;              // timer ids
+  std::unordered_set<std::string> inflight;          // idempotency keys
+  std::unordered_set<std::string> armed;             // timer ids
   std::string persisted_status;
   std::vector<std::function<void(Status)>> cancel_waiters;
   bool done = false;
@@ -149,17 +149,17 @@ void launch(Self* self, const std::vector<Command>& cmds) {
     const uint32_t attempt = c.attempt;
     const std::string key = c.idempotency_key;
     if (tool == s.ctx->tools.end()) {
-      on_tool_result(self, path, attempt, key,
-                     ToolResult::failure("unknown_tool", "no tool '" + c.tool_id + "' on this node",
-                                         false));
+      on_tool_result(
+          self, path, attempt, key,
+          ToolResult::failure("unknown_tool", "no tool '" + c.tool_id + "' on this node", false));
       continue;
     }
     self->request(tool->second, caf::infinite, invoke_atom::value, CallPtr(std::move(call)))
         .then([=](ToolResult& r) { on_tool_result(self, path, attempt, key, std::move(r)); },
               [=](caf::error& err) {
-                on_tool_result(self, path, attempt, key,
-                               ToolResult::failure("tool_unavailable",
-                                                   self->system().render(err), true));
+                on_tool_result(
+                    self, path, attempt, key,
+                    ToolResult::failure("tool_unavailable", self->system().render(err), true));
               });
   }
 }

@@ -84,8 +84,8 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       return;
     }
     if (++st.restarts[id] > kMaxRestarts) {
-      spdlog::error("partition {}: execution {} keeps failing ({}); giving up until restart", p,
-                    id, self->system().render(dm.reason));
+      spdlog::error("partition {}: execution {} keeps failing ({}); giving up until restart", p, id,
+                    self->system().render(dm.reason));
       return;
     }
     ctx->restarts.fetch_add(1, std::memory_order_relaxed);

@@ -36,7 +36,9 @@ struct ToolResult {
   std::string message;
   bool retriable = true;
 
-  static ToolResult success(json output) { return ToolResult{true, std::move(output), "", "", false}; }
+  static ToolResult success(json output) {
+    return ToolResult{true, std::move(output), "", "", false};
+  }
   static ToolResult failure(std::string code, std::string message, bool retriable = true) {
     return ToolResult{false, nullptr, std::move(code), std::move(message), retriable};
   }

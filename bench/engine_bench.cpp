@@ -57,14 +57,22 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (k == "--executions") a.executions = std::stoi(next());
-    else if (k == "--window") a.window = std::stoi(next());
-    else if (k == "--waiting") a.waiting = std::stoi(next());
-    else if (k == "--partitions") a.partitions = static_cast<uint32_t>(std::stoi(next()));
-    else if (k == "--async") a.async = true;
-    else if (k == "--policy") a.policy = next();
-    else if (k == "--dir") a.dir = next();
-    else a.workload = k;
+    if (k == "--executions")
+      a.executions = std::stoi(next());
+    else if (k == "--window")
+      a.window = std::stoi(next());
+    else if (k == "--waiting")
+      a.waiting = std::stoi(next());
+    else if (k == "--partitions")
+      a.partitions = static_cast<uint32_t>(std::stoi(next()));
+    else if (k == "--async")
+      a.async = true;
+    else if (k == "--policy")
+      a.policy = next();
+    else if (k == "--dir")
+      a.dir = next();
+    else
+      a.workload = k;
   }
   if (a.dir.empty()) {
     a.dir = (std::filesystem::temp_directory_path() / ("yantra-bench-" + std::to_string(getpid())))
@@ -78,7 +86,8 @@ std::unique_ptr<yantra::Engine> open_engine(const Args& a, const std::string& su
   opts.data_dir = a.dir + "/" + sub;
   opts.partitions = a.partitions;
   opts.scheduler_policy = a.policy;
-  opts.durability = a.async ? yantra::storage::Durability::kAsync : yantra::storage::Durability::kSync;
+  opts.durability =
+      a.async ? yantra::storage::Durability::kAsync : yantra::storage::Durability::kSync;
   auto e = yantra::Engine::open(opts);
   if (!e.ok()) {
     std::cerr << e.status().to_string() << "\n";
@@ -129,8 +138,7 @@ void bench_3step(const Args& a) {
           }
         },
         [&, t0](const yantra::ExecutionResult& r) {
-          const double ms =
-              std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+          const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
           if (r.status != "completed") failed++;
           {
             std::lock_guard<std::mutex> lock(mu);
@@ -171,7 +179,7 @@ void bench_3step(const Args& a) {
               {"p99_ms", pct(0.99)},
               {"events_per_batch", batches > 0 ? events / batches : 0.0},
               {"avg_sync_ms", batches > 0 ? static_cast<double>(stats1.writer.sync_ns_total -
-                                                                 stats0.writer.sync_ns_total) /
+                                                                stats0.writer.sync_ns_total) /
                                                 1e6 / batches
                                           : 0.0},
               {"rss_mb", rss_mb()}};

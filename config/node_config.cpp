@@ -98,8 +98,8 @@ Status validate(const NodeConfig& c) {
     problems.push_back({"/listen", "must be HOST:PORT"});
   }
   if (problems.empty()) return {};
-  std::string msg = "invalid configuration: " + problems.front().path.substr(1) + " " +
-                    problems.front().message;
+  std::string msg =
+      "invalid configuration: " + problems.front().path.substr(1) + " " + problems.front().message;
   return Status("invalid_config", msg, std::move(problems));
 }
 

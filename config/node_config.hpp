@@ -16,7 +16,7 @@ struct NodeConfig {
   std::string listen = "127.0.0.1:8080";
   uint32_t partitions = 4;
   std::string durability = "sync";  // sync | async
-  uint32_t scheduler_threads = 0;    // 0 = one per core
+  uint32_t scheduler_threads = 0;   // 0 = one per core
   uint32_t core_tool_concurrency = 1024;
 };
 

@@ -77,8 +77,8 @@ struct StepState {
 };
 
 struct FrameState {
-  std::string parent;  // container step path ("" for the root frame)
-  std::string prefix;  // prepended to step ids to form paths
+  std::string parent;   // container step path ("" for the root frame)
+  std::string prefix;   // prepended to step ids to form paths
   std::string current;  // path of the frame's current step
   int32_t index = -1;   // loop iteration, -1 otherwise
   bool detached = false;
@@ -175,9 +175,8 @@ Result<std::vector<v1::Event>> settle(const Flow& flow, ExecutionState& state, i
 // Convenience for callers that own an input event (start, tool result, timer,
 // cancel): the fully decided batch to persist, starting with `input` (whose
 // seq and time_ms are filled in here): apply(input) then settle().
-Result<std::vector<v1::Event>> advance(const Flow& flow, ExecutionState& state,
-                                       v1::Event input, int64_t now_ms,
-                                       std::vector<Command>* commands);
+Result<std::vector<v1::Event>> advance(const Flow& flow, ExecutionState& state, v1::Event input,
+                                       int64_t now_ms, std::vector<Command>* commands);
 
 // Helpers to build input events with the next seq.
 v1::Event make_event(const ExecutionState& state, int64_t now_ms);

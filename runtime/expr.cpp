@@ -104,24 +104,16 @@ bool Fail(EvalContext& c, std::string message) {
 
 const char* TypeName(const json& v) {
   switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "boolean";
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "boolean";
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float:
-      return "number";
-    case json::value_t::string:
-      return "string";
-    case json::value_t::array:
-      return "array";
-    case json::value_t::object:
-      return "object";
-    case json::value_t::binary:
-      return "binary";
-    case json::value_t::discarded:
-      break;
+    case json::value_t::number_float: return "number";
+    case json::value_t::string: return "string";
+    case json::value_t::array: return "array";
+    case json::value_t::object: return "object";
+    case json::value_t::binary: return "binary";
+    case json::value_t::discarded: break;
   }
   return "discarded";
 }
@@ -210,8 +202,7 @@ bool Equal(const json& a, const json& b) {
       }
       return true;
     }
-    default:
-      return a == b;
+    default: return a == b;
   }
 }
 
@@ -241,26 +232,16 @@ bool Contains(const json& hay, const json& needle, std::string_view op, bool& re
 
 const char* OpText(Op op) {
   switch (op) {
-    case Op::kMul:
-      return "*";
-    case Op::kDiv:
-      return "/";
-    case Op::kMod:
-      return "%";
-    case Op::kAdd:
-      return "+";
-    case Op::kSub:
-      return "-";
-    case Op::kLt:
-      return "<";
-    case Op::kLe:
-      return "<=";
-    case Op::kGt:
-      return ">";
-    case Op::kGe:
-      return ">=";
-    default:
-      return "?";
+    case Op::kMul: return "*";
+    case Op::kDiv: return "/";
+    case Op::kMod: return "%";
+    case Op::kAdd: return "+";
+    case Op::kSub: return "-";
+    case Op::kLt: return "<";
+    case Op::kLe: return "<=";
+    case Op::kGt: return ">";
+    case Op::kGe: return ">=";
+    default: return "?";
   }
 }
 
@@ -282,18 +263,10 @@ bool Order(Op op, const json& a, const json& b, bool& result, std::string& error
     return false;
   }
   switch (op) {
-    case Op::kLt:
-      result = cmp < 0;
-      break;
-    case Op::kLe:
-      result = cmp <= 0;
-      break;
-    case Op::kGt:
-      result = cmp > 0;
-      break;
-    default:
-      result = cmp >= 0;
-      break;
+    case Op::kLt: result = cmp < 0; break;
+    case Op::kLe: result = cmp <= 0; break;
+    case Op::kGt: result = cmp > 0; break;
+    default: result = cmp >= 0; break;
   }
   return true;
 }
@@ -317,12 +290,8 @@ bool Arithmetic(Op op, const json& a, const json& b, EvalContext& c, Value& out)
     const i128 y = ToI128(b);
     i128 r = 0;
     switch (op) {
-      case Op::kAdd:
-        r = x + y;
-        break;
-      case Op::kSub:
-        r = x - y;
-        break;
+      case Op::kAdd: r = x + y; break;
+      case Op::kSub: r = x - y; break;
       case Op::kMul:
         if (__builtin_mul_overflow(x, y, &r)) return Fail(c, "integer overflow");
         break;
@@ -348,15 +317,9 @@ bool Arithmetic(Op op, const json& a, const json& b, EvalContext& c, Value& out)
   const double y = ToDouble(b);
   double r = 0;
   switch (op) {
-    case Op::kAdd:
-      r = x + y;
-      break;
-    case Op::kSub:
-      r = x - y;
-      break;
-    case Op::kMul:
-      r = x * y;
-      break;
+    case Op::kAdd: r = x + y; break;
+    case Op::kSub: r = x - y; break;
+    case Op::kMul: r = x * y; break;
     case Op::kDiv:
       if (y == 0) return Fail(c, "division by zero");
       r = x / y;
@@ -834,9 +797,7 @@ bool ArrayIndex(const json& v, std::size_t& index) {
 
 bool Eval(const Node& n, EvalContext& c, Value& out) {
   switch (n.op) {
-    case Op::kLiteral:
-      out.borrow(n.value);
-      return true;
+    case Op::kLiteral: out.borrow(n.value); return true;
     case Op::kName: {
       const json* v = c.scope.lookup(n.name);
       if (v == nullptr) return Fail(c, "unknown name '" + n.name + "'");
@@ -890,8 +851,7 @@ bool Eval(const Node& n, EvalContext& c, Value& out) {
       }
       return true;
     }
-    case Op::kCall:
-      return EvalCall(n, c, out);
+    case Op::kCall: return EvalCall(n, c, out);
     case Op::kArray: {
       json items = json::array();
       auto& list = items.get_ref<json::array_t&>();
@@ -934,8 +894,7 @@ bool Eval(const Node& n, EvalContext& c, Value& out) {
       out.set_bool(truthy(out.get()));
       return true;
     }
-    default:
-      break;
+    default: break;
   }
   // Binary operators with both operands evaluated.
   Value left;
@@ -947,14 +906,9 @@ bool Eval(const Node& n, EvalContext& c, Value& out) {
     case Op::kDiv:
     case Op::kMod:
     case Op::kAdd:
-    case Op::kSub:
-      return Arithmetic(n.op, left.get(), right.get(), c, out);
-    case Op::kEq:
-      result = Equal(left.get(), right.get());
-      break;
-    case Op::kNe:
-      result = !Equal(left.get(), right.get());
-      break;
+    case Op::kSub: return Arithmetic(n.op, left.get(), right.get(), c, out);
+    case Op::kEq: result = Equal(left.get(), right.get()); break;
+    case Op::kNe: result = !Equal(left.get(), right.get()); break;
     case Op::kLt:
     case Op::kLe:
     case Op::kGt:
@@ -964,8 +918,7 @@ bool Eval(const Node& n, EvalContext& c, Value& out) {
     case Op::kIn:
       if (!Contains(right.get(), left.get(), "in", result, c.error)) return false;
       break;
-    default:
-      return Fail(c, "internal error: unexpected operator");
+    default: return Fail(c, "internal error: unexpected operator");
   }
   out.set_bool(result);
   return true;
@@ -1182,27 +1135,15 @@ class Lexer {
       if (i_ + 1 >= src_.size()) throw ParseError{start, "unterminated string"};
       const char e = src_[i_ + 1];
       switch (e) {
-        case 'n':
-          s += '\n';
-          break;
-        case 't':
-          s += '\t';
-          break;
-        case 'r':
-          s += '\r';
-          break;
-        case 'b':
-          s += '\b';
-          break;
-        case 'f':
-          s += '\f';
-          break;
+        case 'n': s += '\n'; break;
+        case 't': s += '\t'; break;
+        case 'r': s += '\r'; break;
+        case 'b': s += '\b'; break;
+        case 'f': s += '\f'; break;
         case '"':
         case '\'':
         case '\\':
-        case '/':
-          s += e;
-          break;
+        case '/': s += e; break;
         case 'u': {
           int cp = Hex4(i_ + 2);
           if (cp < 0) throw ParseError{i_, "invalid \\u escape (expected 4 hex digits)"};
@@ -1244,34 +1185,20 @@ class Lexer {
       return tok;
     };
     switch (ch) {
-      case '(':
-        return Tok::kLParen;
-      case ')':
-        return Tok::kRParen;
-      case '[':
-        return Tok::kLBracket;
-      case ']':
-        return Tok::kRBracket;
-      case ',':
-        return Tok::kComma;
-      case '.':
-        return Tok::kDot;
-      case '+':
-        return Tok::kPlus;
-      case '-':
-        return Tok::kMinus;
-      case '*':
-        return Tok::kStar;
-      case '/':
-        return Tok::kSlash;
-      case '%':
-        return Tok::kPercent;
-      case '!':
-        return next == '=' ? two(Tok::kNe) : Tok::kBang;
-      case '<':
-        return next == '=' ? two(Tok::kLe) : Tok::kLt;
-      case '>':
-        return next == '=' ? two(Tok::kGe) : Tok::kGt;
+      case '(': return Tok::kLParen;
+      case ')': return Tok::kRParen;
+      case '[': return Tok::kLBracket;
+      case ']': return Tok::kRBracket;
+      case ',': return Tok::kComma;
+      case '.': return Tok::kDot;
+      case '+': return Tok::kPlus;
+      case '-': return Tok::kMinus;
+      case '*': return Tok::kStar;
+      case '/': return Tok::kSlash;
+      case '%': return Tok::kPercent;
+      case '!': return next == '=' ? two(Tok::kNe) : Tok::kBang;
+      case '<': return next == '=' ? two(Tok::kLe) : Tok::kLt;
+      case '>': return next == '=' ? two(Tok::kGe) : Tok::kGt;
       case '=':
         if (next == '=') return two(Tok::kEq);
         throw ParseError{at, "unexpected '=' (use '==' to compare)"};
@@ -1281,8 +1208,7 @@ class Lexer {
       case '|':
         if (next == '|') return two(Tok::kOr);
         throw ParseError{at, "unexpected '|' (use '||')"};
-      default:
-        throw ParseError{at, "unexpected " + DescribeChar(ch)};
+      default: throw ParseError{at, "unexpected " + DescribeChar(ch)};
     }
   }
 
@@ -1297,76 +1223,50 @@ using NodePtr = std::unique_ptr<Node>;
 
 int Precedence(Tok t) {
   switch (t) {
-    case Tok::kOr:
-      return 1;
-    case Tok::kAnd:
-      return 2;
+    case Tok::kOr: return 1;
+    case Tok::kAnd: return 2;
     case Tok::kEq:
-    case Tok::kNe:
-      return 3;
+    case Tok::kNe: return 3;
     case Tok::kLt:
     case Tok::kLe:
     case Tok::kGt:
     case Tok::kGe:
-    case Tok::kIn:
-      return 4;
+    case Tok::kIn: return 4;
     case Tok::kPlus:
-    case Tok::kMinus:
-      return 5;
+    case Tok::kMinus: return 5;
     case Tok::kStar:
     case Tok::kSlash:
-    case Tok::kPercent:
-      return 6;
-    default:
-      return 0;
+    case Tok::kPercent: return 6;
+    default: return 0;
   }
 }
 
 Op BinaryOp(Tok t) {
   switch (t) {
-    case Tok::kOr:
-      return Op::kOr;
-    case Tok::kAnd:
-      return Op::kAnd;
-    case Tok::kEq:
-      return Op::kEq;
-    case Tok::kNe:
-      return Op::kNe;
-    case Tok::kLt:
-      return Op::kLt;
-    case Tok::kLe:
-      return Op::kLe;
-    case Tok::kGt:
-      return Op::kGt;
-    case Tok::kGe:
-      return Op::kGe;
-    case Tok::kIn:
-      return Op::kIn;
-    case Tok::kPlus:
-      return Op::kAdd;
-    case Tok::kMinus:
-      return Op::kSub;
-    case Tok::kStar:
-      return Op::kMul;
-    case Tok::kSlash:
-      return Op::kDiv;
-    default:
-      return Op::kMod;
+    case Tok::kOr: return Op::kOr;
+    case Tok::kAnd: return Op::kAnd;
+    case Tok::kEq: return Op::kEq;
+    case Tok::kNe: return Op::kNe;
+    case Tok::kLt: return Op::kLt;
+    case Tok::kLe: return Op::kLe;
+    case Tok::kGt: return Op::kGt;
+    case Tok::kGe: return Op::kGe;
+    case Tok::kIn: return Op::kIn;
+    case Tok::kPlus: return Op::kAdd;
+    case Tok::kMinus: return Op::kSub;
+    case Tok::kStar: return Op::kMul;
+    case Tok::kSlash: return Op::kDiv;
+    default: return Op::kMod;
   }
 }
 
 std::string Describe(const Token& t) {
   switch (t.kind) {
-    case Tok::kEnd:
-      return "end of expression";
-    case Tok::kName:
-      return "name '" + std::string(t.text) + "'";
-    case Tok::kNumber:
-      return "number '" + std::string(t.text) + "'";
-    case Tok::kString:
-      return "string";
-    default:
-      return "'" + std::string(t.text) + "'";
+    case Tok::kEnd: return "end of expression";
+    case Tok::kName: return "name '" + std::string(t.text) + "'";
+    case Tok::kNumber: return "number '" + std::string(t.text) + "'";
+    case Tok::kString: return "string";
+    default: return "'" + std::string(t.text) + "'";
   }
 }
 
@@ -1567,18 +1467,10 @@ class Parser {
     Token& t = tokens_[i_];
     switch (t.kind) {
       case Tok::kNumber:
-      case Tok::kString:
-        Advance();
-        return Literal(std::move(t.value), t.pos);
-      case Tok::kTrue:
-        Advance();
-        return Literal(true, t.pos);
-      case Tok::kFalse:
-        Advance();
-        return Literal(false, t.pos);
-      case Tok::kNull:
-        Advance();
-        return Literal(nullptr, t.pos);
+      case Tok::kString: Advance(); return Literal(std::move(t.value), t.pos);
+      case Tok::kTrue: Advance(); return Literal(true, t.pos);
+      case Tok::kFalse: Advance(); return Literal(false, t.pos);
+      case Tok::kNull: Advance(); return Literal(nullptr, t.pos);
       case Tok::kName: {
         Advance();
         if (Peek().kind == Tok::kLParen) return ParseCall(t);
@@ -1602,8 +1494,7 @@ class Parser {
         Advance();
         return Make(Op::kArray, t.pos, ParseList(Tok::kRBracket, "expected ',' or ']'"));
       }
-      default:
-        throw Unexpected(t);
+      default: throw Unexpected(t);
     }
   }
 
@@ -1758,27 +1649,20 @@ bool is_operator(std::string_view op) {
 
 bool truthy(const json& value) {
   switch (value.type()) {
-    case json::value_t::boolean:
-      return *value.get_ptr<const json::boolean_t*>();
-    case json::value_t::number_integer:
-      return *value.get_ptr<const json::number_integer_t*>() != 0;
+    case json::value_t::boolean: return *value.get_ptr<const json::boolean_t*>();
+    case json::value_t::number_integer: return *value.get_ptr<const json::number_integer_t*>() != 0;
     case json::value_t::number_unsigned:
       return *value.get_ptr<const json::number_unsigned_t*>() != 0;
     case json::value_t::number_float: {
       const double d = *value.get_ptr<const json::number_float_t*>();
       return d != 0 && !std::isnan(d);
     }
-    case json::value_t::string:
-      return !value.get_ptr<const json::string_t*>()->empty();
-    case json::value_t::array:
-      return !value.get_ptr<const json::array_t*>()->empty();
-    case json::value_t::object:
-      return !value.get_ptr<const json::object_t*>()->empty();
-    case json::value_t::binary:
-      return !value.get_ptr<const json::binary_t*>()->empty();
+    case json::value_t::string: return !value.get_ptr<const json::string_t*>()->empty();
+    case json::value_t::array: return !value.get_ptr<const json::array_t*>()->empty();
+    case json::value_t::object: return !value.get_ptr<const json::object_t*>()->empty();
+    case json::value_t::binary: return !value.get_ptr<const json::binary_t*>()->empty();
     case json::value_t::null:
-    case json::value_t::discarded:
-      break;
+    case json::value_t::discarded: break;
   }
   return false;
 }

@@ -7,28 +7,20 @@ namespace yantra {
 
 const char* to_string(StepType t) {
   switch (t) {
-    case StepType::kAction:
-      return "action";
-    case StepType::kCondition:
-      return "condition";
-    case StepType::kLoop:
-      return "loop";
-    case StepType::kParallel:
-      return "parallel";
-    case StepType::kDelay:
-      return "delay";
+    case StepType::kAction: return "action";
+    case StepType::kCondition: return "condition";
+    case StepType::kLoop: return "loop";
+    case StepType::kParallel: return "parallel";
+    case StepType::kDelay: return "delay";
   }
   return "unknown";
 }
 
 const char* to_string(WaitFor w) {
   switch (w) {
-    case WaitFor::kAll:
-      return "all";
-    case WaitFor::kAny:
-      return "any";
-    case WaitFor::kNone:
-      return "none";
+    case WaitFor::kAll: return "all";
+    case WaitFor::kAny: return "any";
+    case WaitFor::kNone: return "none";
   }
   return "unknown";
 }

@@ -477,18 +477,10 @@ class Parser {
     }
     if (!type) return;  // the fields of an unknown type are unknown too
     switch (*type) {
-      case StepType::kAction:
-        parse_action(*config, cp, step, si);
-        break;
-      case StepType::kCondition:
-        parse_condition(*config, cp, step, si);
-        break;
-      case StepType::kLoop:
-        parse_loop(*config, cp, step, si, info, depth);
-        break;
-      case StepType::kParallel:
-        parse_parallel(*config, cp, step, info, depth);
-        break;
+      case StepType::kAction: parse_action(*config, cp, step, si); break;
+      case StepType::kCondition: parse_condition(*config, cp, step, si); break;
+      case StepType::kLoop: parse_loop(*config, cp, step, si, info, depth); break;
+      case StepType::kParallel: parse_parallel(*config, cp, step, info, depth); break;
       case StepType::kDelay:
         check_fields(*config, cp, {"duration_ms"});
         read_int(*config, "duration_ms", cp, true, 0, kMaxDurationMs, step.duration_ms);
@@ -739,12 +731,11 @@ class Parser {
           if (owner[i] == SIZE_MAX) {
             owner[i] = r;
           } else if (owner[i] != r && named(i)) {
-            add(info.steps[i].pointer, "step " + in_quotes(scope.steps[i].id) +
-                                           " is reached from branches " +
-                                           in_quotes(scope.steps[owner[i]].id) + " and " +
-                                           in_quotes(scope.steps[r].id) +
-                                           "; parallel branches cannot merge, put the joining "
-                                           "step after the parallel step");
+            add(info.steps[i].pointer,
+                "step " + in_quotes(scope.steps[i].id) + " is reached from branches " +
+                    in_quotes(scope.steps[owner[i]].id) + " and " + in_quotes(scope.steps[r].id) +
+                    "; parallel branches cannot merge, put the joining "
+                    "step after the parallel step");
             continue;
           }
           for (const Edge& e : edges[i]) {

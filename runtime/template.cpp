@@ -180,12 +180,8 @@ class Compiler {
 
 bool EvalNode(const TemplateNode& n, const expr::Scope& scope, json& out, Status& error) {
   switch (n.kind) {
-    case Kind::kLiteral:
-      out = n.literal;
-      return true;
-    case Kind::kRef:
-      out = n.ref.eval(scope);
-      return true;
+    case Kind::kLiteral: out = n.literal; return true;
+    case Kind::kRef: out = n.ref.eval(scope); return true;
     case Kind::kExpr: {
       auto value = n.expression.eval(scope);
       if (!value.ok()) {

@@ -126,10 +126,8 @@ Resolved parse_float(std::string_view s) {
 
 Resolved resolve_plain(std::string_view s) {
   switch (classify(s)) {
-    case Plain::kNull:
-      return {nullptr, {}};
-    case Plain::kBool:
-      return {s[0] == 't' || s[0] == 'T', {}};
+    case Plain::kNull: return {nullptr, {}};
+    case Plain::kBool: return {s[0] == 't' || s[0] == 'T', {}};
     case Plain::kInt: {
       int base = 10;
       std::string_view digits = s;
@@ -153,12 +151,9 @@ Resolved resolve_plain(std::string_view s) {
       if (base == 10) return parse_float(s);
       return {nullptr, "integer '" + std::string(s) + "' is out of range"};
     }
-    case Plain::kFloat:
-      return parse_float(s);
-    case Plain::kNonFinite:
-      return {nullptr, "'" + std::string(s) + "' is not a valid JSON number"};
-    case Plain::kString:
-      break;
+    case Plain::kFloat: return parse_float(s);
+    case Plain::kNonFinite: return {nullptr, "'" + std::string(s) + "' is not a valid JSON number"};
+    case Plain::kString: break;
   }
   return {std::string(s), {}};
 }
@@ -215,8 +210,7 @@ class Converter {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
         return node.Tag() == "tag:yaml.org,2002:str" ? json("") : json(nullptr);
-      case YAML::NodeType::Scalar:
-        return scalar(node);
+      case YAML::NodeType::Scalar: return scalar(node);
       case YAML::NodeType::Sequence: {
         check_collection_tag(node, "tag:yaml.org,2002:seq");
         json array = json::array();
@@ -340,9 +334,7 @@ void emit(YAML::Emitter& out, const json& v) {
     case json::value_t::binary:  // never produced by a parser; no JSON spelling
       out << YAML::Null;
       return;
-    case json::value_t::boolean:
-      out << v.get<bool>();
-      return;
+    case json::value_t::boolean: out << v.get<bool>(); return;
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
     case json::value_t::number_float:
@@ -350,9 +342,7 @@ void emit(YAML::Emitter& out, const json& v) {
       // and always with a '.' or exponent, so it stays a float in YAML.
       out << v.dump();
       return;
-    case json::value_t::string:
-      emit_string(out, v.get_ref<const std::string&>());
-      return;
+    case json::value_t::string: emit_string(out, v.get_ref<const std::string&>()); return;
     case json::value_t::array:
       if (v.empty()) out << YAML::Flow;
       out << YAML::BeginSeq;

@@ -66,7 +66,7 @@ using CallPtr = std::shared_ptr<const ToolCall>;
 struct EngineCtx {
   storage::Store* store = nullptr;
   std::vector<std::unique_ptr<storage::LogWriter>> writers;  // by partition
-  std::unordered_map<std::string, caf::actor> tools;          // by tool id
+  std::unordered_map<std::string, caf::actor> tools;         // by tool id
   std::vector<caf::actor> partitions;
   IoPool* io = nullptr;
   uint32_t partition_count = 1;

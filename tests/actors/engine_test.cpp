@@ -199,8 +199,7 @@ TEST_F(EngineTest, LoopAndParallelRunThroughActors) {
     "output": {"squares": {"$ref": "each"}, "both": {"$ref": "both"}}})J"));
   ExecutionResult r = finish(run("fan", {{"items", {1, 2, 3}}}));
   ASSERT_EQ(r.status, "completed") << r.error.dump();
-  EXPECT_EQ(r.output["squares"],
-            json::parse(R"J([{"v":1,"i":0},{"v":4,"i":1},{"v":9,"i":2}])J"));
+  EXPECT_EQ(r.output["squares"], json::parse(R"J([{"v":1,"i":0},{"v":4,"i":1},{"v":9,"i":2}])J"));
   EXPECT_EQ(r.output["both"]["left"], json({{"n", 3}}));
   EXPECT_EQ(r.output["both"]["right"]["v"], "r");
 }

@@ -30,6 +30,8 @@ inline nlohmann::json crash_flow() {
 }
 
 // What execution n must output.
-inline int crash_flow_expected(int n) { return (n + 1) * 2; }
+inline int crash_flow_expected(int n) {
+  return (n + 1) * 2;
+}
 
 }  // namespace yantra::testing

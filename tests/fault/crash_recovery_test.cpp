@@ -39,9 +39,9 @@ constexpr uint32_t kPartitions = 4;
 
 struct CrashSnapshot {
   std::set<std::string> completed_keys;  // tool steps whose completion is durable
-  int finished = 0;      // executions already ended before the crash
-  int in_delay = 0;      // waiting on a durable timer
-  int in_tool_call = 0;  // with a tool call started but not recorded
+  int finished = 0;                      // executions already ended before the crash
+  int in_delay = 0;                      // waiting on a durable timer
+  int in_tool_call = 0;                  // with a tool call started but not recorded
 };
 
 // What the log says about every execution at the moment of the crash.

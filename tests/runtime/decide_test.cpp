@@ -29,8 +29,7 @@ constexpr const char* kExec = "exec-1";
 
 std::string Describe(const v1::Event& ev) {
   switch (ev.body_case()) {
-    case v1::Event::kExecutionStarted:
-      return "ExecutionStarted";
+    case v1::Event::kExecutionStarted: return "ExecutionStarted";
     case v1::Event::kStepStarted: {
       const auto& e = ev.step_started();
       std::string s = "StepStarted " + e.path() + "#" + std::to_string(e.attempt()) + " " +
@@ -54,8 +53,7 @@ std::string Describe(const v1::Event& ev) {
       return "RetryScheduled " + e.path() + "#" + std::to_string(e.next_attempt()) +
              " due=" + std::to_string(e.due_ms());
     }
-    case v1::Event::kTimerFired:
-      return "TimerFired " + ev.timer_fired().timer_id();
+    case v1::Event::kTimerFired: return "TimerFired " + ev.timer_fired().timer_id();
     case v1::Event::kBranchTaken: {
       const auto& e = ev.branch_taken();
       return "BranchTaken " + e.path() + (e.result() ? " true" : " false") + " -> " + e.next();
@@ -73,8 +71,7 @@ std::string Describe(const v1::Event& ev) {
       return "ExecutionCancelled " + ev.execution_cancelled().reason();
     case v1::Event::kExecutionTimedOut:
       return "ExecutionTimedOut " + std::to_string(ev.execution_timed_out().timeout_ms());
-    case v1::Event::BODY_NOT_SET:
-      break;
+    case v1::Event::BODY_NOT_SET: break;
   }
   return "?";
 }

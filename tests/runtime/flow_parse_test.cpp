@@ -801,8 +801,8 @@ TEST(ParallelValidate, BranchesCannotMerge) {
   // Branch steps share their frame's path prefix: a step reached from two
   // branches would run twice under one path.
   json doc = minimal();
-  doc["steps"] = {parallel("fan", {chain(action("a"), "join"), chain(action("b"), "join"),
-                                   action("join")})};
+  doc["steps"] = {
+      parallel("fan", {chain(action("a"), "join"), chain(action("b"), "join"), action("join")})};
   EXPECT_EQ(problems(doc),
             one("/steps/0/config/steps/2",
                 "step 'join' is reached from branches 'a' and 'b'; parallel branches cannot "
@@ -1248,17 +1248,13 @@ json random_json(std::mt19937& rng, int depth) {
     return s;
   };
   switch (rng() % (depth > 3 ? 6 : 8)) {
-    case 0:
-      return nullptr;
-    case 1:
-      return rng() % 2 == 0;
-    case 2:
-      return static_cast<int64_t>(rng()) - (1LL << 31);
+    case 0: return nullptr;
+    case 1: return rng() % 2 == 0;
+    case 2: return static_cast<int64_t>(rng()) - (1LL << 31);
     case 3:
       return std::ldexp(static_cast<double>(rng()) - 2e9, static_cast<int>(rng() % 200) - 100);
     case 4:
-    case 5:
-      return str();
+    case 5: return str();
     case 6: {
       json a = json::array();
       for (int i = static_cast<int>(rng() % 4); i > 0; --i)
@@ -1313,14 +1309,9 @@ TEST(Robustness, MutatedDefinitionsNeverCrash) {
       for (int m = static_cast<int>(rng() % 4); m >= 0; --m) {
         size_t at = rng() % text.size();
         switch (rng() % 3) {
-          case 0:
-            text.erase(at, 1 + rng() % 8);
-            break;
-          case 1:
-            text.insert(at, 1, alphabet[rng() % alphabet.size()]);
-            break;
-          default:
-            text[at] = alphabet[rng() % alphabet.size()];
+          case 0: text.erase(at, 1 + rng() % 8); break;
+          case 1: text.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+          default: text[at] = alphabet[rng() % alphabet.size()];
         }
       }
       auto doc = base == &yaml_text ? yaml_to_json(text) : parse_json_text(text);

@@ -142,38 +142,18 @@ class FlowGen {
     json params = json::object();
     const std::string vis = Visible(ctx);
     switch (R(0, 4)) {
-      case 0:
-        params["n"] = R(0, 10);
-        break;
-      case 1:
-        params["n"] = Ref("input.n");
-        break;
-      case 2:
-        params["n"] = Expr("input.n * 2");
-        break;
-      case 3:
-        params["n"] = ctx.in_loop ? Ref("index") : Expr("len(input.list)");
-        break;
-      default:
-        params["n"] = vis.empty() ? json(7) : Ref(vis + ".n");
-        break;
+      case 0: params["n"] = R(0, 10); break;
+      case 1: params["n"] = Ref("input.n"); break;
+      case 2: params["n"] = Expr("input.n * 2"); break;
+      case 3: params["n"] = ctx.in_loop ? Ref("index") : Expr("len(input.list)"); break;
+      default: params["n"] = vis.empty() ? json(7) : Ref(vis + ".n"); break;
     }
     switch (R(0, 4)) {
-      case 0:
-        params["x"] = "lit";
-        break;
-      case 1:
-        params["x"] = Ref("input.a");
-        break;
-      case 2:
-        params["x"] = ctx.in_loop ? Ref("item") : Ref("input.list");
-        break;
-      case 3:
-        params["x"] = vis.empty() ? json("none") : Ref(vis);
-        break;
-      default:
-        params["x"] = json::array({1, Ref("input.n")});
-        break;
+      case 0: params["x"] = "lit"; break;
+      case 1: params["x"] = Ref("input.a"); break;
+      case 2: params["x"] = ctx.in_loop ? Ref("item") : Ref("input.list"); break;
+      case 3: params["x"] = vis.empty() ? json("none") : Ref(vis); break;
+      default: params["x"] = json::array({1, Ref("input.n")}); break;
     }
     if (P(4)) params["bad"] = Expr("input.n / input.zero");
     json config = {{"tool_id", "t"}, {"action", "echo"}, {"parameters", std::move(params)}};
@@ -202,18 +182,10 @@ class FlowGen {
     } else if (roll <= 96) {
       const std::string k = std::to_string(R(0, 10));
       switch (R(0, 3)) {
-        case 0:
-          cond = Expr("input.n > " + k);
-          break;
-        case 1:
-          cond = Expr("input.n % 2 == 0");
-          break;
-        case 2:
-          cond = Expr(ctx.in_loop ? "index < " + k : "len(input.list) > 1");
-          break;
-        default:
-          cond = Expr("input.a == \"A\" && input.n <= " + k);
-          break;
+        case 0: cond = Expr("input.n > " + k); break;
+        case 1: cond = Expr("input.n % 2 == 0"); break;
+        case 2: cond = Expr(ctx.in_loop ? "index < " + k : "len(input.list) > 1"); break;
+        default: cond = Expr("input.a == \"A\" && input.n <= " + k); break;
       }
     } else {
       cond = Expr("input.s * 2");  // a type error: the step fails
@@ -608,28 +580,19 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
           if (e.step_started().attempt() > 1) seen["started:retry"]++;
           if (e.step_started().frame_detached()) seen["started:detached"]++;
           break;
-        case v1::Event::kStepFailed:
-          seen["failed:" + e.step_failed().error().code()]++;
-          break;
+        case v1::Event::kStepFailed: seen["failed:" + e.step_failed().error().code()]++; break;
         case v1::Event::kTimerFired: {
           const std::string& id = e.timer_fired().timer_id();
           seen[id == "#timeout" ? "timer:workflow" : "timer:step"]++;
           break;
         }
-        case v1::Event::kStepCompleted:
-          seen["completed"]++;
-          break;
-        case v1::Event::kRetryScheduled:
-          seen["retry_scheduled"]++;
-          break;
-        case v1::Event::kBranchTaken:
-          seen["branch_taken"]++;
-          break;
+        case v1::Event::kStepCompleted: seen["completed"]++; break;
+        case v1::Event::kRetryScheduled: seen["retry_scheduled"]++; break;
+        case v1::Event::kBranchTaken: seen["branch_taken"]++; break;
         case v1::Event::kFrameEnded:
           seen[e.frame_ended().failed() ? "frame:failed" : "frame:ok"]++;
           break;
-        default:
-          break;
+        default: break;
       }
     }
     for (const auto& [id, f] : c.run.st.frames) {
