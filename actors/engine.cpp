@@ -62,8 +62,11 @@ struct Engine::Impl {
 
   std::mutex watch_mu;
   std::atomic<int> watch_count{0};
-  std::unordered_map<std::string, std::vector<std::shared_ptr<std::promise<ExecutionResult>>>>
-      watchers;
+  uint64_t next_watch = 1;
+  std::unordered_map<std::string, std::vector<std::pair<uint64_t, Engine::WatchFn>>> watchers;
+
+  std::mutex idem_mu;  // in-flight idempotent starts: tenant\0key -> waiters
+  std::unordered_map<std::string, std::vector<Engine::StartedFn>> idem_pending;
 
   Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> resolve_flow(const std::string& tenant,
                                                                         const std::string& flow_id,
@@ -81,7 +84,7 @@ struct Engine::Impl {
     }
     auto stored = store->get_flow(tenant, flow_id, version);
     if (!stored.ok()) return stored.status();
-    if (!stored.value().has_value()) {
+    if (!stored.value().has_value() || stored.value()->deleted()) {
       return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
                                               : "flow '" + flow_id + "' has no version " +
                                                     std::to_string(version));
@@ -100,15 +103,33 @@ struct Engine::Impl {
 
   void notify(const ExecutionResult& r) {
     if (watch_count.load(std::memory_order_acquire) == 0) return;
-    std::vector<std::shared_ptr<std::promise<ExecutionResult>>> ws;
+    std::vector<std::pair<uint64_t, Engine::WatchFn>> ws;
     {
       std::lock_guard<std::mutex> lock(watch_mu);
       auto it = watchers.find(r.execution_id);
       if (it == watchers.end()) return;
       ws = std::move(it->second);
       watchers.erase(it);
+      watch_count.fetch_sub(static_cast<int>(ws.size()), std::memory_order_release);
     }
-    for (auto& w : ws) w->set_value(r);
+    for (auto& w : ws) w.second(r);
+  }
+
+  // Removes a watcher; returns it if it was still registered (so exactly one
+  // of notify() and the remover gets to call it).
+  Engine::WatchFn take_watcher(const std::string& id, uint64_t token) {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    auto it = watchers.find(id);
+    if (it == watchers.end()) return {};
+    for (auto w = it->second.begin(); w != it->second.end(); ++w) {
+      if (w->first != token) continue;
+      Engine::WatchFn fn = std::move(w->second);
+      it->second.erase(w);
+      if (it->second.empty()) watchers.erase(it);
+      watch_count.fetch_sub(1, std::memory_order_release);
+      return fn;
+    }
+    return {};
   }
 
   void shutdown_actors() {
@@ -236,8 +257,57 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
     if (started) started(Status("unavailable", "engine is shutting down"));
     return;
   }
+  // An idempotency key names at most one execution per tenant: a repeated
+  // request gets the id of the first, also while the first is still being
+  // started (its key row is written in the same batch as ExecutionStarted).
+  std::string idem;
+  if (!request.idempotency_key.empty()) {
+    idem = request.tenant + '\0' + request.idempotency_key;
+    // A repeated request learns the id like the first and, if it asked, the
+    // outcome too: watching needs a store read, so it runs on the I/O pool.
+    Impl* impl = impl_.get();
+    Engine* self = this;
+    StartedFn repeat = [impl, self, started, finished](Result<std::string> r) {
+      if (started) started(r);
+      if (!r.ok() || !finished) return;
+      impl->io->submit([self, id = r.value(), finished] {
+        self->watch(id, [finished](Result<ExecutionResult> er) {
+          if (er.ok()) finished(er.value());
+        });
+      });
+    };
+    Result<std::optional<std::string>> existing = std::optional<std::string>();
+    {
+      std::lock_guard<std::mutex> lock(impl_->idem_mu);
+      auto pending = impl_->idem_pending.find(idem);
+      if (pending != impl_->idem_pending.end()) {
+        pending->second.push_back(std::move(repeat));
+        return;
+      }
+      existing = impl_->store->find_idempotent(request.tenant, request.idempotency_key);
+      if (existing.ok() && !existing.value().has_value()) impl_->idem_pending[idem];
+    }
+    // Callbacks run outside the lock.
+    if (!existing.ok()) {
+      if (started) started(existing.status());
+      return;
+    }
+    if (existing.value().has_value()) {
+      repeat(*existing.value());
+      return;
+    }
+  }
   auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
   if (!flow.ok()) {
+    if (!idem.empty()) {
+      std::vector<StartedFn> waiters;
+      {
+        std::lock_guard<std::mutex> lock(impl_->idem_mu);
+        waiters = std::move(impl_->idem_pending[idem]);
+        impl_->idem_pending.erase(idem);
+      }
+      for (auto& w : waiters) w(flow.status());
+    }
     if (started) started(flow.status());
     return;
   }
@@ -246,7 +316,23 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   cmd.execution_id = new_execution_id();
   cmd.flow = flow.value().second;
   cmd.request = std::move(request);
-  cmd.started = std::move(started);
+  if (idem.empty()) {
+    cmd.started = std::move(started);
+  } else {
+    Impl* impl = impl_.get();
+    cmd.started = [impl, idem, started = std::move(started)](Result<std::string> r) {
+      std::vector<StartedFn> waiters;
+      {
+        std::lock_guard<std::mutex> lock(impl->idem_mu);
+        waiters = std::move(impl->idem_pending[idem]);
+        impl->idem_pending.erase(idem);
+      }
+      if (started) started(r);
+      for (auto& w : waiters) {
+        if (w) w(r);
+      }
+    };
+  }
   cmd.finished = std::move(finished);
   const uint32_t p = partition_of(cmd.execution_id, impl_->ctx.partition_count);
   caf::anon_send(impl_->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
@@ -262,81 +348,171 @@ Result<std::string> Engine::start_sync(RunRequest request) {
   return future.get();
 }
 
-Result<ExecutionResult> Engine::wait(const std::string& execution_id,
-                                     std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<ExecutionResult>>();
-  auto future = promise->get_future();
+uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
+  uint64_t token = 0;
   {
     std::lock_guard<std::mutex> lock(impl_->watch_mu);
-    impl_->watchers[execution_id].push_back(promise);
+    token = impl_->next_watch++;
+    impl_->watchers[execution_id].emplace_back(token, std::move(done));
     impl_->watch_count.fetch_add(1, std::memory_order_release);
   }
-  auto unwatch = [&] {
-    std::lock_guard<std::mutex> lock(impl_->watch_mu);
-    impl_->watch_count.fetch_sub(1, std::memory_order_release);
-    auto it = impl_->watchers.find(execution_id);
-    if (it == impl_->watchers.end()) return;
-    std::erase(it->second, promise);
-    if (it->second.empty()) impl_->watchers.erase(it);
-  };
   // Registered first, then checked: an execution finishing in between is
-  // seen either by the watcher or by the store.
+  // seen either by the watcher or by the store (its summary is written in
+  // the same batch as its last event, before anyone is notified).
+  Result<ExecutionResult> now = Status("running", "");
   auto summary = impl_->store->get_summary(execution_id);
   if (!summary.ok()) {
-    unwatch();
-    return summary.status();
-  }
-  if (!summary.value().has_value()) {
-    unwatch();
-    return Status("not_found", "execution " + execution_id + " not found");
-  }
-  if (storage::is_terminal_status(summary.value()->status())) {
-    unwatch();
+    now = summary.status();
+  } else if (!summary.value().has_value()) {
+    now = Status("not_found", "execution " + execution_id + " not found");
+  } else if (storage::is_terminal_status(summary.value()->status())) {
     auto st = load_state(execution_id);
-    if (!st.ok()) return st.status();
-    return ExecutionResult{execution_id, to_string(st.value().status), st.value().output,
-                           st.value().error};
+    if (st.ok()) {
+      now = ExecutionResult{execution_id, to_string(st.value().status), st.value().output,
+                            st.value().error};
+    } else {
+      now = st.status();
+    }
   }
-  const bool ready = future.wait_for(timeout) == std::future_status::ready;
-  unwatch();
-  if (!ready) return Status("timeout", "execution " + execution_id + " still running");
+  if (!now.ok() && now.status().code() == "running") return token;
+  if (WatchFn fn = impl_->take_watcher(execution_id, token)) fn(std::move(now));
+  return token;
+}
+
+void Engine::unwatch(const std::string& execution_id, uint64_t token) {
+  impl_->take_watcher(execution_id, token);
+}
+
+Result<ExecutionResult> Engine::wait(const std::string& execution_id,
+                                     std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<Result<ExecutionResult>>>();
+  auto future = promise->get_future();
+  const uint64_t token = watch(execution_id, [promise](Result<ExecutionResult> r) {
+    promise->set_value(std::move(r));
+  });
+  if (future.wait_for(timeout) != std::future_status::ready) {
+    if (impl_->take_watcher(execution_id, token)) {
+      return Status("timeout", "execution " + execution_id + " still running");
+    }
+  }
   return future.get();
 }
 
-Status Engine::cancel(const std::string& execution_id, const std::string& reason) {
+void Engine::cancel_async(const std::string& execution_id, const std::string& reason,
+                          std::function<void(Status)> done) {
   if (!is_valid_execution_id(execution_id)) {
-    return Status("not_found", "execution " + execution_id + " not found");
+    done(Status("not_found", "execution " + execution_id + " not found"));
+    return;
   }
   auto summary = impl_->store->get_summary(execution_id);
-  if (!summary.ok()) return summary.status();
+  if (!summary.ok()) {
+    done(summary.status());
+    return;
+  }
   if (!summary.value().has_value()) {
-    return Status("not_found", "execution " + execution_id + " not found");
+    done(Status("not_found", "execution " + execution_id + " not found"));
+    return;
   }
   if (storage::is_terminal_status(summary.value()->status())) {
-    return Status("conflict", "execution " + execution_id + " already ended (" +
-                                  summary.value()->status() + ")");
+    done(Status("conflict", "execution " + execution_id + " already ended (" +
+                                summary.value()->status() + ")"));
+    return;
   }
-  auto promise = std::make_shared<std::promise<Status>>();
-  auto future = promise->get_future();
-  detail::CancelCommand cmd{execution_id, reason,
-                            [promise](Status s) { promise->set_value(std::move(s)); }};
+  detail::CancelCommand cmd{execution_id, reason, std::move(done)};
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
   caf::anon_send(impl_->ctx.partitions[p], detail::cancel_atom::value, std::move(cmd));
+}
+
+Status Engine::cancel(const std::string& execution_id, const std::string& reason) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto future = promise->get_future();
+  cancel_async(execution_id, reason, [promise](Status s) { promise->set_value(std::move(s)); });
   if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     return Status("timeout", "cancel was not acknowledged within 10 s");
   }
   return future.get();
 }
 
-Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_id) const {
+Result<std::vector<v1::FlowVersion>> Engine::list_flows(const std::string& tenant) const {
+  return impl_->store->list_flows(tenant);
+}
+
+Result<v1::FlowVersion> Engine::get_flow_version(const std::string& tenant,
+                                                 const std::string& flow_id,
+                                                 uint32_t version) const {
+  auto fv = impl_->store->get_flow(tenant, flow_id, version);
+  if (!fv.ok()) return fv.status();
+  if (!fv.value().has_value() || (version == 0 && fv.value()->deleted())) {
+    return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
+                                            : "flow '" + flow_id + "' has no version " +
+                                                  std::to_string(version));
+  }
+  return std::move(*fv.value());
+}
+
+Result<std::vector<v1::FlowVersion>> Engine::flow_versions(const std::string& tenant,
+                                                           const std::string& flow_id) const {
+  return impl_->store->flow_versions(tenant, flow_id);
+}
+
+Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::string& flow_id,
+                                     const std::string& deleted_by) {
+  auto current = get_flow_version(tenant, flow_id, 0);
+  if (!current.ok()) return current.status();
+  v1::FlowVersion tomb;
+  tomb.set_tenant(tenant);
+  tomb.set_flow_id(flow_id);
+  tomb.set_created_ms(detail::now_ms());
+  tomb.set_created_by(deleted_by);
+  tomb.set_deleted(true);
+  auto version = impl_->store->put_flow(std::move(tomb));
+  if (!version.ok()) return version.status();
+  std::lock_guard<std::mutex> lock(impl_->flows_mu);
+  impl_->latest.erase(tenant + '\0' + flow_id);
+  return version.value();
+}
+
+Result<storage::Store::ExecutionPage> Engine::list_executions(const std::string& tenant,
+                                                              const std::string& flow_id,
+                                                              const std::string& status,
+                                                              size_t limit,
+                                                              const std::string& cursor) const {
+  return impl_->store->list_executions(tenant, flow_id, status, limit, cursor);
+}
+
+Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
+                                             const std::string& execution_id) const {
+  Status missing("not_found", "execution " + execution_id + " not found");
+  if (!is_valid_execution_id(execution_id)) return missing;
+  auto s = impl_->store->get_summary(execution_id);
+  if (!s.ok()) return s.status();
+  if (!s.value().has_value() || s.value()->tenant() != tenant) return missing;
+  return std::move(*s.value());
+}
+
+Status Engine::put_api_key(const std::string& hash, const v1::ApiKey& key) {
+  return impl_->store->put_api_key(hash, key);
+}
+
+Result<std::optional<v1::ApiKey>> Engine::find_api_key(const std::string& hash) const {
+  return impl_->store->find_api_key(hash);
+}
+
+Result<size_t> Engine::count_api_keys(const std::string& tenant) const {
+  return impl_->store->count_api_keys(tenant);
+}
+
+Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_id,
+                                                   uint64_t from_seq, uint64_t to_seq) const {
   if (!is_valid_execution_id(execution_id)) {
     return Status("not_found", "execution " + execution_id + " not found");
   }
-  auto events = impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
-                                          execution_id);
+  auto events = impl_->store->read_events(
+      partition_of(execution_id, impl_->ctx.partition_count), execution_id, from_seq, to_seq);
   if (!events.ok()) return events.status();
-  if (events.value().empty())
+  if (events.value().empty() && from_seq <= 1) {
     return Status("not_found", "execution " + execution_id + " not found");
+  }
   return events;
 }
 

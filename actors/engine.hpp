@@ -93,6 +93,41 @@ class Engine {
   // durable; `finished` gets the outcome when it ends (either may be empty).
   void start(RunRequest request, StartedFn started, FinishedFn finished = {});
 
+  // Calls `done` once the execution has ended (at once if it already has);
+  // never waits for the actor. Error "not_found" for an unknown id. Returns a
+  // token for unwatch() (a caller that stops waiting must unwatch).
+  using WatchFn = std::function<void(Result<ExecutionResult>)>;
+  uint64_t watch(const std::string& execution_id, WatchFn done);
+  void unwatch(const std::string& execution_id, uint64_t token);
+  // Appends ExecutionCancelled; `done` gets ok, "not_found" or "conflict"
+  // (already ended). Never blocks on the actor.
+  void cancel_async(const std::string& execution_id, const std::string& reason,
+                    std::function<void(Status)> done);
+
+  // Flow versions (tombstoned flows read as not found).
+  Result<std::vector<v1::FlowVersion>> list_flows(const std::string& tenant) const;
+  Result<v1::FlowVersion> get_flow_version(const std::string& tenant, const std::string& flow_id,
+                                           uint32_t version = 0) const;
+  Result<std::vector<v1::FlowVersion>> flow_versions(const std::string& tenant,
+                                                     const std::string& flow_id) const;
+  Result<uint32_t> delete_flow(const std::string& tenant, const std::string& flow_id,
+                               const std::string& deleted_by = "");
+
+  // Executions of a tenant, newest first (cursor = last id of the previous page).
+  Result<storage::Store::ExecutionPage> list_executions(const std::string& tenant,
+                                                        const std::string& flow_id,
+                                                        const std::string& status, size_t limit,
+                                                        const std::string& cursor) const;
+  // The summary row, only if it belongs to `tenant` (else "not_found", the
+  // same answer as for a missing id: ids of other tenants do not leak).
+  Result<v1::ExecutionSummary> summary(const std::string& tenant,
+                                       const std::string& execution_id) const;
+
+  // API keys by SHA-256 (hex) of their secret.
+  Status put_api_key(const std::string& hash, const v1::ApiKey& key);
+  Result<std::optional<v1::ApiKey>> find_api_key(const std::string& hash) const;
+  Result<size_t> count_api_keys(const std::string& tenant) const;
+
   // Blocking conveniences for tests, tools and benchmarks (never call them on
   // an engine thread).
   Result<std::string> start_sync(RunRequest request);
@@ -101,7 +136,8 @@ class Engine {
 
   // The state folded from the log (the log is the truth, not the actor).
   Result<ExecutionState> load_state(const std::string& execution_id) const;
-  Result<std::vector<v1::Event>> load_events(const std::string& execution_id) const;
+  Result<std::vector<v1::Event>> load_events(const std::string& execution_id, uint64_t from_seq = 1,
+                                             uint64_t to_seq = UINT64_MAX) const;
 
   bool ready() const;
   EngineStats stats() const;

@@ -9,12 +9,15 @@
 // durable. A crash anywhere loses at most non-durable batches; the partition
 // rebuilds the actor from the log and the same commands come out again
 // (tool calls with the same idempotency keys).
+#include <chrono>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/internal/context.hpp"
+#include "runtime/metrics.hpp"
 
 namespace yantra::detail {
 namespace {
@@ -35,6 +38,7 @@ struct ExecState {
   std::string persisted_status;
   std::vector<std::function<void(Status)>> cancel_waiters;
   bool done = false;
+  bool fresh = false;  // started here, not rebuilt from the log
 };
 
 using Self = caf::stateful_actor<ExecState>;
@@ -65,6 +69,10 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   if (status != s.persisted_status) {
     req.summary = summary_of(s);
     s.persisted_status = status;
+  }
+  if (s.fresh && s.next_batch == 1) {  // the batch holding ExecutionStarted
+    req.created = true;
+    req.idempotency_key = s.st.idempotency_key;
   }
   const uint64_t batch = s.next_batch++;
   s.pending.emplace(batch, std::move(cmds));
@@ -121,6 +129,33 @@ void on_tool_result(Self* self, const std::string& path, uint32_t attempt, const
   submit(self, std::move(ev));
 }
 
+// Tool calls by tool and outcome, and step (tool call) latency. Series are
+// looked up once per thread and tool, then updated lock-free.
+void record_tool_call(const std::string& tool, bool ok,
+                      std::chrono::steady_clock::time_point started) {
+  struct Series {
+    metrics::Counter* ok;
+    metrics::Counter* error;
+    metrics::Histogram* latency;
+  };
+  thread_local std::unordered_map<std::string, Series> cache;
+  auto it = cache.find(tool);
+  if (it == cache.end()) {
+    auto& reg = metrics::global();
+    const char* help = "Tool calls by tool and outcome";
+    Series series{&reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "ok"}}),
+                  &reg.counter("yantra_tool_calls_total", help,
+                               {{"tool", tool}, {"outcome", "error"}}),
+                  &reg.histogram("yantra_step_duration_ms", "Tool call latency of action steps",
+                                 metrics::latency_ms_buckets(), {{"tool", tool}})};
+    it = cache.emplace(tool, series).first;
+  }
+  (ok ? it->second.ok : it->second.error)->inc();
+  it->second.latency->observe(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+          .count());
+}
+
 void launch(Self* self, const std::vector<Command>& cmds) {
   auto& s = self->state;
   for (const auto& c : cmds) {
@@ -154,13 +189,20 @@ void launch(Self* self, const std::vector<Command>& cmds) {
           ToolResult::failure("unknown_tool", "no tool '" + c.tool_id + "' on this node", false));
       continue;
     }
+    const std::string tool_id = c.tool_id;
+    const auto t0 = std::chrono::steady_clock::now();
     self->request(tool->second, caf::infinite, invoke_atom::value, CallPtr(std::move(call)))
-        .then([=](ToolResult& r) { on_tool_result(self, path, attempt, key, std::move(r)); },
-              [=](caf::error& err) {
-                on_tool_result(
-                    self, path, attempt, key,
-                    ToolResult::failure("tool_unavailable", self->system().render(err), true));
-              });
+        .then(
+            [=](ToolResult& r) {
+              record_tool_call(tool_id, r.ok, t0);
+              on_tool_result(self, path, attempt, key, std::move(r));
+            },
+            [=](caf::error& err) {
+              record_tool_call(tool_id, false, t0);
+              on_tool_result(
+                  self, path, attempt, key,
+                  ToolResult::failure("tool_unavailable", self->system().render(err), true));
+            });
   }
 }
 
@@ -173,6 +215,14 @@ void finish(Self* self) {
   if (s.finished) s.finished(r);
   if (s.ctx->on_finished) s.ctx->on_finished(r);
   s.ctx->finished.fetch_add(1, std::memory_order_relaxed);
+  metrics::global()
+      .counter("yantra_executions_finished_total", "Executions that ended, by status",
+               {{"status", r.status}})
+      .inc();
+  static metrics::Histogram& duration = metrics::global().histogram(
+      "yantra_execution_duration_ms", "Execution duration from start to end",
+      metrics::latency_ms_buckets());
+  duration.observe(static_cast<double>(s.st.ended_ms - s.st.created_ms));
   self->quit();
 }
 
@@ -251,6 +301,7 @@ void init(Self* self, EngineCtx* ctx, uint32_t partition, std::string id,
 caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, StartCommand cmd) {
   init(self, ctx, partition, cmd.execution_id, cmd.flow);
   auto& s = self->state;
+  s.fresh = true;
   s.started = std::move(cmd.started);
   s.finished = std::move(cmd.finished);
   v1::Event ev = make_event(s.st, now_ms());
@@ -263,6 +314,9 @@ caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, St
   e.set_timeout_ms(cmd.flow->timeout_ms);
   e.set_idempotency_key(cmd.request.idempotency_key);
   ctx->started.fetch_add(1, std::memory_order_relaxed);
+  static metrics::Counter& started =
+      metrics::global().counter("yantra_executions_started_total", "Executions started");
+  started.inc();
   submit(self, std::move(ev));
   return running(self);
 }

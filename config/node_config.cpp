@@ -32,6 +32,12 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     return as_u32(c.scheduler_threads);
   } else if (key == "core_tool_concurrency") {
     return as_u32(c.core_tool_concurrency);
+  } else if (key == "http_threads") {
+    return as_u32(c.http_threads);
+  } else if (key == "http_ca_file") {
+    c.http_ca_file = value;
+  } else if (key == "http_tool_concurrency") {
+    return as_u32(c.http_tool_concurrency);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -75,6 +81,9 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_DURABILITY", "durability"},
       {"YANTRA_SCHEDULER_THREADS", "scheduler_threads"},
       {"YANTRA_CORE_TOOL_CONCURRENCY", "core_tool_concurrency"},
+      {"YANTRA_HTTP_THREADS", "http_threads"},
+      {"YANTRA_HTTP_CA_FILE", "http_ca_file"},
+      {"YANTRA_HTTP_TOOL_CONCURRENCY", "http_tool_concurrency"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -96,6 +105,12 @@ Status validate(const NodeConfig& c) {
   }
   if (c.listen.find(':') == std::string::npos) {
     problems.push_back({"/listen", "must be HOST:PORT"});
+  }
+  if (c.http_threads < 1 || c.http_threads > 64) {
+    problems.push_back({"/http_threads", "must be between 1 and 64"});
+  }
+  if (c.http_tool_concurrency < 1 || c.http_tool_concurrency > 4096) {
+    problems.push_back({"/http_tool_concurrency", "must be between 1 and 4096"});
   }
   if (problems.empty()) return {};
   std::string msg =

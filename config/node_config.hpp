@@ -18,6 +18,9 @@ struct NodeConfig {
   std::string durability = "sync";  // sync | async
   uint32_t scheduler_threads = 0;   // 0 = one per core
   uint32_t core_tool_concurrency = 1024;
+  uint32_t http_threads = 2;        // HTTP I/O threads
+  std::string http_ca_file;         // extra CA certificates for the http tool
+  uint32_t http_tool_concurrency = 64;
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -25,7 +28,8 @@ struct NodeConfig {
 Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {});
 
 // Applies YANTRA_DATA_DIR, YANTRA_LISTEN, YANTRA_PARTITIONS, YANTRA_DURABILITY,
-// YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY from `env`.
+// YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
+// YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY from `env`.
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Checks ranges and enums; every problem is reported.

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <utility>
 
+#include "runtime/metrics.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {
@@ -136,6 +137,15 @@ void LogWriter::run() {
             } else {
               check(batch.Put(store_.cf_executions(), key, rocksdb::Slice()));
             }
+            if (request.created) {
+              const std::string& tenant = request.summary->tenant();
+              keys::list_key(key, tenant, request.execution_id);
+              check(batch.Put(store_.cf_executions(), key, request.summary->flow_id()));
+              if (!request.idempotency_key.empty()) {
+                keys::idempotency_key(key, tenant, request.idempotency_key);
+                check(batch.Put(store_.cf_executions(), key, request.execution_id));
+              }
+            }
           }
         }
         if (put_status.ok() && batch.Count() > 0) {
@@ -144,6 +154,14 @@ void LogWriter::run() {
           write_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::steady_clock::now() - start)
                                                .count());
+          static metrics::Histogram& batch_events = metrics::global().histogram(
+              "yantra_log_writer_batch_events", "Events per group commit",
+              metrics::size_buckets());
+          static metrics::Histogram& sync_ms = metrics::global().histogram(
+              "yantra_log_writer_sync_ms", "Duration of one group commit (write + sync)",
+              metrics::latency_ms_buckets());
+          batch_events.observe(static_cast<double>(event_count));
+          sync_ms.observe(static_cast<double>(write_ns) / 1e6);
         }
         if (!put_status.ok()) {
           store_.latch_read_only(Status("storage_error", put_status.ToString()));

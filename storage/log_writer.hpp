@@ -34,6 +34,11 @@ struct WriteRequest {
   // Upserts the summary row; a non-terminal status sets the active marker of
   // (partition, id), a terminal one removes it.
   std::optional<v1::ExecutionSummary> summary;
+  // The first request of an execution: also writes its listing row (tenant
+  // and flow from `summary`) and, if set, its idempotency row, atomically
+  // with ExecutionStarted.
+  bool created = false;
+  std::string idempotency_key;
 };
 
 struct WriterStats {

@@ -40,6 +40,7 @@ namespace {
 constexpr const char* kCfEvents = "events";
 constexpr const char* kCfExecutions = "executions";
 constexpr const char* kCfFlows = "flows";
+constexpr const char* kCfAuth = "auth";
 
 // The per-execution prefix of an event key (see keys.hpp). Its name is stored
 // in SST files: rename it only if the prefix changes, since RocksDB then
@@ -120,7 +121,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
       rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/true)));
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, kCfEvents, kCfExecutions,
-                                    kCfFlows};
+                                    kCfFlows, kCfAuth};
   std::vector<std::string> existing;
   // Fails on a fresh directory (no CURRENT file): then only our own column
   // families exist. On a broken DB, Open below reports the real problem.
@@ -152,6 +153,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfEvents) store->cf_events_ = store->handles_[i];
     if (names[i] == kCfExecutions) store->cf_executions_ = store->handles_[i];
     if (names[i] == kCfFlows) store->cf_flows_ = store->handles_[i];
+    if (names[i] == kCfAuth) store->cf_auth_ = store->handles_[i];
   }
   return store;
 }
@@ -337,6 +339,172 @@ Result<std::optional<v1::FlowVersion>> Store::get_flow(std::string_view tenant,
                   "flow " + std::string(tenant) + "/" + std::string(flow_id) + " does not parse");
   }
   return std::optional<v1::FlowVersion>(std::move(flow));
+}
+
+Result<std::vector<v1::FlowVersion>> Store::list_flows(std::string_view tenant) const {
+  if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
+  std::string prefix(tenant);
+  prefix.push_back('\0');
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<v1::FlowVersion> flows;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_flows_));
+  // Keys sort by flow id then version: the last key before the flow id
+  // changes is its latest version.
+  v1::FlowVersion current;
+  bool have = false;
+  auto flush = [&] {
+    if (have && !current.deleted()) flows.push_back(std::move(current));
+    have = false;
+  };
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    v1::FlowVersion fv;
+    if (!fv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status("storage_corrupt",
+                    "a flow of tenant " + std::string(tenant) + " does not parse");
+    }
+    if (have && fv.flow_id() != current.flow_id()) flush();
+    current = std::move(fv);
+    have = true;
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  flush();
+  return flows;
+}
+
+Result<std::vector<v1::FlowVersion>> Store::flow_versions(std::string_view tenant,
+                                                          std::string_view flow_id) const {
+  if (!keys::valid_flow_part(tenant) || !keys::valid_flow_part(flow_id)) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  std::string prefix;
+  keys::flow_prefix(prefix, tenant, flow_id);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<v1::FlowVersion> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_flows_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    v1::FlowVersion& fv = out.emplace_back();
+    if (!fv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status("storage_corrupt", "flow " + std::string(flow_id) + " does not parse");
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Result<Store::ExecutionPage> Store::list_executions(std::string_view tenant,
+                                                    std::string_view flow_id,
+                                                    std::string_view status, size_t limit,
+                                                    std::string_view before_id) const {
+  if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
+  std::string prefix;
+  keys::list_prefix(prefix, tenant);
+  std::string upper;
+  if (before_id.empty()) {
+    upper = keys::prefix_successor(prefix);
+  } else {
+    keys::list_key(upper, tenant, before_id);  // exclusive: strictly older ids
+  }
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower_slice(prefix);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  ExecutionPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  // A filtered scan is bounded too, so one request never walks a huge index.
+  size_t scanned = 0;
+  const size_t max_scan = std::max<size_t>(limit * 50, 10000);
+  std::string examined;  // the last id looked at: a cursor resumes strictly below it
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    std::string id(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (++scanned > max_scan && !examined.empty()) {
+      page.next_cursor = examined;
+      return page;
+    }
+    examined = id;
+    if (!flow_id.empty() && it->value() != rocksdb::Slice(flow_id.data(), flow_id.size())) {
+      continue;
+    }
+    auto summary = get_summary(id);
+    if (!summary.ok()) return summary.status();
+    if (!summary.value()) continue;
+    if (!status.empty() && summary.value()->status() != status) continue;
+    if (page.items.size() == limit) {
+      page.next_cursor = page.items.back().execution_id();
+      return page;
+    }
+    page.items.push_back(std::move(*summary.value()));
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return page;
+}
+
+Result<std::optional<std::string>> Store::find_idempotent(std::string_view tenant,
+                                                          std::string_view key) const {
+  if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
+  std::string k;
+  keys::idempotency_key(k, tenant, key);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_executions_, k, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return storage_error(s);
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Store::put_api_key(std::string_view hash, const v1::ApiKey& key) {
+  if (read_only()) return read_only_error();
+  std::string k;
+  keys::api_key_key(k, hash);
+  std::string value;
+  key.SerializeToString(&value);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Put(wo, cf_auth_, k, value);
+  if (!s.ok()) {
+    Status error = storage_error(s);
+    latch_read_only(error);
+    return error;
+  }
+  return {};
+}
+
+Result<std::optional<v1::ApiKey>> Store::find_api_key(std::string_view hash) const {
+  std::string k;
+  keys::api_key_key(k, hash);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_auth_, k, &value);
+  if (s.IsNotFound()) return std::optional<v1::ApiKey>();
+  if (!s.ok()) return storage_error(s);
+  v1::ApiKey key;
+  if (!key.ParseFromString(value)) return Status("storage_corrupt", "an API key does not parse");
+  return std::optional<v1::ApiKey>(std::move(key));
+}
+
+Result<size_t> Store::count_api_keys(std::string_view tenant) const {
+  rocksdb::ReadOptions ro;
+  std::string lower = "k";
+  std::string upper = "l";
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  size_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_auth_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::ApiKey key;
+    if (key.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        key.tenant() == tenant && !key.revoked()) {
+      ++n;
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return n;
 }
 
 bool is_terminal_status(std::string_view status) {

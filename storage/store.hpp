@@ -3,7 +3,10 @@
 //   events      partition(be16) | len(u8) | execution_id | seq(be64) -> Event
 //   executions  "s" | execution_id                          -> ExecutionSummary
 //               "r" | partition(be16) | execution_id        -> "" (active marker)
+//               "l" | tenant | 0x00 | execution_id          -> flow_id (listing)
+//               "i" | tenant | 0x00 | idempotency key       -> execution_id
 //   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
+//   auth        "k" | sha256(secret)                        -> ApiKey
 // Execution ids are opaque bytes of length 1..255; in event keys they are
 // length-prefixed so that one execution's prefix never covers another's ("ab"
 // vs "abc"). Tenant and flow ids are non-empty and may not contain 0x00.
@@ -71,6 +74,32 @@ class Store {
   Result<std::optional<v1::FlowVersion>> get_flow(std::string_view tenant, std::string_view flow_id,
                                                   uint32_t version = 0) const;
 
+  // Flows of a tenant at their latest version, tombstones (deleted) skipped,
+  // ordered by flow id.
+  Result<std::vector<v1::FlowVersion>> list_flows(std::string_view tenant) const;
+  // Every stored version of one flow, oldest first (tombstones included).
+  Result<std::vector<v1::FlowVersion>> flow_versions(std::string_view tenant,
+                                                     std::string_view flow_id) const;
+
+  // Executions of a tenant, newest first, optionally only one flow and/or one
+  // status, starting strictly below `before_id` (a cursor; "" = newest).
+  struct ExecutionPage {
+    std::vector<v1::ExecutionSummary> items;
+    std::string next_cursor;  // "" when there is nothing more
+  };
+  Result<ExecutionPage> list_executions(std::string_view tenant, std::string_view flow_id,
+                                        std::string_view status, size_t limit,
+                                        std::string_view before_id) const;
+
+  // The execution an idempotency key started, if any.
+  Result<std::optional<std::string>> find_idempotent(std::string_view tenant,
+                                                     std::string_view key) const;
+
+  // API keys, by the SHA-256 (hex) of their secret. Writes are synced.
+  Status put_api_key(std::string_view hash, const v1::ApiKey& key);
+  Result<std::optional<v1::ApiKey>> find_api_key(std::string_view hash) const;
+  Result<size_t> count_api_keys(std::string_view tenant) const;
+
   // True once a write failed; every later write fails.
   bool read_only() const { return read_only_.load(); }
   // The error later writes get: "store_read_only" naming the first cause;
@@ -82,6 +111,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_events() const { return cf_events_; }
   rocksdb::ColumnFamilyHandle* cf_executions() const { return cf_executions_; }
   rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
+  rocksdb::ColumnFamilyHandle* cf_auth() const { return cf_auth_; }
   void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
   // Keeps the first cause, for read_only_error().
   void latch_read_only(const Status& cause);
@@ -94,6 +124,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_events_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_executions_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_flows_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_auth_ = nullptr;
   std::atomic<bool> read_only_{false};
   struct Locks;  // flow-write mutex and the read-only cause
   std::unique_ptr<Locks> locks_;

@@ -105,6 +105,36 @@ inline void active_key(std::string& out, uint32_t partition, std::string_view id
   out.append(id);
 }
 
+// executions: "l" | tenant | 0x00 | execution_id -> flow_id (listing index:
+// ULIDs sort by creation time, so a reverse scan is newest first).
+inline void list_prefix(std::string& out, std::string_view tenant) {
+  out.clear();
+  out.push_back('l');
+  out.append(tenant);
+  out.push_back('\0');
+}
+
+inline void list_key(std::string& out, std::string_view tenant, std::string_view id) {
+  list_prefix(out, tenant);
+  out.append(id);
+}
+
+// executions: "i" | tenant | 0x00 | idempotency key -> execution_id.
+inline void idempotency_key(std::string& out, std::string_view tenant, std::string_view key) {
+  out.clear();
+  out.push_back('i');
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(key);
+}
+
+// auth: "k" | sha256(secret) -> ApiKey.
+inline void api_key_key(std::string& out, std::string_view hash) {
+  out.clear();
+  out.push_back('k');
+  out.append(hash);
+}
+
 // flows: tenant | 0x00 | flow_id | 0x00 | version(be32).
 inline void flow_prefix(std::string& out, std::string_view tenant, std::string_view flow_id) {
   out.clear();

@@ -1,0 +1,73 @@
+// A small Prometheus-style metrics registry: counters and histograms with
+// labels, rendered in the text exposition format for GET /metrics.
+//
+// Hot paths keep a reference to their series (lookups take a mutex; updates
+// are lock-free atomics). Series are never removed, so references stay valid
+// for the life of the process. No clock here: callers measure durations and
+// observe the value, which keeps this file free of time and I/O.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace yantra::metrics {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Counter {
+ public:
+  void inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double value);
+  // Snapshot for rendering and tests: cumulative counts per bound, +Inf last.
+  std::vector<uint64_t> cumulative() const;
+  double sum() const;
+  uint64_t count() const;
+  const std::vector<double>& bounds() const { return bounds_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1
+  std::atomic<uint64_t> sum_micros_{0};               // sum * 1e6, for atomicity
+};
+
+// Buckets for latencies in milliseconds and for batch sizes.
+std::vector<double> latency_ms_buckets();
+std::vector<double> size_buckets();
+
+class Registry {
+ public:
+  Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help,
+                       const std::vector<double>& bounds, const Labels& labels = {});
+  std::string render() const;
+
+ private:
+  struct Family {
+    std::string help;
+    bool is_histogram = false;
+    std::map<std::string, std::unique_ptr<Counter>> counters;      // by rendered labels
+    std::map<std::string, std::unique_ptr<Histogram>> histograms;  // by rendered labels
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;
+};
+
+// The process-wide registry the engine and the API report into.
+Registry& global();
+
+}  // namespace yantra::metrics
