@@ -1,0 +1,866 @@
+// The Beast implementation of HttpServer; the only translation unit of the
+// server that compiles Beast/Asio (one such file costs ~10 s and 0.75 GB).
+//
+// Threads: one io_context per I/O thread, each run by exactly one thread, and
+// accepted connections dealt round-robin to them. A connection therefore lives
+// on one thread for its whole life, so its state needs neither a strand nor a
+// lock, and io_context(1) lets Asio skip most of its internal locking. On the
+// project's 2-core machines this measured fastest (~120-180 k req/s with wrk;
+// ~150 k req/s for a trivial handler with bench's yantra_http_load at -c64,
+// client on the same cores), ahead of one io_context shared by N threads with
+// a strand per connection, where every handler pays strand and scheduler
+// synchronisation. The price is no work
+// stealing: a thread with heavy connections cannot shed them. That is fine here
+// because handlers never block (they hand work to actors and answer later).
+//
+// Lifetime: each loop's registry owns its sessions (shared_ptr), so a session
+// waiting for a slow handler stays alive without any pending I/O. A Responder
+// holds only a weak_ptr: a response for a connection that has gone is dropped,
+// and a handler that keeps a Responder forever keeps nothing of the server
+// alive. Responders post back through a "gate" (a shared_mutex + flag) that
+// stop() closes before the io_contexts are torn down, so a late response from
+// an engine thread can never post into a destroyed io_context.
+//
+// Timeouts: one steady_timer per connection with a lazily moved deadline.
+// Each phase (idle, reading, writing) only records its deadline; the timer is
+// re-armed only when the deadline moves earlier than the armed expiry, and when
+// it fires early it re-arms to the current deadline. Re-arming per request
+// would cost a timerfd syscall or two per request on a busy keep-alive
+// connection.
+//
+// Closing after an error response is "lingering": shut down the send side,
+// then drain what the client is still sending for a short while. Closing a
+// socket with unread data makes the kernel send RST, which can destroy the 413
+// or 400 we just wrote before the client reads it.
+#include "api/http_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string_view>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace yantra::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+// ---------------------------------------------------------------------------
+// HttpRequest helpers
+
+const std::string& HttpRequest::header(const std::string& name) const {
+  static const std::string kEmpty;
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return kEmpty;
+}
+
+const std::string* HttpRequest::query_param(const std::string& name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+// How long an error response waits for the client to stop sending before the
+// socket is closed anyway, and how much it reads meanwhile.
+constexpr uint32_t kLingerMs = 1000;
+constexpr size_t kLingerMaxBytes = 8u << 20;
+// Pause before accepting again after an accept error such as EMFILE, so a
+// full fd table does not turn the accept loop into a busy loop.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// False on a malformed escape or a NUL (raw or decoded): a NUL would cut the
+// string short wherever it reaches a C API, and a path that means different
+// things to different layers is how traversal bugs start.
+bool percent_decode(std::string_view in, bool plus_is_space, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      c = ' ';
+    }
+    if (c == '\0') return false;
+    out.push_back(c);
+  }
+  return true;
+}
+
+// Fills path and query from the raw target; false on bad percent-encoding.
+bool split_target(std::string_view target, HttpRequest& req) {
+  // Absolute-form ("http://host/p?q") must be accepted by servers (RFC 7230
+  // 5.3.2); only its path and query matter here.
+  if (const auto scheme = target.find("://");
+      scheme != std::string_view::npos && target.substr(0, 1) != "/") {
+    const auto slash = target.find('/', scheme + 3);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  const auto hash = target.find('#');
+  if (hash != std::string_view::npos) target = target.substr(0, hash);
+  const auto qmark = target.find('?');
+  if (!percent_decode(target.substr(0, qmark), false, req.path)) return false;
+  if (qmark == std::string_view::npos) return true;
+  std::string_view rest = target.substr(qmark + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    std::string key;
+    std::string value;
+    if (!percent_decode(pair.substr(0, eq), true, key)) return false;
+    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, value)) {
+      return false;
+    }
+    req.query.emplace_back(std::move(key), std::move(value));
+  }
+  return true;
+}
+
+// Beast 1.74 speaks boost::string_view.
+std::string_view std_view(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  error_code ec;
+  const auto addr = ep.address();
+  const std::string host = addr.to_string(ec);
+  if (ec) return "?";
+  return (addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(ep.port());
+}
+
+// A header the handler may not set: framing is the server's business, and a
+// CR or LF in a header would let a handler split the response.
+bool header_allowed(const std::string& name, const std::string& value) {
+  if (name.empty()) return false;
+  for (const char c : name) {
+    if (c == '\r' || c == '\n' || c == '\0' || c == ':' || c == ' ') return false;
+  }
+  for (const char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return !beast::iequals(name, "content-length") && !beast::iequals(name, "transfer-encoding");
+}
+
+HttpResponse default_error(int status, const std::string& code, const std::string& message) {
+  std::string escaped;
+  for (const char c : message) {
+    if (c == '"' || c == '\\') {
+      escaped += '\\';
+      escaped += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      escaped += ' ';
+    } else {
+      escaped += c;
+    }
+  }
+  HttpResponse r;
+  r.status = status;
+  r.body = R"({"error":{"code":")" + code + R"(","message":")" + escaped + "\"}}";
+  return r;
+}
+
+// stop() closes the gate under the exclusive lock; anyone about to post into
+// an io_context from outside holds the shared lock while checking and posting,
+// so the io_contexts outlive every post.
+struct Gate {
+  std::shared_mutex mu;
+  bool open = true;
+};
+
+class Session;
+
+struct Loop {
+  net::io_context ctx{1};
+  // Sessions of this loop, touched only on this loop's thread (and by stop()
+  // after the thread is joined).
+  std::list<std::shared_ptr<Session>> sessions;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Handler handler;
+  ErrorFormatter errors;
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  // Declared before the acceptor: members are destroyed in reverse order and
+  // the acceptor must go before the io_context it belongs to.
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  tcp::acceptor acceptor;
+  net::steady_timer accept_retry;
+  uint16_t bound_port = 0;
+  std::atomic<uint32_t> connections{0};
+  size_t next_accept_loop = 0;  // touched only by the accept handler (loop 0's thread)
+  std::atomic<size_t> next_timer_loop{0};
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  explicit Impl(HttpServerOptions opts, Handler h, ErrorFormatter e)
+      : options(std::move(opts)),
+        handler(std::move(h)),
+        errors(std::move(e)),
+        loops(make_loops(options.io_threads)),
+        acceptor(loops[0]->ctx),
+        accept_retry(loops[0]->ctx) {}
+
+  static std::vector<std::unique_ptr<Loop>> make_loops(size_t n) {
+    std::vector<std::unique_ptr<Loop>> v;
+    for (size_t i = 0; i < std::max<size_t>(n, 1); ++i) v.push_back(std::make_unique<Loop>());
+    return v;
+  }
+
+  HttpResponse format_error(int status, const std::string& code, const std::string& message) {
+    if (errors) {
+      try {
+        return errors(status, code, message);
+      } catch (...) {
+        // A broken formatter must not turn a 4xx into a dropped connection.
+      }
+    }
+    return default_error(status, code, message);
+  }
+
+  Status listen();
+  void do_accept();
+  void stop();
+};
+
+namespace {
+
+// Shared by all copies of one request's Responder. Its destructor notices a
+// handler that dropped the Responder without answering, and answers 500 for
+// it: otherwise the client would wait forever on a keep-alive connection.
+struct ResponderState {
+  ResponderState(std::weak_ptr<Session> s, std::shared_ptr<Gate> g, uint64_t q)
+      : session(std::move(s)), gate(std::move(g)), seq(q) {}
+  ~ResponderState();
+  void deliver(HttpResponse response, bool dropped);
+
+  std::weak_ptr<Session> session;
+  std::shared_ptr<Gate> gate;
+  uint64_t seq;
+  std::atomic<bool> done{false};
+};
+
+// One connection. Lives on one loop and is touched only from that loop's
+// thread; ResponderState::deliver is the one entry from other threads, and it
+// only posts. Every asynchronous completion holds a shared_ptr to the session,
+// so `this` stays valid while a handler runs even after close() unregisters it.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl* server, Loop* loop, tcp::socket socket, std::string remote)
+      : server_(server),
+        loop_(loop),
+        socket_(std::move(socket)),
+        timer_(loop->ctx),
+        remote_(std::move(remote)) {}
+
+  net::io_context::executor_type executor() { return loop_->ctx.get_executor(); }
+
+  void start(bool counted) {
+    loop_->sessions.push_front(shared_from_this());
+    registry_it_ = loop_->sessions.begin();
+    registered_ = true;
+    counted_ = counted;
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    if (!counted) {
+      fail(503, "unavailable", "too many connections");
+      return;
+    }
+    wait_for_request(true);
+  }
+
+  // stop(), after the loop's thread is joined: release the socket now so the
+  // peer sees the close; the registry is cleared by the caller.
+  void abort() {
+    closed_ = true;
+    registered_ = false;
+    error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+  }
+
+  void on_response(uint64_t seq, HttpResponse response, bool dropped) {
+    if (closed_ || phase_ != Phase::handling || seq != seq_) return;
+    if (dropped) {
+      response =
+          server_->format_error(500, "internal", "the request handler finished without answering");
+    }
+    write_response(std::move(response), !keep_alive_);
+  }
+
+ private:
+  enum class Phase { idle, reading, handling, writing, lingering, closed };
+
+  // --- timer ----------------------------------------------------------------
+
+  void set_deadline(Clock::time_point d) {
+    deadline_ = d;
+    if (d == Clock::time_point::max()) return;
+    if (timer_armed_ && armed_at_ <= d) return;
+    arm(d);
+  }
+
+  void clear_deadline() { deadline_ = Clock::time_point::max(); }
+
+  void arm(Clock::time_point at) {
+    timer_armed_ = true;
+    armed_at_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this(), gen = ++timer_gen_](error_code ec) {
+      self->on_timer(ec, gen);
+    });
+  }
+
+  void on_timer(error_code ec, uint64_t gen) {
+    if (closed_ || gen != timer_gen_) return;  // superseded by a later arm()
+    timer_armed_ = false;
+    if (ec || deadline_ == Clock::time_point::max()) return;
+    if (Clock::now() < deadline_) {
+      arm(deadline_);
+      return;
+    }
+    switch (phase_) {
+      case Phase::reading: {
+        // The pending read completes with operation_aborted and answers 408:
+        // the socket stays open for that.
+        timed_out_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+        break;
+      }
+      case Phase::idle:  // nothing asked, nothing to answer
+      case Phase::writing:
+      case Phase::lingering: close(); break;
+      case Phase::handling:
+      case Phase::closed: break;
+    }
+  }
+
+  static Clock::time_point after_ms(uint32_t ms) {
+    return Clock::now() + std::chrono::milliseconds(ms);
+  }
+
+  // --- reading --------------------------------------------------------------
+
+  // Waits for the first byte of the next request with the idle deadline; the
+  // read deadline starts with that byte. A fresh connection gets the shorter
+  // of the two: it has not earned keep-alive patience yet.
+  void wait_for_request(bool fresh) {
+    if (buffer_.size() > 0) {  // pipelined bytes already here
+      read_request();
+      return;
+    }
+    phase_ = Phase::idle;
+    const auto& o = server_->options;
+    set_deadline(
+        after_ms(fresh ? std::min(o.read_timeout_ms, o.idle_timeout_ms) : o.idle_timeout_ms));
+    socket_.async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = shared_from_this()](error_code ec, size_t n) { self->on_first_bytes(ec, n); });
+  }
+
+  void on_first_bytes(error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) {
+      close();
+      return;
+    }
+    buffer_.commit(n);
+    read_request();
+  }
+
+  void read_request() {
+    phase_ = Phase::reading;
+    timed_out_ = false;
+    set_deadline(after_ms(server_->options.read_timeout_ms));
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<size_t>(server_->options.max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(server_->options.max_body_bytes);
+    http::async_read_header(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    const auto& req = parser_->get();
+    size_t count = 0;
+    for (auto it = req.begin(); it != req.end(); ++it) ++count;
+    if (count > server_->options.max_header_count) {
+      fail(431, "headers_too_large",
+           "too many header fields: " + std::to_string(count) + " (at most " +
+               std::to_string(server_->options.max_header_count) + ")");
+      return;
+    }
+    if (parser_->is_done()) {
+      dispatch();
+      return;
+    }
+    if (req.version() == 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+      // The headers passed every limit (an oversized Content-Length already
+      // failed with body_limit above), so invite the body.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](error_code ec, size_t) {
+                         if (self->closed_) return;
+                         if (ec) {
+                           self->on_read_error(ec);
+                           return;
+                         }
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(socket_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, size_t) {
+                       if (self->closed_) return;
+                       if (ec) {
+                         self->on_read_error(ec);
+                         return;
+                       }
+                       self->dispatch();
+                     });
+  }
+
+  void on_read_error(error_code ec) {
+    if (ec == net::error::operation_aborted && timed_out_) {
+      fail(408, "request_timeout",
+           "request not received within " + std::to_string(server_->options.read_timeout_ms) +
+               " ms");
+    } else if (ec == http::error::body_limit) {
+      fail(413, "payload_too_large",
+           "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
+    } else if (ec == http::error::header_limit) {
+      fail(
+          431, "headers_too_large",
+          "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
+    } else if (&ec.category() == &http::make_error_code(http::error::bad_method).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      fail(400, "bad_request", "malformed request: " + ec.message());
+    } else {
+      // The peer closed or reset mid-request: there is nobody to answer.
+      close();
+    }
+  }
+
+  // --- handling -------------------------------------------------------------
+
+  void dispatch() {
+    auto& msg = parser_->get();
+    HttpRequest req;
+    req.method = upper(std_view(msg.method_string()));
+    req.target = std::string(msg.target());
+    if (!split_target(req.target, req)) {
+      fail(400, "bad_request", "invalid percent-encoding in the request target");
+      return;
+    }
+    req.headers.reserve(16);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(lower(std_view(field.name_string())), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote_;
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    head_ = msg.method() == http::verb::head;
+    parser_.reset();
+
+    phase_ = Phase::handling;
+    clear_deadline();
+    const uint64_t seq = ++seq_;
+    auto state = std::make_shared<ResponderState>(weak_from_this(), server_->gate, seq);
+    Responder responder = [state](HttpResponse r) { state->deliver(std::move(r), false); };
+    // The handler is user code on an I/O thread: nothing may escape it.
+    try {
+      server_->handler(std::move(req), std::move(responder));
+    } catch (const std::exception& e) {
+      state->deliver(server_->format_error(500, "internal",
+                                           std::string("request handler failed: ") + e.what()),
+                     false);
+    } catch (...) {
+      state->deliver(server_->format_error(500, "internal", "request handler failed"), false);
+    }
+  }
+
+  // --- writing --------------------------------------------------------------
+
+  void write_response(HttpResponse r, bool close_after) {
+    phase_ = Phase::writing;
+    close_after_write_ = close_after;
+    // A client that stops reading must not pin the connection forever.
+    set_deadline(after_ms(server_->options.read_timeout_ms));
+    try {
+      build_response(std::move(r));
+    } catch (const std::exception& e) {
+      // Beast throws on absurd fields (e.g. a 64 KiB header name); the
+      // handler's answer is unusable, so the client gets a plain 500.
+      close_after_write_ = true;
+      build_response(server_->format_error(
+          500, "internal", std::string("the handler's response is invalid: ") + e.what()));
+    }
+    http::async_write(socket_, response_,
+                      [self = shared_from_this()](error_code ec, size_t) { self->on_written(ec); });
+  }
+
+  void build_response(HttpResponse r) {
+    response_ = {};
+    if (r.status < 100 || r.status > 999) {
+      r = server_->format_error(500, "internal",
+                                "handler answered with invalid status " + std::to_string(r.status));
+    }
+    response_.result(static_cast<unsigned>(r.status));
+    response_.version(version_);
+    response_.set(http::field::server, "yantra");
+    const bool no_body = r.status < 200 || r.status == 204 || r.status == 304;
+    if (!no_body && header_allowed("content-type", r.content_type)) {
+      response_.set(http::field::content_type, r.content_type);
+    }
+    for (auto& [name, value] : r.headers) {
+      if (!header_allowed(name, value)) continue;
+      if (beast::iequals(name, "connection")) {
+        if (beast::iequals(value, "close")) close_after_write_ = true;
+      } else if (beast::iequals(name, "content-type") || beast::iequals(name, "server")) {
+        response_.set(name, value);
+      } else {
+        response_.insert(name, value);
+      }
+    }
+    response_.set(http::field::connection, close_after_write_ ? "close" : "keep-alive");
+    if (!no_body) {
+      response_.content_length(r.body.size());
+      // A response to HEAD announces the length of the body it leaves out;
+      // sending the body would desynchronise a keep-alive client.
+      if (!head_) response_.body() = std::move(r.body);
+    }
+  }
+
+  void on_written(error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      close();
+      return;
+    }
+    response_ = {};  // free the body now, the next request may take a while
+    if (close_after_write_) {
+      linger();
+    } else {
+      wait_for_request(false);
+    }
+  }
+
+  // Server-detected error: answer and close, whatever the request asked.
+  void fail(int status, const std::string& code, const std::string& message) {
+    parser_.reset();
+    version_ = 11;
+    write_response(server_->format_error(status, code, message), true);
+  }
+
+  // --- closing --------------------------------------------------------------
+
+  void linger() {
+    phase_ = Phase::lingering;
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      close();
+      return;
+    }
+    buffer_.clear();
+    set_deadline(after_ms(std::min(server_->options.read_timeout_ms, kLingerMs)));
+    drain();
+  }
+
+  void drain() {
+    socket_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](error_code ec, size_t n) {
+                              if (self->closed_) return;
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kLingerMaxBytes) {
+                                self->close();
+                                return;
+                              }
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    phase_ = Phase::closed;
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+    if (registered_) {
+      registered_ = false;
+      if (counted_) server_->connections.fetch_sub(1, std::memory_order_relaxed);
+      loop_->sessions.erase(registry_it_);  // the running handler still holds us
+    }
+  }
+
+  HttpServer::Impl* server_;
+  Loop* loop_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  std::list<std::shared_ptr<Session>>::iterator registry_it_;
+
+  Phase phase_ = Phase::idle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point armed_at_;
+  uint64_t timer_gen_ = 0;
+  uint64_t seq_ = 0;
+  size_t drained_ = 0;
+  unsigned version_ = 11;
+  bool timer_armed_ = false;
+  bool timed_out_ = false;
+  bool head_ = false;  // the request being answered is a HEAD
+  bool keep_alive_ = true;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+  bool registered_ = false;
+  bool counted_ = false;
+};
+
+ResponderState::~ResponderState() {
+  if (!done.load(std::memory_order_acquire)) deliver({}, true);
+}
+
+void ResponderState::deliver(HttpResponse response, bool dropped) {
+  if (done.exchange(true, std::memory_order_acq_rel)) return;
+  std::shared_lock lock(gate->mu);
+  if (!gate->open) return;
+  auto s = session.lock();
+  if (!s) return;
+  auto ex = s->executor();
+  // `s` moves into the posted function: this thread must not end up holding
+  // the last reference, since the session belongs to its loop's thread.
+  net::post(ex, [s = std::move(s), seq = seq, response = std::move(response), dropped]() mutable {
+    s->on_response(seq, std::move(response), dropped);
+  });
+}
+
+// Keeps a loop's thread alive through exceptions from user callbacks that
+// slipped past the per-call guards: an exception must never end an I/O
+// thread (std::terminate) or silently stop its connections.
+void run_loop(Loop& loop) {
+  for (;;) {
+    try {
+      loop.ctx.run();
+      return;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "yantra http: exception on an I/O thread: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "yantra http: unknown exception on an I/O thread\n");
+    }
+  }
+}
+
+}  // namespace
+
+Status HttpServer::Impl::listen() {
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  error_code ec;
+  tcp::endpoint endpoint;
+  const auto address = net::ip::make_address(options.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options.port);
+  } else {
+    // A name such as "localhost": take the first address it resolves to.
+    tcp::resolver resolver(loops[0]->ctx);
+    const auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec || results.empty()) {
+      return Status("bind_failed", "cannot resolve " + where + ": " +
+                                       (ec ? ec.message() : std::string("no address")));
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Status("bind_failed", "cannot listen on " + where + ": " + ec.message());
+  bound_port = acceptor.local_endpoint(ec).port();
+  if (ec) return Status("bind_failed", "cannot listen on " + where + ": " + ec.message());
+  return Status::ok();
+}
+
+void HttpServer::Impl::do_accept() {
+  Loop& target = *loops[next_accept_loop++ % loops.size()];
+  // Accepting straight onto the target loop's io_context: the socket never
+  // has to migrate between reactors.
+  acceptor.async_accept(target.ctx, [this, &target](error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      std::fprintf(stderr, "yantra http: accept failed: %s\n", ec.message().c_str());
+      accept_retry.expires_after(kAcceptRetry);
+      accept_retry.async_wait([this](error_code wait_ec) {
+        if (!wait_ec) do_accept();
+      });
+      return;
+    }
+    error_code ep_ec;
+    std::string remote = endpoint_string(socket.remote_endpoint(ep_ec));
+    const bool counted =
+        connections.fetch_add(1, std::memory_order_relaxed) < options.max_connections;
+    if (!counted) connections.fetch_sub(1, std::memory_order_relaxed);
+    net::post(target.ctx, [this, &target, socket = std::move(socket), remote = std::move(remote),
+                           counted]() mutable {
+      auto session = std::make_shared<Session>(this, &target, std::move(socket), std::move(remote));
+      session->start(counted);
+    });
+    do_accept();
+  });
+}
+
+void HttpServer::Impl::stop() {
+  std::lock_guard<std::mutex> lock(stop_mu);
+  if (stopped) return;
+  stopped = true;
+  {
+    std::unique_lock<std::shared_mutex> gate_lock(gate->mu);
+    gate->open = false;
+  }
+  guards.clear();
+  for (auto& loop : loops) loop->ctx.stop();
+  for (auto& loop : loops) {
+    // Called from an I/O thread (a handler or an after() callback) this would
+    // join itself: stop() must come from outside the server.
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+  // Single-threaded from here on.
+  error_code ec;
+  acceptor.close(ec);
+  accept_retry.cancel();
+  for (auto& loop : loops) {
+    for (auto& session : loop->sessions) session->abort();
+    loop->sessions.clear();
+  }
+  connections.store(0);
+  // Handlers still queued (reads, timers, after() callbacks, posted
+  // responses) are destroyed with the io_contexts, in ~Impl.
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options, Handler handler,
+                                                      ErrorFormatter errors) {
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), std::move(errors));
+  if (Status s = impl->listen(); !s) return s;
+  for (auto& loop : impl->loops) impl->guards.push_back(net::make_work_guard(loop->ctx));
+  impl->do_accept();
+  for (auto& loop : impl->loops) {
+    loop->thread = std::thread([l = loop.get()] { run_loop(*l); });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->bound_port;
+}
+
+void HttpServer::after(uint32_t ms, std::function<void()> fn) {
+  if (!fn) return;
+  std::shared_lock lock(impl_->gate->mu);
+  if (!impl_->gate->open) return;
+  auto& loops = impl_->loops;
+  Loop& loop =
+      *loops[impl_->next_timer_loop.fetch_add(1, std::memory_order_relaxed) % loops.size()];
+  // A timer is safe to create and wait on from any thread as long as no other
+  // thread touches the same timer; the wait keeps it alive.
+  auto timer = std::make_shared<net::steady_timer>(loop.ctx, std::chrono::milliseconds(ms));
+  timer->async_wait([timer, fn = std::move(fn)](error_code ec) {
+    if (ec) return;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "yantra http: after() callback threw: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "yantra http: after() callback threw\n");
+    }
+  });
+}
+
+void HttpServer::stop() {
+  if (impl_) impl_->stop();
+}
+
+}  // namespace yantra::api
