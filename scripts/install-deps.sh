@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev libprotobuf-dev protobuf-compiler librocksdb-dev
-  libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev libjemalloc-dev
+  libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev libjemalloc-dev libcli11-dev curl
   libgtest-dev libgmock-dev
 )
 

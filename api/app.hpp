@@ -1,0 +1,28 @@
+// The API application: authentication, routing, metrics and error shapes
+// around the route handlers. One instance per node; handle() is the
+// HttpServer's Handler and may run on any I/O thread concurrently.
+#pragma once
+
+#include <memory>
+
+#include "api/auth.hpp"
+#include "api/http_server.hpp"
+#include "api/router.hpp"
+#include "api/services.hpp"
+
+namespace yantra::api {
+
+class ApiApp {
+ public:
+  explicit ApiApp(Engine& engine);
+  void handle(HttpRequest req, Responder respond);
+  void set_server(HttpServer* server) { services_.server.store(server); }
+  Authenticator& auth() { return auth_; }
+
+ private:
+  Services services_;
+  Authenticator auth_;
+  Router router_;
+};
+
+}  // namespace yantra::api

@@ -1,0 +1,273 @@
+// /api/v1/flows: create (POST, 409 if the id exists), list, get (JSON or
+// YAML, optionally one version), update (PUT stores version N+1), delete
+// (a tombstone version: running executions keep their pinned version), and
+// run. Definitions are validated by the engine; every problem comes back in
+// error.details with its JSON pointer.
+#include "api/services.hpp"
+#include "runtime/redact.hpp"
+
+namespace yantra::api {
+namespace {
+
+// Header values are stored in protobuf `string` fields (FlowVersion.note,
+// ExecutionStarted.idempotency_key), which must be valid UTF-8: protobuf
+// writes invalid bytes but refuses to parse them back, so a single bad
+// header made a flow (and its tenant's flow list) or an execution answer
+// 500 storage_corrupt for good. JSON and YAML bodies are checked by their
+// parsers; headers are checked here.
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;  // continuation bytes
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) ||
+        cp > 0x10FFFF) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json def, int status) {
+  if (!valid_utf8(ctx->req.header("x-change-note"))) {
+    return respond_error(ctx, Status("invalid_request", "X-Change-Note is not valid UTF-8"));
+  }
+  auto version =
+      svc.engine.put_flow(ctx->who.tenant, def, ctx->who.key_id, ctx->req.header("x-change-note"));
+  if (!version.ok()) return respond_error(ctx, version.status());
+  auto fv = svc.engine.get_flow_version(ctx->who.tenant, def.value("id", ""), version.value());
+  if (!fv.ok()) return respond_error(ctx, fv.status());
+  respond_json(ctx, status, flow_view(fv.value(), true));
+}
+
+}  // namespace
+
+Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uint64_t fallback,
+                            uint64_t max) {
+  const std::string* v = req.query_param(name);
+  if (v == nullptr || v->empty()) return fallback;
+  uint64_t n = 0;
+  for (char c : *v) {
+    if (c < '0' || c > '9' || n > max) {
+      return Status(
+          "invalid_parameter",
+          "query parameter '" + name + "' must be an integer between 0 and " + std::to_string(max));
+    }
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (n > max) {
+    return Status(
+        "invalid_parameter",
+        "query parameter '" + name + "' must be an integer between 0 and " + std::to_string(max));
+  }
+  return n;
+}
+
+void register_flow_routes(Router& router, Services& svc) {
+  router.add("POST", "/api/v1/flows", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    auto body = parse_body(ctx->req);
+    if (!body.ok()) return respond_error(ctx, body.status());
+    json def = std::move(body.value());
+    if (def.is_object() && def.contains("id") && def["id"].is_string()) {
+      auto existing = svc.engine.get_flow_version(ctx->who.tenant, def["id"].get<std::string>());
+      if (existing.ok()) {
+        return respond_error(ctx, Status("conflict", "flow '" + def["id"].get<std::string>() +
+                                                         "' already exists; use PUT to update it"));
+      }
+    }
+    put_definition(svc, ctx, std::move(def), 201);
+  });
+
+  router.add("GET", "/api/v1/flows", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    auto flows = svc.engine.list_flows(ctx->who.tenant);
+    if (!flows.ok()) return respond_error(ctx, flows.status());
+    json items = json::array();
+    for (const auto& fv : flows.value()) items.push_back(flow_view(fv, false));
+    respond_json(ctx, 200, {{"flows", items}});
+  });
+
+  router.add("GET", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    auto version = query_uint(ctx->req, "version", 0, UINT32_MAX);
+    if (!version.ok()) return respond_error(ctx, version.status());
+    auto fv = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"),
+                                          static_cast<uint32_t>(version.value()));
+    if (!fv.ok()) return respond_error(ctx, fv.status());
+    if (fv.value().deleted()) {
+      return respond_error(
+          ctx, Status("not_found", "version " + std::to_string(version.value()) + " of flow '" +
+                                       ctx->param("id") + "' is a deletion"));
+    }
+    if (wants_yaml(ctx->req)) {
+      json def = json::parse(fv.value().definition_json(), nullptr, false);
+      HttpResponse r;
+      r.content_type = "application/yaml";
+      r.body = json_to_yaml(def);
+      return ctx->respond(std::move(r));
+    }
+    respond_json(ctx, 200, flow_view(fv.value(), true));
+  });
+
+  router.add("PUT", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    auto body = parse_body(ctx->req);
+    if (!body.ok()) return respond_error(ctx, body.status());
+    json def = std::move(body.value());
+    if (def.is_object()) {
+      if (!def.contains("id")) def["id"] = ctx->param("id");
+      if (!def["id"].is_string() || def["id"].get<std::string>() != ctx->param("id")) {
+        return respond_error(
+            ctx, Status("invalid_flow", "flow id in the body does not match the URL",
+                        {{"/id", "must be '" + ctx->param("id") + "' (the id in the URL)"}}));
+      }
+    }
+    const bool exists = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id")).ok();
+    put_definition(svc, ctx, std::move(def), exists ? 200 : 201);
+  });
+
+  router.add("DELETE", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    auto v = svc.engine.delete_flow(ctx->who.tenant, ctx->param("id"), ctx->who.key_id);
+    if (!v.ok()) return respond_error(ctx, v.status());
+    ctx->respond(HttpResponse{204, "application/json", {}, ""});
+  });
+
+  router.add("GET", "/api/v1/flows/{id}/versions", true,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto versions = svc.engine.flow_versions(ctx->who.tenant, ctx->param("id"));
+               if (!versions.ok()) return respond_error(ctx, versions.status());
+               if (versions.value().empty()) {
+                 return respond_error(
+                     ctx, Status("not_found", "flow '" + ctx->param("id") + "' not found"));
+               }
+               json items = json::array();
+               for (const auto& fv : versions.value()) {
+                 json v = {{"version", fv.version()},
+                           {"created_at", iso_time(fv.created_ms())},
+                           {"created_by", fv.created_by()},
+                           {"note", fv.note()}};
+                 if (fv.deleted()) v["deleted"] = true;
+                 items.push_back(std::move(v));
+               }
+               respond_json(ctx, 200, {{"id", ctx->param("id")}, {"versions", items}});
+             });
+
+  // Stores the definition of an old version as a new version: history is
+  // never rewritten, so a rollback is itself visible and reversible.
+  router.add(
+      "POST", "/api/v1/flows/{id}/rollback", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+        auto body = parse_body(ctx->req);
+        if (!body.ok()) return respond_error(ctx, body.status());
+        const json& b = body.value();
+        if (!b.is_object() || !b.contains("version") || !b["version"].is_number_unsigned() ||
+            b["version"].get<uint64_t>() == 0 || b["version"].get<uint64_t>() > UINT32_MAX) {
+          return respond_error(ctx, Status("invalid_request", "version is required",
+                                           {{"/version", "must be a version number ≥ 1"}}));
+        }
+        const auto version = static_cast<uint32_t>(b["version"].get<uint64_t>());
+        auto old = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), version);
+        if (!old.ok()) return respond_error(ctx, old.status());
+        if (old.value().deleted()) {
+          return respond_error(
+              ctx, Status("conflict", "version " + std::to_string(version) + " is a deletion"));
+        }
+        json def = json::parse(old.value().definition_json(), nullptr, false);
+        auto stored = svc.engine.put_flow(ctx->who.tenant, def, ctx->who.key_id,
+                                          "rollback to version " + std::to_string(version));
+        if (!stored.ok()) return respond_error(ctx, stored.status());
+        auto fv = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), stored.value());
+        if (!fv.ok()) return respond_error(ctx, fv.status());
+        respond_json(ctx, 200, flow_view(fv.value(), true));
+      });
+
+  router.add("POST", "/api/v1/flows/{id}/run", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+    RunRequest run;
+    run.tenant = ctx->who.tenant;
+    run.flow_id = ctx->param("id");
+    run.idempotency_key = ctx->req.header("idempotency-key");
+    if (run.idempotency_key.size() > 200) {
+      return respond_error(ctx, Status("invalid_request", "Idempotency-Key is longer than 200"));
+    }
+    if (!valid_utf8(run.idempotency_key)) {
+      return respond_error(ctx, Status("invalid_request", "Idempotency-Key is not valid UTF-8"));
+    }
+    if (!ctx->req.body.empty()) {
+      auto body = parse_body(ctx->req);
+      if (!body.ok()) return respond_error(ctx, body.status());
+      const json& b = body.value();
+      if (!b.is_object()) {
+        return respond_error(ctx, Status("invalid_request", "request body must be an object",
+                                         {{"", "must be an object like {\"input\": {...}}"}}));
+      }
+      for (const auto& [k, v] : b.items()) {
+        if (k != "input" && k != "shared") {
+          return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
+                                           {{"/" + k, "unknown field (expected input)"}}));
+        }
+      }
+      if (b.contains("input")) {
+        run.input = b["input"];
+      } else if (b.contains("shared")) {
+        run.input = b["shared"];
+      }
+    }
+    auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
+    if (!wait.ok()) return respond_error(ctx, wait.status());
+    const uint64_t wait_ms = wait.value();
+    // Exactly one of "finished" and "timer" answers a waiting request.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Engine::FinishedFn finished;
+    if (wait_ms > 0) {
+      finished = [ctx, answered](const ExecutionResult& r) {
+        if (answered->exchange(true)) return;
+        respond_json(ctx, 200,
+                     redact(json{{"execution_id", r.execution_id},
+                                 {"status", r.status},
+                                 {"output", r.output},
+                                 {"error", r.error}}));
+      };
+    }
+    svc.engine.start(
+        std::move(run),
+        [ctx, answered, wait_ms, &svc](Result<std::string> id) {
+          if (!id.ok()) {
+            if (!answered->exchange(true)) respond_error(ctx, id.status());
+            return;
+          }
+          json accepted = {{"execution_id", id.value()}, {"status", "running"}};
+          HttpServer* server = svc.server.load();
+          if (wait_ms == 0 || server == nullptr) {
+            if (!answered->exchange(true)) respond_json(ctx, 202, accepted);
+            return;
+          }
+          server->after(static_cast<uint32_t>(wait_ms), [ctx, answered, accepted] {
+            if (!answered->exchange(true)) respond_json(ctx, 202, accepted);
+          });
+        },
+        std::move(finished));
+  });
+}
+
+}  // namespace yantra::api

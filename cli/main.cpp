@@ -1,0 +1,32 @@
+// The `yantra` command: `serve` runs a node; the other subcommands are
+// clients of a node's HTTP API (see client.hpp). Exit codes scripts can rely
+// on: 0 success, 1 the server answered with an error, 2 usage or
+// configuration error, 3 the server could not be reached.
+#include <CLI/CLI.hpp>
+
+#include "cli/client.hpp"
+#include "cli/serve.hpp"
+
+int main(int argc, char** argv) {
+  // Before any thread exists (see serve.hpp).
+  yantra::cli::block_shutdown_signals();
+  CLI::App app{"yantra: durable workflow engine"};
+  app.require_subcommand(1);
+
+  yantra::cli::ServeFlags serve;
+  auto* serve_cmd = app.add_subcommand("serve", "run a node (engine + HTTP API)");
+  serve_cmd->add_option("--config", serve.config_file, "YAML configuration file");
+  serve_cmd->add_option("--data", serve.data_dir, "data directory (default ./data)");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT (default 127.0.0.1:8080)");
+  yantra::cli::ClientCommands client(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (serve_cmd->parsed()) return yantra::cli::run_serve(serve);
+  if (client.parsed()) return client.run();
+  return 2;
+}

@@ -1,0 +1,164 @@
+// Configuration precedence: defaults < --config file < YANTRA_* environment
+// < flags. Shutdown signals are blocked in every thread and taken with
+// sigwait() by the main thread, so no handler runs in async-signal context.
+#include "cli/serve.hpp"
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "actors/engine.hpp"
+#include "actors/http_tool.hpp"
+#include "api/app.hpp"
+#include "api/errors.hpp"
+#include "config/node_config.hpp"
+
+extern char** environ;
+
+namespace yantra::cli {
+namespace {
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int run_serve(const ServeFlags& flags) {
+  NodeConfig config;
+  if (!flags.config_file.empty()) {
+    auto c = load_config_file(flags.config_file, config);
+    if (!c.ok()) {
+      std::cerr << "yantra: " << c.status().message() << "\n";
+      return 2;
+    }
+    config = c.value();
+  }
+  const auto env = environment();
+  auto c = apply_env(config, env);
+  if (!c.ok()) {
+    std::cerr << "yantra: " << c.status().message() << "\n";
+    return 2;
+  }
+  config = c.value();
+  if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  if (!flags.listen.empty()) config.listen = flags.listen;
+  Status valid = validate(config);
+  if (!valid.is_ok()) {
+    for (const auto& p : valid.details())
+      std::cerr << "yantra: config " << p.path << ": " << p.message << "\n";
+    return 2;
+  }
+  std::string host;
+  uint16_t port = 0;
+  if (!split_listen(config.listen, host, port)) {
+    std::cerr << "yantra: --listen must be HOST:PORT, got '" << config.listen << "'\n";
+    return 2;
+  }
+
+  HttpToolOptions http_options;
+  http_options.ca_file = config.http_ca_file;
+  http_options.max_concurrency = config.http_tool_concurrency;
+  Status http_ok = check_http_tool_options(http_options);
+  if (!http_ok.is_ok()) {
+    std::cerr << "yantra: http tool: " << http_ok.message() << "\n";
+    return 2;
+  }
+
+  EngineOptions options;
+  options.data_dir = config.data_dir;
+  options.partitions = config.partitions;
+  options.durability =
+      config.durability == "async" ? storage::Durability::kAsync : storage::Durability::kSync;
+  options.scheduler_threads = config.scheduler_threads;
+  options.core_tool_concurrency = config.core_tool_concurrency;
+  options.tools.push_back(make_http_tool(http_options));
+  auto engine = Engine::open(options);
+  if (!engine.ok()) {
+    std::cerr << "yantra: cannot open the engine: " << engine.status().to_string() << "\n";
+    return 1;
+  }
+
+  api::ApiApp app(*engine.value());
+  const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
+  auto secret = app.auth().bootstrap(config.data_dir, preset ? preset : "");
+  if (!secret.ok()) {
+    std::cerr << "yantra: bootstrap key: " << secret.status().to_string() << "\n";
+    return 1;
+  }
+  if (!secret.value().empty() && preset == nullptr) {
+    std::cout << "Created tenant 'default' with an owner API key (shown once; also in "
+              << (std::filesystem::path(config.data_dir) / "bootstrap-key").string() << "):\n  "
+              << secret.value() << "\n";
+  }
+
+  api::HttpServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.io_threads = config.http_threads;
+  auto server = api::HttpServer::start(
+      server_options,
+      [&app](api::HttpRequest req, api::Responder respond) {
+        app.handle(std::move(req), std::move(respond));
+      },
+      [](int status, const std::string& code, const std::string& message) {
+        return api::error_response(status, code, message);
+      });
+  if (!server.ok()) {
+    std::cerr << "yantra: " << server.status().message() << "\n";
+    return 1;
+  }
+  app.set_server(server.value().get());
+  std::cout << "yantra listening on http://" << config.listen.substr(0, config.listen.rfind(':'))
+            << ":" << server.value()->port() << " (data: " << config.data_dir << ")" << std::endl;
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cout << "yantra: shutting down (" << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ")"
+            << std::endl;
+  app.set_server(nullptr);
+  server.value()->stop();
+  engine.value().reset();
+  std::cout << "yantra: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace yantra::cli

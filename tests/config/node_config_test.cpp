@@ -1,0 +1,82 @@
+// Node configuration: precedence (defaults < file < environment), every
+// recognised key, and precise errors for unknown keys, bad numbers and bad
+// values, all reported at once by validate().
+#include "config/node_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/test_util.hpp"
+
+namespace yantra {
+namespace {
+
+std::string write_file(const testing::TempDir& dir, const std::string& text) {
+  const std::string path = dir.sub("yantra.yaml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(NodeConfig, DefaultsAreValid) {
+  NodeConfig c;
+  EXPECT_EQ(c.data_dir, "./data");
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.durability, "sync");
+  EXPECT_TRUE(validate(c).is_ok());
+}
+
+TEST(NodeConfig, FileThenEnvironment) {
+  testing::TempDir dir;
+  auto c = load_config_file(write_file(dir,
+                                       "data_dir: /srv/yantra\nlisten: 0.0.0.0:9000\n"
+                                       "partitions: 8\ndurability: async\n"
+                                       "http_ca_file: /etc/ca.pem\nhttp_threads: 4\n"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->data_dir, "/srv/yantra");
+  EXPECT_EQ(c->partitions, 8u);
+  EXPECT_EQ(c->durability, "async");
+  EXPECT_EQ(c->http_ca_file, "/etc/ca.pem");
+  EXPECT_EQ(c->http_threads, 4u);
+  auto e = apply_env(
+      c.value(),
+      {{"YANTRA_LISTEN", "127.0.0.1:7000"}, {"YANTRA_PARTITIONS", "2"}, {"UNRELATED", "x"}});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->listen, "127.0.0.1:7000");  // environment wins over the file
+  EXPECT_EQ(e->partitions, 2u);
+  EXPECT_EQ(e->data_dir, "/srv/yantra");  // untouched keys keep the file's value
+}
+
+TEST(NodeConfig, ErrorsNameTheKey) {
+  testing::TempDir dir;
+  auto unknown = load_config_file(write_file(dir, "data_dri: /x\n"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), "invalid_config");
+  EXPECT_NE(unknown.status().message().find("unknown key 'data_dri'"), std::string::npos);
+
+  auto bad_number = apply_env(NodeConfig{}, {{"YANTRA_PARTITIONS", "four"}});
+  ASSERT_FALSE(bad_number.ok());
+  EXPECT_NE(bad_number.status().message().find("YANTRA_PARTITIONS"), std::string::npos);
+
+  auto not_a_map = load_config_file(write_file(dir, "- a\n- b\n"));
+  ASSERT_FALSE(not_a_map.ok());
+  auto missing = load_config_file(dir.sub("nope.yaml"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), "invalid_config");
+}
+
+TEST(NodeConfig, ValidateReportsEveryProblem) {
+  NodeConfig c;
+  c.partitions = 0;
+  c.durability = "sometimes";
+  c.listen = "nowhere";
+  Status s = validate(c);
+  ASSERT_FALSE(s.is_ok());
+  ASSERT_EQ(s.details().size(), 3u);
+  EXPECT_EQ(s.details()[0].path, "/partitions");
+  EXPECT_EQ(s.details()[1].path, "/durability");
+  EXPECT_EQ(s.details()[2].path, "/listen");
+}
+
+}  // namespace
+}  // namespace yantra

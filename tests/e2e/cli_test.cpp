@@ -1,0 +1,395 @@
+// The `yantra` client subcommands, run as real processes against a real
+// node: what a user or a script sees — stdout (tables, or JSON with --json),
+// stderr (errors with their details) and the exit code (0 ok, 1 the server
+// said no or the run did not complete, 2 usage, 3 unreachable).
+//
+// The node is shared by the suite; every test uses its own flow ids. The
+// client gets the node's URL and key from YANTRA_URL / YANTRA_API_KEY, as a
+// user's shell would provide them, except where a test checks the flags.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/e2e_common.hpp"
+#include "tests/e2e/node_process.hpp"
+
+namespace yantra::e2e {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    node_ = new NodeProcess();
+    node_->start(&start_error_);
+    files_ = new TempDir();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_TRUE(node_->stop()) << node_->log();
+    delete node_;
+    delete files_;
+  }
+  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
+
+  // Runs `yantra args...` with the node's URL and key in the environment.
+  static ProcessResult cli(const std::vector<std::string>& args, Env env = {}) {
+    std::vector<std::string> argv = {YANTRA_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Env full = {{"YANTRA_URL", node_->url()}, {"YANTRA_API_KEY", node_->key()}};
+    for (auto& kv : env) full.push_back(std::move(kv));
+    return run_process(argv, full, 60s);
+  }
+
+  static std::string write_file(const std::string& name, const std::string& text) {
+    const std::string path = files_->sub(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  Api api() { return Api(node_->port(), node_->key()); }
+
+  static NodeProcess* node_;
+  static TempDir* files_;
+  static std::string start_error_;
+};
+NodeProcess* CliTest::node_ = nullptr;
+TempDir* CliTest::files_ = nullptr;
+std::string CliTest::start_error_;
+
+std::string show(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") +
+         "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
+
+json parse(const ProcessResult& r) {
+  return json::parse(r.out, nullptr, false);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string l; std::getline(ss, l);) out.push_back(l);
+  return out;
+}
+
+TEST_F(CliTest, FlowsApplyCreatesThenStoresNewVersions) {
+  const std::string file = write_file("cli-json.json", echo_flow("cli-json").dump(2));
+  ProcessResult first = cli({"flows", "apply", "-f", file});
+  ASSERT_EQ(first.exit_code, 0) << show(first);
+  EXPECT_NE(first.out.find("flow cli-json version 1 created"), std::string::npos) << show(first);
+  ProcessResult second = cli({"flows", "apply", "-f", file, "--note", "again"});
+  ASSERT_EQ(second.exit_code, 0) << show(second);
+  EXPECT_NE(second.out.find("flow cli-json version 2 updated"), std::string::npos) << show(second);
+  ProcessResult as_json = cli({"flows", "apply", "-f", file, "--json"});
+  ASSERT_EQ(as_json.exit_code, 0) << show(as_json);
+  EXPECT_EQ(parse(as_json)["version"], 3) << show(as_json);
+
+  ProcessResult get = cli({"flows", "get", "cli-json", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << show(get);
+  EXPECT_EQ(parse(get)["version"], 3);
+  ProcessResult v2 = cli({"flows", "get", "cli-json", "--version", "2", "--json"});
+  ASSERT_EQ(v2.exit_code, 0) << show(v2);
+  EXPECT_EQ(parse(v2)["note"], "again");
+}
+
+TEST_F(CliTest, FlowsApplyReadsYaml) {
+  const std::string yaml = R"(id: cli-yaml
+steps:
+  - id: a
+    type: action
+    config: {tool_id: core, action: echo, parameters: {x: {$ref: input.x}}}
+output: {x: {$ref: a.x}}
+)";
+  ProcessResult r = cli({"flows", "apply", "-f", write_file("cli-yaml.yaml", yaml)});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  EXPECT_NE(r.out.find("flow cli-yaml version 1 created"), std::string::npos) << show(r);
+  // No telling extension: the content decides (YAML here, JSON below).
+  r = cli({"flows", "apply", "-f", write_file("cli-yaml.txt", yaml)});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  EXPECT_NE(r.out.find("version 2 updated"), std::string::npos) << show(r);
+  r = cli({"flows", "apply", "-f", write_file("cli-sniffed", echo_flow("cli-sniffed").dump())});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+
+  ProcessResult y = cli({"flows", "get", "cli-yaml", "--yaml"});
+  ASSERT_EQ(y.exit_code, 0) << show(y);
+  EXPECT_NE(y.out.find("id: cli-yaml"), std::string::npos) << show(y);
+  EXPECT_TRUE(parse(y).is_discarded()) << "expected YAML: " << y.out;
+}
+
+TEST_F(CliTest, FlowsListGetDelete) {
+  Api a = api();
+  create_flow(a, echo_flow("cli-list-a"));
+  create_flow(a, echo_flow("cli-list-bb"));
+  ProcessResult list = cli({"flows", "list"});
+  ASSERT_EQ(list.exit_code, 0) << show(list);
+  const auto lines = lines_of(list.out);
+  ASSERT_GE(lines.size(), 3u) << list.out;
+  EXPECT_EQ(lines[0].rfind("ID", 0), 0u) << list.out;
+  // Aligned columns: the VERSION column starts at the same offset on every line.
+  const size_t col = lines[0].find("VERSION");
+  ASSERT_NE(col, std::string::npos);
+  bool saw_a = false, saw_bb = false;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i][col - 1], ' ') << lines[i];
+    EXPECT_NE(lines[i][col], ' ') << lines[i];
+    saw_a = saw_a || lines[i].rfind("cli-list-a ", 0) == 0;
+    saw_bb = saw_bb || lines[i].rfind("cli-list-bb ", 0) == 0;
+  }
+  EXPECT_TRUE(saw_a && saw_bb) << list.out;
+  ProcessResult list_json = cli({"flows", "list", "--json"});
+  ASSERT_EQ(list_json.exit_code, 0) << show(list_json);
+  EXPECT_TRUE(parse(list_json)["flows"].is_array()) << show(list_json);
+
+  ProcessResult get = cli({"flows", "get", "cli-list-a"});
+  ASSERT_EQ(get.exit_code, 0) << show(get);
+  EXPECT_NE(get.out.find("definition:"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("echo cli-list-a"), std::string::npos) << get.out;
+
+  ProcessResult del = cli({"flows", "delete", "cli-list-a"});
+  ASSERT_EQ(del.exit_code, 0) << show(del);
+  EXPECT_NE(del.out.find("deleted"), std::string::npos);
+  ProcessResult del_json = cli({"flows", "delete", "cli-list-bb", "--json"});
+  ASSERT_EQ(del_json.exit_code, 0) << show(del_json);
+  EXPECT_EQ(parse(del_json)["deleted"], true) << show(del_json);
+
+  ProcessResult gone = cli({"flows", "get", "cli-list-a"});
+  EXPECT_EQ(gone.exit_code, 1) << show(gone);
+  EXPECT_NE(gone.err.find("error: not_found: "), std::string::npos) << show(gone);
+  EXPECT_TRUE(gone.out.empty()) << show(gone);
+  ProcessResult again = cli({"flows", "delete", "cli-list-a"});
+  EXPECT_EQ(again.exit_code, 1) << show(again);
+}
+
+TEST_F(CliTest, RunWaitPrintsTheOutput) {
+  Api a = api();
+  create_flow(a, echo_flow("cli-run"));
+  ProcessResult r = cli({"run", "cli-run", "--input", R"({"x": 42})", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  EXPECT_NE(r.out.find("completed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"x\": 42"), std::string::npos) << r.out;
+
+  ProcessResult j = cli({"run", "cli-run", "--input", R"({"x": "json"})", "--wait", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << show(j);
+  const json doc = parse(j);
+  EXPECT_EQ(doc["status"], "completed") << show(j);
+  EXPECT_EQ(doc["output"]["x"], "json");
+
+  // Input from a file, and an idempotency key: the second run is the first.
+  const std::string input = write_file("input.json", R"({"x": "from file"})");
+  ProcessResult k1 = cli({"run", "cli-run", "--input", "@" + input, "--wait", "--json",
+                          "--idempotency-key", "cli-key-1"});
+  ProcessResult k2 = cli({"run", "cli-run", "--input", "@" + input, "--wait", "--json",
+                          "--idempotency-key", "cli-key-1"});
+  ASSERT_EQ(k1.exit_code, 0) << show(k1);
+  ASSERT_EQ(k2.exit_code, 0) << show(k2);
+  EXPECT_EQ(parse(k1)["output"]["x"], "from file");
+  EXPECT_EQ(parse(k1)["execution_id"], parse(k2)["execution_id"]);
+}
+
+TEST_F(CliTest, RunWaitOfAFailingFlowExits1) {
+  Api a = api();
+  create_flow(a, fail_flow("cli-fail"));
+  ProcessResult r = cli({"run", "cli-fail", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << show(r);
+  EXPECT_NE(r.out.find("failed"), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("failed: boom: failed on purpose"), std::string::npos) << show(r);
+  ProcessResult j = cli({"run", "cli-fail", "--wait", "--json"});
+  EXPECT_EQ(j.exit_code, 1) << show(j);
+  EXPECT_EQ(parse(j)["status"], "failed") << show(j);
+}
+
+TEST_F(CliTest, RunWaitOfATimedOutOrCancelledExecutionExits1) {
+  Api a = api();
+  create_flow(a, json::parse(R"({"id": "cli-timeout", "config": {"timeout_ms": 100},
+      "steps": [{"id": "d", "type": "delay", "config": {"duration_ms": 60000}}]})"));
+  ProcessResult t = cli({"run", "cli-timeout", "--wait"});
+  EXPECT_EQ(t.exit_code, 1) << show(t);
+  EXPECT_NE(t.err.find("timed_out: timed_out: "), std::string::npos) << show(t);
+
+  // Cancelled while the CLI waits for it.
+  create_flow(a, delay_flow("cli-cancelled", 60000));
+  ProcessResult waited;
+  std::thread client([&] { waited = cli({"run", "cli-cancelled", "--wait"}); });
+  json list;
+  for (int i = 0; i < 500; ++i) {
+    list = a.get("/api/v1/executions?flow_id=cli-cancelled").doc();
+    if (!list["executions"].empty()) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(list["executions"].size(), 1u) << list.dump();
+  const std::string id = list["executions"][0]["execution_id"];
+  EXPECT_EQ(a.post("/api/v1/executions/" + id + "/cancel", json::object()).status, 200);
+  client.join();
+  EXPECT_EQ(waited.exit_code, 1) << show(waited);
+  EXPECT_NE(waited.out.find("cancelled"), std::string::npos) << show(waited);
+  EXPECT_NE(waited.err.find(id + " cancelled"), std::string::npos) << show(waited);
+}
+
+TEST_F(CliTest, RunWaitKeepsPollingAfterTheServerWait) {
+  Api a = api();
+  create_flow(a, delay_flow("cli-slow", 700));
+  // The server holds the request 50 ms, answers 202, and the CLI polls.
+  ProcessResult r = cli({"run", "cli-slow", "--wait", "--wait-ms", "50", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  EXPECT_EQ(parse(r)["status"], "completed") << show(r);
+  EXPECT_EQ(parse(r)["output"]["done"], true) << show(r);
+}
+
+TEST_F(CliTest, RunWithoutWaitPrintsTheExecution) {
+  Api a = api();
+  create_flow(a, echo_flow("cli-nowait"));
+  ProcessResult r = cli({"run", "cli-nowait"});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  EXPECT_NE(r.out.find("started"), std::string::npos) << r.out;
+  ProcessResult j = cli({"run", "cli-nowait", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << show(j);
+  const std::string id = parse(j).value("execution_id", "");
+  ASSERT_EQ(id.size(), 26u) << show(j);
+  EXPECT_EQ(wait_finished(a, id).value("status", ""), "completed");
+}
+
+TEST_F(CliTest, ExecutionsListGetEvents) {
+  Api a = api();
+  create_flow(a, echo_flow("cli-exec"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    Reply r = a.post("/api/v1/flows/cli-exec/run?wait_ms=10000", json{{"input", {{"x", i}}}});
+    ASSERT_EQ(r.status, 200) << r.describe();
+    ids.push_back(r.doc()["execution_id"]);
+    std::this_thread::sleep_for(2ms);  // distinct milliseconds: a strict newest-first order
+  }
+
+  ProcessResult list = cli({"executions", "list", "--flow", "cli-exec"});
+  ASSERT_EQ(list.exit_code, 0) << show(list);
+  EXPECT_EQ(list.out.rfind("EXECUTION_ID", 0), 0u) << list.out;
+  for (const auto& id : ids) EXPECT_NE(list.out.find(id), std::string::npos) << list.out;
+  EXPECT_EQ(lines_of(list.out).size(), 4u) << list.out;
+
+  ProcessResult page = cli({"executions", "list", "--flow", "cli-exec", "--limit", "2", "--json"});
+  ASSERT_EQ(page.exit_code, 0) << show(page);
+  const json p1 = parse(page);
+  ASSERT_EQ(p1["executions"].size(), 2u) << show(page);
+  EXPECT_EQ(p1["executions"][0]["execution_id"], ids[2]);
+  ASSERT_TRUE(p1["next_cursor"].is_string());
+  ProcessResult table_page = cli({"executions", "list", "--flow", "cli-exec", "--limit", "2"});
+  EXPECT_NE(table_page.out.find("more: --cursor " + p1["next_cursor"].get<std::string>()),
+            std::string::npos)
+      << table_page.out;
+  ProcessResult next = cli({"executions", "list", "--flow", "cli-exec", "--limit", "2", "--cursor",
+                            p1["next_cursor"], "--json"});
+  ASSERT_EQ(next.exit_code, 0) << show(next);
+  ASSERT_EQ(parse(next)["executions"].size(), 1u) << show(next);
+  EXPECT_EQ(parse(next)["executions"][0]["execution_id"], ids[0]);
+  ProcessResult filtered =
+      cli({"executions", "list", "--flow", "cli-exec", "--status", "failed", "--json"});
+  ASSERT_EQ(filtered.exit_code, 0) << show(filtered);
+  EXPECT_EQ(parse(filtered)["executions"].size(), 0u);
+
+  ProcessResult get = cli({"executions", "get", ids[1]});
+  ASSERT_EQ(get.exit_code, 0) << show(get);
+  EXPECT_NE(get.out.find("completed"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("cli-exec (version 1)"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("STEP"), std::string::npos) << get.out;
+  ProcessResult get_json = cli({"executions", "get", ids[1], "--json"});
+  ASSERT_EQ(get_json.exit_code, 0) << show(get_json);
+  EXPECT_EQ(parse(get_json)["output"]["x"], 1);
+
+  ProcessResult events = cli({"executions", "events", ids[1]});
+  ASSERT_EQ(events.exit_code, 0) << show(events);
+  EXPECT_EQ(events.out.rfind("SEQ", 0), 0u) << events.out;
+  EXPECT_NE(events.out.find("execution_started"), std::string::npos) << events.out;
+  EXPECT_NE(events.out.find("execution_completed"), std::string::npos) << events.out;
+  ProcessResult events_json = cli({"executions", "events", ids[1], "--json"});
+  ASSERT_EQ(events_json.exit_code, 0) << show(events_json);
+  const json ev = parse(events_json);
+  EXPECT_EQ(ev["events"].size(), parse(get_json)["last_seq"].get<size_t>()) << show(events_json);
+  ProcessResult one_page = cli({"executions", "events", ids[1], "--limit", "2", "--json"});
+  ASSERT_EQ(one_page.exit_code, 0) << show(one_page);
+  EXPECT_EQ(parse(one_page)["events"].size(), 2u);
+  EXPECT_EQ(parse(one_page)["next_after_seq"], 2);
+
+  ProcessResult missing = cli({"executions", "get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"});
+  EXPECT_EQ(missing.exit_code, 1) << show(missing);
+  EXPECT_NE(missing.err.find("error: not_found: "), std::string::npos) << show(missing);
+}
+
+TEST_F(CliTest, ExecutionsCancel) {
+  Api a = api();
+  create_flow(a, delay_flow("cli-cancel", 60000));
+  const std::string id = start_run(a, "cli-cancel");
+  ASSERT_EQ(wait_status(a, id, "waiting").value("status", ""), "waiting");
+  ProcessResult c = cli({"executions", "cancel", id, "--reason", "from the CLI"});
+  ASSERT_EQ(c.exit_code, 0) << show(c);
+  EXPECT_NE(c.out.find(id + " cancelled"), std::string::npos) << c.out;
+  EXPECT_EQ(a.get("/api/v1/executions/" + id).doc()["error"]["message"], "from the CLI");
+  ProcessResult again = cli({"executions", "cancel", id, "--json"});
+  EXPECT_EQ(again.exit_code, 1) << show(again);
+  EXPECT_NE(again.err.find("error: conflict: "), std::string::npos) << show(again);
+}
+
+TEST_F(CliTest, ServerErrorsExit1WithDetails) {
+  const std::string bad = write_file("bad.json", R"({"id": "cli-bad", "steps": [
+      {"id": "a", "type": "nope"},
+      {"id": "b", "type": "action", "config": {"tool_id": "core", "action": "zap"}}]})");
+  ProcessResult r = cli({"flows", "apply", "-f", bad});
+  EXPECT_EQ(r.exit_code, 1) << show(r);
+  EXPECT_NE(r.err.find("error: invalid_flow: "), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("\n  /steps/0/type: "), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("\n  /steps/1/config/action: "), std::string::npos) << show(r);
+
+  ProcessResult wrong_key = cli({"flows", "list"}, {{"YANTRA_API_KEY", "wrong"}});
+  EXPECT_EQ(wrong_key.exit_code, 1) << show(wrong_key);
+  EXPECT_NE(wrong_key.err.find("error: unauthorized: "), std::string::npos) << show(wrong_key);
+  // --key wins over the environment.
+  ProcessResult flag_key = cli({"flows", "list", "--key", node_->key()}, {{"YANTRA_API_KEY", "x"}});
+  EXPECT_EQ(flag_key.exit_code, 0) << show(flag_key);
+
+  ProcessResult no_flow = cli({"run", "cli-no-such-flow", "--wait"});
+  EXPECT_EQ(no_flow.exit_code, 1) << show(no_flow);
+  EXPECT_NE(no_flow.err.find("error: not_found: "), std::string::npos) << show(no_flow);
+}
+
+TEST_F(CliTest, UnreachableServerExits3) {
+  const std::string closed = "http://127.0.0.1:" + std::to_string(free_loopback_port());
+  ProcessResult env = cli({"flows", "list"}, {{"YANTRA_URL", closed}});
+  EXPECT_EQ(env.exit_code, 3) << show(env);
+  EXPECT_NE(env.err.find("error: connect_failed: "), std::string::npos) << show(env);
+  ProcessResult flag = cli({"run", "x", "--wait", "--url", closed});
+  EXPECT_EQ(flag.exit_code, 3) << show(flag);
+  // --url wins over the environment.
+  ProcessResult ok = cli({"flows", "list", "--url", node_->url()}, {{"YANTRA_URL", closed}});
+  EXPECT_EQ(ok.exit_code, 0) << show(ok);
+}
+
+TEST_F(CliTest, UsageErrorsExit2) {
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"flows"},
+      {"flows", "apply"},
+      {"flows", "apply", "-f", "/nonexistent/flow.json"},
+      {"flows", "get"},
+      {"run"},
+      {"run", "f", "--input", "{bad json"},
+      {"run", "f", "--wait-ms", "70000"},
+      {"executions", "list", "--limit", "0"},
+      {"executions", "list", "--status", "sleeping"},
+      {"executions", "frobnicate"},
+      {"flows", "list", "--no-such-flag"},
+      {"flows", "list", "--url", "ftp://127.0.0.1:1"},
+      {"flows", "list", "--url", "https://127.0.0.1:1"},
+  };
+  for (const auto& args : cases) {
+    ProcessResult r = cli(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << joined << "\n" << show(r);
+    EXPECT_FALSE(r.err.empty()) << joined;
+  }
+  ProcessResult help = cli({"--help"});
+  EXPECT_EQ(help.exit_code, 0) << show(help);
+  EXPECT_NE(help.out.find("flows"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace yantra::e2e
