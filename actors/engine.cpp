@@ -7,13 +7,16 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <thread>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
 #include "actors/internal/context.hpp"
+#include "runtime/fork.hpp"
 #include "runtime/ids.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace yantra {
 
@@ -64,6 +67,40 @@ struct Engine::Impl {
   std::atomic<int> watch_count{0};
   uint64_t next_watch = 1;
   std::unordered_map<std::string, std::vector<std::pair<uint64_t, Engine::WatchFn>>> watchers;
+
+  // Retention runs on a thread of its own so that it never delays a commit.
+  std::mutex retention_mu;
+  std::condition_variable retention_cv;
+  bool retention_stop = false;
+  std::thread retention;
+
+  void run_retention() {
+    std::unique_lock<std::mutex> lock(retention_mu);
+    while (!retention_stop) {
+      retention_cv.wait_for(lock, std::chrono::milliseconds(options.retention_interval_ms));
+      if (retention_stop) break;
+      lock.unlock();
+      const int64_t cutoff = detail::now_ms() - options.retention_ms;
+      for (;;) {
+        auto n = store->expire_finished(cutoff, 1000);
+        if (!n.ok()) {
+          spdlog::error("retention: {}", n.status().to_string());
+          break;
+        }
+        if (n.value() < 1000) break;
+      }
+      lock.lock();
+    }
+  }
+
+  void stop_retention() {
+    {
+      std::lock_guard<std::mutex> lock(retention_mu);
+      retention_stop = true;
+    }
+    retention_cv.notify_all();
+    if (retention.joinable()) retention.join();
+  }
 
   std::mutex idem_mu;  // in-flight idempotent starts: tenant\0key -> waiters
   std::unordered_map<std::string, std::vector<Engine::StartedFn>> idem_pending;
@@ -142,6 +179,7 @@ struct Engine::Impl {
   }
 
   ~Impl() {
+    stop_retention();
     if (sys) shutdown_actors();
     sys.reset();
     ctx.writers.clear();
@@ -164,6 +202,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto& ctx = impl->ctx;
   ctx.store = impl->store.get();
   ctx.partition_count = parts;
+  ctx.snapshot_every = options.snapshot_every;
   for (uint32_t p = 0; p < parts; ++p) {
     ctx.writers.push_back(std::make_unique<storage::LogWriter>(*impl->store, p));
   }
@@ -217,6 +256,9 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
       }
       if (raw->partitions_to_recover.fetch_sub(1) == 1) raw->ready = true;
     });
+  }
+  if (options.retention_ms > 0 && options.retention_interval_ms > 0) {
+    raw->retention = std::thread([raw] { raw->run_retention(); });
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -387,9 +429,8 @@ Result<ExecutionResult> Engine::wait(const std::string& execution_id,
                                      std::chrono::milliseconds timeout) {
   auto promise = std::make_shared<std::promise<Result<ExecutionResult>>>();
   auto future = promise->get_future();
-  const uint64_t token = watch(execution_id, [promise](Result<ExecutionResult> r) {
-    promise->set_value(std::move(r));
-  });
+  const uint64_t token = watch(
+      execution_id, [promise](Result<ExecutionResult> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(timeout) != std::future_status::ready) {
     if (impl_->take_watcher(execution_id, token)) {
       return Status("timeout", "execution " + execution_id + " still running");
@@ -490,6 +531,58 @@ Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
   return std::move(*s.value());
 }
 
+void Engine::fork(const std::string& tenant, const std::string& source_id, uint64_t at_seq,
+                  const json& patch, StartedFn started) {
+  auto source = summary(tenant, source_id);
+  if (!source.ok()) return started(source.status());
+  auto events = load_events(source_id);
+  if (!events.ok()) return started(events.status());
+  const uint64_t last = events.value().empty() ? 0 : events.value().back().seq();
+  const std::string id = new_execution_id();
+  auto forked = make_fork(events.value(), at_seq == 0 ? last : at_seq, patch, id, detail::now_ms());
+  if (!forked.ok()) return started(forked.status());
+  auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
+  if (!flow.ok()) return started(flow.status());
+  detail::Activation act;
+  act.execution_id = id;
+  act.events = std::move(forked.value());
+  act.flow = flow.value().second;
+  act.unsaved = true;
+  act.started = std::move(started);
+  const uint32_t p = partition_of(id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
+}
+
+void Engine::retry(const std::string& tenant, const std::string& execution_id, StartedFn started) {
+  auto source = summary(tenant, execution_id);
+  if (!source.ok()) return started(source.status());
+  if (source.value().status() != "failed" && source.value().status() != "timed_out") {
+    return started(
+        Status("conflict", "only a failed or timed-out execution can be retried (it is " +
+                               source.value().status() + ")"));
+  }
+  auto events = load_events(execution_id);
+  if (!events.ok()) return started(events.status());
+  auto st = fold(events.value());
+  if (!st.ok()) return started(st.status());
+  auto resumed = make_resume(st.value(), detail::now_ms());
+  if (!resumed.ok()) return started(resumed.status());
+  auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
+  if (!flow.ok()) return started(flow.status());
+  detail::Activation act;
+  act.execution_id = execution_id;
+  act.events = std::move(events.value());
+  act.flow = flow.value().second;
+  act.input = std::move(resumed.value());
+  act.started = std::move(started);
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
+}
+
+Result<std::vector<std::string>> Engine::forks(const std::string& execution_id) const {
+  return impl_->store->list_forks(execution_id);
+}
+
 Status Engine::put_api_key(const std::string& hash, const v1::ApiKey& key) {
   return impl_->store->put_api_key(hash, key);
 }
@@ -507,8 +600,8 @@ Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_
   if (!is_valid_execution_id(execution_id)) {
     return Status("not_found", "execution " + execution_id + " not found");
   }
-  auto events = impl_->store->read_events(
-      partition_of(execution_id, impl_->ctx.partition_count), execution_id, from_seq, to_seq);
+  auto events = impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
+                                          execution_id, from_seq, to_seq);
   if (!events.ok()) return events.status();
   if (events.value().empty() && from_seq <= 1) {
     return Status("not_found", "execution " + execution_id + " not found");
@@ -518,6 +611,26 @@ Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_
 
 Result<ExecutionState> Engine::load_state(const std::string& execution_id) const {
   auto events = load_events(execution_id);
+  if (!events.ok()) return events.status();
+  return fold(events.value());
+}
+
+Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, uint64_t seq) const {
+  if (!is_valid_execution_id(execution_id)) {
+    return Status("not_found", "execution " + execution_id + " not found");
+  }
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  auto snap = impl_->store->latest_snapshot(p, execution_id, seq);
+  if (snap.ok() && snap.value().has_value()) {
+    auto base = decode_state(snap.value()->state_json());
+    if (base.ok() && base.value().last_seq == snap.value()->seq()) {
+      auto rest = impl_->store->read_events(p, execution_id, snap.value()->seq() + 1, seq);
+      if (!rest.ok()) return rest.status();
+      return fold_from(std::move(base.value()), rest.value());
+    }
+    // A snapshot that does not decode is only an optimisation lost.
+  }
+  auto events = load_events(execution_id, 1, seq);
   if (!events.ok()) return events.status();
   return fold(events.value());
 }
@@ -562,6 +675,7 @@ bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
 }
 
 void Engine::halt_for_test() {
+  impl_->stop_retention();
   for (auto& w : impl_->ctx.writers) w->halt();
   impl_->shutdown_actors();
 }

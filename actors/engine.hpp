@@ -43,6 +43,13 @@ struct EngineOptions {
   std::string scheduler_policy = "sharing";  // sharing | stealing
   size_t core_tool_concurrency = 1024;
   size_t io_threads = 2;
+  // A snapshot of an execution's state every this many events (0 = never):
+  // activation and state-at-seq fold from the nearest one instead of seq 1.
+  uint32_t snapshot_every = 1000;
+  // Events and snapshots of executions that ended longer ago than this are
+  // deleted by a background task (summaries stay); 0 = keep forever.
+  int64_t retention_ms = 30LL * 24 * 3600 * 1000;
+  int64_t retention_interval_ms = 60000;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
 };
 
@@ -123,6 +130,17 @@ class Engine {
   Result<v1::ExecutionSummary> summary(const std::string& tenant,
                                        const std::string& execution_id) const;
 
+  // Time machine. fork(): a new execution whose history is a copy of events
+  // 1..at_seq of `source_id` (0 = all), then a StateOverridden carrying
+  // `patch` if given; it continues live on the source's flow version and the
+  // source is never touched. retry(): a failed or timed-out execution
+  // continues from its failed step (a Resumed event), keeping its id.
+  // `started` gets the id once the first batch is durable.
+  void fork(const std::string& tenant, const std::string& source_id, uint64_t at_seq,
+            const json& patch, StartedFn started);
+  void retry(const std::string& tenant, const std::string& execution_id, StartedFn started);
+  Result<std::vector<std::string>> forks(const std::string& execution_id) const;
+
   // API keys by SHA-256 (hex) of their secret.
   Status put_api_key(const std::string& hash, const v1::ApiKey& key);
   Result<std::optional<v1::ApiKey>> find_api_key(const std::string& hash) const;
@@ -136,6 +154,9 @@ class Engine {
 
   // The state folded from the log (the log is the truth, not the actor).
   Result<ExecutionState> load_state(const std::string& execution_id) const;
+  // The state right after event `seq` (from the nearest snapshot at or
+  // below it, then folding the rest).
+  Result<ExecutionState> load_state_at(const std::string& execution_id, uint64_t seq) const;
   Result<std::vector<v1::Event>> load_events(const std::string& execution_id, uint64_t from_seq = 1,
                                              uint64_t to_seq = UINT64_MAX) const;
 

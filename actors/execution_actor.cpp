@@ -18,6 +18,7 @@
 
 #include "actors/internal/context.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace yantra::detail {
 namespace {
@@ -73,6 +74,19 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   if (s.fresh && s.next_batch == 1) {  // the batch holding ExecutionStarted
     req.created = true;
     req.idempotency_key = s.st.idempotency_key;
+    req.parent_execution_id = s.st.parent_execution_id;
+    if (!req.summary) req.summary = summary_of(s);
+  }
+  // A snapshot when this batch crosses a multiple of snapshot_every: the
+  // in-memory state is exactly the state after the batch's last event.
+  const uint32_t every = s.ctx->snapshot_every;
+  if (every > 0 && !events.empty() && !is_terminal(s.st.status) &&
+      (events.front().seq() - 1) / every != s.st.last_seq / every) {
+    v1::Snapshot snap;
+    snap.set_seq(s.st.last_seq);
+    snap.set_state_json(encode_state(s.st));
+    snap.set_format(1);
+    req.snapshot.emplace(s.st.last_seq, snap.SerializeAsString());
   }
   const uint64_t batch = s.next_batch++;
   s.pending.emplace(batch, std::move(cmds));
@@ -143,11 +157,11 @@ void record_tool_call(const std::string& tool, bool ok,
   if (it == cache.end()) {
     auto& reg = metrics::global();
     const char* help = "Tool calls by tool and outcome";
-    Series series{&reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "ok"}}),
-                  &reg.counter("yantra_tool_calls_total", help,
-                               {{"tool", tool}, {"outcome", "error"}}),
-                  &reg.histogram("yantra_step_duration_ms", "Tool call latency of action steps",
-                                 metrics::latency_ms_buckets(), {{"tool", tool}})};
+    Series series{
+        &reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "ok"}}),
+        &reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "error"}}),
+        &reg.histogram("yantra_step_duration_ms", "Tool call latency of action steps",
+                       metrics::latency_ms_buckets(), {{"tool", tool}})};
     it = cache.emplace(tool, series).first;
   }
   (ok ? it->second.ok : it->second.error)->inc();
@@ -342,7 +356,32 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
     self->quit();
     return {};
   }
+  s.started = std::move(act.started);
+  if (act.unsaved) {
+    // A fork: its copied history is persisted as the first batch, with the
+    // listing row and the link to its parent, then it runs like any other.
+    s.fresh = true;
+    s.persisted_status.clear();
+    ctx->started.fetch_add(1, std::memory_order_relaxed);
+    std::vector<Command> cmds;
+    std::vector<v1::Event> first = std::move(act.events);
+    if (!is_terminal(s.st.status)) {
+      auto more = settle(*s.flow, s.st, now_ms(), &cmds);
+      if (!more.ok()) {
+        if (s.started) s.started(more.status());
+        self->quit();
+        return {};
+      }
+      for (auto& ev : more.value()) first.push_back(std::move(ev));
+    }
+    persist(self, std::move(first), std::move(cmds));
+    return running(self);
+  }
   s.persisted_status = s.st.display_status();
+  if (act.input) {  // a retry: the Resumed event revives a failed execution
+    submit(self, std::move(*act.input));
+    return running(self);
+  }
   if (is_terminal(s.st.status)) {
     s.done = true;
     self->quit();

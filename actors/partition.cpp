@@ -103,7 +103,10 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       },
       [=](activate_atom, Activation& act) {
         auto& st = self->state;
-        if (st.live.count(act.execution_id) != 0) return;
+        if (st.live.count(act.execution_id) != 0) {
+          if (act.started) act.started(Status("conflict", "execution is still active"));
+          return;
+        }
         const std::string id = act.execution_id;
         track(self, id, spawn_execution(self->system(), ctx, p, std::move(act)));
       },

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "runtime/execution.hpp"
+#include "runtime/json_patch.hpp"
 
 namespace yantra {
 namespace {
@@ -92,6 +93,8 @@ Status apply_started(ExecutionState& st, const v1::Event& ev) {
   st.flow_id = e.flow_id();
   st.flow_version = e.flow_version();
   st.idempotency_key = e.idempotency_key();
+  st.parent_execution_id = e.parent_execution_id();
+  st.forked_at_seq = e.forked_at_seq();
   st.timeout_ms = e.timeout_ms();
   st.created_ms = ev.time_ms();
   st.status = ExecStatus::kRunning;
@@ -282,6 +285,132 @@ Status apply_frame_ended(ExecutionState& st, const v1::Event& ev) {
   return {};
 }
 
+bool is_container(const StepState& s) {
+  return s.kind == "loop" || s.kind == "parallel";
+}
+
+// Drops the step's own timers (deadline or delay of the current attempt, the
+// retry timer of the next one): a step whose fate was decided by a user
+// must not be woken by them.
+void drop_step_timers(ExecutionState& st, const std::string& path, const StepState& s) {
+  st.timers.erase(timer_id(path, s.attempt));
+  st.timers.erase(timer_id(path, s.attempt + 1));
+}
+
+Status apply_overridden(ExecutionState& st, const v1::Event& ev) {
+  json patch;
+  if (!parse_payload(ev.state_overridden().patch_json(), patch) || !patch.is_object()) {
+    return bad(ev, "the patch is not a JSON object");
+  }
+  // Validate everything first: a rejected event leaves the state unchanged.
+  const json* input = nullptr;
+  const json* steps = nullptr;
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    if (it.key() == "input" && it->is_object()) {
+      input = &*it;
+    } else if (it.key() == "steps" && it->is_object()) {
+      steps = &*it;
+    } else {
+      return bad(ev,
+                 "patch member '" + it.key() + "' is not allowed (input: object, steps: object)");
+    }
+  }
+  if (steps != nullptr) {
+    for (auto it = steps->begin(); it != steps->end(); ++it) {
+      auto sit = st.steps.find(it.key());
+      if (sit == st.steps.end()) return bad(ev, "unknown step '" + it.key() + "'");
+      // A condition's successor was chosen by the flow; an output alone
+      // cannot say which branch to take.
+      if (sit->second.kind == "condition") {
+        return bad(ev, "condition step '" + it.key() + "' cannot be overridden");
+      }
+      if (!it->is_object() || it->size() != 1 || !it->contains("output")) {
+        return bad(ev, "step '" + it.key() + "' must be overridden as {\"output\": value}");
+      }
+    }
+  }
+  // The first override of a fork restarts its clock: timers copied from the
+  // source were due relative to the source's time line, and the fork resumes
+  // with the time that remained at the fork point (not an immediate timeout
+  // because the source ran long ago).
+  if (!st.parent_execution_id.empty() && st.last_seq == st.forked_at_seq &&
+      ev.time_ms() > st.updated_ms) {
+    const int64_t shift = ev.time_ms() - st.updated_ms;
+    for (auto& [id, t] : st.timers) t.due_ms += shift;
+  }
+  if (input != nullptr) merge_patch(st.input, *input);
+  if (steps != nullptr) {
+    for (auto it = steps->begin(); it != steps->end(); ++it) {
+      StepState& s = st.steps[it.key()];
+      s.output = (*it)["output"];
+      s.status = StepStatus::kCompleted;
+      s.ended_ms = ev.time_ms();
+      st.running.erase(it.key());
+      drop_step_timers(st, it.key(), s);
+      abandon_children(st, s);
+    }
+  }
+  return {};
+}
+
+// Makes a frame active again, undoing the bookkeeping of its end: an ended
+// frame (failed or completed) is counted as active in its container again;
+// an abandoned one never stopped being counted (see abandon_children).
+void revive_frame(ExecutionState& st, const std::string& id, FrameState& f) {
+  if (f.status == FrameStatus::kFailed || f.status == FrameStatus::kCompleted) {
+    auto cit = st.steps.find(f.parent);
+    if (cit != st.steps.end() && !id.empty()) {
+      cit->second.active++;
+      if (cit->second.done > 0) cit->second.done--;
+    }
+    if (f.detached) st.detached_active++;
+  }
+  f.status = FrameStatus::kActive;
+  f.error = nullptr;
+  f.output = nullptr;
+  st.active_frames.insert(id);
+}
+
+Status apply_resumed(ExecutionState& st, const v1::Event& ev) {
+  const auto& e = ev.resumed();
+  if (st.status != ExecStatus::kFailed && st.status != ExecStatus::kTimedOut) {
+    return bad(ev, std::string("only a failed or timed-out execution can resume; it is ") +
+                       to_string(st.status));
+  }
+  for (const auto& fid : e.frames()) {
+    if (st.frames.find(fid) == st.frames.end()) return bad(ev, "unknown frame '" + fid + "'");
+  }
+  for (const auto& path : e.steps()) {
+    if (st.steps.find(path) == st.steps.end()) return bad(ev, "unknown step '" + path + "'");
+  }
+  st.status = ExecStatus::kRunning;
+  st.error = nullptr;
+  st.output = nullptr;
+  st.ended_ms = 0;
+  st.timeout_fired = false;
+  if (st.timeout_ms > 0) {
+    st.timers["#timeout"] = Timer{TimerKind::kWorkflowTimeout, "", 0, ev.time_ms() + st.timeout_ms};
+  }
+  for (const auto& fid : e.frames()) revive_frame(st, fid, st.frames[fid]);
+  for (const auto& path : e.steps()) {
+    StepState& s = st.steps[path];
+    if (is_container(s) && !s.children.empty()) {
+      // Its children keep their frame ids, so the container cannot start a
+      // new attempt (that would reopen frames that exist); it is driven
+      // again over its revived children instead.
+      s.status = StepStatus::kRunning;
+      s.child_failed = false;
+      s.child_error = nullptr;
+      s.ended_ms = 0;
+    } else {
+      s.status = StepStatus::kRetryReady;
+      st.running.erase(path);
+      drop_step_timers(st, path, s);
+    }
+  }
+  return {};
+}
+
 void finish(ExecutionState& st, ExecStatus status, int64_t now) {
   st.status = status;
   st.ended_ms = now;
@@ -299,7 +428,7 @@ Status apply(ExecutionState& st, const v1::Event& ev) {
   if (!st.started && ev.body_case() != v1::Event::kExecutionStarted) {
     return bad(ev, "the first event must be ExecutionStarted");
   }
-  if (is_terminal(st.status) && st.started) {
+  if (is_terminal(st.status) && st.started && ev.body_case() != v1::Event::kResumed) {
     return bad(ev, "execution already ended");
   }
   Status s;
@@ -342,6 +471,8 @@ Status apply(ExecutionState& st, const v1::Event& ev) {
                                std::to_string(ev.execution_timed_out().timeout_ms()) + " ms"}};
       finish(st, ExecStatus::kTimedOut, ev.time_ms());
       break;
+    case v1::Event::kStateOverridden: s = apply_overridden(st, ev); break;
+    case v1::Event::kResumed: s = apply_resumed(st, ev); break;
     case v1::Event::BODY_NOT_SET: return bad(ev, "empty event");
   }
   if (!s.is_ok()) return s;

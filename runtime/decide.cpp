@@ -188,6 +188,14 @@ class Decider {
       case StepStatus::kRunning:
         if (def.type == StepType::kLoop) drive_loop(f.current, s, def);
         if (def.type == StepType::kParallel) drive_parallel(ctx, f.current, s, def);
+        if (def.type == StepType::kCondition) {
+          // A condition is evaluated in the round that starts it, so a
+          // running one only exists in a log cut between its StepStarted and
+          // BranchTaken (a fork's copied prefix): evaluate it now.
+          FrameScope scope(st_, ctx);
+          json unused;
+          take_branch(ctx, def, f.current, s.attempt, eval_condition(def, scope, unused));
+        }
         return;
       case StepStatus::kAttemptFailed: {
         auto& e = *emit().mutable_retry_scheduled();
@@ -224,7 +232,17 @@ class Decider {
   }
 
   void drive_loop(const std::string& path, const StepState& s, const Step& def) {
-    const size_t n = s.input.is_array() ? s.input.size() : 0;
+    if (!s.input.is_array()) {
+      // Items that did not resolve fail the loop in the round that starts
+      // it; only a log cut in between (a fork) shows a running loop without
+      // items. Fail it as that round would have.
+      container_ended_ = true;
+      fail_step(
+          path, s.attempt,
+          make_error("invalid_items", "the loop's items were not resolved when it started", false));
+      return;
+    }
+    const size_t n = s.input.size();
     if (s.child_failed) {
       container_ended_ = true;
       fail_step(path, s.attempt,
@@ -256,10 +274,15 @@ class Decider {
   void drive_parallel(const FrameCtx& ctx, const std::string& path, const StepState& s,
                       const Step& def) {
     if (def.body == nullptr) return;
-    if (s.children.empty()) {
+    // All branches start in one round; fewer children than branches only
+    // happens in a log cut inside that round (a fork): start the rest.
+    if (s.children.size() < def.body->roots.size()) {
       for (const auto& root : def.body->roots) {
         FrameCtx child;
         child.id = path + ":" + root;
+        if (std::find(s.children.begin(), s.children.end(), child.id) != s.children.end()) {
+          continue;
+        }
         child.prefix = ctx.prefix;
         child.parent = path;
         child.detached = def.wait_for == WaitFor::kNone;
@@ -294,7 +317,11 @@ class Decider {
                                false, s.child_error));
         }
         return;
-      case WaitFor::kNone: return;
+      case WaitFor::kNone:
+        // Completes in the round that starts its branches; still running
+        // only in a log cut inside that round.
+        complete_step(path, s.attempt, json::object());
+        return;
     }
   }
 
@@ -350,6 +377,38 @@ class Decider {
     ended_ = true;
   }
 
+  // Evaluates a condition; `input` receives what it compared, for the log.
+  static Result<bool> eval_condition(const Step& def, FrameScope& scope, json& input) {
+    if (def.expression) {
+      auto v = def.expression->eval(scope);
+      if (!v.ok()) return v.status();
+      input = json{{"expr", def.expression->source()}, {"value", v.value()}};
+      return expr::truthy(v.value());
+    }
+    auto l = def.left.eval(scope);
+    if (!l.ok()) return l.status();
+    auto r = def.right.eval(scope);
+    if (!r.ok()) return r.status();
+    input = json{{"operator", def.op}, {"left", l.value()}, {"right", r.value()}};
+    return expr::apply_operator(def.op, l.value(), r.value());
+  }
+
+  void take_branch(const FrameCtx& ctx, const Step& def, const std::string& path, uint32_t attempt,
+                   const Result<bool>& result) {
+    if (!result.ok()) {
+      fail_step(path, attempt, make_error("expression_error", result.status().message(), false));
+      return;
+    }
+    const bool b = result.value();
+    const std::string& chosen = b ? def.on_true : def.on_false;
+    auto& bt = *emit().mutable_branch_taken();
+    bt.set_path(path);
+    bt.set_step_id(def.id);
+    bt.set_frame(ctx.id);
+    bt.set_result(b);
+    bt.set_next(chosen.empty() ? def.on_success : chosen);
+  }
+
   void start_step(const FrameCtx& ctx, const std::string& step_id, uint32_t attempt) {
     const Flow::Located* loc = flow_.locate(step_id);
     if (loc == nullptr) {
@@ -386,42 +445,10 @@ class Decider {
         return;
       }
       case StepType::kCondition: {
-        Result<bool> result = false;
         json input;
-        if (def.expression) {
-          auto v = def.expression->eval(scope);
-          if (v.ok()) {
-            input = json{{"expr", def.expression->source()}, {"value", v.value()}};
-            result = expr::truthy(v.value());
-          } else {
-            result = v.status();
-          }
-        } else {
-          auto l = def.left.eval(scope);
-          auto r = def.right.eval(scope);
-          if (!l.ok()) {
-            result = l.status();
-          } else if (!r.ok()) {
-            result = r.status();
-          } else {
-            input = json{{"operator", def.op}, {"left", l.value()}, {"right", r.value()}};
-            result = expr::apply_operator(def.op, l.value(), r.value());
-          }
-        }
+        Result<bool> result = eval_condition(def, scope, input);
         e.set_input_json(dump_canonical(input));
-        if (!result.ok()) {
-          fail_step(path, attempt,
-                    make_error("expression_error", result.status().message(), false));
-          return;
-        }
-        const bool b = result.value();
-        const std::string& chosen = b ? def.on_true : def.on_false;
-        auto& bt = *emit().mutable_branch_taken();
-        bt.set_path(path);
-        bt.set_step_id(step_id);
-        bt.set_frame(ctx.id);
-        bt.set_result(b);
-        bt.set_next(chosen.empty() ? def.on_success : chosen);
+        take_branch(ctx, def, path, attempt, result);
         return;
       }
       case StepType::kLoop: {

@@ -50,6 +50,7 @@ enum class TimerKind { kDeadline, kRetry, kDelay, kWorkflowTimeout };
 const char* to_string(ExecStatus);
 const char* to_string(StepStatus);
 const char* to_string(FrameStatus);
+const char* to_string(TimerKind);
 bool is_terminal(ExecStatus);
 
 struct StepState {
@@ -111,6 +112,9 @@ struct ExecutionState {
   int64_t timeout_ms = 0;
   bool timeout_fired = false;
   uint64_t last_seq = 0;
+  // A fork records where it came from (ExecutionStarted, since 0.2).
+  std::string parent_execution_id;
+  uint64_t forked_at_seq = 0;
   std::map<std::string, StepState> steps;
   std::map<std::string, FrameState> frames;
   std::map<std::string, Timer> timers;  // by timer id
@@ -130,6 +134,8 @@ json to_json(const ExecutionState& state);
 
 // Applies one event. Error "invalid_event" (and the state unchanged) when the
 // event does not fit the state: a gap in seq, an unknown step, ...
+// No event applies after a terminal one, except Resumed on a failed or
+// timed-out execution (see runtime/fork.hpp for StateOverridden/Resumed).
 Status apply(ExecutionState& state, const v1::Event& event);
 
 // Folds a whole log from the empty state.

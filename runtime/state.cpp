@@ -40,7 +40,6 @@ const char* to_string(FrameStatus s) {
   return "unknown";
 }
 
-namespace {
 const char* to_string(TimerKind k) {
   switch (k) {
     case TimerKind::kDeadline: return "deadline";
@@ -50,7 +49,6 @@ const char* to_string(TimerKind k) {
   }
   return "unknown";
 }
-}  // namespace
 
 bool is_terminal(ExecStatus s) {
   return s == ExecStatus::kCompleted || s == ExecStatus::kFailed || s == ExecStatus::kCancelled ||
@@ -125,6 +123,8 @@ json to_json(const ExecutionState& st) {
           {"timeout_ms", st.timeout_ms},
           {"timeout_fired", st.timeout_fired},
           {"last_seq", st.last_seq},
+          {"parent_execution_id", st.parent_execution_id},
+          {"forked_at_seq", st.forked_at_seq},
           {"steps", std::move(steps)},
           {"frames", std::move(frames)},
           {"timers", std::move(timers)},

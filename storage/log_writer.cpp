@@ -127,6 +127,10 @@ void LogWriter::run() {
             check(batch.Put(store_.cf_events(), key, value));
           }
           event_count += request.events.size();
+          if (request.snapshot) {
+            keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);
+            check(batch.Put(store_.cf_snapshots(), key, request.snapshot->second));
+          }
           if (request.summary) {
             request.summary->SerializeToString(&summary_value);
             keys::summary_key(key, request.execution_id);
@@ -134,6 +138,12 @@ void LogWriter::run() {
             keys::active_key(key, request.partition, request.execution_id);
             if (is_terminal_status(request.summary->status())) {
               check(batch.Delete(store_.cf_executions(), key));
+              // Queue for retention, in the order executions end.
+              std::string partition_value;
+              keys::put_be16(partition_value, static_cast<uint16_t>(request.partition));
+              keys::ended_key(key, static_cast<uint64_t>(request.summary->updated_ms()),
+                              request.execution_id);
+              check(batch.Put(store_.cf_executions(), key, partition_value));
             } else {
               check(batch.Put(store_.cf_executions(), key, rocksdb::Slice()));
             }
@@ -145,6 +155,10 @@ void LogWriter::run() {
                 keys::idempotency_key(key, tenant, request.idempotency_key);
                 check(batch.Put(store_.cf_executions(), key, request.execution_id));
               }
+              if (!request.parent_execution_id.empty()) {
+                keys::fork_key(key, request.parent_execution_id, request.execution_id);
+                check(batch.Put(store_.cf_executions(), key, rocksdb::Slice()));
+              }
             }
           }
         }
@@ -155,8 +169,7 @@ void LogWriter::run() {
                                                std::chrono::steady_clock::now() - start)
                                                .count());
           static metrics::Histogram& batch_events = metrics::global().histogram(
-              "yantra_log_writer_batch_events", "Events per group commit",
-              metrics::size_buckets());
+              "yantra_log_writer_batch_events", "Events per group commit", metrics::size_buckets());
           static metrics::Histogram& sync_ms = metrics::global().histogram(
               "yantra_log_writer_sync_ms", "Duration of one group commit (write + sync)",
               metrics::latency_ms_buckets());

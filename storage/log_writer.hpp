@@ -39,6 +39,9 @@ struct WriteRequest {
   // with ExecutionStarted.
   bool created = false;
   std::string idempotency_key;
+  std::string parent_execution_id;  // a fork: links parent -> this execution
+  // A snapshot of the state after event `first` (yantra.v1.Snapshot bytes).
+  std::optional<std::pair<uint64_t, std::string>> snapshot;
 };
 
 struct WriterStats {

@@ -26,8 +26,10 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -41,6 +43,7 @@ constexpr const char* kCfEvents = "events";
 constexpr const char* kCfExecutions = "executions";
 constexpr const char* kCfFlows = "flows";
 constexpr const char* kCfAuth = "auth";
+constexpr const char* kCfSnapshots = "snapshots";
 
 // The per-execution prefix of an event key (see keys.hpp). Its name is stored
 // in SST files: rename it only if the prefix changes, since RocksDB then
@@ -120,8 +123,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   plain_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/true)));
 
-  std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, kCfEvents, kCfExecutions,
-                                    kCfFlows, kCfAuth};
+  std::vector<std::string> names = {
+      rocksdb::kDefaultColumnFamilyName, kCfEvents, kCfExecutions, kCfFlows, kCfAuth, kCfSnapshots};
   std::vector<std::string> existing;
   // Fails on a fresh directory (no CURRENT file): then only our own column
   // families exist. On a broken DB, Open below reports the real problem.
@@ -134,7 +137,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.reserve(names.size());
   for (const auto& name : names) {
-    if (name == kCfEvents) {
+    if (name == kCfEvents || name == kCfSnapshots) {
       descriptors.emplace_back(name, events_options);
     } else if (name == kCfExecutions) {
       descriptors.emplace_back(name, executions_options);
@@ -154,6 +157,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfExecutions) store->cf_executions_ = store->handles_[i];
     if (names[i] == kCfFlows) store->cf_flows_ = store->handles_[i];
     if (names[i] == kCfAuth) store->cf_auth_ = store->handles_[i];
+    if (names[i] == kCfSnapshots) store->cf_snapshots_ = store->handles_[i];
   }
   return store;
 }
@@ -443,6 +447,97 @@ Result<Store::ExecutionPage> Store::list_executions(std::string_view tenant,
   }
   if (!it->status().ok()) return storage_error(it->status());
   return page;
+}
+
+Result<std::optional<v1::Snapshot>> Store::latest_snapshot(uint32_t partition,
+                                                           std::string_view execution_id,
+                                                           uint64_t max_seq) const {
+  if (!keys::valid_partition(partition)) return invalid("partition out of range");
+  if (!keys::valid_execution_id(execution_id)) return invalid("execution id must be 1..255 bytes");
+  std::string lower;
+  keys::event_key(lower, partition, execution_id, 0);
+  std::string target;
+  keys::event_key(target, partition, execution_id, max_seq);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower_slice(lower);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.total_order_seek = true;  // SeekForPrev across the prefix boundary
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_snapshots_));
+  it->SeekForPrev(target);
+  if (!it->Valid()) {
+    if (!it->status().ok()) return storage_error(it->status());
+    return std::optional<v1::Snapshot>();
+  }
+  if (it->key().size() != target.size() ||
+      std::memcmp(it->key().data(), target.data(), target.size() - 8) != 0) {
+    return std::optional<v1::Snapshot>();
+  }
+  v1::Snapshot snap;
+  if (!snap.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    return Status("storage_corrupt",
+                  "a snapshot of " + std::string(execution_id) + " does not parse");
+  }
+  return std::optional<v1::Snapshot>(std::move(snap));
+}
+
+Result<size_t> Store::expire_finished(int64_t ended_before_ms, size_t limit) {
+  if (read_only()) return read_only_error();
+  std::string lower = "e";
+  std::string upper;
+  keys::ended_key(upper, static_cast<uint64_t>(std::max<int64_t>(ended_before_ms, 0)), "");
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  rocksdb::WriteBatch batch;
+  size_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->SeekToFirst(); it->Valid() && n < limit; it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() <= 9 || it->value().size() != 2) continue;
+    std::string id(key.data() + 9, key.size() - 9);
+    const uint32_t partition = (static_cast<unsigned char>(it->value()[0]) << 8) |
+                               static_cast<unsigned char>(it->value()[1]);
+    std::string begin;
+    keys::event_key(begin, partition, id, 0);
+    std::string end;
+    keys::event_key(end, partition, id, UINT64_MAX);
+    end.push_back('\0');
+    rocksdb::Status s1 = batch.DeleteRange(cf_events_, begin, end);
+    rocksdb::Status s2 = batch.DeleteRange(cf_snapshots_, begin, end);
+    rocksdb::Status s3 = batch.Delete(cf_executions_, key);
+    if (!s1.ok() || !s2.ok() || !s3.ok()) return storage_error(!s1.ok() ? s1 : !s2.ok() ? s2 : s3);
+    ++n;
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  if (n == 0) return n;
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.durability == Durability::kSync;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) {
+    Status error = storage_error(s);
+    latch_read_only(error);
+    return error;
+  }
+  return n;
+}
+
+Result<std::vector<std::string>> Store::list_forks(std::string_view parent) const {
+  if (!keys::valid_execution_id(parent)) return invalid("execution id must be 1..255 bytes");
+  std::string prefix;
+  keys::fork_prefix(prefix, parent);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    ids.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return ids;
 }
 
 Result<std::optional<std::string>> Store::find_idempotent(std::string_view tenant,

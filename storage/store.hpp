@@ -5,7 +5,10 @@
 //               "r" | partition(be16) | execution_id        -> "" (active marker)
 //               "l" | tenant | 0x00 | execution_id          -> flow_id (listing)
 //               "i" | tenant | 0x00 | idempotency key       -> execution_id
+//               "f" | len(u8) | parent_id | fork_id        -> "" (forks)
 //   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
+//               "e" | ended_ms(be64) | execution_id         -> partition (retention queue)
+//   snapshots   partition(be16) | len(u8) | execution_id | seq(be64) -> Snapshot
 //   auth        "k" | sha256(secret)                        -> ApiKey
 // Execution ids are opaque bytes of length 1..255; in event keys they are
 // length-prefixed so that one execution's prefix never covers another's ("ab"
@@ -91,6 +94,20 @@ class Store {
                                         std::string_view status, size_t limit,
                                         std::string_view before_id) const;
 
+  // The newest snapshot of an execution taken at or below `max_seq`.
+  Result<std::optional<v1::Snapshot>> latest_snapshot(uint32_t partition,
+                                                      std::string_view execution_id,
+                                                      uint64_t max_seq) const;
+
+  // Retention: deletes the events and snapshots of executions that ended
+  // before `ended_before_ms` (at most `limit` executions per call; their
+  // summaries stay). Returns how many were expired. Runs beside the log
+  // writers: it touches only finished executions, in batches of its own.
+  Result<size_t> expire_finished(int64_t ended_before_ms, size_t limit);
+
+  // Ids of the executions forked from `parent`, oldest first.
+  Result<std::vector<std::string>> list_forks(std::string_view parent) const;
+
   // The execution an idempotency key started, if any.
   Result<std::optional<std::string>> find_idempotent(std::string_view tenant,
                                                      std::string_view key) const;
@@ -112,6 +129,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_executions() const { return cf_executions_; }
   rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
   rocksdb::ColumnFamilyHandle* cf_auth() const { return cf_auth_; }
+  rocksdb::ColumnFamilyHandle* cf_snapshots() const { return cf_snapshots_; }
   void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
   // Keeps the first cause, for read_only_error().
   void latch_read_only(const Status& cause);
@@ -125,6 +143,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_executions_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_flows_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_auth_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_snapshots_ = nullptr;
   std::atomic<bool> read_only_{false};
   struct Locks;  // flow-write mutex and the read-only cause
   std::unique_ptr<Locks> locks_;

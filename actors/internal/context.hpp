@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -48,6 +49,12 @@ struct Activation {
   std::vector<v1::Event> events;
   std::shared_ptr<const Flow> flow;
   Status error;  // set when the log or the flow could not be loaded
+  // A fork: `events` (a copy of another execution's history, plus its
+  // StateOverridden) are not stored yet and become the first batch.
+  bool unsaved = false;
+  // A retry: an input event (Resumed) to submit once the log is folded.
+  std::optional<v1::Event> input;
+  Engine::StartedFn started;  // answered when the first batch is durable
 };
 
 struct CancelCommand {
@@ -70,6 +77,7 @@ struct EngineCtx {
   std::vector<caf::actor> partitions;
   IoPool* io = nullptr;
   uint32_t partition_count = 1;
+  uint32_t snapshot_every = 0;
 
   // Resolves the flow an execution runs on (tenant, id, version); blocking,
   // call from the I/O pool only.

@@ -128,6 +128,28 @@ inline void idempotency_key(std::string& out, std::string_view tenant, std::stri
   out.append(key);
 }
 
+// executions: "f" | len(u8) | parent_id | fork_id -> "" (forks of an execution).
+inline void fork_prefix(std::string& out, std::string_view parent) {
+  out.clear();
+  out.push_back('f');
+  out.push_back(static_cast<char>(static_cast<unsigned char>(parent.size())));
+  out.append(parent);
+}
+
+inline void fork_key(std::string& out, std::string_view parent, std::string_view child) {
+  fork_prefix(out, parent);
+  out.append(child);
+}
+
+// executions: "e" | ended_ms(be64) | execution_id -> partition(be16): the
+// retention queue, in the order executions ended.
+inline void ended_key(std::string& out, uint64_t ended_ms, std::string_view id) {
+  out.clear();
+  out.push_back('e');
+  put_be64(out, ended_ms);
+  out.append(id);
+}
+
 // auth: "k" | sha256(secret) -> ApiKey.
 inline void api_key_key(std::string& out, std::string_view hash) {
   out.clear();

@@ -2,7 +2,8 @@
 // commands". A small Harness plays the engine without actors: it owns the
 // flow, the live ExecutionState and the append-only log, feeds input events
 // (start, tool results, timer firings, cancel) through advance(), and
-// renders every batch and command list as short strings so each expectation
+// renders every batch and command list as short strings (the Harness lives
+// in driver.hpp, shared with the time machine tests) so each expectation
 // states the exact events (kinds, paths, attempts, resolved inputs, due
 // times, outputs) in order. Rejections are checked through Harness::Try,
 // which also verifies that a rejected event leaves the state byte-identical.
@@ -19,200 +20,12 @@
 #include "runtime/backoff.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
+#include "tests/runtime/driver.hpp"
 
 namespace yantra {
 namespace {
 
-using Strings = std::vector<std::string>;
-
-constexpr const char* kExec = "exec-1";
-
-std::string Describe(const v1::Event& ev) {
-  switch (ev.body_case()) {
-    case v1::Event::kExecutionStarted: return "ExecutionStarted";
-    case v1::Event::kStepStarted: {
-      const auto& e = ev.step_started();
-      std::string s = "StepStarted " + e.path() + "#" + std::to_string(e.attempt()) + " " +
-                      e.kind() + " " + e.input_json();
-      if (!e.frame().empty()) s += " @" + e.frame();
-      if (e.timer_due_ms() > 0) s += " due=" + std::to_string(e.timer_due_ms());
-      return s;
-    }
-    case v1::Event::kStepCompleted: {
-      const auto& e = ev.step_completed();
-      return "StepCompleted " + e.path() + "#" + std::to_string(e.attempt()) + " " +
-             e.output_json();
-    }
-    case v1::Event::kStepFailed: {
-      const auto& e = ev.step_failed();
-      return "StepFailed " + e.path() + "#" + std::to_string(e.attempt()) + " " + e.error().code() +
-             (e.error().retriable() ? " retriable" : "");
-    }
-    case v1::Event::kRetryScheduled: {
-      const auto& e = ev.retry_scheduled();
-      return "RetryScheduled " + e.path() + "#" + std::to_string(e.next_attempt()) +
-             " due=" + std::to_string(e.due_ms());
-    }
-    case v1::Event::kTimerFired: return "TimerFired " + ev.timer_fired().timer_id();
-    case v1::Event::kBranchTaken: {
-      const auto& e = ev.branch_taken();
-      return "BranchTaken " + e.path() + (e.result() ? " true" : " false") + " -> " + e.next();
-    }
-    case v1::Event::kFrameEnded: {
-      const auto& e = ev.frame_ended();
-      return "FrameEnded " + e.frame() +
-             (e.failed() ? " failed " + e.error().code() : " ok " + e.output_json());
-    }
-    case v1::Event::kExecutionCompleted:
-      return "ExecutionCompleted " + ev.execution_completed().output_json();
-    case v1::Event::kExecutionFailed:
-      return "ExecutionFailed " + ev.execution_failed().error().code();
-    case v1::Event::kExecutionCancelled:
-      return "ExecutionCancelled " + ev.execution_cancelled().reason();
-    case v1::Event::kExecutionTimedOut:
-      return "ExecutionTimedOut " + std::to_string(ev.execution_timed_out().timeout_ms());
-    case v1::Event::BODY_NOT_SET: break;
-  }
-  return "?";
-}
-
-std::string Describe(const Command& c) {
-  if (c.kind == Command::Kind::kStartTimer) {
-    return "timer " + c.timer_id + " due=" + std::to_string(c.due_ms);
-  }
-  return "invoke " + c.path + "#" + std::to_string(c.attempt) + " " + c.tool_id + "." + c.action +
-         " " + dump_canonical(c.parameters) + " key=" + c.idempotency_key +
-         " timeout=" + std::to_string(c.timeout_ms);
-}
-
-std::shared_ptr<const Flow> ParseOrFail(const std::string& text) {
-  auto r = parse_flow(json::parse(text));
-  if (!r.ok()) {
-    std::string problems;
-    for (const auto& p : r.status().details()) problems += "\n  " + p.path + ": " + p.message;
-    ADD_FAILURE() << r.status().to_string() << problems;
-    return nullptr;
-  }
-  return r.value();
-}
-
-std::string StateBytes(const ExecutionState& st) {
-  return to_json(st).dump();
-}
-
-class Harness {
- public:
-  explicit Harness(const std::string& flow_text) : flow_(ParseOrFail(flow_text)) {}
-
-  bool ok() const { return flow_ != nullptr; }
-  const Flow& flow() const { return *flow_; }
-  const ExecutionState& st() const { return st_; }
-  const std::vector<v1::Event>& log() const { return log_; }
-  const std::vector<v1::Event>& last_batch() const { return batch_; }
-
-  Strings Start(const json& input, int64_t now) {
-    v1::Event ev = make_event(st_, now);
-    auto& e = *ev.mutable_execution_started();
-    e.set_execution_id(kExec);
-    e.set_tenant("acme");
-    e.set_flow_id(flow_->id);
-    e.set_flow_version(1);
-    e.set_input_json(dump_canonical(input));
-    e.set_timeout_ms(flow_->timeout_ms);
-    return Feed(std::move(ev), now);
-  }
-
-  Strings Complete(const std::string& path, uint32_t attempt, const json& output, int64_t now) {
-    return Feed(CompletedEvent(path, attempt, output, now), now);
-  }
-
-  Strings Fail(const std::string& path, uint32_t attempt, const std::string& code, bool retriable,
-               int64_t now) {
-    return Feed(FailedEvent(path, attempt, code, retriable, now), now);
-  }
-
-  Strings Fire(const std::string& timer_id, int64_t now) {
-    v1::Event ev = make_event(st_, now);
-    ev.mutable_timer_fired()->set_timer_id(timer_id);
-    return Feed(std::move(ev), now);
-  }
-
-  Strings Cancel(const std::string& reason, int64_t now) {
-    v1::Event ev = make_event(st_, now);
-    ev.mutable_execution_cancelled()->set_reason(reason);
-    return Feed(std::move(ev), now);
-  }
-
-  v1::Event CompletedEvent(const std::string& path, uint32_t attempt, const json& output,
-                           int64_t now) const {
-    v1::Event ev = make_event(st_, now);
-    auto& e = *ev.mutable_step_completed();
-    e.set_path(path);
-    e.set_attempt(attempt);
-    e.set_output_json(dump_canonical(output));
-    return ev;
-  }
-
-  v1::Event FailedEvent(const std::string& path, uint32_t attempt, const std::string& code,
-                        bool retriable, int64_t now) const {
-    v1::Event ev = make_event(st_, now);
-    auto& e = *ev.mutable_step_failed();
-    e.set_path(path);
-    e.set_attempt(attempt);
-    e.mutable_error()->set_code(code);
-    e.mutable_error()->set_message(code + " happened");
-    e.mutable_error()->set_retriable(retriable);
-    return ev;
-  }
-
-  // Feeds an input that must be rejected; returns the error code ("" when it
-  // was accepted, which is then a test failure of the caller's expectation)
-  // and checks the state was left untouched.
-  std::string Reject(v1::Event ev, int64_t now) {
-    const std::string before = StateBytes(st_);
-    std::vector<Command> cmds;
-    auto r = advance(*flow_, st_, std::move(ev), now, &cmds);
-    if (r.ok()) {
-      for (auto& e : r.value()) log_.push_back(e);
-      batch_ = std::move(r.value());
-      commands_ = std::move(cmds);
-      return "";
-    }
-    EXPECT_EQ(StateBytes(st_), before) << "a rejected event changed the state";
-    return r.status().code();
-  }
-
-  Strings Commands() const {
-    Strings out;
-    for (const auto& c : commands_) out.push_back(Describe(c));
-    return out;
-  }
-  const std::vector<Command>& commands() const { return commands_; }
-
- private:
-  Strings Feed(v1::Event ev, int64_t now) {
-    std::vector<Command> cmds;
-    auto r = advance(*flow_, st_, std::move(ev), now, &cmds);
-    if (!r.ok()) {
-      ADD_FAILURE() << "advance failed: " << r.status().to_string();
-      return {"<error " + r.status().code() + ">"};
-    }
-    batch_ = std::move(r.value());
-    commands_ = std::move(cmds);
-    Strings out;
-    for (const auto& e : batch_) {
-      log_.push_back(e);
-      out.push_back(Describe(e));
-    }
-    return out;
-  }
-
-  std::shared_ptr<const Flow> flow_;
-  ExecutionState st_;
-  std::vector<v1::Event> log_;
-  std::vector<v1::Event> batch_;
-  std::vector<Command> commands_;
-};
+using namespace test;  // NOLINT: the shared harness
 
 // The example of the documentation: an action with refs, an expression,
 // a deadline and retries, a condition, and an error handler.

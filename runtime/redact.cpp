@@ -1,0 +1,47 @@
+// Redaction is a copy, never in place: the values come from the state or
+// the log, which must keep exactly what happened (the marker, not "***").
+#include "runtime/redact.hpp"
+
+namespace yantra {
+namespace {
+
+bool is_secret_marker(const json& v) {
+  if (!v.is_object() || v.size() != 1) return false;
+  auto it = v.begin();
+  return it.key() == "$secret" && it->is_string();
+}
+
+bool contains_secret(const std::string& s, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    if (!secret.empty() && s.find(secret) != std::string::npos) return true;
+  }
+  return false;
+}
+
+json redact_value(const json& v, const std::vector<std::string>& secrets) {
+  if (is_secret_marker(v)) return kRedacted;
+  if (v.is_object()) {
+    json out = json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = redact_value(*it, secrets);
+    return out;
+  }
+  if (v.is_array()) {
+    json out = json::array();
+    for (const auto& item : v) out.push_back(redact_value(item, secrets));
+    return out;
+  }
+  if (v.is_string() && contains_secret(v.get_ref<const std::string&>(), secrets)) return kRedacted;
+  return v;
+}
+
+}  // namespace
+
+json redact(const json& value) {
+  return redact_value(value, {});
+}
+
+json redact(const json& value, const std::vector<std::string>& secret_values) {
+  return redact_value(value, secret_values);
+}
+
+}  // namespace yantra
