@@ -18,8 +18,8 @@ struct NodeConfig {
   std::string durability = "sync";  // sync | async
   uint32_t scheduler_threads = 0;   // 0 = one per core
   uint32_t core_tool_concurrency = 1024;
-  uint32_t http_threads = 2;        // HTTP I/O threads
-  std::string http_ca_file;         // extra CA certificates for the http tool
+  uint32_t http_threads = 2;  // HTTP I/O threads
+  std::string http_ca_file;   // extra CA certificates for the http tool
   uint32_t http_tool_concurrency = 64;
 };
 
