@@ -622,8 +622,8 @@ Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, ui
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
   auto snap = impl_->store->latest_snapshot(p, execution_id, seq);
   if (snap.ok() && snap.value().has_value()) {
-    auto base = decode_state(snap.value()->state_json());
-    if (base.ok() && base.value().last_seq == snap.value()->seq()) {
+    auto base = restore_snapshot(*snap.value());
+    if (base.ok()) {
       auto rest = impl_->store->read_events(p, execution_id, snap.value()->seq() + 1, seq);
       if (!rest.ok()) return rest.status();
       return fold_from(std::move(base.value()), rest.value());

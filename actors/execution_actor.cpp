@@ -40,6 +40,9 @@ struct ExecState {
   std::vector<std::function<void(Status)>> cancel_waiters;
   bool done = false;
   bool fresh = false;  // started here, not rebuilt from the log
+  uint64_t events_since_snapshot = 0;
+  uint64_t bytes_since_snapshot = 0;
+  uint64_t last_snapshot_bytes = 0;
 };
 
 using Self = caf::stateful_actor<ExecState>;
@@ -79,14 +82,20 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   }
   // A snapshot when this batch crosses a multiple of snapshot_every: the
   // in-memory state is exactly the state after the batch's last event.
+  // Policy: at least snapshot_every events since the last snapshot, and at
+  // least a quarter of its size in new event bytes, so that snapshots of a
+  // large state (a long loop's results) cost at most a few times the log.
   const uint32_t every = s.ctx->snapshot_every;
-  if (every > 0 && !events.empty() && !is_terminal(s.st.status) &&
-      (events.front().seq() - 1) / every != s.st.last_seq / every) {
-    v1::Snapshot snap;
-    snap.set_seq(s.st.last_seq);
-    snap.set_state_json(encode_state(s.st));
-    snap.set_format(1);
-    req.snapshot.emplace(s.st.last_seq, snap.SerializeAsString());
+  s.events_since_snapshot += events.size();
+  for (const auto& [seq, bytes] : req.events) s.bytes_since_snapshot += bytes.size();
+  if (every > 0 && !is_terminal(s.st.status) && s.events_since_snapshot >= every &&
+      s.bytes_since_snapshot * 4 >= s.last_snapshot_bytes) {
+    v1::Snapshot snap = make_snapshot(s.st);
+    std::string bytes = snap.SerializeAsString();
+    s.last_snapshot_bytes = bytes.size();
+    s.events_since_snapshot = 0;
+    s.bytes_since_snapshot = 0;
+    req.snapshot.emplace(s.st.last_seq, std::move(bytes));
   }
   const uint64_t batch = s.next_batch++;
   s.pending.emplace(batch, std::move(cmds));
@@ -344,7 +353,7 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
     return {};
   }
   try {
-    auto folded = fold(act.events);
+    auto folded = act.base ? fold_from(std::move(*act.base), act.events) : fold(act.events);
     if (!folded.ok()) {
       spdlog::error("execution {}: log does not fold: {}", s.id, folded.status().to_string());
       self->quit();

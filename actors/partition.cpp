@@ -4,16 +4,32 @@
 // one bad execution never takes the partition or its neighbours down. An
 // execution that keeps dying is given up after kMaxRestarts and stays active
 // in the store, to be retried at the next start of the node.
+//
+// A retry (an activation carrying Resumed) may arrive while the actor of the
+// run it resumes is still registered here: the actor tells its watchers that
+// the run ended before it exits, so a client that retries as soon as it sees
+// "failed" races the down message. Such a retry is parked until that actor is
+// down, then checked against the store (still failed or timed out, log not
+// grown since the retry read it) and started; a parked retry gets "conflict"
+// if the check fails or if the actor is not down within kParkedMs (it was
+// then not ending but running, e.g. another retry of the same run).
+#include <chrono>
+#include <cstdint>
 #include <unordered_map>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/internal/context.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace yantra::detail {
 namespace {
 
 constexpr int kMaxRestarts = 5;
+constexpr auto kParkedMs = std::chrono::milliseconds(5000);
+
+using parked_atom = caf::atom_constant<caf::atom("yparked")>;
 
 struct PartitionState {
   static inline const char* name = "yantra.partition";
@@ -22,6 +38,10 @@ struct PartitionState {
   std::unordered_map<std::string, caf::actor> live;
   std::unordered_map<caf::actor_addr, std::string> ids;
   std::unordered_map<std::string, int> restarts;
+  // Retries waiting for the previous actor of the same execution to exit,
+  // with a ticket matching their timeout message.
+  std::unordered_map<std::string, std::pair<uint64_t, Activation>> parked;
+  uint64_t next_ticket = 1;
 };
 
 using Self = caf::stateful_actor<PartitionState>;
@@ -40,14 +60,31 @@ void reload(Self* self, const std::string& id) {
   ctx->io->submit([ctx, p, id, handle] {
     Activation act;
     act.execution_id = id;
-    auto events = ctx->store->read_events(p, id);
+    // From the newest snapshot when there is one (a snapshot that does not
+    // restore is only a lost optimisation: fold from the start instead).
+    uint64_t from = 1;
+    auto snap = ctx->store->latest_snapshot(p, id, UINT64_MAX);
+    if (snap.ok() && snap.value().has_value()) {
+      auto base = restore_snapshot(*snap.value());
+      if (base.ok()) {
+        from = base.value().last_seq + 1;
+        act.base = std::move(base.value());
+      }
+    }
+    auto events = ctx->store->read_events(p, id, from);
     if (!events.ok()) {
       act.error = events.status();
-    } else if (events.value().empty() || !events.value().front().has_execution_started()) {
+    } else if (!act.base && (events.value().empty() ||
+                             !events.value().front().has_execution_started())) {
       act.error = Status("storage_corrupt", "log of " + id + " has no ExecutionStarted");
     } else {
-      const auto& started = events.value().front().execution_started();
-      auto flow = ctx->load_flow(started.tenant(), started.flow_id(), started.flow_version());
+      const ExecutionState* base = act.base ? &*act.base : nullptr;
+      const auto& started = events.value().empty() ? v1::ExecutionStarted()
+                                                   : events.value().front().execution_started();
+      const std::string tenant = base ? base->tenant : started.tenant();
+      const std::string flow_id = base ? base->flow_id : started.flow_id();
+      const uint32_t version = base ? base->flow_version : started.flow_version();
+      auto flow = ctx->load_flow(tenant, flow_id, version);
       if (flow.ok()) {
         act.flow = flow.value();
       } else {
@@ -59,6 +96,29 @@ void reload(Self* self, const std::string& id) {
   });
 }
 
+Status still_active() {
+  return Status("conflict", "execution is still active");
+}
+
+// Off the scheduler: starts a parked retry if the store still says what the
+// retry was built from.
+void release_parked(Self* self, Activation act) {
+  EngineCtx* ctx = self->state.ctx;
+  auto handle = caf::actor_cast<caf::actor>(self);
+  ctx->io->submit([ctx, handle, act = std::move(act)]() mutable {
+    auto summary = ctx->store->get_summary(act.execution_id);
+    const bool unchanged =
+        summary.ok() && summary.value().has_value() &&
+        (summary.value()->status() == "failed" || summary.value()->status() == "timed_out") &&
+        act.input && summary.value()->last_seq() + 1 == act.input->seq();
+    if (!unchanged) {
+      if (act.started) act.started(still_active());
+      return;
+    }
+    caf::anon_send(handle, parked_atom::value, std::move(act));
+  });
+}
+
 caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
   self->state.ctx = ctx;
   self->state.partition = p;
@@ -66,6 +126,10 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
   // with them (the log keeps everything needed to resume them next start).
   self->set_exit_handler([=](caf::exit_msg& em) {
     for (auto& [id, a] : self->state.live) self->send_exit(a, em.reason);
+    for (auto& [id, parked] : self->state.parked) {
+      if (parked.second.started) parked.second.started(still_active());
+    }
+    self->state.parked.clear();
     self->quit(em.reason);
   });
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -75,6 +139,12 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
     const std::string id = it->second;
     st.ids.erase(it);
     st.live.erase(id);
+    if (auto parked = st.parked.find(id); parked != st.parked.end()) {
+      // The actor a retry waited for is gone: check the retry, start it.
+      Activation act = std::move(parked->second.second);
+      st.parked.erase(parked);
+      release_parked(self, std::move(act));
+    }
     if (!dm.reason || dm.reason == caf::exit_reason::normal) {
       st.restarts.erase(id);
       return;
@@ -104,11 +174,36 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       [=](activate_atom, Activation& act) {
         auto& st = self->state;
         if (st.live.count(act.execution_id) != 0) {
-          if (act.started) act.started(Status("conflict", "execution is still active"));
+          if (act.input && st.parked.count(act.execution_id) == 0) {
+            const std::string id = act.execution_id;
+            const uint64_t ticket = st.next_ticket++;
+            st.parked.emplace(id, std::make_pair(ticket, std::move(act)));
+            self->delayed_send(self, kParkedMs, parked_atom::value, id, ticket);
+            return;
+          }
+          if (act.started) act.started(still_active());
           return;
         }
         const std::string id = act.execution_id;
         track(self, id, spawn_execution(self->system(), ctx, p, std::move(act)));
+      },
+      // A parked retry that passed its check.
+      [=](parked_atom, Activation& act) {
+        auto& st = self->state;
+        if (st.live.count(act.execution_id) != 0) {
+          if (act.started) act.started(still_active());
+          return;
+        }
+        const std::string id = act.execution_id;
+        track(self, id, spawn_execution(self->system(), ctx, p, std::move(act)));
+      },
+      // A parked retry whose run did not exit in time.
+      [=](parked_atom, const std::string& id, uint64_t ticket) {
+        auto it = self->state.parked.find(id);
+        if (it == self->state.parked.end() || it->second.first != ticket) return;
+        Activation act = std::move(it->second.second);
+        self->state.parked.erase(it);
+        if (act.started) act.started(still_active());
       },
       [=](activate_atom, const std::string& id) { reload(self, id); },
       [=](cancel_atom, CancelCommand& cmd) {

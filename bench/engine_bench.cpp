@@ -46,6 +46,7 @@ struct Args {
   int executions = 100000;
   int window = 2000;
   int waiting = 20000;
+  int loop_items = 100000;
   uint32_t partitions = 4;
   bool async = false;
   std::string policy = "sharing";
@@ -63,6 +64,8 @@ Args parse(int argc, char** argv) {
       a.window = std::stoi(next());
     else if (k == "--waiting")
       a.waiting = std::stoi(next());
+    else if (k == "--loop-items")
+      a.loop_items = std::stoi(next());
     else if (k == "--partitions")
       a.partitions = static_cast<uint32_t>(std::stoi(next()));
     else if (k == "--async")
@@ -222,12 +225,81 @@ void bench_waiting(const Args& a) {
   std::cout << out.dump() << std::endl;
 }
 
+// A loop of `--loop-items` iterations (parallel, 500 at a time, core.echo
+// body), then what the time machine must keep cheap for it: activating the
+// execution (newest snapshot + the events after it) and answering
+// state?at_seq at the middle of its history (nearest snapshot at or below +
+// fold). Built with async durability: only the reads are measured.
+void bench_big_loop(const Args& a) {
+  Args args = a;
+  args.async = true;
+  auto engine = open_engine(args, "bigloop");
+  auto v = engine->put_flow("default", json::parse(R"J({
+    "id": "big", "steps": [
+      {"id": "each", "type": "loop", "config": {"items": {"$ref": "input.items"},
+        "parallel": true, "max_concurrency": 500, "max_iterations": 100000,
+        "steps": [{"id": "e", "type": "action", "config": {"tool_id": "core", "action": "echo",
+          "parameters": {"v": {"$ref": "item"}}}}]}}]})J"));
+  if (!v.ok()) {
+    std::cerr << v.status().to_string() << "\n";
+    std::exit(1);
+  }
+  json items = json::array();
+  for (int i = 0; i < a.loop_items; ++i) items.push_back(i);
+  yantra::RunRequest req;
+  req.flow_id = "big";
+  req.input = {{"items", items}};
+  const auto t0 = Clock::now();
+  auto id = engine->start_sync(req);
+  if (!id.ok()) {
+    std::cerr << id.status().to_string() << "\n";
+    std::exit(1);
+  }
+  auto r = engine->wait(id.value(), std::chrono::minutes(10));
+  const double run_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!r.ok() || r.value().status != "completed") {
+    std::cerr << "big loop did not complete\n";
+    std::exit(1);
+  }
+  auto last = engine->load_events(id.value());
+  const uint64_t last_seq = last.ok() && !last.value().empty() ? last.value().back().seq() : 0;
+  auto time_ms = [&](uint64_t seq) {
+    std::vector<double> runs;
+    for (int i = 0; i < 5; ++i) {
+      const auto s0 = Clock::now();
+      auto st = engine->load_state_at(id.value(), seq);
+      runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s0).count());
+      if (!st.ok() || st.value().last_seq != seq) {
+        std::cerr << "state at " << seq << " failed\n";
+        std::exit(1);
+      }
+    }
+    std::sort(runs.begin(), runs.end());
+    return runs[runs.size() / 2];
+  };
+  const auto full0 = Clock::now();
+  auto all = engine->load_events(id.value());
+  auto folded = yantra::fold(all.value());
+  const double full_fold_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - full0).count();
+  json out = {{"bench", "engine_big_loop"},
+              {"iterations", a.loop_items},
+              {"events", last_seq},
+              {"run_seconds", run_s},
+              {"activate_ms", time_ms(last_seq)},
+              {"state_at_middle_ms", time_ms(last_seq / 2)},
+              {"fold_from_scratch_ms", full_fold_ms},
+              {"rss_mb", rss_mb()}};
+  std::cout << out.dump() << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   if (a.workload == "all" || a.workload == "engine_3step") bench_3step(a);
   if (a.workload == "all" || a.workload == "engine_waiting") bench_waiting(a);
+  if (a.workload == "all" || a.workload == "engine_big_loop") bench_big_loop(a);
   std::error_code ec;
   std::filesystem::remove_all(a.dir, ec);
   return 0;

@@ -106,6 +106,8 @@ int run_serve(const ServeFlags& flags) {
       config.durability == "async" ? storage::Durability::kAsync : storage::Durability::kSync;
   options.scheduler_threads = config.scheduler_threads;
   options.core_tool_concurrency = config.core_tool_concurrency;
+  options.snapshot_every = config.snapshot_every;
+  options.retention_ms = static_cast<int64_t>(config.retention_days) * 24 * 3600 * 1000;
   options.tools.push_back(make_http_tool(http_options));
   auto engine = Engine::open(options);
   if (!engine.ok()) {

@@ -38,6 +38,10 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.http_ca_file = value;
   } else if (key == "http_tool_concurrency") {
     return as_u32(c.http_tool_concurrency);
+  } else if (key == "snapshot_every") {
+    return as_u32(c.snapshot_every);
+  } else if (key == "retention_days") {
+    return as_u32(c.retention_days);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -84,6 +88,8 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_HTTP_THREADS", "http_threads"},
       {"YANTRA_HTTP_CA_FILE", "http_ca_file"},
       {"YANTRA_HTTP_TOOL_CONCURRENCY", "http_tool_concurrency"},
+      {"YANTRA_SNAPSHOT_EVERY", "snapshot_every"},
+      {"YANTRA_RETENTION_DAYS", "retention_days"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -108,6 +114,9 @@ Status validate(const NodeConfig& c) {
   }
   if (c.http_threads < 1 || c.http_threads > 64) {
     problems.push_back({"/http_threads", "must be between 1 and 64"});
+  }
+  if (c.retention_days > 36500) {
+    problems.push_back({"/retention_days", "must be at most 36500 (0 keeps history forever)"});
   }
   if (c.http_tool_concurrency < 1 || c.http_tool_concurrency > 4096) {
     problems.push_back({"/http_tool_concurrency", "must be between 1 and 4096"});

@@ -3,6 +3,7 @@
 // and live execution fold the very same way. It also maintains the derived
 // indexes (running steps, active frames) so decide() and the actor never scan
 // the whole state: a loop of 100,000 iterations stays cheap per event.
+#include <algorithm>
 #include <string>
 
 #include "runtime/execution.hpp"
@@ -247,6 +248,37 @@ Status apply_timer(ExecutionState& st, const v1::Event& ev) {
   return {};
 }
 
+// A loop iteration that completed lives on only in the loop's results: its
+// frame and step instances are dropped. Nothing can refer to them any more
+// (steps of an iteration see only their own iteration; outside the loop only
+// its output is visible), and keeping them would make the state, its
+// snapshots and every activation grow with the number of iterations: a loop
+// of 100,000 items must stay as cheap to load as one of ten. What each
+// iteration did remains in the log (the timeline is built from events).
+// Failed and abandoned iterations stay, so retry can revive them.
+void prune_iteration(ExecutionState& st, StepState& loop, const std::string& frame) {
+  const std::string prefix = frame + "/";
+  // Detached branches (parallel wait_for "none") may outlive the iteration:
+  // then it stays whole until the end of the run.
+  for (auto it = st.frames.lower_bound(prefix);
+       it != st.frames.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second.status == FrameStatus::kActive) return;
+  }
+  for (auto it = st.steps.lower_bound(prefix);
+       it != st.steps.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    st.running.erase(it->first);
+    it = st.steps.erase(it);
+  }
+  for (auto it = st.frames.lower_bound(prefix);
+       it != st.frames.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    st.active_frames.erase(it->first);
+    it = st.frames.erase(it);
+  }
+  st.frames.erase(frame);
+  auto child = std::find(loop.children.begin(), loop.children.end(), frame);
+  if (child != loop.children.end()) loop.children.erase(child);
+}
+
 Status apply_frame_ended(ExecutionState& st, const v1::Event& ev) {
   const auto& e = ev.frame_ended();
   auto fit = st.frames.find(e.frame());
@@ -278,6 +310,7 @@ Status apply_frame_ended(ExecutionState& st, const v1::Event& ev) {
   } else if (f.index >= 0 && c.results.is_array() &&
              static_cast<size_t>(f.index) < c.results.size()) {
     c.results[static_cast<size_t>(f.index)] = std::move(value);
+    prune_iteration(st, c, e.frame());
   } else if (c.results.is_object()) {
     auto colon = e.frame().rfind(':');
     c.results[e.frame().substr(colon == std::string::npos ? 0 : colon + 1)] = std::move(value);

@@ -46,6 +46,9 @@ struct StartCommand {
 // Asks a partition to rebuild an execution from its log (recovery, restart).
 struct Activation {
   std::string execution_id;
+  // The state of the newest snapshot, when there is one; `events` then holds
+  // only what follows it.
+  std::optional<ExecutionState> base;
   std::vector<v1::Event> events;
   std::shared_ptr<const Flow> flow;
   Status error;  // set when the log or the flow could not be loaded

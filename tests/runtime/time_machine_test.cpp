@@ -1181,7 +1181,14 @@ TEST_F(TimeMachineCorpus, TimelineAccountsForEveryAttempt) {
       ASSERT_EQ(paths.count(s["path"].get<std::string>()), 1u);
       EXPECT_GT(s["first_seq"].get<uint64_t>(), prev_first) << "ordered by first event";
       prev_first = s["first_seq"].get<uint64_t>();
-      EXPECT_EQ(s["status"], to_string(c.run.st.steps.at(s["path"].get<std::string>()).status));
+      auto live = c.run.st.steps.find(s["path"].get<std::string>());
+      if (live != c.run.st.steps.end()) {
+        EXPECT_EQ(s["status"], to_string(live->second.status));
+      } else {
+        // Pruned from the state with its completed loop iteration; the
+        // timeline, built from the events, still shows it.
+        EXPECT_NE(s["path"].get<std::string>().find("]/"), std::string::npos) << s;
+      }
       for (const auto& a : s["attempts"]) {
         ++attempts;
         // The execution ended: nothing is still running.
