@@ -31,6 +31,7 @@
 // are closed without close_notify: the client never reads after its last
 // response, so the exchange needs no truncation protection on that side.
 #include "actors/http_tool.hpp"
+#include "runtime/text.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -78,17 +79,8 @@ std::string_view sv(beast::string_view s) {
   return {s.data(), s.size()};
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
+std::string upper(std::string_view s) { return ascii_upper(s); }
 
 // Response bytes become JSON strings that the engine later serializes, and
 // nlohmann::json refuses to dump invalid UTF-8: replace bad sequences with

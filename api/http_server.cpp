@@ -33,6 +33,7 @@
 // socket with unread data makes the kernel send RST, which can destroy the 413
 // or 400 we just wrote before the client reads it.
 #include "api/http_server.hpp"
+#include "runtime/text.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -166,17 +167,8 @@ std::string_view std_view(beast::string_view s) {
   return {s.data(), s.size()};
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
+std::string upper(std::string_view s) { return ascii_upper(s); }
 
 std::string endpoint_string(const tcp::endpoint& ep) {
   error_code ec;

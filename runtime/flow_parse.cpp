@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runtime/flow.hpp"
+#include "runtime/json_patch.hpp"
 
 namespace yantra {
 namespace {
@@ -37,25 +38,11 @@ constexpr int kMaxDepth = 16;
 constexpr int64_t kMaxDurationMs = 100LL * 365 * 24 * 3600 * 1000;  // 100 years
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 
-std::string escape_token(std::string_view key) {
-  std::string out;
-  out.reserve(key.size());
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string child(std::string_view pointer, std::string_view key) {
   std::string out(pointer);
   out += '/';
-  out += escape_token(key);
+  out += pointer_escape(key);
   return out;
 }
 

@@ -5,6 +5,8 @@
 // placeholders for its dynamic children; eval() copies that skeleton and fills the holes.
 #include "runtime/template.hpp"
 
+#include "runtime/json_patch.hpp"
+
 #include <cstdint>
 #include <utility>
 
@@ -34,18 +36,10 @@ using Kind = TemplateNode::Kind;
 constexpr std::string_view kRefKey = "$ref";
 constexpr std::string_view kExprKey = "$expr";
 
-// Appends "/" and the RFC 6901 escape of `token` (~ → ~0, / → ~1).
+// Appends "/" and the RFC 6901 escape of `token`.
 void AppendToken(std::string& pointer, std::string_view token) {
   pointer += '/';
-  for (char ch : token) {
-    if (ch == '~') {
-      pointer += "~0";
-    } else if (ch == '/') {
-      pointer += "~1";
-    } else {
-      pointer += ch;
-    }
-  }
+  pointer += pointer_escape(token);
 }
 
 std::unique_ptr<TemplateNode> NullNode() {
