@@ -22,10 +22,12 @@
 
 namespace yantra {
 
-// Version of encode_state()'s layout, stored in v1::Snapshot.format. Bump
+// Version of a snapshot row's layout, stored in v1::Snapshot.format. Bump
 // when to_json() changes shape; a reader refuses other formats (and folds
-// from scratch instead).
-inline constexpr uint32_t kSnapshotFormat = 1;
+// from scratch instead). 1: canonical JSON text of to_json() (still read);
+// 2: the same document as CBOR (written since 0.2: faster to read back).
+inline constexpr uint32_t kSnapshotFormatJson = 1;
+inline constexpr uint32_t kSnapshotFormat = 2;
 
 // Canonical JSON text of to_json(state).
 std::string encode_state(const ExecutionState& state);
