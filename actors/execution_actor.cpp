@@ -83,13 +83,13 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   // A snapshot when this batch crosses a multiple of snapshot_every: the
   // in-memory state is exactly the state after the batch's last event.
   // Policy: at least snapshot_every events since the last snapshot, and at
-  // least a quarter of its size in new event bytes, so that snapshots of a
-  // large state (a long loop's results) cost at most a few times the log.
+  // least an eighth of its size in new event bytes, so that snapshots of a
+  // large state (a long loop's results) cost at most ~8x the log bytes.
   const uint32_t every = s.ctx->snapshot_every;
   s.events_since_snapshot += events.size();
   for (const auto& [seq, bytes] : req.events) s.bytes_since_snapshot += bytes.size();
   if (every > 0 && !is_terminal(s.st.status) && s.events_since_snapshot >= every &&
-      s.bytes_since_snapshot * 4 >= s.last_snapshot_bytes) {
+      s.bytes_since_snapshot * 8 >= s.last_snapshot_bytes) {
     v1::Snapshot snap = make_snapshot(s.st);
     std::string bytes = snap.SerializeAsString();
     s.last_snapshot_bytes = bytes.size();
