@@ -74,8 +74,8 @@ void reload(Self* self, const std::string& id) {
     auto events = ctx->store->read_events(p, id, from);
     if (!events.ok()) {
       act.error = events.status();
-    } else if (!act.base && (events.value().empty() ||
-                             !events.value().front().has_execution_started())) {
+    } else if (!act.base &&
+               (events.value().empty() || !events.value().front().has_execution_started())) {
       act.error = Status("storage_corrupt", "log of " + id + " has no ExecutionStarted");
     } else {
       const ExecutionState* base = act.base ? &*act.base : nullptr;

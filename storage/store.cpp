@@ -499,6 +499,19 @@ Result<size_t> Store::expire_finished(int64_t ended_before_ms, size_t limit) {
     std::string id(key.data() + 9, key.size() - 9);
     const uint32_t partition = (static_cast<unsigned char>(it->value()[0]) << 8) |
                                static_cast<unsigned char>(it->value()[1]);
+    ++n;
+    // An entry is stale when the execution ran again after it ended (a retry
+    // appends Resumed): it is live now, or it ended again later and has a
+    // newer entry. Only the entry goes; the history stays.
+    auto summary = get_summary(id);
+    if (!summary.ok()) return summary.status();
+    const uint64_t ended_ms = keys::get_be64(key.data() + 1);
+    if (!summary.value().has_value() || !is_terminal_status(summary.value()->status()) ||
+        static_cast<uint64_t>(summary.value()->updated_ms()) != ended_ms) {
+      rocksdb::Status s = batch.Delete(cf_executions_, key);
+      if (!s.ok()) return storage_error(s);
+      continue;
+    }
     std::string begin;
     keys::event_key(begin, partition, id, 0);
     std::string end;
@@ -508,7 +521,6 @@ Result<size_t> Store::expire_finished(int64_t ended_before_ms, size_t limit) {
     rocksdb::Status s2 = batch.DeleteRange(cf_snapshots_, begin, end);
     rocksdb::Status s3 = batch.Delete(cf_executions_, key);
     if (!s1.ok() || !s2.ok() || !s3.ok()) return storage_error(!s1.ok() ? s1 : !s2.ok() ? s2 : s3);
-    ++n;
   }
   if (!it->status().ok()) return storage_error(it->status());
   if (n == 0) return n;

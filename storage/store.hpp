@@ -101,8 +101,11 @@ class Store {
 
   // Retention: deletes the events and snapshots of executions that ended
   // before `ended_before_ms` (at most `limit` executions per call; their
-  // summaries stay). Returns how many were expired. Runs beside the log
-  // writers: it touches only finished executions, in batches of its own.
+  // summaries stay). Returns how many entries of the retention queue were
+  // consumed. Runs beside the log writers: it touches only finished
+  // executions, in batches of its own. An execution that ran again after it
+  // ended (a retry) is skipped by its old entry: expired only by the end its
+  // summary records, never while it runs.
   Result<size_t> expire_finished(int64_t ended_before_ms, size_t limit);
 
   // Ids of the executions forked from `parent`, oldest first.

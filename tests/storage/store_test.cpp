@@ -208,6 +208,49 @@ TEST(StoreTest, SummaryUpsertMaintainsActiveMarker) {
   EXPECT_EQ(seqs_of(*store->read_events(4, "e1")), range(1, 3));
 }
 
+// Retention goes by the queue of ended executions ("e" | ended_ms | id). An
+// execution that ended and was then retried (Resumed: running again) keeps
+// that entry; it must not expire the live history, and once the run ends
+// again only its new end counts.
+TEST(StoreTest, RetentionSkipsExecutionsThatRanAgainAfterTheyEnded) {
+  ScopedDir dir;
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  auto write = [&](const std::string& id, const std::string& status, uint64_t seq,
+                   int64_t updated_ms) {
+    auto request = make_request(2, id, seq, 1);
+    request.summary = make_summary(id, status, 2, seq);
+    request.summary->set_updated_ms(updated_ms);
+    ASSERT_TRUE(commit(*store, std::move(request)));
+  };
+  write("done", "completed", 1, 1000);
+  write("again", "failed", 1, 1000);
+  write("again", "running", 2, 1100);  // retried
+  write("twice", "failed", 1, 1000);
+  write("twice", "running", 2, 1100);  // retried, and failed again later
+  write("twice", "failed", 3, 5000);
+
+  auto n = store->expire_finished(2000, 100);
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  EXPECT_TRUE(store->read_events(2, "done")->empty());
+  EXPECT_EQ(seqs_of(*store->read_events(2, "again")), range(1, 2));
+  EXPECT_EQ(seqs_of(*store->read_events(2, "twice")), range(1, 3));
+  EXPECT_EQ((*store->get_summary("done"))->status(), "completed");
+
+  // The stale entries are gone: the running one is never expired, the one
+  // that failed again expires by its second end.
+  ASSERT_TRUE(store->expire_finished(4000, 100).ok());
+  EXPECT_EQ(seqs_of(*store->read_events(2, "twice")), range(1, 3));
+  ASSERT_TRUE(store->expire_finished(6000, 100).ok());
+  EXPECT_TRUE(store->read_events(2, "twice")->empty());
+  EXPECT_EQ(seqs_of(*store->read_events(2, "again")), range(1, 2));
+  write("again", "completed", 3, 7000);
+  ASSERT_TRUE(store->expire_finished(6500, 100).ok());
+  EXPECT_EQ(seqs_of(*store->read_events(2, "again")), range(1, 3));
+  ASSERT_TRUE(store->expire_finished(7001, 100).ok());
+  EXPECT_TRUE(store->read_events(2, "again")->empty());
+}
+
 TEST(StoreTest, TerminalStatuses) {
   for (const char* s : {"completed", "failed", "cancelled", "timed_out"}) {
     EXPECT_TRUE(is_terminal_status(s)) << s;
