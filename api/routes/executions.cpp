@@ -65,13 +65,17 @@ void register_execution_routes(Router& router, Services& svc) {
         auto limit = query_uint(ctx->req, "limit", 100, 1000);
         if (!limit.ok()) return respond_error(ctx, limit.status());
         const uint64_t n = std::max<uint64_t>(1, limit.value());
+        // One event more than the page: whether more follow is read from the
+        // log, as the summary's last_seq lags behind a running execution.
         auto events =
-            svc.engine.load_events(ctx->param("id"), after.value() + 1, after.value() + n);
+            svc.engine.load_events(ctx->param("id"), after.value() + 1, after.value() + n + 1);
         if (!events.ok()) return respond_error(ctx, events.status());
+        const bool more = events.value().size() > n;
+        if (more) events.value().pop_back();
         json items = json::array();
         for (const auto& ev : events.value()) items.push_back(redact(event_view(ev)));
         const uint64_t last = events.value().empty() ? after.value() : events.value().back().seq();
-        json next = last < summary.value().last_seq() ? json(last) : json(nullptr);
+        json next = more ? json(last) : json(nullptr);
         respond_json(ctx, 200, {{"events", items}, {"next_after_seq", next}});
       });
 

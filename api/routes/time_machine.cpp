@@ -11,19 +11,22 @@
 namespace yantra::api {
 namespace {
 
-// The state after event `at_seq` (0 = the latest), as users see it.
+// The state after event `at_seq` (0 = the latest), as users see it. The
+// bound comes from the log, not from the summary row: that row is rewritten
+// only when the status changes, so its last_seq lags behind a running
+// execution's log.
 Result<json> state_at(Services& svc, const std::string& tenant, const std::string& id,
                       uint64_t at_seq) {
   auto summary = svc.engine.summary(tenant, id);
   if (!summary.ok()) return summary.status();
-  const uint64_t last = summary.value().last_seq();
+  auto st = svc.engine.load_state_at(id, at_seq == 0 ? UINT64_MAX : at_seq);
+  if (!st.ok()) return st.status();
+  const uint64_t last = st.value().last_seq;
   if (at_seq > last) {
     return Status("invalid_parameter", "at_seq " + std::to_string(at_seq) +
                                            " is beyond the last event (" + std::to_string(last) +
                                            ")");
   }
-  auto st = svc.engine.load_state_at(id, at_seq == 0 ? last : at_seq);
-  if (!st.ok()) return st.status();
   json view = execution_view(st.value());
   view["at_seq"] = st.value().last_seq;
   json waiting = json::array();
@@ -33,6 +36,17 @@ Result<json> state_at(Services& svc, const std::string& tenant, const std::strin
   view["running_steps"] = st.value().running;
   view["waiting_for"] = std::move(waiting);
   return redact(view);
+}
+
+// make_fork's problems locate members of the patch; the client sent them
+// inside {"from_seq", "patch"}, so point into that body. An invalid argument
+// without details is the fork point (past the source's last event).
+Status in_replay_body(const Status& s) {
+  if (s.code() != "invalid_argument") return s;
+  std::vector<Problem> details;
+  for (const auto& d : s.details()) details.push_back({"/patch" + d.path, d.message});
+  if (details.empty()) details.push_back({"/from_seq", s.message()});
+  return Status(s.code(), s.message(), std::move(details));
 }
 
 }  // namespace
@@ -111,7 +125,7 @@ void register_time_machine_routes(Router& router, Services& svc) {
         const std::string source = ctx->param("id");
         svc.engine.fork(ctx->who.tenant, source, from_seq, patch,
                         [ctx, source, from_seq](Result<std::string> id) {
-                          if (!id.ok()) return respond_error(ctx, id.status());
+                          if (!id.ok()) return respond_error(ctx, in_replay_body(id.status()));
                           respond_json(
                               ctx, 201,
                               {{"execution_id", id.value()},
