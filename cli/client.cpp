@@ -18,7 +18,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -41,6 +44,7 @@ using namespace std::chrono_literals;
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
 constexpr std::chrono::milliseconds kClientTimeout = 30s;
 constexpr uint32_t kMaxServerWaitMs = 60000;  // the API's cap on ?wait_ms
+constexpr uint64_t kMaxSeq = UINT64_MAX / 2;  // the API's bound on seq parameters
 
 // ---- output helpers ---------------------------------------------------------
 
@@ -262,6 +266,24 @@ struct ExecEvents {
   std::string id;
   std::optional<uint64_t> after_seq;
   std::optional<uint32_t> limit;
+};
+struct ExecState {
+  std::string id;
+  std::optional<uint64_t> at_seq;
+};
+struct ExecDiff {
+  std::string id;
+  uint64_t from_seq = 0;
+  uint64_t to_seq = 0;
+};
+struct ExecReplay {
+  std::string id;
+  uint64_t from_seq = 0;
+  std::string patch_file;
+};
+struct FlowsRollback {
+  std::string id;
+  uint32_t version = 0;
 };
 
 // ---- commands -------------------------------------------------------------
@@ -572,6 +594,234 @@ int executions_cancel(Session& s, const std::string& id, const std::string& reas
   return kExitOk;
 }
 
+// ---- time machine and flow history ---------------------------------------------
+
+// Milliseconds since the epoch as UTC ISO 8601 ("-" for 0 or null), the
+// format the API uses for times, so both kinds of columns read alike.
+std::string iso_ms(const json& ms) {
+  if (!ms.is_number_integer()) return "-";
+  const int64_t v = ms.get<int64_t>();
+  if (v <= 0) return "-";
+  const std::time_t secs = static_cast<std::time_t>(v / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(v % 1000));
+  return out;
+}
+
+std::string execution_target(const std::string& id, const std::string& rest = "") {
+  return "/api/v1/executions/" + percent_encode(id) + rest;
+}
+
+// What a step produced, in one cell: its output when it completed, else its
+// error ("code: message"), else nothing.
+std::string step_result(const json& step) {
+  const json err = step.value("error", json());
+  if (step.value("status", std::string()) != "completed" && err.is_object()) {
+    return truncate(cell(err, "code") + ": " + cell(err, "message"), 80);
+  }
+  const json out = step.value("output", json());
+  return out.is_null() ? "-" : truncate(dump(out), 80);
+}
+
+int executions_state(Session& s, const ExecState& f) {
+  std::string target = execution_target(f.id, "/state");
+  if (f.at_seq) add_query(target, "at_seq", std::to_string(*f.at_seq));
+  HttpReply raw;
+  auto st = s.send_json(Session::Call("GET", target), &raw);
+  if (!st) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t;
+  t.add({"execution", cell(*st, "execution_id")});
+  t.add({"at_seq", cell(*st, "at_seq")});
+  t.add({"status", cell(*st, "status")});
+  if (!st->value("output", json()).is_null()) t.add({"output", truncate(cell(*st, "output"), 120)});
+  if (!st->value("error", json()).is_null()) t.add({"error", truncate(cell(*st, "error"), 120)});
+  const json running = st->value("running_steps", json::array());
+  if (running.is_array() && !running.empty()) {
+    std::string names;
+    for (const auto& r : running) names += (names.empty() ? "" : ", ") + cell(r);
+    t.add({"running", names});
+  }
+  for (const auto& w : st->value("waiting_for", json::array())) {
+    t.add({"waiting", cell(w, "timer") + " until " + cell(w, "due_at")});
+  }
+  t.print(std::cout);
+  const json steps = st->value("steps", json::object());
+  if (steps.is_object() && !steps.empty()) {
+    std::cout << "\n";
+    Table rows({"STEP", "TYPE", "STATUS", "ATTEMPTS", "RESULT"});
+    for (const auto& [path, step] : steps.items()) {
+      rows.add({path, cell(step, "type"), cell(step, "status"), cell(step, "attempts"),
+                step_result(step)});
+    }
+    rows.print(std::cout);
+  }
+  return kExitOk;
+}
+
+int executions_timeline(Session& s, const std::string& id) {
+  HttpReply raw;
+  auto tl = s.send_json(Session::Call("GET", execution_target(id, "/timeline")), &raw);
+  if (!tl) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table head;
+  head.add({"execution", cell(*tl, "execution_id")});
+  head.add({"status", cell(*tl, "status")});
+  if (cell(*tl, "parent_execution_id") != "-") {
+    head.add({"forked from",
+              cell(*tl, "parent_execution_id") + " at seq " + cell(*tl, "forked_at_seq")});
+  }
+  head.print(std::cout);
+  // One row per attempt; a step that never had one (overridden before it
+  // started, or not an attempt-based step) still gets a row of its own.
+  Table t({"STEP", "TYPE", "ATTEMPT", "OUTCOME", "STARTED_AT", "DURATION_MS", "SEQS"});
+  for (const auto& step : tl->value("steps", json::array())) {
+    const std::string path = cell(step, "path");
+    const std::string type = cell(step, "type");
+    const json attempts = step.value("attempts", json::array());
+    if (!attempts.is_array() || attempts.empty()) {
+      t.add({path, type, "-", cell(step, "status"), "-", "-",
+             cell(step, "first_seq") + ".." + cell(step, "last_seq")});
+      continue;
+    }
+    for (const auto& a : attempts) {
+      t.add({path, type, cell(a, "attempt"), cell(a, "outcome"),
+             iso_ms(a.value("started_at_ms", json())), cell(a, "duration_ms"),
+             cell(a, "first_seq") + ".." + cell(a, "last_seq")});
+    }
+  }
+  if (!t.empty()) {
+    std::cout << "\n";
+    t.print(std::cout);
+  }
+  for (const auto& o : tl->value("overrides", json::array())) {
+    std::cout << "override at seq " << cell(o, "seq") << ": "
+              << truncate(dump(o.value("patch", json())), 120) << "\n";
+  }
+  for (const auto& r : tl->value("resumes", json::array())) {
+    std::cout << "resumed at seq " << cell(r, "seq") << ": " << dump(r.value("steps", json()))
+              << "\n";
+  }
+  if (tl->contains("error")) std::cout << "timeline stops early: " << cell(*tl, "error") << "\n";
+  return kExitOk;
+}
+
+int executions_diff(Session& s, const ExecDiff& f) {
+  std::string target = execution_target(f.id, "/diff");
+  add_query(target, "from_seq", std::to_string(f.from_seq));
+  add_query(target, "to_seq", std::to_string(f.to_seq));
+  HttpReply raw;
+  auto d = s.send_json(Session::Call("GET", target), &raw);
+  if (!d) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  const json patch = d->value("patch", json::array());
+  if (!patch.is_array() || patch.empty()) {
+    std::cout << "no changes between seq " << f.from_seq << " and seq " << f.to_seq << "\n";
+    return kExitOk;
+  }
+  Table t({"OP", "PATH", "VALUE"});
+  for (const auto& op : patch) {
+    std::string value = "-";
+    if (op.contains("value")) value = truncate(dump(op["value"]), 100);
+    if (op.contains("from")) value = "from " + cell(op, "from");
+    t.add({cell(op, "op"), op.value("path", std::string()).empty() ? "(root)" : cell(op, "path"),
+           value});
+  }
+  t.print(std::cout);
+  return kExitOk;
+}
+
+int executions_replay(Session& s, const ExecReplay& f) {
+  json body = {{"from_seq", f.from_seq}};
+  if (!f.patch_file.empty()) {
+    std::string text;
+    if (!read_file(f.patch_file, &text)) {
+      std::cerr << "error: cannot read '" << f.patch_file << "'\n";
+      return kExitUsage;
+    }
+    auto patch = looks_like_yaml(f.patch_file, text) ? yaml_to_json(text) : parse_json_text(text);
+    if (!patch.ok()) {
+      std::cerr << "error: " << patch.status().code() << ": " << f.patch_file << ": "
+                << patch.status().message() << "\n";
+      return kExitUsage;
+    }
+    // The shape ({"input", "steps"}) is the server's to check: its answer
+    // names every problem with a pointer into the patch.
+    body["patch"] = std::move(patch.value());
+  }
+  HttpReply raw;
+  auto res =
+      s.send_json(Session::Call("POST", execution_target(f.id, "/replay"), dump(body)), &raw);
+  if (!res) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+  } else {
+    // Only the id, so that scripts can capture it: NEW=$(yantra executions replay ...).
+    std::cout << cell(*res, "execution_id") << "\n";
+  }
+  return kExitOk;
+}
+
+int executions_retry(Session& s, const std::string& id) {
+  HttpReply raw;
+  auto res = s.send_json(Session::Call("POST", execution_target(id, "/retry")), &raw);
+  if (!res) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+  } else {
+    std::cout << "execution " << cell(*res, "execution_id") << " retried (" << cell(*res, "status")
+              << ")\n";
+  }
+  return kExitOk;
+}
+
+int flows_versions(Session& s, const std::string& id) {
+  HttpReply raw;
+  auto res =
+      s.send_json(Session::Call("GET", "/api/v1/flows/" + percent_encode(id) + "/versions"), &raw);
+  if (!res) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t({"VERSION", "CREATED_AT", "CREATED_BY", "DELETED", "NOTE"});
+  for (const auto& v : res->value("versions", json::array())) {
+    t.add({cell(v, "version"), cell(v, "created_at"), cell(v, "created_by"),
+           v.value("deleted", false) ? "yes" : "no", cell(v, "note")});
+  }
+  t.print(std::cout);
+  return kExitOk;
+}
+
+int flows_rollback(Session& s, const FlowsRollback& f) {
+  HttpReply raw;
+  auto res =
+      s.send_json(Session::Call("POST", "/api/v1/flows/" + percent_encode(f.id) + "/rollback",
+                                dump(json{{"version", f.version}})),
+                  &raw);
+  if (!res) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+  } else {
+    std::cout << "flow " << cell(*res, "id") << " version " << cell(*res, "version")
+              << " created (rollback to version " << f.version << ")\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 // ---- registration -------------------------------------------------------------
@@ -589,6 +839,13 @@ struct ClientCommands::Impl {
   CLI::App* ex_get = nullptr;
   CLI::App* ex_events = nullptr;
   CLI::App* ex_cancel = nullptr;
+  CLI::App* ex_state = nullptr;
+  CLI::App* ex_timeline = nullptr;
+  CLI::App* ex_diff = nullptr;
+  CLI::App* ex_replay = nullptr;
+  CLI::App* ex_retry = nullptr;
+  CLI::App* flows_versions = nullptr;
+  CLI::App* flows_rollback = nullptr;
 
   FlowsApply apply;
   FlowsGet get;
@@ -597,6 +854,10 @@ struct ClientCommands::Impl {
   RunFlags run_flags;
   ExecList list;
   ExecEvents events;
+  ExecState state;
+  ExecDiff diff;
+  ExecReplay replay;
+  FlowsRollback rollback;
 
   // --url/--key/--json on every leaf command (and the root), all bound to the
   // same values, so they may be written anywhere on the command line and
@@ -629,6 +890,14 @@ ClientCommands::ClientCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
       ->check(CLI::Range(1u, UINT32_MAX));
   m.flows_delete = flows->add_subcommand("delete", "delete a flow");
   m.flows_delete->add_option("id", m.id, "flow id")->required();
+  m.flows_versions = flows->add_subcommand("versions", "list every stored version of a flow");
+  m.flows_versions->add_option("id", m.id, "flow id")->required();
+  m.flows_rollback = flows->add_subcommand(
+      "rollback", "store the definition of an old version as the next version");
+  m.flows_rollback->add_option("id", m.rollback.id, "flow id")->required();
+  m.flows_rollback->add_option("--version", m.rollback.version, "the version to bring back")
+      ->required()
+      ->check(CLI::Range(1u, UINT32_MAX));
 
   m.run = app.add_subcommand("run", "start an execution of a flow");
   m.roots.push_back(m.run);
@@ -643,7 +912,7 @@ ClientCommands::ClientCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.run->add_option("--idempotency-key", m.run_flags.idempotency_key,
                     "runs with the same key start one execution");
 
-  auto* ex = app.add_subcommand("executions", "inspect and cancel executions");
+  auto* ex = app.add_subcommand("executions", "inspect, cancel, replay and retry executions");
   ex->require_subcommand(1);
   m.roots.push_back(ex);
   m.ex_list = ex->add_subcommand("list", "list executions, newest first");
@@ -664,9 +933,35 @@ ClientCommands::ClientCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.ex_cancel = ex->add_subcommand("cancel", "cancel a running execution");
   m.ex_cancel->add_option("id", m.id, "execution id")->required();
   m.ex_cancel->add_option("--reason", m.reason, "recorded in the execution's history");
+  m.ex_state = ex->add_subcommand("state", "show an execution's state after any event");
+  m.ex_state->add_option("id", m.state.id, "execution id")->required();
+  m.ex_state
+      ->add_option("--at", m.state.at_seq, "the state right after this event (default: latest)")
+      ->check(CLI::Range(uint64_t{1}, kMaxSeq));
+  m.ex_timeline = ex->add_subcommand("timeline", "show every attempt of every step");
+  m.ex_timeline->add_option("id", m.id, "execution id")->required();
+  m.ex_diff = ex->add_subcommand("diff", "show what changed between two events (RFC 6902)");
+  m.ex_diff->add_option("id", m.diff.id, "execution id")->required();
+  m.ex_diff->add_option("from", m.diff.from_seq, "from this event")
+      ->required()
+      ->check(CLI::Range(uint64_t{1}, kMaxSeq));
+  m.ex_diff->add_option("to", m.diff.to_seq, "to this event")
+      ->required()
+      ->check(CLI::Range(uint64_t{1}, kMaxSeq));
+  m.ex_replay = ex->add_subcommand(
+      "replay", "fork an execution at an event, optionally patched; prints the new id");
+  m.ex_replay->add_option("id", m.replay.id, "execution id")->required();
+  m.ex_replay->add_option("--from", m.replay.from_seq, "copy the history up to this event")
+      ->required()
+      ->check(CLI::Range(uint64_t{1}, kMaxSeq));
+  m.ex_replay->add_option("--patch", m.replay.patch_file,
+                          "JSON or YAML file: {input: {...}, steps: {PATH: {output: ...}}}");
+  m.ex_retry = ex->add_subcommand("retry", "continue a failed or timed-out execution");
+  m.ex_retry->add_option("id", m.id, "execution id")->required();
 
-  for (CLI::App* leaf : {m.flows_apply, m.flows_list, m.flows_get, m.flows_delete, m.run, m.ex_list,
-                         m.ex_get, m.ex_events, m.ex_cancel}) {
+  for (CLI::App* leaf : {m.flows_apply, m.flows_list, m.flows_get, m.flows_delete, m.flows_versions,
+                         m.flows_rollback, m.run, m.ex_list, m.ex_get, m.ex_events, m.ex_cancel,
+                         m.ex_state, m.ex_timeline, m.ex_diff, m.ex_replay, m.ex_retry}) {
     m.add_common(leaf);
   }
 }
@@ -713,6 +1008,13 @@ int ClientCommands::run() {
     if (m.ex_get->parsed()) return executions_get(s, m.id);
     if (m.ex_events->parsed()) return executions_events(s, m.events);
     if (m.ex_cancel->parsed()) return executions_cancel(s, m.id, m.reason);
+    if (m.ex_state->parsed()) return executions_state(s, m.state);
+    if (m.ex_timeline->parsed()) return executions_timeline(s, m.id);
+    if (m.ex_diff->parsed()) return executions_diff(s, m.diff);
+    if (m.ex_replay->parsed()) return executions_replay(s, m.replay);
+    if (m.ex_retry->parsed()) return executions_retry(s, m.id);
+    if (m.flows_versions->parsed()) return flows_versions(s, m.id);
+    if (m.flows_rollback->parsed()) return flows_rollback(s, m.rollback);
   } catch (const json::exception& e) {
     // A JSON answer of an unexpected shape (a field of another type): the
     // server, or whatever answers at that URL, broke the API's contract.

@@ -1,6 +1,7 @@
-// The client subcommands of `yantra`: flows (apply, list, get, delete), run,
-// and executions (list, get, events, cancel), each one or a few calls to a
-// node's HTTP API (api/openapi.json).
+// The client subcommands of `yantra`: flows (apply, list, get, delete,
+// versions, rollback), run, and executions (list, get, events, cancel, and
+// the time machine: state, timeline, diff, replay, retry), each one or a few
+// calls to a node's HTTP API (api/openapi.json).
 //
 // Conventions every command follows, so that scripts can rely on them:
 // - The server is --url, else $YANTRA_URL, else http://127.0.0.1:8080; the
@@ -8,7 +9,8 @@
 // - Output is a readable, column-aligned table by default; --json prints the
 //   server's JSON response unchanged instead (for `executions events`, which
 //   may read several pages, the pages merged into one document of the same
-//   shape).
+//   shape). `executions replay` prints only the new execution's id, so a
+//   script can capture it.
 // - Errors go to stderr as "error: <code>: <message>" plus one
 //   "  <path>: <message>" line per detail, and the exit code says who failed
 //   (ExitCode below).

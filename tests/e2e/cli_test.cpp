@@ -328,6 +328,250 @@ TEST_F(CliTest, ExecutionsCancel) {
   EXPECT_NE(again.err.find("error: conflict: "), std::string::npos) << show(again);
 }
 
+// ---- the time machine and flow history ------------------------------------------
+
+// The seq of the first event of `type` (and step `path`) in a run's history.
+uint64_t seq_of(Api& a, const std::string& id, const std::string& type,
+                const std::string& path = "") {
+  const json events = a.get("/api/v1/executions/" + id + "/events?limit=1000").doc()["events"];
+  for (const auto& e : events) {
+    if (e.value("type", "") == type && (path.empty() || e["data"].value("path", "") == path)) {
+      return e["seq"];
+    }
+  }
+  return 0;
+}
+
+TEST_F(CliTest, ExecutionsStateTimelineDiff) {
+  Api a = api();
+  create_flow(a, json::parse(R"J({"id": "cli-tm", "steps": [
+    {"id": "a", "type": "action",
+     "config": {"tool_id": "core", "action": "echo", "parameters": {"x": {"$ref": "input.x"}}},
+     "on_success": "flaky"},
+    {"id": "flaky", "type": "action",
+     "config": {"tool_id": "core", "action": "fail", "parameters": {"times": 1}},
+     "retry_config": {"max_attempts": 2, "backoff_type": "fixed", "initial_delay_ms": 10}}],
+    "output": {"x": {"$ref": "a.x"}}})J"));
+  Reply run = a.post("/api/v1/flows/cli-tm/run?wait_ms=20000", json{{"input", {{"x", 5}}}});
+  ASSERT_EQ(run.status, 200) << run.describe();
+  const std::string id = run.doc()["execution_id"];
+  const uint64_t last = a.get("/api/v1/executions/" + id).doc()["last_seq"];
+
+  // state: the status, then one row per step.
+  ProcessResult st = cli({"executions", "state", id});
+  ASSERT_EQ(st.exit_code, 0) << show(st);
+  EXPECT_NE(st.out.find("status     completed"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("at_seq     " + std::to_string(last) + "\n"), std::string::npos) << st.out;
+  const auto lines = lines_of(st.out);
+  size_t header = 0;
+  while (header < lines.size() && lines[header].rfind("STEP", 0) != 0) ++header;
+  ASSERT_LT(header, lines.size()) << st.out;
+  EXPECT_NE(lines[header].find("ATTEMPTS"), std::string::npos);
+  ASSERT_EQ(lines.size(), header + 3) << st.out;  // a, flaky
+  EXPECT_EQ(lines[header + 1].rfind("a ", 0), 0u) << st.out;
+  EXPECT_NE(lines[header + 1].find("completed"), std::string::npos) << st.out;
+  EXPECT_NE(lines[header + 1].find(R"({"x":5})"), std::string::npos) << st.out;
+  EXPECT_EQ(lines[header + 2].rfind("flaky ", 0), 0u) << st.out;
+  EXPECT_NE(lines[header + 2].find(" 2 "), std::string::npos) << "two attempts: " << st.out;
+
+  ProcessResult first = cli({"executions", "state", id, "--at", "1", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << show(first);
+  EXPECT_EQ(parse(first)["at_seq"], 1);
+  EXPECT_EQ(parse(first)["status"], "running");
+  ProcessResult at2 = cli({"executions", "state", id, "--at", "2"});
+  ASSERT_EQ(at2.exit_code, 0) << show(at2);
+  EXPECT_NE(at2.out.find("running"), std::string::npos) << at2.out;
+  ProcessResult beyond = cli({"executions", "state", id, "--at", std::to_string(last + 1)});
+  EXPECT_EQ(beyond.exit_code, 1) << show(beyond);
+  EXPECT_NE(beyond.err.find("error: invalid_parameter: "), std::string::npos) << show(beyond);
+  EXPECT_TRUE(beyond.out.empty()) << show(beyond);
+
+  // timeline: one row per attempt, with its outcome and duration.
+  ProcessResult tl = cli({"executions", "timeline", id});
+  ASSERT_EQ(tl.exit_code, 0) << show(tl);
+  const auto tl_lines = lines_of(tl.out);
+  std::vector<std::string> flaky_rows;
+  bool saw_header = false;
+  for (const auto& l : tl_lines) {
+    saw_header = saw_header || l.rfind("STEP", 0) == 0;
+    if (l.rfind("flaky ", 0) == 0) flaky_rows.push_back(l);
+  }
+  EXPECT_TRUE(saw_header) << tl.out;
+  EXPECT_NE(tl.out.find("DURATION_MS"), std::string::npos) << tl.out;
+  ASSERT_EQ(flaky_rows.size(), 2u) << tl.out;
+  EXPECT_NE(flaky_rows[0].find("failed"), std::string::npos) << tl.out;
+  EXPECT_NE(flaky_rows[1].find("completed"), std::string::npos) << tl.out;
+  ProcessResult tl_json = cli({"executions", "timeline", id, "--json"});
+  ASSERT_EQ(tl_json.exit_code, 0) << show(tl_json);
+  EXPECT_EQ(parse(tl_json)["execution_id"], id);
+  EXPECT_EQ(parse(tl_json)["steps"].size(), 2u) << show(tl_json);
+
+  // diff: one row per operation.
+  ProcessResult d = cli({"executions", "diff", id, "1", std::to_string(last)});
+  ASSERT_EQ(d.exit_code, 0) << show(d);
+  EXPECT_EQ(d.out.rfind("OP", 0), 0u) << d.out;
+  ProcessResult dj = cli({"executions", "diff", id, "1", std::to_string(last), "--json"});
+  ASSERT_EQ(dj.exit_code, 0) << show(dj);
+  const json patch = parse(dj)["patch"];
+  ASSERT_TRUE(patch.is_array()) << show(dj);
+  EXPECT_EQ(lines_of(d.out).size(), patch.size() + 1) << d.out;
+  bool status_row = false;
+  for (const auto& l : lines_of(d.out)) {
+    status_row =
+        status_row || (l.rfind("replace", 0) == 0 && l.find("/status") != std::string::npos &&
+                       l.find("completed") != std::string::npos);
+  }
+  EXPECT_TRUE(status_row) << d.out;
+  ProcessResult none = cli({"executions", "diff", id, "2", "2"});
+  ASSERT_EQ(none.exit_code, 0) << show(none);
+  EXPECT_NE(none.out.find("no changes"), std::string::npos) << none.out;
+
+  ProcessResult missing = cli({"executions", "timeline", "01ARZ3NDEKTSV4RRFFQ69G5FAV"});
+  EXPECT_EQ(missing.exit_code, 1) << show(missing);
+  EXPECT_NE(missing.err.find("error: not_found: "), std::string::npos) << show(missing);
+}
+
+TEST_F(CliTest, ExecutionsReplayPrintsTheForkAndRetryResumes) {
+  Api a = api();
+  // a fails on its first attempt only (no retries): the run fails, a retry
+  // succeeds; b reports what a returned.
+  create_flow(a, json::parse(R"J({"id": "cli-replay", "steps": [
+    {"id": "a", "type": "action",
+     "config": {"tool_id": "core", "action": "fail", "parameters": {"times": 1, "code": "nope"}},
+     "on_success": "b"},
+    {"id": "b", "type": "action",
+     "config": {"tool_id": "core", "action": "echo", "parameters": {"got": {"$ref": "a"}}}}],
+    "output": {"got": {"$ref": "b.got"}}})J"));
+  Reply run = a.post("/api/v1/flows/cli-replay/run?wait_ms=20000", json::object());
+  ASSERT_EQ(run.status, 200) << run.describe();
+  ASSERT_EQ(run.doc()["status"], "failed");
+  const std::string id = run.doc()["execution_id"];
+  const uint64_t failed_at = seq_of(a, id, "step_failed", "a");
+  ASSERT_GT(failed_at, 1u);
+  const std::string from = std::to_string(failed_at - 1);
+
+  // A YAML patch: stdout is exactly the new id.
+  const std::string yaml = write_file("patch.yaml", "steps:\n  a:\n    output: {v: 7}\n");
+  ProcessResult r = cli({"executions", "replay", id, "--from", from, "--patch", yaml});
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  ASSERT_EQ(r.out.size(), 27u) << show(r);
+  const std::string fork = r.out.substr(0, 26);
+  EXPECT_EQ(r.out.back(), '\n');
+  json done = wait_finished(a, fork);
+  EXPECT_EQ(done.value("status", ""), "completed") << done.dump();
+  EXPECT_EQ(done["output"], json({{"got", {{"v", 7}}}}));
+  EXPECT_EQ(done["parent_execution_id"], id);
+  ProcessResult tl = cli({"executions", "timeline", fork});
+  ASSERT_EQ(tl.exit_code, 0) << show(tl);
+  EXPECT_NE(tl.out.find("forked from  " + id + " at seq " + from), std::string::npos) << tl.out;
+  EXPECT_NE(tl.out.find("override at seq "), std::string::npos) << tl.out;
+  ProcessResult src_tl = cli({"executions", "timeline", id});
+  EXPECT_EQ(src_tl.out.find("forked from"), std::string::npos) << src_tl.out;
+
+  // A JSON patch, --json: the server's answer.
+  const std::string json_patch = write_file("patch.json", R"({"steps": {"a": {"output": 8}}})");
+  ProcessResult j =
+      cli({"executions", "replay", id, "--from", from, "--patch", json_patch, "--json"});
+  ASSERT_EQ(j.exit_code, 0) << show(j);
+  EXPECT_EQ(parse(j)["parent_execution_id"], id);
+  EXPECT_EQ(parse(j)["forked_at_seq"], failed_at - 1);
+  EXPECT_EQ(wait_finished(a, parse(j)["execution_id"])["output"], json({{"got", 8}}));
+  // No patch: the fork runs a again, which fails again (its own attempt 1).
+  ProcessResult plain = cli({"executions", "replay", id, "--from", "1"});
+  ASSERT_EQ(plain.exit_code, 0) << show(plain);
+  EXPECT_EQ(wait_finished(a, plain.out.substr(0, 26)).value("status", ""), "failed");
+  EXPECT_EQ(a.get("/api/v1/executions/" + id).doc()["forks"].size(), 3u);
+
+  // Problems with the patch: the server's pointers, exit 1.
+  const std::string bad = write_file("bad-patch.json", R"({"steps": {"zz": {"output": 1}}})");
+  ProcessResult refused = cli({"executions", "replay", id, "--from", from, "--patch", bad});
+  EXPECT_EQ(refused.exit_code, 1) << show(refused);
+  EXPECT_NE(refused.err.find("error: invalid_argument: "), std::string::npos) << show(refused);
+  EXPECT_NE(refused.err.find("steps/zz: "), std::string::npos) << show(refused);
+  EXPECT_TRUE(refused.out.empty()) << show(refused);
+  // A patch file that cannot be read or parsed: usage, nothing sent.
+  ProcessResult unreadable = cli(
+      {"executions", "replay", id, "--from", from, "--patch", files_->sub("no-such-patch.json")});
+  EXPECT_EQ(unreadable.exit_code, 2) << show(unreadable);
+  ProcessResult garbled = cli(
+      {"executions", "replay", id, "--from", from, "--patch", write_file("garbled.json", "{a:")});
+  EXPECT_EQ(garbled.exit_code, 2) << show(garbled);
+  EXPECT_NE(garbled.err.find("invalid_json"), std::string::npos) << show(garbled);
+  EXPECT_EQ(a.get("/api/v1/executions/" + id).doc()["forks"].size(), 3u);
+
+  // retry: the same execution continues and completes.
+  ProcessResult retry = cli({"executions", "retry", id});
+  ASSERT_EQ(retry.exit_code, 0) << show(retry);
+  EXPECT_NE(retry.out.find("execution " + id + " retried (running)"), std::string::npos)
+      << retry.out;
+  done = wait_finished(a, id);
+  EXPECT_EQ(done.value("status", ""), "completed") << done.dump();
+  EXPECT_EQ(done["output"]["got"]["recovered"], true) << done.dump();
+  ProcessResult again = cli({"executions", "retry", id, "--json"});
+  EXPECT_EQ(again.exit_code, 1) << show(again);
+  EXPECT_NE(again.err.find("error: conflict: "), std::string::npos) << show(again);
+  ProcessResult unknown = cli({"executions", "retry", "01ARZ3NDEKTSV4RRFFQ69G5FAV"});
+  EXPECT_EQ(unknown.exit_code, 1) << show(unknown);
+}
+
+TEST_F(CliTest, FlowsVersionsAndRollback) {
+  Api a = api();
+  create_flow(a, echo_flow("cli-hist"));
+  json v2 = echo_flow("cli-hist");
+  v2["name"] = "second";
+  ASSERT_EQ(a.put("/api/v1/flows/cli-hist", v2, {{"X-Change-Note", "rename"}}).status, 200);
+
+  ProcessResult list = cli({"flows", "versions", "cli-hist"});
+  ASSERT_EQ(list.exit_code, 0) << show(list);
+  auto lines = lines_of(list.out);
+  ASSERT_EQ(lines.size(), 3u) << list.out;
+  EXPECT_EQ(lines[0].rfind("VERSION", 0), 0u) << list.out;
+  EXPECT_EQ(lines[1].rfind("1 ", 0), 0u) << list.out;
+  EXPECT_EQ(lines[2].rfind("2 ", 0), 0u) << list.out;
+  EXPECT_NE(lines[2].find("rename"), std::string::npos) << list.out;
+
+  ProcessResult rb = cli({"flows", "rollback", "cli-hist", "--version", "1"});
+  ASSERT_EQ(rb.exit_code, 0) << show(rb);
+  EXPECT_NE(rb.out.find("flow cli-hist version 3 created (rollback to version 1)"),
+            std::string::npos)
+      << rb.out;
+  Reply latest = a.get("/api/v1/flows/cli-hist");
+  EXPECT_EQ(latest.doc()["version"], 3);
+  EXPECT_EQ(latest.doc()["definition"], echo_flow("cli-hist"));
+  ProcessResult vj = cli({"flows", "versions", "cli-hist", "--json"});
+  ASSERT_EQ(vj.exit_code, 0) << show(vj);
+  ASSERT_EQ(parse(vj)["versions"].size(), 3u) << show(vj);
+  EXPECT_EQ(parse(vj)["versions"][2]["note"], "rollback to version 1");
+  ProcessResult rbj = cli({"flows", "rollback", "cli-hist", "--version", "2", "--json"});
+  ASSERT_EQ(rbj.exit_code, 0) << show(rbj);
+  EXPECT_EQ(parse(rbj)["version"], 4);
+  EXPECT_EQ(parse(rbj)["definition"], v2);
+
+  ProcessResult no_version = cli({"flows", "rollback", "cli-hist", "--version", "99"});
+  EXPECT_EQ(no_version.exit_code, 1) << show(no_version);
+  EXPECT_NE(no_version.err.find("error: not_found: "), std::string::npos) << show(no_version);
+  ProcessResult no_flow = cli({"flows", "versions", "cli-no-such-flow"});
+  EXPECT_EQ(no_flow.exit_code, 1) << show(no_flow);
+  EXPECT_NE(no_flow.err.find("error: not_found: "), std::string::npos) << show(no_flow);
+}
+
+TEST_F(CliTest, TimeMachineCommandsReportAnUnreachableServer) {
+  const std::string closed = "http://127.0.0.1:" + std::to_string(free_loopback_port());
+  const std::string id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"executions", "state", id},
+                                             {"executions", "timeline", id},
+                                             {"executions", "diff", id, "1", "2"},
+                                             {"executions", "replay", id, "--from", "1"},
+                                             {"executions", "retry", id},
+                                             {"flows", "versions", "f"},
+                                             {"flows", "rollback", "f", "--version", "1"}}) {
+    ProcessResult r = cli(args, {{"YANTRA_URL", closed}});
+    EXPECT_EQ(r.exit_code, 3) << args[1] << "\n" << show(r);
+    EXPECT_NE(r.err.find("error: connect_failed: "), std::string::npos) << show(r);
+  }
+}
+
 TEST_F(CliTest, ServerErrorsExit1WithDetails) {
   const std::string bad = write_file("bad.json", R"({"id": "cli-bad", "steps": [
       {"id": "a", "type": "nope"},
@@ -378,6 +622,20 @@ TEST_F(CliTest, UsageErrorsExit2) {
       {"flows", "list", "--no-such-flag"},
       {"flows", "list", "--url", "ftp://127.0.0.1:1"},
       {"flows", "list", "--url", "https://127.0.0.1:1"},
+      {"executions", "state"},
+      {"executions", "state", "x", "--at", "0"},
+      {"executions", "state", "x", "--at", "soon"},
+      {"executions", "timeline"},
+      {"executions", "diff", "x", "1"},
+      {"executions", "diff", "x", "0", "2"},
+      {"executions", "diff", "x", "1", "two"},
+      {"executions", "replay", "x"},
+      {"executions", "replay", "x", "--from", "0"},
+      {"executions", "replay", "x", "--from", "1", "--patch", "/nonexistent/patch.yaml"},
+      {"executions", "retry"},
+      {"flows", "versions"},
+      {"flows", "rollback", "f"},
+      {"flows", "rollback", "f", "--version", "0"},
   };
   for (const auto& args : cases) {
     ProcessResult r = cli(args);
