@@ -11,7 +11,8 @@
 // engine threads and must not block.
 //
 // Lifecycle: open() recovers every unfinished execution found in the store
-// (ready() turns true once all are re-activated); the destructor shuts down
+// (ready() turns true once every one has been handed to its partition for
+// re-activation, which then proceeds in the background); the destructor shuts down
 // cleanly. halt_for_test() instead simulates a power loss: writes that were
 // not yet durable are dropped and nothing is flushed.
 #pragma once
