@@ -17,6 +17,7 @@ class ApiApp {
   explicit ApiApp(Engine& engine);
   void handle(HttpRequest req, Responder respond);
   void set_server(HttpServer* server) { services_.server.store(server); }
+  void set_max_runs_in_flight(int64_t n) { services_.max_runs_in_flight = n; }
   Authenticator& auth() { return auth_; }
 
  private:

@@ -16,6 +16,11 @@ struct Services {
   Engine& engine;
   std::atomic<HttpServer*> server{nullptr};  // set once listening (for after())
   uint32_t max_wait_ms = 60000;
+  // Backpressure: run requests not yet answered (starting, or waiting with
+  // ?wait_ms). Beyond the limit a run answers 429 with Retry-After instead of
+  // queueing without bound in memory.
+  std::atomic<int64_t> runs_in_flight{0};
+  int64_t max_runs_in_flight = 10000;
 };
 
 void register_flow_routes(Router& router, Services& services);

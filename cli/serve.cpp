@@ -116,6 +116,7 @@ int run_serve(const ServeFlags& flags) {
   }
 
   api::ApiApp app(*engine.value());
+  app.set_max_runs_in_flight(config.max_runs_in_flight);
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
   auto secret = app.auth().bootstrap(config.data_dir, preset ? preset : "");
   if (!secret.ok()) {

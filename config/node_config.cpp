@@ -42,6 +42,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     return as_u32(c.snapshot_every);
   } else if (key == "retention_days") {
     return as_u32(c.retention_days);
+  } else if (key == "max_runs_in_flight") {
+    return as_u32(c.max_runs_in_flight);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -90,6 +92,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_HTTP_TOOL_CONCURRENCY", "http_tool_concurrency"},
       {"YANTRA_SNAPSHOT_EVERY", "snapshot_every"},
       {"YANTRA_RETENTION_DAYS", "retention_days"},
+      {"YANTRA_MAX_RUNS_IN_FLIGHT", "max_runs_in_flight"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -114,6 +117,9 @@ Status validate(const NodeConfig& c) {
   }
   if (c.http_threads < 1 || c.http_threads > 64) {
     problems.push_back({"/http_threads", "must be between 1 and 64"});
+  }
+  if (c.max_runs_in_flight < 1) {
+    problems.push_back({"/max_runs_in_flight", "must be at least 1"});
   }
   if (c.retention_days > 36500) {
     problems.push_back({"/retention_days", "must be at most 36500 (0 keeps history forever)"});

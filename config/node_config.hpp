@@ -21,8 +21,9 @@ struct NodeConfig {
   uint32_t http_threads = 2;  // HTTP I/O threads
   std::string http_ca_file;   // extra CA certificates for the http tool
   uint32_t http_tool_concurrency = 64;
-  uint32_t snapshot_every = 1000;  // events between snapshots (0 = none)
-  uint32_t retention_days = 30;    // history of finished executions (0 = forever)
+  uint32_t snapshot_every = 1000;       // events between snapshots (0 = none)
+  uint32_t retention_days = 30;         // history of finished executions (0 = forever)
+  uint32_t max_runs_in_flight = 10000;  // unanswered run requests before 429
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -32,7 +33,7 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // Applies YANTRA_DATA_DIR, YANTRA_LISTEN, YANTRA_PARTITIONS, YANTRA_DURABILITY,
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
-// YANTRA_RETENTION_DAYS from `env`.
+// YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT from `env`.
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Checks ranges and enums; every problem is reported.

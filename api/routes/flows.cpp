@@ -236,12 +236,30 @@ void register_flow_routes(Router& router, Services& svc) {
     auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
     if (!wait.ok()) return respond_error(ctx, wait.status());
     const uint64_t wait_ms = wait.value();
-    // Exactly one of "finished" and "timer" answers a waiting request.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
+    if (svc.runs_in_flight.fetch_add(1) >= svc.max_runs_in_flight) {
+      svc.runs_in_flight.fetch_sub(1);
+      HttpResponse busy = error_response(
+          Status("rate_limited", "too many runs in flight on this node (" +
+                                     std::to_string(svc.max_runs_in_flight) + "); retry shortly"));
+      busy.headers.emplace_back("Retry-After", "1");
+      return ctx->respond(std::move(busy));
+    }
+    // Exactly one of "started", "finished" and "timer" answers the request;
+    // the one that does also frees the in-flight slot.
+    struct Answer {
+      Services& svc;
+      std::atomic<bool> done{false};
+      bool claim() {
+        if (done.exchange(true)) return false;
+        svc.runs_in_flight.fetch_sub(1);
+        return true;
+      }
+    };
+    auto answered = std::make_shared<Answer>(svc);
     Engine::FinishedFn finished;
     if (wait_ms > 0) {
       finished = [ctx, answered](const ExecutionResult& r) {
-        if (answered->exchange(true)) return;
+        if (!answered->claim()) return;
         respond_json(ctx, 200,
                      redact(json{{"execution_id", r.execution_id},
                                  {"status", r.status},
@@ -253,17 +271,17 @@ void register_flow_routes(Router& router, Services& svc) {
         std::move(run),
         [ctx, answered, wait_ms, &svc](Result<std::string> id) {
           if (!id.ok()) {
-            if (!answered->exchange(true)) respond_error(ctx, id.status());
+            if (answered->claim()) respond_error(ctx, id.status());
             return;
           }
           json accepted = {{"execution_id", id.value()}, {"status", "running"}};
           HttpServer* server = svc.server.load();
           if (wait_ms == 0 || server == nullptr) {
-            if (!answered->exchange(true)) respond_json(ctx, 202, accepted);
+            if (answered->claim()) respond_json(ctx, 202, accepted);
             return;
           }
           server->after(static_cast<uint32_t>(wait_ms), [ctx, answered, accepted] {
-            if (!answered->exchange(true)) respond_json(ctx, 202, accepted);
+            if (answered->claim()) respond_json(ctx, 202, accepted);
           });
         },
         std::move(finished));

@@ -10,6 +10,9 @@
 // be mistaken for a failure here.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -129,7 +132,8 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
        {"/api/v1/flows/route-cov/rollback", R"({"version": 1})"}},
       {"GET /api/v1/executions/{id}/state",
        {"/api/v1/executions/" + finished + "/state?at_seq=2", ""}},
-      {"GET /api/v1/executions/{id}/timeline", {"/api/v1/executions/" + finished + "/timeline", ""}},
+      {"GET /api/v1/executions/{id}/timeline",
+       {"/api/v1/executions/" + finished + "/timeline", ""}},
       {"GET /api/v1/executions/{id}/diff",
        {"/api/v1/executions/" + finished + "/diff?from_seq=1&to_seq=3", ""}},
       {"POST /api/v1/executions/{id}/replay",
@@ -795,6 +799,59 @@ TEST_F(ApiTest, MetricsCountRunsAndRequestsByRoute) {
   }
   EXPECT_TRUE(by_pattern) << m.body;
   EXPECT_NE(m.body.find("route=\"/api/v1/flows\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace yantra::e2e
+
+namespace yantra::e2e {
+namespace {
+
+// Backpressure: a node with YANTRA_MAX_RUNS_IN_FLIGHT=2 answers a third
+// concurrent run with 429, Retry-After and code rate_limited, and accepts
+// runs again once the first two are answered.
+TEST(ApiBackpressure, RunsBeyondTheInFlightLimitGet429) {
+  NodeProcess::Options options;
+  options.env.emplace_back("YANTRA_MAX_RUNS_IN_FLIGHT", "2");
+  NodeProcess node(options);
+  std::string error;
+  ASSERT_TRUE(node.start(&error)) << error;
+  Api a(node.port(), node.key());
+  create_flow(a, delay_flow("slow-run", 1500));
+  std::vector<std::thread> waiters;
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&] {
+      Api mine(node.port(), node.key());
+      // A probe below may hold a slot for an instant: then this run is
+      // refused too, and simply tries again, as a client should.
+      for (int attempt = 0; attempt < 200; ++attempt) {
+        Reply r =
+            mine.post("/api/v1/flows/slow-run/run?wait_ms=10000", json{{"input", json::object()}});
+        if (r.status == 429) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          continue;
+        }
+        if (r.status == 200) completed++;
+        return;
+      }
+    });
+  }
+  // Both waiting runs hold their slot until they are answered.
+  Reply busy;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    busy = a.post("/api/v1/flows/slow-run/run", json{{"input", json::object()}});
+    if (busy.status == 429) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(busy.status, 429) << busy.describe();
+  EXPECT_EQ(busy.code(), "rate_limited");
+  EXPECT_EQ(busy.header("retry-after"), "1");
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(completed.load(), 2);
+  Reply again = a.post("/api/v1/flows/slow-run/run", json{{"input", json::object()}});
+  EXPECT_EQ(again.status, 202) << again.describe();
+  EXPECT_TRUE(node.stop()) << node.log();
 }
 
 }  // namespace
