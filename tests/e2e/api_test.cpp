@@ -775,6 +775,29 @@ TEST_F(ApiTest, CancelOfAStepInFlightAndTimeouts) {
   EXPECT_EQ(t.doc()["error"]["code"], "timed_out") << t.body;
 }
 
+// Values marked secret ({"$secret": NAME}) never appear in an execution
+// response: not in the run's answer, the execution, its events, its state at
+// any seq or its timeline.
+TEST_F(ApiTest, SecretMarkersAreRedactedInEveryExecutionResponse) {
+  Api a = api();
+  create_flow(a, json::parse(R"({"id": "secretive", "steps": [{"id": "s", "type": "action",
+      "config": {"tool_id": "core", "action": "echo",
+                 "parameters": {"token": {"$secret": "API_TOKEN"}, "x": 1}}}]})"));
+  Reply run = a.post("/api/v1/flows/secretive/run?wait_ms=10000", json::object());
+  ASSERT_EQ(run.status, 200) << run.describe();
+  EXPECT_EQ(run.doc()["output"], json({{"token", "***"}, {"x", 1}}));
+  const std::string id = run.doc()["execution_id"];
+  const std::vector<std::string> targets = {
+      "/api/v1/executions/" + id, "/api/v1/executions/" + id + "/events",
+      "/api/v1/executions/" + id + "/state?at_seq=2", "/api/v1/executions/" + id + "/timeline"};
+  for (const std::string& target : targets) {
+    Reply r = a.get(target);
+    ASSERT_EQ(r.status, 200) << target << ": " << r.describe();
+    EXPECT_EQ(r.body.find("$secret"), std::string::npos) << target << ": " << r.body;
+    EXPECT_NE(r.body.find("***"), std::string::npos) << target << ": " << r.body;
+  }
+}
+
 TEST_F(ApiTest, MetricsCountRunsAndRequestsByRoute) {
   Api a = api();
   create_flow(a, echo_flow("metrics"));
