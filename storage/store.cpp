@@ -244,18 +244,24 @@ Result<std::vector<std::string>> Store::active_executions(uint32_t partition) co
   if (!keys::valid_partition(partition)) return invalid("partition out of range");
   std::string prefix;
   keys::active_prefix(prefix, partition);
+  return key_suffixes(cf_executions_, prefix);
+}
+
+// The rest of every key that starts with `prefix`, in key order (the ids of
+// index rows such as active markers and fork links).
+Result<std::vector<std::string>> Store::key_suffixes(rocksdb::ColumnFamilyHandle* cf,
+                                                     const std::string& prefix) const {
   std::string upper = keys::prefix_successor(prefix);
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
-  std::vector<std::string> ids;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    rocksdb::Slice key = it->key();
-    ids.emplace_back(key.data() + prefix.size(), key.size() - prefix.size());
+    out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
   }
   if (!it->status().ok()) return storage_error(it->status());
-  return ids;
+  return out;
 }
 
 Result<uint32_t> Store::put_flow(v1::FlowVersion flow) {
@@ -539,17 +545,7 @@ Result<std::vector<std::string>> Store::list_forks(std::string_view parent) cons
   if (!keys::valid_execution_id(parent)) return invalid("execution id must be 1..255 bytes");
   std::string prefix;
   keys::fork_prefix(prefix, parent);
-  std::string upper = keys::prefix_successor(prefix);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
-  std::vector<std::string> ids;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    ids.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-  }
-  if (!it->status().ok()) return storage_error(it->status());
-  return ids;
+  return key_suffixes(cf_executions_, prefix);
 }
 
 Result<std::optional<std::string>> Store::find_idempotent(std::string_view tenant,

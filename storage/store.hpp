@@ -139,6 +139,8 @@ class Store {
 
  private:
   Store() = default;
+  Result<std::vector<std::string>> key_suffixes(rocksdb::ColumnFamilyHandle* cf,
+                                                const std::string& prefix) const;
   StoreOptions options_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
