@@ -238,10 +238,15 @@ void finish(Self* self) {
   if (s.finished) s.finished(r);
   if (s.ctx->on_finished) s.ctx->on_finished(r);
   s.ctx->finished.fetch_add(1, std::memory_order_relaxed);
-  metrics::global()
-      .counter("yantra_executions_finished_total", "Executions that ended, by status",
-               {{"status", r.status}})
-      .inc();
+  // One registry lookup per status and thread, then lock-free increments.
+  thread_local std::unordered_map<std::string, metrics::Counter*> by_status;
+  metrics::Counter*& finished_total = by_status[r.status];
+  if (finished_total == nullptr) {
+    finished_total = &metrics::global().counter(
+        "yantra_executions_finished_total", "Executions that ended, by status",
+        {{"status", r.status}});
+  }
+  finished_total->inc();
   static metrics::Histogram& duration = metrics::global().histogram(
       "yantra_execution_duration_ms", "Execution duration from start to end",
       metrics::latency_ms_buckets());
