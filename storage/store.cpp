@@ -81,6 +81,20 @@ rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cac
   return t;
 }
 
+// The record behind a point read, parsed; nullopt when absent, and
+// "storage_corrupt" naming `what` when it does not parse.
+template <typename Message>
+Result<std::optional<Message>> parse_row(Result<std::optional<std::string>> raw,
+                                         const std::string& what) {
+  if (!raw.ok()) return raw.status();
+  if (!raw.value().has_value()) return std::optional<Message>();
+  Message message;
+  if (!message.ParseFromString(*raw.value())) {
+    return Status("storage_corrupt", what + " does not parse");
+  }
+  return std::optional<Message>(std::move(message));
+}
+
 }  // namespace
 
 struct Store::Locks {
@@ -228,16 +242,17 @@ Result<std::optional<v1::ExecutionSummary>> Store::get_summary(
   if (!keys::valid_execution_id(execution_id)) return invalid("execution id must be 1..255 bytes");
   std::string key;
   keys::summary_key(key, execution_id);
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_executions_, key, &value);
-  if (s.IsNotFound()) return std::optional<v1::ExecutionSummary>();
+  return parse_row<v1::ExecutionSummary>(get_value(cf_executions_, key),
+                                         "summary of execution " + std::string(execution_id));
+}
+
+Result<std::optional<std::string>> Store::get_value(rocksdb::ColumnFamilyHandle* cf,
+                                                    const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return storage_error(s);
-  v1::ExecutionSummary summary;
-  if (!summary.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return Status("storage_corrupt",
-                  "summary of execution " + std::string(execution_id) + " does not parse");
-  }
-  return std::optional<v1::ExecutionSummary>(std::move(summary));
+  return std::optional<std::string>(std::move(value));
 }
 
 Result<std::vector<std::string>> Store::active_executions(uint32_t partition) const {
@@ -553,11 +568,7 @@ Result<std::optional<std::string>> Store::find_idempotent(std::string_view tenan
   if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
   std::string k;
   keys::idempotency_key(k, tenant, key);
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_executions_, k, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return storage_error(s);
-  return std::optional<std::string>(std::move(value));
+  return get_value(cf_executions_, k);
 }
 
 Status Store::put_api_key(std::string_view hash, const v1::ApiKey& key) {
@@ -580,13 +591,7 @@ Status Store::put_api_key(std::string_view hash, const v1::ApiKey& key) {
 Result<std::optional<v1::ApiKey>> Store::find_api_key(std::string_view hash) const {
   std::string k;
   keys::api_key_key(k, hash);
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_auth_, k, &value);
-  if (s.IsNotFound()) return std::optional<v1::ApiKey>();
-  if (!s.ok()) return storage_error(s);
-  v1::ApiKey key;
-  if (!key.ParseFromString(value)) return Status("storage_corrupt", "an API key does not parse");
-  return std::optional<v1::ApiKey>(std::move(key));
+  return parse_row<v1::ApiKey>(get_value(cf_auth_, k), "an API key");
 }
 
 Result<size_t> Store::count_api_keys(std::string_view tenant) const {

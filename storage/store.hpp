@@ -141,6 +141,8 @@ class Store {
   Store() = default;
   Result<std::vector<std::string>> key_suffixes(rocksdb::ColumnFamilyHandle* cf,
                                                 const std::string& prefix) const;
+  Result<std::optional<std::string>> get_value(rocksdb::ColumnFamilyHandle* cf,
+                                               const std::string& key) const;
   StoreOptions options_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
