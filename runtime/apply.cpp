@@ -3,6 +3,11 @@
 // and live execution fold the very same way. It also maintains the derived
 // indexes (running steps, active frames) so decide() and the actor never scan
 // the whole state: a loop of 100,000 iterations stays cheap per event.
+//
+// Signals and approval decisions are facts from outside: they are recorded
+// (buffered per name, appended to the step) and never acted on here; the
+// policy checks that decide whether they may be appended at all live in
+// runtime/waits.hpp, and what they lead to is decide()'s to write down.
 #include <algorithm>
 #include <string>
 
@@ -158,6 +163,8 @@ Status apply_step_started(ExecutionState& st, const v1::Event& ev) {
   s.started_ms = ev.time_ms();
   s.ended_ms = 0;
   if (e.attempt() <= 1) s.first_started_ms = ev.time_ms();
+  // A new attempt of an approval asks again: earlier decisions do not carry over.
+  s.decisions = e.kind() == "approval" ? json::array() : json(nullptr);
   st.timers.erase(timer_id(e.path(), e.attempt()));  // a consumed retry timer
   if (e.kind() == "action") st.running.insert(e.path());
   if (e.kind() == "loop") {
@@ -183,6 +190,24 @@ Status apply_step_completed(ExecutionState& st, const v1::Event& ev) {
   if (!in_flight(st, e.path(), s)) return bad(ev, "'" + e.path() + "' has no attempt in flight");
   json output;
   if (!parse_payload(e.output_json(), output)) return bad(ev, "output is not JSON");
+  // A wait_signal step ends only by consuming a signal: the oldest one of
+  // the name it recorded in its input, named by seq, removed here exactly once.
+  if ((s.kind == "wait_signal") != (e.signal_seq() != 0)) {
+    return bad(ev, s.kind == "wait_signal"
+                       ? "wait_signal step '" + e.path() + "' completes only with a signal"
+                       : "'" + e.path() + "' is not a wait_signal step and consumes no signal");
+  }
+  if (e.signal_seq() != 0) {
+    const std::string name = s.input.is_object() ? s.input.value("name", "") : "";
+    auto qit = st.signals.find(name);
+    if (qit == st.signals.end() || qit->second.empty() ||
+        qit->second.front().seq != e.signal_seq()) {
+      return bad(ev, "signal " + std::to_string(e.signal_seq()) + " is not the oldest pending '" +
+                         name + "' signal");
+    }
+    qit->second.erase(qit->second.begin());
+    if (qit->second.empty()) st.signals.erase(qit);
+  }
   s.output = std::move(output);
   s.status = StepStatus::kCompleted;
   s.ended_ms = ev.time_ms();
@@ -230,11 +255,13 @@ Status apply_timer(ExecutionState& st, const v1::Event& ev) {
   switch (t.kind) {
     case TimerKind::kDeadline: {
       int64_t limit = t.due_ms - s.started_ms;
-      fail_attempt(st, t.path, s,
-                   json{{"code", "timeout"},
-                        {"message", "step timed out after " + std::to_string(limit) + " ms"},
-                        {"retriable", true}},
-                   ev.time_ms());
+      // A slow tool call may succeed next time; nobody answering a wait
+      // (signal, approval) is not something a retry fixes.
+      json error = {{"code", "timeout"},
+                    {"message", "step timed out after " + std::to_string(limit) + " ms"},
+                    {"retriable", s.kind == "action"}};
+      if (s.kind == "approval") error["details"] = {{"decisions", s.decisions}};
+      fail_attempt(st, t.path, s, std::move(error), ev.time_ms());
       break;
     }
     case TimerKind::kRetry: s.status = StepStatus::kRetryReady; break;
@@ -245,6 +272,49 @@ Status apply_timer(ExecutionState& st, const v1::Event& ev) {
       break;
     case TimerKind::kWorkflowTimeout: break;
   }
+  return {};
+}
+
+Status apply_signal(ExecutionState& st, const v1::Event& ev) {
+  const auto& e = ev.signal_received();
+  if (e.name().empty()) return bad(ev, "a signal needs a name");
+  PendingSignal sig;
+  if (!parse_payload(e.data_json(), sig.data)) return bad(ev, "signal data is not JSON");
+  sig.seq = ev.seq();
+  sig.signal_id = e.signal_id();
+  sig.received_ms = ev.time_ms();
+  st.signals[e.name()].push_back(std::move(sig));
+  return {};
+}
+
+// Only a live wait takes decisions: the step's attempt is in flight and it is
+// still its frame's current step in an active frame (an abandoned branch
+// keeps its step "running").
+Status apply_approval(ExecutionState& st, const v1::Event& ev) {
+  const auto& e = ev.approval_recorded();
+  auto it = st.steps.find(e.step_path());
+  if (it == st.steps.end()) return bad(ev, "unknown step '" + e.step_path() + "'");
+  StepState& s = it->second;
+  auto fit = st.frames.find(s.frame);
+  if (s.kind != "approval" || s.status != StepStatus::kRunning || fit == st.frames.end() ||
+      fit->second.status != FrameStatus::kActive || fit->second.current != e.step_path()) {
+    return bad(ev, "'" + e.step_path() + "' is not an approval step waiting for decisions");
+  }
+  if (e.key_id().empty()) return bad(ev, "a decision needs a key id");
+  if (e.decision() != "approved" && e.decision() != "rejected") {
+    return bad(ev, "decision must be approved or rejected, not '" + e.decision() + "'");
+  }
+  if (!s.decisions.is_array()) s.decisions = json::array();
+  for (const auto& d : s.decisions) {
+    if (d.value("key_id", "") == e.key_id()) {
+      return bad(ev, "key " + e.key_id() + " already decided on '" + e.step_path() + "'");
+    }
+  }
+  s.decisions.push_back({{"key_id", e.key_id()},
+                         {"role", e.role()},
+                         {"decision", e.decision()},
+                         {"comment", e.comment()},
+                         {"time_ms", e.time_ms() != 0 ? e.time_ms() : ev.time_ms()}});
   return {};
 }
 
@@ -506,6 +576,8 @@ Status apply(ExecutionState& st, const v1::Event& ev) {
       break;
     case v1::Event::kStateOverridden: s = apply_overridden(st, ev); break;
     case v1::Event::kResumed: s = apply_resumed(st, ev); break;
+    case v1::Event::kSignalReceived: s = apply_signal(st, ev); break;
+    case v1::Event::kApprovalRecorded: s = apply_approval(st, ev); break;
     case v1::Event::BODY_NOT_SET: return bad(ev, "empty event");
   }
   if (!s.is_ok()) return s;

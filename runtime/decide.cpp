@@ -9,12 +9,20 @@
 // may emit several events for one frame in one call only when later ones do
 // not need the state to reflect earlier ones (StepStarted followed by
 // StepFailed for bad parameters, for instance).
+//
+// Waits (wait_signal, approval) are decided like the rest: a waiting step
+// that has a buffered signal of its name, or whose approval policy is
+// settled by the decisions recorded so far, ends in the next round. Two
+// waits for the same name in one round take consecutive signals (oldest
+// first, in active-frame order), which is the order apply() removes them in.
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <string>
 
 #include "runtime/backoff.hpp"
 #include "runtime/execution.hpp"
+#include "runtime/waits.hpp"
 
 namespace yantra {
 namespace {
@@ -188,6 +196,8 @@ class Decider {
       case StepStatus::kRunning:
         if (def.type == StepType::kLoop) drive_loop(f.current, s, def);
         if (def.type == StepType::kParallel) drive_parallel(ctx, f.current, s, def);
+        if (def.type == StepType::kWaitSignal) take_signal(f.current, s);
+        if (def.type == StepType::kApproval) settle_approval(f.current, s);
         if (def.type == StepType::kCondition) {
           // A condition is evaluated in the round that starts it, so a
           // running one only exists in a log cut between its StepStarted and
@@ -216,7 +226,10 @@ class Decider {
         return;
       }
       case StepStatus::kFailed:
-        if (!def.on_failure.empty()) {
+        if (!def.on_timeout.empty() && s.error.is_object() &&
+            s.error.value("code", "") == "timeout") {
+          start_step(ctx, def.on_timeout, 1);
+        } else if (!def.on_failure.empty()) {
           start_step(ctx, def.on_failure, 1);
         } else if (flow_.on_error == OnError::kContinue) {
           if (!def.on_success.empty()) {
@@ -323,6 +336,44 @@ class Decider {
         complete_step(path, s.attempt, json::object());
         return;
     }
+  }
+
+  // A wait_signal step takes the oldest signal of its name this round has
+  // not handed out yet.
+  void take_signal(const std::string& path, const StepState& s) {
+    const std::string name = s.input.is_object() ? s.input.value("name", "") : "";
+    auto it = st_.signals.find(name);
+    size_t& taken = taken_[name];
+    if (it == st_.signals.end() || taken >= it->second.size()) return;
+    const PendingSignal& sig = it->second[taken++];
+    auto& e = *emit().mutable_step_completed();
+    e.set_path(path);
+    e.set_attempt(s.attempt);
+    e.set_output_json(dump_canonical(sig.data));
+    e.set_signal_seq(sig.seq);
+  }
+
+  void settle_approval(const std::string& path, const StepState& s) {
+    auto spec = approval_spec(s);
+    if (!spec) {
+      fail_step(path, s.attempt,
+                make_error("invalid_input", "the approval's recorded input is malformed", false));
+      return;
+    }
+    const ApprovalOutcome outcome = approval_outcome(*spec, s.decisions);
+    if (outcome == ApprovalOutcome::kPending) return;
+    const json output = approval_output(outcome, s.decisions);
+    if (outcome == ApprovalOutcome::kApproved) {
+      auto& e = *emit().mutable_step_completed();
+      e.set_path(path);
+      e.set_attempt(s.attempt);
+      e.set_output_json(dump_canonical(output));
+      return;
+    }
+    fail_step(path, s.attempt,
+              make_error("rejected",
+                         std::string("approval rejected (policy ") + to_string(spec->policy) + ")",
+                         false, output));
   }
 
   void complete_step(const std::string& path, uint32_t attempt, const json& output) {
@@ -481,6 +532,17 @@ class Decider {
         return;
       }
       case StepType::kParallel: e.set_input_json("null"); return;
+      case StepType::kWaitSignal:
+        e.set_input_json(
+            dump_canonical(json{{"name", def.signal_name}, {"timeout_ms", def.timeout_ms}}));
+        if (def.timeout_ms > 0) e.set_timer_due_ms(now_ + def.timeout_ms);
+        return;
+      case StepType::kApproval:
+        e.set_input_json(dump_canonical(json{{"approvers", def.approvers},
+                                             {"policy", to_string(def.policy)},
+                                             {"timeout_ms", def.timeout_ms}}));
+        if (def.timeout_ms > 0) e.set_timer_due_ms(now_ + def.timeout_ms);
+        return;
       case StepType::kDelay:
         e.set_input_json(dump_canonical(json{{"duration_ms", def.duration_ms}}));
         // A due time of 0 means "no timer"; a zero delay still waits one tick.
@@ -494,6 +556,7 @@ class Decider {
   int64_t now_;
   bool ended_ = false;
   bool container_ended_ = false;
+  std::map<std::string, size_t> taken_;  // signals handed out this round, by name
   std::vector<v1::Event> out_;
 };
 

@@ -18,6 +18,16 @@
 //
 // Time enters only through events (each carries time_ms) and through the
 // `now_ms` argument of decide(), whose output is recorded before use.
+//
+// Waiting for the outside world (since 0.3): a wait_signal or approval step
+// is "running" while it waits. What it waits for arrives as input events the
+// engine appends (SignalReceived, ApprovalRecorded); apply() only records
+// them (signals are buffered per name, decisions on the step), and decide()
+// turns them into the step's end: it consumes the oldest buffered signal of
+// the step's name (StepCompleted.signal_seq names it, so apply() stays
+// flow-free and a signal is consumed exactly once), or completes/fails an
+// approval once its policy is decided. The pure checks the engine and API
+// run before appending live in runtime/waits.hpp.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +66,7 @@ bool is_terminal(ExecStatus);
 struct StepState {
   std::string step_id;
   std::string frame;
-  std::string kind;  // action, condition, loop, parallel, delay
+  std::string kind;  // action, condition, loop, parallel, delay, wait_signal, approval
   StepStatus status = StepStatus::kRunning;
   uint32_t attempt = 0;
   uint32_t max_attempts = 1;
@@ -75,6 +85,9 @@ struct StepState {
   json results;  // loop: array by index; parallel: object by branch
   bool child_failed = false;
   json child_error;
+  // approval: the decisions of the current attempt, in arrival order, each
+  // {"key_id","role","decision","comment","time_ms"} (null for other kinds).
+  json decisions;
 };
 
 struct FrameState {
@@ -86,6 +99,14 @@ struct FrameState {
   FrameStatus status = FrameStatus::kActive;
   json output;
   json error;
+};
+
+// A signal delivered to the execution that no wait_signal step consumed yet.
+struct PendingSignal {
+  uint64_t seq = 0;  // of its SignalReceived: how StepCompleted names it
+  std::string signal_id;
+  json data;
+  int64_t received_ms = 0;
 };
 
 struct Timer {
@@ -118,13 +139,18 @@ struct ExecutionState {
   std::map<std::string, StepState> steps;
   std::map<std::string, FrameState> frames;
   std::map<std::string, Timer> timers;  // by timer id
+  // Buffered signals by name, oldest first (bounded by the engine through
+  // can_accept_signal() in runtime/waits.hpp). Kept after the execution ends,
+  // so a resumed run still sees them.
+  std::map<std::string, std::vector<PendingSignal>> signals;
   // Derived indexes, maintained by apply() so decide() touches only live work.
   std::set<std::string> running;        // action steps with an attempt in flight
   std::set<std::string> active_frames;  // frames decide() must drive
   uint32_t detached_active = 0;
 
   // running / waiting / terminal, as shown to users: "waiting" when no tool
-  // call is in flight and the execution only waits for timers.
+  // call is in flight and the execution only waits for timers, signals or
+  // approvals.
   std::string display_status() const;
 };
 

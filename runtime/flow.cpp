@@ -12,6 +12,8 @@ const char* to_string(StepType t) {
     case StepType::kLoop: return "loop";
     case StepType::kParallel: return "parallel";
     case StepType::kDelay: return "delay";
+    case StepType::kWaitSignal: return "wait_signal";
+    case StepType::kApproval: return "approval";
   }
   return "unknown";
 }
@@ -21,6 +23,15 @@ const char* to_string(WaitFor w) {
     case WaitFor::kAll: return "all";
     case WaitFor::kAny: return "any";
     case WaitFor::kNone: return "none";
+  }
+  return "unknown";
+}
+
+const char* to_string(ApprovalPolicy p) {
+  switch (p) {
+    case ApprovalPolicy::kAny: return "any";
+    case ApprovalPolicy::kAll: return "all";
+    case ApprovalPolicy::kMajority: return "majority";
   }
   return "unknown";
 }

@@ -6,9 +6,9 @@
 // body, run once per item); parallel steps own a nested Scope whose roots (the
 // steps no other step of that scope transitions to) are its branches. Step ids
 // are unique across the whole flow, so `$ref: "<step>.field"` is never
-// ambiguous. Transitions (on_success, on_failure, on_true, on_false) stay
-// within a scope and form no cycle (repetition is what loop steps are for),
-// so each step runs at most once per frame.
+// ambiguous. Transitions (on_success, on_failure, on_true, on_false,
+// on_timeout) stay within a scope and form no cycle (repetition is what loop
+// steps are for), so each step runs at most once per frame.
 #pragma once
 
 #include <cstdint>
@@ -22,18 +22,21 @@
 #include "runtime/expr.hpp"
 #include "runtime/result.hpp"
 #include "runtime/template.hpp"
+#include "runtime/trigger.hpp"
 
 namespace yantra {
 
 using json = nlohmann::json;
 
-enum class StepType { kAction, kCondition, kLoop, kParallel, kDelay };
+enum class StepType { kAction, kCondition, kLoop, kParallel, kDelay, kWaitSignal, kApproval };
 enum class Backoff { kFixed, kExponential };
 enum class WaitFor { kAll, kAny, kNone };
 enum class OnError { kFail, kContinue };
+enum class ApprovalPolicy { kAny, kAll, kMajority };
 
 const char* to_string(StepType);
 const char* to_string(WaitFor);
+const char* to_string(ApprovalPolicy);
 
 struct RetryPolicy {
   uint32_t max_attempts = 1;  // 1 = no retry
@@ -51,13 +54,15 @@ struct Step {
   std::string name;  // optional display name
   std::string on_success;
   std::string on_failure;
+  // wait_signal, approval: where a timeout goes (default: on_failure).
+  std::string on_timeout;
   RetryPolicy retry;
 
   // action
   std::string tool_id;
   std::string action;
   Template parameters;
-  int64_t timeout_ms = 0;  // 0 = no step deadline
+  int64_t timeout_ms = 0;  // 0 = no step deadline (also wait_signal, approval)
 
   // condition: either an operator form or an expression
   std::string op;  // "==", ">", ..., or empty when `expression` is used
@@ -79,6 +84,13 @@ struct Step {
 
   // delay
   int64_t duration_ms = 0;
+
+  // wait_signal: the signal name it consumes.
+  std::string signal_name;
+
+  // approval: each entry is an API key id ("key_...") or "role:<role>".
+  std::vector<std::string> approvers;
+  ApprovalPolicy policy = ApprovalPolicy::kAny;
 };
 
 struct Scope {
@@ -101,16 +113,34 @@ struct ToolSpec {
   std::vector<std::string> actions;
 };
 
+// Where the engine reports the progress of an execution (config.callbacks):
+// a POST of each listed event to `url`, signed with `secret` when one is set.
+struct Callback {
+  std::string url;                  // http:// or https://
+  std::vector<std::string> events;  // "execution.completed", "step.failed", ...
+  json secret;                      // null, a string or {"$secret": NAME}
+};
+
 struct Flow {
   std::string id;
   std::string name;
   std::string description;
-  json trigger = json{{"type", "manual"}};
+  json trigger = json{{"type", "manual"}};  // as written
+  Trigger trigger_spec;                     // parsed from `trigger`
+  // "active" or "paused" (top-level "status"): a paused flow keeps its
+  // definition but its trigger starts nothing.
+  std::string status = "active";
   Scope root;
   bool has_output = false;
   Template output;
   int64_t timeout_ms = 0;  // 0 = none
   OnError on_error = OnError::kFail;
+  // Admission limits (config): runs beyond max_concurrent_executions wait in
+  // a durable queue and start in order (0 = no limit); rate limits answer 429.
+  uint32_t max_concurrent_executions = 0;
+  uint32_t max_runs_per_minute = 0;  // 0 = no limit
+  uint32_t max_runs_per_hour = 0;
+  std::vector<Callback> callbacks;
   json source;  // the definition as posted (canonical JSON), for GET and storage
 
   // Every step of every scope by id, with the scope that owns it.

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/doc_reader.hpp"
 #include "runtime/flow.hpp"
 #include "runtime/json_patch.hpp"
 
@@ -37,6 +38,10 @@ constexpr int kMaxDepth = 16;
 // that arithmetic clear of int64 overflow.
 constexpr int64_t kMaxDurationMs = 100LL * 365 * 24 * 3600 * 1000;  // 100 years
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+// Signal names travel in URLs and log keys of the API; approver lists are
+// read on every decision.
+constexpr size_t kMaxSignalName = 128;
+constexpr size_t kMaxApprovers = 100;
 
 
 std::string child(std::string_view pointer, std::string_view key) {
@@ -88,6 +93,21 @@ bool valid_flow_id(std::string_view s) {
   });
 }
 
+// "key_" + [A-Za-z0-9_-]{1,64}, or "role:" + one of the API's roles.
+bool valid_approver(std::string_view s) {
+  constexpr std::string_view kRole = "role:";
+  if (s.substr(0, kRole.size()) == kRole) {
+    std::string_view role = s.substr(kRole.size());
+    return role == "owner" || role == "admin" || role == "editor" || role == "viewer";
+  }
+  constexpr std::string_view kKey = "key_";
+  if (s.substr(0, kKey.size()) != kKey) return false;
+  std::string_view rest = s.substr(kKey.size());
+  return !rest.empty() && rest.size() <= 64 && std::all_of(rest.begin(), rest.end(), [](char c) {
+    return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
+  });
+}
+
 bool is_reserved(std::string_view id) {
   return id == "input" || id == "item" || id == "index" || id == "execution";
 }
@@ -98,6 +118,8 @@ std::optional<StepType> step_type(std::string_view s) {
   if (s == "loop") return StepType::kLoop;
   if (s == "parallel") return StepType::kParallel;
   if (s == "delay") return StepType::kDelay;
+  if (s == "wait_signal") return StepType::kWaitSignal;
+  if (s == "approval") return StepType::kApproval;
   return std::nullopt;
 }
 
@@ -187,12 +209,14 @@ class Parser {
       add("", "must be an object");
       return finish(nullptr);
     }
-    check_fields(doc_, "", {"config", "description", "id", "name", "output", "steps", "trigger"});
+    check_fields(doc_, "",
+                 {"config", "description", "id", "name", "output", "status", "steps", "trigger"});
     if (read_string(doc_, "id", "", true, flow->id) && !valid_flow_id(flow->id)) {
       add("/id", "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
     }
     read_string(doc_, "name", "", false, flow->name);
     read_string(doc_, "description", "", false, flow->description);
+    read_enum(doc_, "status", "", {"active", "paused"}, flow->status);
     parse_trigger(*flow);
 
     if (const json* steps = find(doc_, "steps")) {
@@ -211,8 +235,30 @@ class Parser {
       if (!config->is_object()) {
         add("/config", "must be an object");
       } else {
-        check_fields(*config, "/config", {"on_error", "timeout_ms"});
+        check_fields(
+            *config, "/config",
+            {"callbacks", "max_concurrent_executions", "on_error", "rate_limit", "timeout_ms"});
         read_int(*config, "timeout_ms", "/config", false, 0, kMaxDurationMs, flow->timeout_ms);
+        int64_t limit = 0;
+        if (read_int(*config, "max_concurrent_executions", "/config", false, 1, 1000000, limit)) {
+          flow->max_concurrent_executions = static_cast<uint32_t>(limit);
+        }
+        if (const json* rate = find(*config, "rate_limit")) {
+          if (!rate->is_object()) {
+            add("/config/rate_limit", "must be an object");
+          } else {
+            check_fields(*rate, "/config/rate_limit", {"max_per_hour", "max_per_minute"});
+            if (read_int(*rate, "max_per_minute", "/config/rate_limit", false, 1, 1000000000,
+                         limit)) {
+              flow->max_runs_per_minute = static_cast<uint32_t>(limit);
+            }
+            if (read_int(*rate, "max_per_hour", "/config/rate_limit", false, 1, 1000000000,
+                         limit)) {
+              flow->max_runs_per_hour = static_cast<uint32_t>(limit);
+            }
+          }
+        }
+        if (const json* callbacks = find(*config, "callbacks")) parse_callbacks(*callbacks, *flow);
         std::string on_error;
         if (read_enum(*config, "on_error", "/config", {"fail", "continue"}, on_error)) {
           flow->on_error = on_error == "fail" ? OnError::kFail : OnError::kContinue;
@@ -367,15 +413,74 @@ class Parser {
       return;
     }
     flow.trigger = *trigger;
-    std::string type;
-    if (!read_string(*trigger, "type", "/trigger", true, type)) return;
-    if (type == "manual") {
-      check_fields(*trigger, "/trigger", {"type"});
-    } else if (type == "webhook" || type == "schedule" || type == "event") {
-      add("/trigger/type", "trigger type " + in_quotes(type) + " is not supported yet");
-    } else {
-      add("/trigger/type", "unknown trigger type " + in_quotes(type));
+    flow.trigger_spec = parse_trigger_spec(*trigger, "/trigger", problems_);
+  }
+
+  // config.callbacks: [{"url", "events", "secret"?}], at most kMaxCallbacks.
+  void parse_callbacks(const json& callbacks, Flow& flow) {
+    static constexpr size_t kMaxCallbacks = 10;
+    static constexpr std::string_view kEvents[] = {
+        "execution.started",   "execution.completed", "execution.failed", "execution.cancelled",
+        "execution.timed_out", "step.completed",      "step.failed"};
+    const std::string p = "/config/callbacks";
+    DocReader r(problems_);
+    if (!callbacks.is_array()) {
+      add(p, "must be an array");
+      return;
     }
+    if (callbacks.size() > kMaxCallbacks) {
+      add(p, "a flow may have at most " + std::to_string(kMaxCallbacks) + " callbacks");
+      return;
+    }
+    for (size_t i = 0; i < callbacks.size(); ++i) {
+      const json& doc = callbacks[i];
+      std::string cp = child(p, i);
+      if (!r.expect_object(doc, cp)) continue;
+      r.check_fields(doc, cp, {"events", "secret", "url"});
+      Callback callback;
+      if (r.read_string(doc, "url", cp, true, callback.url) && !valid_callback_url(callback.url)) {
+        add(child(cp, "url"), "must be an http:// or https:// URL of at most 2048 characters");
+      }
+      const json* events = find(doc, "events");
+      std::string ep = child(cp, "events");
+      if (events == nullptr) {
+        add(ep, "is required");
+      } else if (!events->is_array() || events->empty()) {
+        add(ep, "must be a non-empty array");
+      } else {
+        for (size_t j = 0; j < events->size(); ++j) {
+          const json& e = (*events)[j];
+          const std::string* name = e.is_string() ? &e.get_ref<const std::string&>() : nullptr;
+          if (name == nullptr ||
+              std::find(std::begin(kEvents), std::end(kEvents), *name) == std::end(kEvents)) {
+            std::string message = "must be one of";
+            for (std::string_view known : kEvents) {
+              message += known == kEvents[0] ? " " : ", ";
+              message += known;
+            }
+            add(child(ep, j), message);
+          } else if (std::find(callback.events.begin(), callback.events.end(), *name) !=
+                     callback.events.end()) {
+            add(child(ep, j), "duplicate event " + in_quotes(*name));
+          } else {
+            callback.events.push_back(*name);
+          }
+        }
+      }
+      r.read_secret(doc, "secret", cp, false, callback.secret);
+      flow.callbacks.push_back(std::move(callback));
+    }
+  }
+
+  // A scheme the callback client speaks and something after it; whether the
+  // host resolves is the client's business when it posts.
+  static bool valid_callback_url(std::string_view url) {
+    constexpr size_t kMaxUrl = 2048;
+    if (url.size() > kMaxUrl) return false;
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (url.size() > scheme.size() && url.substr(0, scheme.size()) == scheme) return true;
+    }
+    return false;
   }
 
   void parse_scope(const json& steps, const std::string& pointer, ScopeInfo& info, int depth) {
@@ -414,8 +519,9 @@ class Parser {
       add(pointer, "must be an object");
       return;
     }
-    check_fields(doc, pointer,
-                 {"config", "id", "name", "on_failure", "on_success", "retry_config", "type"});
+    check_fields(
+        doc, pointer,
+        {"config", "id", "name", "on_failure", "on_success", "on_timeout", "retry_config", "type"});
 
     if (read_string(doc, "id", pointer, true, step.id)) {
       std::string id_pointer = child(pointer, "id");
@@ -443,6 +549,17 @@ class Parser {
     read_string(doc, "name", pointer, false, step.name);
     read_transition(doc, "on_success", pointer, step.on_success, si);
     read_transition(doc, "on_failure", pointer, step.on_failure, si);
+    // Only steps that wait for people or signals have a timeout of their own
+    // to branch on; elsewhere on_timeout would be a transition never taken.
+    const bool waits = type == StepType::kWaitSignal || type == StepType::kApproval;
+    if (find(doc, "on_timeout") != nullptr) {
+      if (waits) {
+        read_transition(doc, "on_timeout", pointer, step.on_timeout, si);
+      } else if (type) {
+        add(child(pointer, "on_timeout"),
+            "only wait_signal and approval steps can have on_timeout");
+      }
+    }
 
     if (const json* retry = find(doc, "retry_config")) {
       if (type == StepType::kAction) {
@@ -472,7 +589,73 @@ class Parser {
         check_fields(*config, cp, {"duration_ms"});
         read_int(*config, "duration_ms", cp, true, 0, kMaxDurationMs, step.duration_ms);
         break;
+      case StepType::kWaitSignal: parse_wait_signal(*config, cp, step); break;
+      case StepType::kApproval: parse_approval(*config, cp, step); break;
     }
+    if (!step.on_timeout.empty() && step.timeout_ms == 0 &&
+        find(*config, "timeout_ms") == nullptr) {
+      add(child(pointer, "on_timeout"),
+          "needs config.timeout_ms: without it the step never times out");
+    }
+  }
+
+  // A wait's timeout is optional; when given it must be a real duration (0
+  // would time out at once, which is what a missing wait step is for).
+  void read_wait_timeout(const json& config, const std::string& cp, Step& step) {
+    read_int(config, "timeout_ms", cp, false, 1, kMaxDurationMs, step.timeout_ms);
+  }
+
+  void parse_wait_signal(const json& config, const std::string& cp, Step& step) {
+    check_fields(config, cp, {"name", "timeout_ms"});
+    if (read_string(config, "name", cp, true, step.signal_name, true) &&
+        step.signal_name.size() > kMaxSignalName) {
+      add(child(cp, "name"), "must be at most " + std::to_string(kMaxSignalName) + " bytes");
+    }
+    read_wait_timeout(config, cp, step);
+  }
+
+  // Approvers are API key ids ("key_" + [A-Za-z0-9_-], as the API issues
+  // them) or "role:<role>"; anything else is most likely a typo ("admin" for
+  // "role:admin") that would leave the step waiting for nobody.
+  void parse_approval(const json& config, const std::string& cp, Step& step) {
+    check_fields(config, cp, {"approvers", "policy", "timeout_ms"});
+    const json* approvers = find(config, "approvers");
+    const std::string ap = child(cp, "approvers");
+    if (approvers == nullptr) {
+      add(ap, "is required");
+    } else if (!approvers->is_array() || approvers->empty()) {
+      add(ap, "must be a non-empty array of API key ids and \"role:<role>\" entries");
+    } else if (approvers->size() > kMaxApprovers) {
+      add(ap, "may have at most " + std::to_string(kMaxApprovers) + " entries");
+    } else {
+      for (size_t i = 0; i < approvers->size(); ++i) {
+        const json& entry = (*approvers)[i];
+        const std::string ep = child(ap, i);
+        if (!entry.is_string()) {
+          add(ep, "must be a string");
+          continue;
+        }
+        const std::string& text = entry.get_ref<const std::string&>();
+        if (!valid_approver(text)) {
+          add(ep,
+              "must be an API key id (key_...) or role:owner, role:admin, role:editor or "
+              "role:viewer, got " +
+                  in_quotes(text));
+        } else if (std::find(step.approvers.begin(), step.approvers.end(), text) !=
+                   step.approvers.end()) {
+          add(ep, "duplicate approver " + in_quotes(text));
+        } else {
+          step.approvers.push_back(text);
+        }
+      }
+    }
+    std::string policy;
+    if (read_enum(config, "policy", cp, {"any", "all", "majority"}, policy)) {
+      step.policy = policy == "any"   ? ApprovalPolicy::kAny
+                    : policy == "all" ? ApprovalPolicy::kAll
+                                      : ApprovalPolicy::kMajority;
+    }
+    read_wait_timeout(config, cp, step);
   }
 
   void parse_retry(const json& doc, const std::string& pointer, RetryPolicy& retry) {

@@ -70,10 +70,11 @@
 //       container would wait for them forever), recursively;
 //     - inside a revived frame, the abandoned frames of a running container.
 //   steps: for each revived frame, its current step when it is
-//     - running (an action whose call was in flight, a delay, a condition):
-//       listed, so it starts a new attempt (actions: attempt + 1, a fresh
-//       idempotency key <execution>/<path>/<attempt + 1>; delays start their
-//       full delay again);
+//     - running (an action whose call was in flight, a delay, a condition,
+//       a wait_signal or approval step): listed, so it starts a new attempt
+//       (actions: attempt + 1, a fresh idempotency key
+//       <execution>/<path>/<attempt + 1>; delays start their full delay
+//       again; waits wait again, an approval asking anew);
 //     - retry_waiting (finish() dropped its retry timer): listed, so the
 //       retry starts at once;
 //     - failed (failed executions only): listed; a loop/parallel that failed

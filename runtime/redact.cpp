@@ -34,7 +34,46 @@ json redact_value(const json& v, const std::vector<std::string>& secrets) {
   return v;
 }
 
+Status resolve_into(json& v, const SecretLookup& lookup, std::vector<std::string>* values) {
+  if (is_secret_marker(v)) {
+    const std::string name = v.begin()->get<std::string>();
+    auto secret = lookup(name);
+    if (!secret.ok()) return secret.status();
+    if (!secret.value().has_value()) {
+      return Status("secret_not_found", "secret '" + name + "' does not exist in this tenant");
+    }
+    if (values != nullptr) values->push_back(*secret.value());
+    v = std::move(*secret.value());
+    return Status::ok();
+  }
+  if (v.is_object() || v.is_array()) {
+    for (auto& item : v) {
+      Status s = resolve_into(item, lookup, values);
+      if (!s.is_ok()) return s;
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+bool has_secret_marker(const json& value) {
+  if (is_secret_marker(value)) return true;
+  if (value.is_object() || value.is_array()) {
+    for (const auto& item : value) {
+      if (has_secret_marker(item)) return true;
+    }
+  }
+  return false;
+}
+
+Result<json> resolve_secrets(const json& value, const SecretLookup& lookup,
+                             std::vector<std::string>* values) {
+  json out = value;
+  Status s = resolve_into(out, lookup, values);
+  if (!s.is_ok()) return s;
+  return out;
+}
 
 json redact(const json& value) {
   return redact_value(value, {});

@@ -10,10 +10,14 @@
 // still miss secrets, so it is not done.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "runtime/result.hpp"
 
 namespace yantra {
 
@@ -30,5 +34,18 @@ json redact(const json& value);
 // of `secret_values` (empty ones are ignored: they would match everything)
 // by "***". Object keys are left alone.
 json redact(const json& value, const std::vector<std::string>& secret_values);
+
+// Resolution, the other side of the marker: true when `value` holds a
+// {"$secret": "<name>"} marker at any depth (cheap; most parameters hold none).
+bool has_secret_marker(const json& value);
+
+// A copy of `value` with every marker replaced by the secret's value from
+// `lookup` (nullopt = no such secret: error "secret_not_found" naming it).
+// The resolved values are appended to `values` so that whatever the tool
+// answers can be scrubbed of them before it is recorded. Pure: the vault
+// lookup is the caller's.
+using SecretLookup = std::function<Result<std::optional<std::string>>(const std::string& name)>;
+Result<json> resolve_secrets(const json& value, const SecretLookup& lookup,
+                             std::vector<std::string>* values);
 
 }  // namespace yantra

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,11 +34,19 @@ class Status {
   const std::string& message() const { return message_; }
   const std::vector<Problem>& details() const { return details_; }
   std::string to_string() const { return is_ok() ? "ok" : code_ + ": " + message_; }
+  // For refusals that end by themselves (rate limits, quotas): when the
+  // caller may try again. The API turns it into a Retry-After header.
+  Status&& with_retry_after_ms(int64_t ms) && {
+    retry_after_ms_ = ms;
+    return std::move(*this);
+  }
+  int64_t retry_after_ms() const { return retry_after_ms_; }
 
  private:
   std::string code_;
   std::string message_;
   std::vector<Problem> details_;
+  int64_t retry_after_ms_ = 0;
 };
 
 template <typename T>

@@ -144,6 +144,34 @@ void read_step(Reader& r, const json& j, const std::string& where, StepState& s)
     r.boolean(j, "child_failed", where, s.child_failed);
     r.any(j, "child_error", where, s.child_error);
   }
+  if (s.kind == "approval") {
+    r.any(j, "decisions", where, s.decisions);
+    if (r.error().empty() && !s.decisions.is_array()) r.fail(where + ".decisions is not an array");
+  }
+}
+
+void read_signal(Reader& r, const json& j, const std::string& where, PendingSignal& sig) {
+  r.integer(j, "seq", where, sig.seq);
+  r.str(j, "signal_id", where, sig.signal_id);
+  r.any(j, "data", where, sig.data);
+  r.integer(j, "received_ms", where, sig.received_ms);
+}
+
+// "signals" is written only when a signal is buffered (see state.cpp).
+void read_signals(Reader& r, const json& top,
+                  std::map<std::string, std::vector<PendingSignal>>& out) {
+  if (!top.is_object() || !top.contains("signals")) return;
+  const json* v = r.field(top, "signals", "state");
+  if (v == nullptr) return;
+  if (!v->is_object()) return r.fail("state.signals is not an object");
+  for (auto it = v->begin(); it != v->end() && r.error().empty(); ++it) {
+    const std::string where = "signals[\"" + it.key() + "\"]";
+    if (!it->is_array() || it->empty()) return r.fail(where + " is not a non-empty array");
+    auto& queue = out[it.key()];
+    for (size_t i = 0; i < it->size() && r.error().empty(); ++i) {
+      read_signal(r, (*it)[i], where + "[" + std::to_string(i) + "]", queue.emplace_back());
+    }
+  }
 }
 
 void read_frame(Reader& r, const json& j, const std::string& where, FrameState& f) {
@@ -217,6 +245,7 @@ Result<ExecutionState> decode_document(json j) {
   read_map(r, j, "steps", st.steps, read_step);
   read_map(r, j, "frames", st.frames, read_frame);
   read_map(r, j, "timers", st.timers, read_timer);
+  read_signals(r, j, st.signals);
   std::vector<std::string> running;
   std::vector<std::string> active_frames;
   r.strings(j, "running", top, running);
@@ -253,7 +282,7 @@ Result<ExecutionState> restore_snapshot(const v1::Snapshot& snapshot) {
   Result<ExecutionState> st = Status("invalid_snapshot", "unknown snapshot format");
   if (snapshot.format() == kSnapshotFormatJson) {
     st = decode_state(snapshot.state_json());
-  } else if (snapshot.format() == kSnapshotFormat) {
+  } else if (snapshot.format() == kSnapshotFormat || snapshot.format() == kSnapshotFormatCbor02) {
     const std::string& bytes = snapshot.state_cbor();
     json j = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true,
                              /*allow_exceptions=*/false);

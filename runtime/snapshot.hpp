@@ -25,9 +25,14 @@ namespace yantra {
 // Version of a snapshot row's layout, stored in v1::Snapshot.format. Bump
 // when to_json() changes shape; a reader refuses other formats (and folds
 // from scratch instead). 1: canonical JSON text of to_json() (still read);
-// 2: the same document as CBOR (written since 0.2: faster to read back).
+// 2: the same document as CBOR (written in 0.2: faster to read back; still
+// read); 3: format 2 plus the members of 0.3 (buffered "signals", approval
+// steps' "decisions"), written only when used, so every format-2 document
+// is a valid format-3 one. Bumped all the same: a 0.2 reader would drop
+// those members silently, and must fold from scratch instead.
 inline constexpr uint32_t kSnapshotFormatJson = 1;
-inline constexpr uint32_t kSnapshotFormat = 2;
+inline constexpr uint32_t kSnapshotFormatCbor02 = 2;
+inline constexpr uint32_t kSnapshotFormat = 3;
 
 // Canonical JSON text of to_json(state).
 std::string encode_state(const ExecutionState& state);

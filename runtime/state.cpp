@@ -1,8 +1,11 @@
 // Names, canonical JSON and the user-facing status of ExecutionState. The
 // canonical form sorts keys (nlohmann::json is ordered by std::map) and
 // includes every field apply() maintains, so "same events, same bytes" is a
-// meaningful check.
+// meaningful check. Members added in 0.3 (buffered signals, approval
+// decisions) are written only when there is something in them, so a state
+// that uses neither has the bytes it had before.
 #include "runtime/execution.hpp"
+#include "runtime/waits.hpp"
 
 namespace yantra {
 
@@ -61,7 +64,7 @@ std::string ExecutionState::display_status() const {
   for (const auto& [id, t] : timers) {
     if (t.kind != TimerKind::kWorkflowTimeout) return "waiting";
   }
-  return "running";
+  return input_waits(*this).empty() ? "running" : "waiting";
 }
 
 std::string dump_canonical(const json& value) {
@@ -93,6 +96,7 @@ json to_json(const ExecutionState& st) {
       j["child_failed"] = s.child_failed;
       j["child_error"] = s.child_error;
     }
+    if (s.kind == "approval") j["decisions"] = s.decisions;
     steps[path] = std::move(j);
   }
   json frames = json::object();
@@ -108,29 +112,44 @@ json to_json(const ExecutionState& st) {
                   {"attempt", t.attempt},
                   {"due_ms", t.due_ms}};
   }
-  return {{"execution_id", st.execution_id},
-          {"tenant", st.tenant},
-          {"flow_id", st.flow_id},
-          {"flow_version", st.flow_version},
-          {"idempotency_key", st.idempotency_key},
-          {"status", to_string(st.status)},
-          {"input", st.input},
-          {"output", st.output},
-          {"error", st.error},
-          {"created_ms", st.created_ms},
-          {"updated_ms", st.updated_ms},
-          {"ended_ms", st.ended_ms},
-          {"timeout_ms", st.timeout_ms},
-          {"timeout_fired", st.timeout_fired},
-          {"last_seq", st.last_seq},
-          {"parent_execution_id", st.parent_execution_id},
-          {"forked_at_seq", st.forked_at_seq},
-          {"steps", std::move(steps)},
-          {"frames", std::move(frames)},
-          {"timers", std::move(timers)},
-          {"running", st.running},
-          {"active_frames", st.active_frames},
-          {"detached_active", st.detached_active}};
+  json out = {{"execution_id", st.execution_id},
+              {"tenant", st.tenant},
+              {"flow_id", st.flow_id},
+              {"flow_version", st.flow_version},
+              {"idempotency_key", st.idempotency_key},
+              {"status", to_string(st.status)},
+              {"input", st.input},
+              {"output", st.output},
+              {"error", st.error},
+              {"created_ms", st.created_ms},
+              {"updated_ms", st.updated_ms},
+              {"ended_ms", st.ended_ms},
+              {"timeout_ms", st.timeout_ms},
+              {"timeout_fired", st.timeout_fired},
+              {"last_seq", st.last_seq},
+              {"parent_execution_id", st.parent_execution_id},
+              {"forked_at_seq", st.forked_at_seq},
+              {"steps", std::move(steps)},
+              {"frames", std::move(frames)},
+              {"timers", std::move(timers)},
+              {"running", st.running},
+              {"active_frames", st.active_frames},
+              {"detached_active", st.detached_active}};
+  if (!st.signals.empty()) {
+    json signals = json::object();
+    for (const auto& [name, queue] : st.signals) {
+      json list = json::array();
+      for (const auto& sig : queue) {
+        list.push_back({{"seq", sig.seq},
+                        {"signal_id", sig.signal_id},
+                        {"data", sig.data},
+                        {"received_ms", sig.received_ms}});
+      }
+      signals[name] = std::move(list);
+    }
+    out["signals"] = std::move(signals);
+  }
+  return out;
 }
 
 }  // namespace yantra

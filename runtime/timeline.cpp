@@ -2,8 +2,12 @@
 // answers what an event meant (which timer fired, the error a deadline left,
 // whether a frame was abandoned) so this file never re-implements apply()'s
 // rules; the events supply what the state forgets (earlier attempts, times).
+// Signals are listed in arrival order with the step that consumed each (the
+// state forgets a signal once consumed); approval decisions are attached to
+// the attempt they were made on (a new attempt asks again).
 #include "runtime/timeline.hpp"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -11,6 +15,7 @@
 
 #include "runtime/execution.hpp"
 #include "runtime/redact.hpp"
+#include "runtime/waits.hpp"
 
 namespace yantra {
 namespace {
@@ -40,9 +45,16 @@ class Builder {
       record(ev, had_timer ? &fired : nullptr);
     }
     json steps = json::array();
+    std::vector<std::string> waits = input_waits(st_);
     for (auto& e : steps_) {
-      auto it = st_.steps.find(e["path"].get<std::string>());
-      if (it != st_.steps.end()) e["status"] = to_string(it->second.status);
+      const std::string path = e["path"].get<std::string>();
+      auto it = st_.steps.find(path);
+      if (it != st_.steps.end()) {
+        e["status"] = to_string(it->second.status);
+        if (std::binary_search(waits.begin(), waits.end(), path)) {
+          e["waiting_for"] = waiting_for(path, it->second);
+        }
+      }
       steps.push_back(std::move(e));
     }
     out["execution_id"] = st_.execution_id;
@@ -54,6 +66,7 @@ class Builder {
     out["steps"] = std::move(steps);
     out["overrides"] = std::move(overrides_);
     out["resumes"] = std::move(resumes_);
+    out["signals"] = std::move(signals_);
     return out;
   }
 
@@ -63,6 +76,7 @@ class Builder {
       case v1::Event::kStepStarted: start(ev); break;
       case v1::Event::kStepCompleted: {
         const std::string& path = ev.step_completed().path();
+        if (ev.step_completed().signal_seq() != 0) consumed(path, ev);
         close(path, "completed", "output", step_value(path, true), ev);
         close_abandoned_if_container(path, ev);
         break;
@@ -97,6 +111,21 @@ class Builder {
         break;
       }
       case v1::Event::kStateOverridden: overridden(ev); break;
+      case v1::Event::kSignalReceived: {
+        const auto& e = ev.signal_received();
+        json data = json::parse(e.data_json(), nullptr, false);
+        if (data.is_discarded() || e.data_json().empty()) data = nullptr;
+        signal_index_[ev.seq()] = signals_.size();
+        signals_.push_back({{"seq", ev.seq()},
+                            {"name", e.name()},
+                            {"signal_id", e.signal_id()},
+                            {"data", redact(data, secrets_)},
+                            {"received_at_ms", ev.time_ms()},
+                            {"consumed_by", nullptr},
+                            {"consumed_seq", nullptr}});
+        break;
+      }
+      case v1::Event::kApprovalRecorded: decided(ev); break;
       case v1::Event::kResumed: {
         const auto& e = ev.resumed();
         resumes_.push_back(
@@ -149,6 +178,53 @@ class Builder {
          {"last_seq", ev.seq()}});
     open_[e.path()] = entry["attempts"].size() - 1;
     entry["last_seq"] = ev.seq();
+  }
+
+  // The open attempt of a wait_signal step records which signal ended it.
+  void consumed(const std::string& path, const v1::Event& ev) {
+    const uint64_t seq = ev.step_completed().signal_seq();
+    auto sig = signal_index_.find(seq);
+    if (sig == signal_index_.end()) return;
+    json& entry = signals_[sig->second];
+    entry["consumed_by"] = path;
+    entry["consumed_seq"] = ev.seq();
+    auto it = index_.find(path);
+    auto o = open_.find(path);
+    if (it == index_.end() || o == open_.end()) return;
+    steps_[it->second]["attempts"][o->second]["signal"] = {
+        {"seq", seq}, {"name", entry["name"]}, {"signal_id", entry["signal_id"]}};
+  }
+
+  void decided(const v1::Event& ev) {
+    const auto& e = ev.approval_recorded();
+    auto it = index_.find(e.step_path());
+    auto o = open_.find(e.step_path());
+    if (it == index_.end() || o == open_.end()) return;
+    json& attempt = steps_[it->second]["attempts"][o->second];
+    if (!attempt.contains("decisions")) attempt["decisions"] = json::array();
+    attempt["decisions"].push_back({{"seq", ev.seq()},
+                                    {"key_id", e.key_id()},
+                                    {"role", e.role()},
+                                    {"decision", e.decision()},
+                                    {"comment", redact(json(e.comment()), secrets_)},
+                                    {"time_ms", e.time_ms() != 0 ? e.time_ms() : ev.time_ms()}});
+    touch(e.step_path(), ev.seq());
+  }
+
+  // What a step waiting at the end of the events waits for.
+  json waiting_for(const std::string& path, const StepState& s) const {
+    json w;
+    if (s.kind == "wait_signal") {
+      w = {{"kind", "signal"}, {"name", s.input.value("name", "")}};
+    } else {
+      auto spec = approval_spec(s);
+      w = {{"kind", "approval"},
+           {"approvers", spec ? spec->approvers : std::vector<std::string>()},
+           {"policy", spec ? to_string(spec->policy) : ""}};
+    }
+    auto timer = st_.timers.find(path + "#" + std::to_string(s.attempt));
+    w["due_at_ms"] = timer == st_.timers.end() ? json(nullptr) : json(timer->second.due_ms);
+    return w;
   }
 
   void overridden(const v1::Event& ev) {
@@ -232,6 +308,8 @@ class Builder {
   std::map<std::string, size_t> open_;   // path -> index of its running attempt
   json overrides_ = json::array();
   json resumes_ = json::array();
+  json signals_ = json::array();
+  std::map<uint64_t, size_t> signal_index_;  // SignalReceived seq -> position in signals_
 };
 
 }  // namespace

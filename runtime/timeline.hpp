@@ -18,15 +18,27 @@
 //          "first_seq", "last_seq"}],
 //       "branch": {"result", "next"}            (conditions, once evaluated)
 //       "override": {"seq", "output"}           (when StateOverridden set it)
+//       "waiting_for": {"kind": "signal", "name", "due_at_ms"} |
+//                      {"kind": "approval", "approvers", "policy", "due_at_ms"}
+//                      (a wait_signal/approval step waiting after the last
+//                      event; due_at_ms null without a timeout)
 //      }],
+//    attempts of wait_signal steps that consumed a signal carry
+//      "signal": {"seq", "name", "signal_id"}; attempts of approval steps
+//      carry "decisions": [{"seq", "key_id", "role", "decision", "comment",
+//      "time_ms"}] (those made on that attempt, in order);
 //    "overrides": [{"seq", "patch"}], "resumes": [{"seq", "steps", "frames"}],
+//    "signals": [{"seq", "name", "signal_id", "data", "received_at_ms",
+//                 "consumed_by" (step path, null while buffered),
+//                 "consumed_seq"}]  (in arrival order),
 //    "error": "..." (only when an event did not apply; the timeline stops
 //                    there)}
 // Outcomes: "timed_out" is a step deadline that fired; "abandoned" is an
 // attempt nobody waits for any more (its frame was abandoned, the execution
 // ended while it was in flight, or a StateOverridden replaced its result).
-// Inputs, outputs, errors and patches pass through redact(): secret markers
-// and the given resolved secret values are never shown.
+// Inputs, outputs, errors, patches, signal data and approval comments pass
+// through redact(): secret markers and the given resolved secret values are
+// never shown.
 #pragma once
 
 #include <string>

@@ -7,9 +7,11 @@
 //     exact events (kinds, paths, attempts, resolved inputs, due times,
 //     outputs) in order.
 //   - FlowGen + Driver: generated. FlowGen (a seeded std::mt19937) builds
-//     random but valid flows; Driver answers tool calls and fires timers from
-//     its own RNG, a tool's answer being a pure function of (seed,
-//     idempotency key). See fold_property_test.cpp for the properties.
+//     random but valid flows; Driver answers tool calls, fires timers and
+//     delivers signals and approval decisions to waiting steps (and stray
+//     signals nobody waits for yet) from its own RNG, a tool's answer being
+//     a pure function of (seed, idempotency key). See fold_property_test.cpp
+//     for the properties.
 // Everything is inline in namespace yantra::test so several test files of
 // one binary can include it.
 #pragma once
@@ -27,6 +29,7 @@
 
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
+#include "runtime/waits.hpp"
 
 namespace yantra::test {
 
@@ -50,7 +53,8 @@ inline std::string Describe(const v1::Event& ev) {
     case v1::Event::kStepCompleted: {
       const auto& e = ev.step_completed();
       return "StepCompleted " + e.path() + "#" + std::to_string(e.attempt()) + " " +
-             e.output_json();
+             e.output_json() +
+             (e.signal_seq() != 0 ? " signal=" + std::to_string(e.signal_seq()) : "");
     }
     case v1::Event::kStepFailed: {
       const auto& e = ev.step_failed();
@@ -92,6 +96,15 @@ inline std::string Describe(const v1::Event& ev) {
         s += (i > 0 ? "," : "") + (e.frames(i).empty() ? std::string("\"\"") : e.frames(i));
       }
       return s + "]";
+    }
+    case v1::Event::kSignalReceived: {
+      const auto& e = ev.signal_received();
+      return "SignalReceived " + e.name() + " " + e.data_json();
+    }
+    case v1::Event::kApprovalRecorded: {
+      const auto& e = ev.approval_recorded();
+      return "ApprovalRecorded " + e.step_path() + " " + e.key_id() + "/" + e.role() + " " +
+             e.decision();
     }
     case v1::Event::BODY_NOT_SET: break;
   }
@@ -338,6 +351,10 @@ class FlowGen {
         step["on_success"] = ids[static_cast<size_t>(i + 1)];
       }
       if (!last && P(25)) step["on_failure"] = later();
+      const bool waits = step["type"] == "wait_signal" || step["type"] == "approval";
+      if (!last && waits && step["config"].contains("timeout_ms") && P(50)) {
+        step["on_timeout"] = later();
+      }
       steps.push_back(std::move(step));
       ctx.visible.push_back(ids[static_cast<size_t>(i)]);
     }
@@ -347,6 +364,7 @@ class FlowGen {
   json Step(const std::string& id, const GenCtx& ctx) {
     const bool nest = ctx.depth < 3;
     const int roll = R(1, 100);
+    if (roll <= 6) return Wait(id);
     if (nest && roll > 82) return Parallel(id, ctx);
     if (nest && roll > 64) return Loop(id, ctx);
     if (roll > (nest ? 52 : 80)) return Condition(id, ctx);
@@ -384,6 +402,31 @@ class FlowGen {
                               {"initial_delay_ms", initial},
                               {"max_delay_ms", initial * R(1, 4)}};
     }
+    return step;
+  }
+
+  // A wait_signal step (names "go" and "data", which the driver also sends
+  // unasked) or an approval over the driver's keys, sometimes with a timeout.
+  json Wait(const std::string& id) {
+    json step = {{"id", id}};
+    json config = json::object();
+    if (P(50)) {
+      step["type"] = "wait_signal";
+      config["name"] = P(50) ? "go" : "data";
+    } else {
+      static const char* kApprovers[] = {"key_a", "key_b", "role:admin", "role:editor"};
+      static const char* kPolicies[] = {"any", "all", "majority"};
+      json approvers = json::array();
+      for (const char* a : kApprovers) {
+        if (P(50)) approvers.push_back(a);
+      }
+      if (approvers.empty()) approvers.push_back("role:admin");
+      step["type"] = "approval";
+      config["approvers"] = std::move(approvers);
+      config["policy"] = kPolicies[R(0, 2)];
+    }
+    if (P(50)) config["timeout_ms"] = R(50, 500);
+    step["config"] = std::move(config);
     return step;
   }
 
@@ -485,7 +528,11 @@ struct DriverRun {
 
 class Driver {
  public:
-  Driver(const Flow& flow, uint32_t seed) : flow_(flow), seed_(seed), rng_(seed ^ 0x9E3779B9u) {}
+  Driver(const Flow& flow, uint32_t seed) : flow_(flow), seed_(seed), rng_(seed ^ 0x9E3779B9u) {
+    for (const auto& [id, loc] : flow.all_steps) {
+      if (loc.step->type == StepType::kWaitSignal) sends_signals_ = true;
+    }
+  }
 
   void Restore(const Snapshot& s) {
     rng_ = s.rng;
@@ -524,7 +571,9 @@ class Driver {
     std::sort(timers.begin(), timers.end(), [](const Command* a, const Command* b) {
       return a->due_ms != b->due_ms ? a->due_ms < b->due_ms : a->timer_id < b->timer_id;
     });
-    if (tools.empty() && timers.empty()) {
+    const std::vector<std::string> waits = input_waits(run.st);
+    const bool idle = tools.empty() && timers.empty();
+    if (idle && waits.empty()) {
       run.error = "stuck: not terminal and nothing in flight (" + run.st.display_status() + ")";
       return false;
     }
@@ -533,6 +582,17 @@ class Driver {
       v1::Event ev = make_event(run.st, ++now_);
       ev.mutable_execution_cancelled()->set_reason("random cancel");
       return Advance(std::move(ev), run);
+    }
+    // A signal nobody asked for (yet): buffered until a step waits for it.
+    if (sends_signals_ && roll < 4) {
+      const char* name = rng_() % 2 == 0 ? "go" : "data";
+      if (can_accept_signal(run.st, name).is_ok()) {
+        ++now_;
+        return Advance(make_signal_event(run.st, name, json{{"stray", roll}}, "", now_), run);
+      }
+    }
+    if (!waits.empty() && (idle || (roll >= 25 && roll < (tools.empty() ? 75 : 40)))) {
+      return Deliver(waits[rng_() % waits.size()], run);
     }
     if (tools.empty() || (!timers.empty() && roll < 25)) {
       const Command& t = *timers.front();
@@ -567,6 +627,29 @@ class Driver {
     return Advance(std::move(ev), run);
   }
 
+  // A signal of the name the step waits for, or a decision of the first of
+  // the driver's keys (from a random one on) that may still decide.
+  bool Deliver(const std::string& path, DriverRun& run) {
+    static const char* kKeys[][2] = {{"key_a", "viewer"}, {"key_b", "editor"}, {"key_c", "admin"}};
+    now_ += 1 + static_cast<int64_t>(rng_() % 30);
+    const StepState& s = run.st.steps.at(path);
+    if (s.kind == "wait_signal") {
+      const json data = {{"n", static_cast<int>(rng_() % 10)}};
+      return Advance(make_signal_event(run.st, s.input.value("name", ""), data, "", now_), run);
+    }
+    const uint32_t first = rng_() % 3;
+    const bool approve = rng_() % 100 < 65;
+    for (uint32_t i = 0; i < 3; ++i) {
+      const char* const* key = kKeys[(first + i) % 3];
+      auto target = check_approval(flow_, run.st, path, key[0], key[1]);
+      if (!target.ok()) continue;
+      return Advance(make_approval_event(run.st, target.value(), key[0], key[1], approve, "", now_),
+                     run);
+    }
+    run.error = "nobody may decide on " + path;
+    return false;
+  }
+
   bool Advance(v1::Event ev, DriverRun& run) {
     std::vector<Command> cmds;
     auto batch = advance(flow_, run.st, std::move(ev), now_, &cmds);
@@ -584,6 +667,7 @@ class Driver {
   uint64_t seed_;
   std::mt19937 rng_;
   int64_t now_ = 1000;
+  bool sends_signals_ = false;
 };
 
 // ---------------------------------------------------------------- the corpus

@@ -1,15 +1,17 @@
 // Property tests of the event log over generated workflows.
 //
 // Design: FlowGen (a seeded std::mt19937) builds random but valid flows:
-// chains of action/condition/delay/loop/parallel steps, containers nested up
-// to depth 3, random retry policies and deadlines, forward-only transitions
+// chains of action/condition/delay/wait_signal/approval/loop/parallel steps,
+// containers nested up to depth 3, random retry policies and deadlines, forward-only transitions
 // (on_success, on_failure, on_true, on_false) and parameters made of
 // literals, $ref/$expr over the input, loop variables and earlier or
 // enclosing steps (FlowGen and Driver live in driver.hpp, shared with the
 // time machine tests). Driver plays the engine without actors: it feeds the
 // ExecutionStarted input through advance(), then, round by round, either
-// answers one in-flight tool call or fires the earliest pending timer (the
-// clock jumps to its due time); the choice comes from the driver's own RNG.
+// answers one in-flight tool call, fires the earliest pending timer (the
+// clock jumps to its due time), delivers a signal or an approval decision to
+// a waiting step, or sends a signal nobody waits for yet; the choice comes
+// from the driver's own RNG.
 // A tool's answer is a pure function of (seed, idempotency key): success with
 // output = parameters, or a retriable / non-retriable failure, so a re-issued
 // call gets the same answer, as with a real idempotent tool. Every batch and
@@ -225,7 +227,12 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
           seen[id == "#timeout" ? "timer:workflow" : "timer:step"]++;
           break;
         }
-        case v1::Event::kStepCompleted: seen["completed"]++; break;
+        case v1::Event::kStepCompleted:
+          seen["completed"]++;
+          if (e.step_completed().signal_seq() != 0) seen["signal_consumed"]++;
+          break;
+        case v1::Event::kSignalReceived: seen["signal"]++; break;
+        case v1::Event::kApprovalRecorded: seen["approval"]++; break;
         case v1::Event::kRetryScheduled: seen["retry_scheduled"]++; break;
         case v1::Event::kBranchTaken: seen["branch_taken"]++; break;
         case v1::Event::kFrameEnded:
@@ -238,7 +245,9 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
       if (f.status == FrameStatus::kAbandoned) seen["frame:abandoned"]++;
     }
     for (const auto& [path, s] : c.run.st.steps) {
-      if (s.error.is_object() && s.error.value("code", "") == "timeout") seen["deadline"]++;
+      if (s.error.is_object() && s.error.value("code", "") == "timeout") {
+        seen[s.kind == "action" ? "deadline" : "wait_timeout"]++;
+      }
     }
   }
   for (const char* key : {"status:completed",
@@ -250,6 +259,8 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
                           "started:loop",
                           "started:parallel",
                           "started:delay",
+                          "started:wait_signal",
+                          "started:approval",
                           "started:retry",
                           "started:detached",
                           "failed:unavailable",
@@ -260,6 +271,7 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
                           "failed:too_many_iterations",
                           "failed:expression_error",
                           "failed:invalid_parameters",
+                          "failed:rejected",
                           "timer:workflow",
                           "timer:step",
                           "completed",
@@ -268,7 +280,11 @@ TEST_F(FoldProperty, CorpusExercisesEveryEventKindAndEnding) {
                           "frame:ok",
                           "frame:failed",
                           "frame:abandoned",
-                          "deadline"}) {
+                          "deadline",
+                          "signal",
+                          "signal_consumed",
+                          "approval",
+                          "wait_timeout"}) {
     EXPECT_GT(seen[key], 0) << key;
   }
 }
