@@ -13,10 +13,17 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
+#include "actors/http_tool.hpp"
+#include "actors/internal/admission.hpp"
+#include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
+#include "actors/internal/triggers.hpp"
 #include "runtime/fork.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/snapshot.hpp"
+#include "runtime/waits.hpp"
+#include "storage/audit_log.hpp"
+#include "storage/vault.hpp"
 
 namespace yantra {
 
@@ -50,6 +57,15 @@ std::string flow_key(const std::string& tenant, const std::string& flow_id, uint
 struct Engine::Impl {
   EngineOptions options;
   std::unique_ptr<storage::Store> store;
+  std::unique_ptr<storage::Vault> vault;  // null without a master key
+  std::unique_ptr<storage::AuditLog> audit;
+  std::unique_ptr<detail::Admission> admission;
+  // Webhook ids, the event index and the scheduler (triggers.hpp). Stopped
+  // first at shutdown: the scheduler starts executions.
+  std::unique_ptr<detail::Triggers> triggers;
+  // Delivers the callback outbox (callbacks.hpp). Stopped before anything
+  // else at shutdown, destroyed after the writers (which may notify it).
+  std::unique_ptr<detail::CallbackDispatcher> callbacks;
   detail::EngineCtx ctx;
   std::unique_ptr<detail::IoPool> io;
   std::unique_ptr<caf::actor_system_config> cfg;
@@ -138,6 +154,146 @@ struct Engine::Impl {
     return std::make_pair(fv.version(), flow.value());
   }
 
+  // Starts queued runs of one flow, oldest first, while it has free slots.
+  // On the I/O pool (it reads the store); one drain at a time, so that two
+  // never pick the same run.
+  std::mutex drain_mu;
+  void drain(const std::string& tenant, const std::string& flow_id) {
+    std::lock_guard<std::mutex> lock(drain_mu);
+    while (admission->reserve_dequeue(tenant, flow_id)) {
+      const uint64_t cursor = admission->cursor(tenant, flow_id);
+      // Rows already handed to a start stay until its first batch commits;
+      // the cursor skips them.
+      auto runs = store->queued_runs(tenant, flow_id, 1024);
+      const v1::QueuedRun* next = nullptr;
+      if (runs.ok()) {
+        for (const auto& run : runs.value()) {
+          if (run.queue_seq() > cursor) {
+            next = &run;
+            break;
+          }
+        }
+      } else {
+        spdlog::error("queue of {}/{}: {}", tenant, flow_id, runs.status().to_string());
+      }
+      if (next == nullptr) {
+        admission->release_dequeue(tenant, flow_id);
+        return;
+      }
+      admission->dispatched(tenant, flow_id, next->queue_seq());
+      start_queued(*next);
+    }
+  }
+
+  void start_queued(const v1::QueuedRun& run) {
+    auto flow = resolve_flow(run.tenant(), run.flow_id(), run.flow_version());
+    auto input = parse_json_text(run.input_json());
+    if (!flow.ok() || !input.ok()) {
+      // The version was stored when the run was queued, so this is a damaged
+      // store; the run stays queued and visible rather than vanishing.
+      spdlog::error("queued execution {} cannot start: {}", run.execution_id(),
+                    (flow.ok() ? input.status() : flow.status()).to_string());
+      admission->abandon(run.tenant(), run.flow_id());
+      return;
+    }
+    detail::StartCommand cmd;
+    cmd.execution_id = run.execution_id();
+    cmd.flow = flow.value().second;
+    cmd.request.tenant = run.tenant();
+    cmd.request.flow_id = run.flow_id();
+    cmd.request.flow_version = run.flow_version();
+    cmd.request.input = std::move(input.value());
+    cmd.request.idempotency_key = run.idempotency_key();
+    cmd.delete_key = store->queue_row_key(run);
+    cmd.started = [this, tenant = run.tenant(), flow_id = run.flow_id()](Result<std::string> r) {
+      if (!r.ok()) admission->abandon(tenant, flow_id);
+    };
+    const uint32_t p = partition_of(cmd.execution_id, ctx.partition_count);
+    caf::anon_send(ctx.partitions[p], detail::start_atom::value, std::move(cmd));
+  }
+
+  // Stores a run that must wait for a slot of its flow (status "queued").
+  Status enqueue(const std::string& execution_id, const RunRequest& request) {
+    const int64_t now = detail::now_ms();
+    v1::QueuedRun run;
+    run.set_execution_id(execution_id);
+    run.set_tenant(request.tenant);
+    run.set_flow_id(request.flow_id);
+    run.set_flow_version(request.flow_version);
+    run.set_input_json(dump_canonical(request.input));
+    run.set_idempotency_key(request.idempotency_key);
+    run.set_enqueued_ms(now);
+    v1::ExecutionSummary sum;
+    sum.set_execution_id(execution_id);
+    sum.set_tenant(request.tenant);
+    sum.set_flow_id(request.flow_id);
+    sum.set_flow_version(request.flow_version);
+    sum.set_status("queued");
+    sum.set_created_ms(now);
+    sum.set_updated_ms(now);
+    sum.set_partition(partition_of(execution_id, ctx.partition_count));
+    // Under the drain lock: queue_seq order is then commit order, so a
+    // drain never sees a newer row before an older one (and skips it).
+    std::unique_lock<std::mutex> lock(drain_mu);
+    auto stored = store->enqueue_run(std::move(run), sum);
+    lock.unlock();
+    if (!stored.ok()) {
+      admission->count_queued(request.tenant, request.flow_id, 0, -1);
+      return stored.status();
+    }
+    return Status::ok();
+  }
+
+  // A queued run has no actor and no events: cancelling removes its row and
+  // marks its summary; watchers hear of it like of any end.
+  Status cancel_queued(const v1::ExecutionSummary& summary, const std::string& reason) {
+    auto runs = store->queued_runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
+    if (!runs.ok()) return runs.status();
+    for (const auto& run : runs.value()) {
+      if (run.execution_id() != summary.execution_id()) continue;
+      v1::ExecutionSummary cancelled = summary;
+      cancelled.set_status("cancelled");
+      cancelled.set_updated_ms(detail::now_ms());
+      Status s = admission->cancel_queued(run, cancelled);
+      if (!s.is_ok()) return s;
+      ExecutionResult r{summary.execution_id(),
+                        "cancelled",
+                        nullptr,
+                        json{{"code", "cancelled"}, {"message", reason}},
+                        summary.tenant(),
+                        summary.flow_id()};
+      notify(r);
+      return Status::ok();
+    }
+    return Status("conflict", "execution " + summary.execution_id() +
+                                  " is leaving the queue and starting; cancel it again");
+  }
+
+  // Recovery of the queues: counts what waits and starts what may run.
+  // After the running executions were counted, so slots are known.
+  void recover_queues() {
+    auto flows_with_queue = store->queued_flows();
+    if (!flows_with_queue.ok()) {
+      spdlog::error("recovery of run queues: {}", flows_with_queue.status().to_string());
+      return;
+    }
+    for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
+      auto runs = store->queued_runs(tenant, flow_id, SIZE_MAX);
+      if (!runs.ok()) continue;
+      auto flow = resolve_flow(tenant, flow_id, 0);
+      const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
+      admission->count_queued(tenant, flow_id, limit, static_cast<int64_t>(runs.value().size()));
+      drain(tenant, flow_id);
+    }
+  }
+
+  void on_finished(const ExecutionResult& r) {
+    notify(r);
+    if (admission->finished(r.tenant, r.flow_id)) {
+      io->submit([this, tenant = r.tenant, flow_id = r.flow_id] { drain(tenant, flow_id); });
+    }
+  }
+
   void notify(const ExecutionResult& r) {
     if (watch_count.load(std::memory_order_acquire) == 0) return;
     std::vector<std::pair<uint64_t, Engine::WatchFn>> ws;
@@ -179,10 +335,16 @@ struct Engine::Impl {
   }
 
   ~Impl() {
+    if (callbacks) callbacks->stop();
+    if (triggers) triggers->stop();
+    triggers.reset();
     stop_retention();
     if (sys) shutdown_actors();
     sys.reset();
     ctx.writers.clear();
+    callbacks.reset();
+    audit.reset();  // flushes what is queued
+    vault.reset();
     store.reset();
   }
 };
@@ -197,12 +359,23 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto store = storage::Store::open(storage::StoreOptions{options.data_dir, options.durability});
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
+  if (!options.master_key.empty()) {
+    auto vault = storage::Vault::open(*impl->store, options.master_key);
+    if (!vault.ok()) return vault.status();
+    impl->vault = std::move(vault.value());
+  }
+  auto audit = storage::AuditLog::open(*impl->store);
+  if (!audit.ok()) return audit.status();
+  impl->audit = std::move(audit.value());
+  impl->admission = std::make_unique<detail::Admission>(*impl->store);
   const uint32_t parts = std::max<uint32_t>(1, options.partitions);
 
   auto& ctx = impl->ctx;
   ctx.store = impl->store.get();
   ctx.partition_count = parts;
   ctx.snapshot_every = options.snapshot_every;
+  ctx.vault = impl->vault.get();
+  ctx.audit = impl->audit.get();
   for (uint32_t p = 0; p < parts; ++p) {
     ctx.writers.push_back(std::make_unique<storage::LogWriter>(*impl->store, p));
   }
@@ -215,7 +388,14 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     if (!r.ok()) return r.status();
     return r.value().second;
   };
-  ctx.on_finished = [raw](const ExecutionResult& r) { raw->notify(r); };
+  ctx.on_finished = [raw](const ExecutionResult& r) { raw->on_finished(r); };
+  ctx.keep_finished = [raw](const std::string& id, Engine::FinishedFn fn) {
+    std::lock_guard<std::mutex> lock(raw->watch_mu);
+    raw->watchers[id].emplace_back(raw->next_watch++, [fn](Result<ExecutionResult> r) {
+      if (r.ok()) fn(r.value());
+    });
+    raw->watch_count.fetch_add(1, std::memory_order_release);
+  };
 
   impl->cfg = std::make_unique<caf::actor_system_config>();
   size_t threads = options.scheduler_threads;
@@ -236,6 +416,19 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     impl->specs.push_back(spec);
     ctx.tools[spec.id] = detail::spawn_tool_pool(*impl->sys, tool);
   }
+  // The callback dispatcher exists before any actor can commit a batch
+  // (writers notify it); it starts sending once recovery has begun.
+  std::shared_ptr<Tool> http;
+  for (auto& tool : options.tools) {
+    if (tool->spec().id == "http") http = tool;  // shares its pool and CA settings
+  }
+  detail::CallbackOptions callback_options;
+  callback_options.workers = options.callback_workers;
+  callback_options.initial_backoff_ms = options.callback_initial_backoff_ms;
+  callback_options.max_age_ms = options.callback_max_age_ms;
+  impl->callbacks = std::make_unique<detail::CallbackDispatcher>(
+      *impl->store, impl->vault.get(), http ? http : make_http_tool(), callback_options);
+  ctx.outbox_written = [raw] { raw->callbacks->notify(); };
   for (uint32_t p = 0; p < parts; ++p) {
     ctx.partitions.push_back(detail::spawn_partition(*impl->sys, &ctx, p));
   }
@@ -251,16 +444,40 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
         spdlog::error("recovery of partition {} failed: {}", p, ids.status().to_string());
       } else {
         for (const auto& id : ids.value()) {
+          // Counted before it can end, so its end never precedes its count.
+          auto sum = raw->store->get_summary(id);
+          if (sum.ok() && sum.value().has_value()) {
+            raw->admission->count_running(sum.value()->tenant(), sum.value()->flow_id());
+          }
+          raw->ctx.recovered.fetch_add(1, std::memory_order_relaxed);
           caf::anon_send(raw->ctx.partitions[p], detail::activate_atom::value, id);
         }
       }
-      if (raw->partitions_to_recover.fetch_sub(1) == 1) raw->ready = true;
+      if (raw->partitions_to_recover.fetch_sub(1) == 1) {
+        raw->recover_queues();
+        raw->ready = true;
+      }
     });
   }
+  raw->callbacks->start();
   if (options.retention_ms > 0 && options.retention_interval_ms > 0) {
     raw->retention = std::thread([raw] { raw->run_retention(); });
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+  raw->triggers = std::make_unique<detail::Triggers>(*raw->store, options.clock);
+  Status triggers =
+      raw->triggers->load([raw](const std::string& tenant,
+                                const std::string& flow_id) -> Result<std::shared_ptr<const Flow>> {
+        auto r = raw->resolve_flow(tenant, flow_id, 0);
+        if (!r.ok()) return r.status();
+        return r.value().second;
+      });
+  if (!triggers.is_ok()) return triggers;
+  auto engine = std::unique_ptr<Engine>(new Engine(std::move(impl)));
+  Engine* self = engine.get();
+  raw->triggers->start([self](RunRequest run, StartedFn started) {
+    self->start(std::move(run), std::move(started));
+  });
+  return engine;
 }
 
 Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definition,
@@ -276,10 +493,14 @@ Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definit
   fv.set_note(note);
   auto version = impl_->store->put_flow(std::move(fv));
   if (!version.ok()) return version.status();
-  std::lock_guard<std::mutex> lock(impl_->flows_mu);
-  impl_->flows[flow_key(tenant, flow.value()->id, version.value())] = flow.value();
-  auto& l = impl_->latest[tenant + '\0' + flow.value()->id];
-  if (version.value() > l) l = version.value();
+  {
+    std::lock_guard<std::mutex> lock(impl_->flows_mu);
+    impl_->flows[flow_key(tenant, flow.value()->id, version.value())] = flow.value();
+    auto& l = impl_->latest[tenant + '\0' + flow.value()->id];
+    if (version.value() > l) l = version.value();
+  }
+  Status triggered = impl_->triggers->on_stored(tenant, version.value(), flow.value());
+  if (!triggered.is_ok()) return triggered;
   return version.value();
 }
 
@@ -339,42 +560,55 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
       return;
     }
   }
-  auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
-  if (!flow.ok()) {
+  Impl* impl = impl_.get();
+  // Answers the caller and everyone who asked with the same idempotency key.
+  auto answer_all = [impl, idem](const StartedFn& first, const Result<std::string>& r) {
+    std::vector<StartedFn> waiters;
     if (!idem.empty()) {
-      std::vector<StartedFn> waiters;
-      {
-        std::lock_guard<std::mutex> lock(impl_->idem_mu);
-        waiters = std::move(impl_->idem_pending[idem]);
-        impl_->idem_pending.erase(idem);
-      }
-      for (auto& w : waiters) w(flow.status());
+      std::lock_guard<std::mutex> lock(impl->idem_mu);
+      waiters = std::move(impl->idem_pending[idem]);
+      impl->idem_pending.erase(idem);
     }
-    if (started) started(flow.status());
+    if (first) first(r);
+    for (auto& w : waiters) {
+      if (w) w(r);
+    }
+  };
+  auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
+  if (!flow.ok()) return answer_all(started, flow.status());
+  request.flow_version = flow.value().first;
+  if (flow.value().second->status == "paused") {
+    return answer_all(started, Status("conflict", "flow '" + request.flow_id + "' is paused"));
+  }
+  auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, detail::now_ms());
+  if (!verdict.ok()) return answer_all(started, verdict.status());
+  const std::string execution_id = new_execution_id();
+  if (verdict.value() == detail::Admission::Verdict::kQueue) {
+    Status queued = impl_->enqueue(execution_id, request);
+    if (queued.is_ok() && request.queued) request.queued->store(true);
+    answer_all(started, queued.is_ok() ? Result<std::string>(execution_id) : queued);
+    // A slot may have freed while the row was being written.
+    if (queued.is_ok()) {
+      impl_->io->submit([impl, tenant = request.tenant, flow_id = request.flow_id] {
+        impl->drain(tenant, flow_id);
+      });
+    }
+    if (queued.is_ok() && finished) {
+      watch(execution_id, [finished](Result<ExecutionResult> r) {
+        if (r.ok()) finished(r.value());
+      });
+    }
     return;
   }
-  request.flow_version = flow.value().first;
   detail::StartCommand cmd;
-  cmd.execution_id = new_execution_id();
+  cmd.execution_id = execution_id;
   cmd.flow = flow.value().second;
+  cmd.started = [impl, answer_all, started = std::move(started), tenant = request.tenant,
+                 flow_id = request.flow_id](Result<std::string> r) {
+    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
+    answer_all(started, r);
+  };
   cmd.request = std::move(request);
-  if (idem.empty()) {
-    cmd.started = std::move(started);
-  } else {
-    Impl* impl = impl_.get();
-    cmd.started = [impl, idem, started = std::move(started)](Result<std::string> r) {
-      std::vector<StartedFn> waiters;
-      {
-        std::lock_guard<std::mutex> lock(impl->idem_mu);
-        waiters = std::move(impl->idem_pending[idem]);
-        impl->idem_pending.erase(idem);
-      }
-      if (started) started(r);
-      for (auto& w : waiters) {
-        if (w) w(r);
-      }
-    };
-  }
   cmd.finished = std::move(finished);
   const uint32_t p = partition_of(cmd.execution_id, impl_->ctx.partition_count);
   caf::anon_send(impl_->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
@@ -410,8 +644,17 @@ uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
   } else if (storage::is_terminal_status(summary.value()->status())) {
     auto st = load_state(execution_id);
     if (st.ok()) {
-      now = ExecutionResult{execution_id, to_string(st.value().status), st.value().output,
-                            st.value().error};
+      now = ExecutionResult{execution_id,      to_string(st.value().status),
+                            st.value().output, st.value().error,
+                            st.value().tenant, st.value().flow_id};
+    } else if (summary.value()->status() == "cancelled" && summary.value()->last_seq() == 0) {
+      // Cancelled while queued: it never had events.
+      now = ExecutionResult{execution_id,
+                            "cancelled",
+                            nullptr,
+                            json{{"code", "cancelled"}, {"message", "cancelled while queued"}},
+                            summary.value()->tenant(),
+                            summary.value()->flow_id()};
     } else {
       now = st.status();
     }
@@ -457,6 +700,10 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
   if (storage::is_terminal_status(summary.value()->status())) {
     done(Status("conflict", "execution " + execution_id + " already ended (" +
                                 summary.value()->status() + ")"));
+    return;
+  }
+  if (summary.value()->status() == "queued") {
+    done(impl_->cancel_queued(*summary.value(), reason));
     return;
   }
   detail::CancelCommand cmd{execution_id, reason, std::move(done)};
@@ -508,8 +755,11 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   tomb.set_deleted(true);
   auto version = impl_->store->put_flow(std::move(tomb));
   if (!version.ok()) return version.status();
-  std::lock_guard<std::mutex> lock(impl_->flows_mu);
-  impl_->latest.erase(tenant + '\0' + flow_id);
+  {
+    std::lock_guard<std::mutex> lock(impl_->flows_mu);
+    impl_->latest.erase(tenant + '\0' + flow_id);
+  }
+  impl_->triggers->on_deleted(tenant, flow_id, version.value());
   return version.value();
 }
 
@@ -548,7 +798,15 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   act.events = std::move(forked.value());
   act.flow = flow.value().second;
   act.unsaved = true;
-  act.started = std::move(started);
+  // A fork is a new execution: the tenant's limits apply to it.
+  Status admitted =
+      impl_->admission->admit_extra(tenant, source.value().flow_id(), true, detail::now_ms());
+  if (!admitted.is_ok()) return started(admitted);
+  act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
+                 started = std::move(started)](Result<std::string> r) {
+    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
+    started(r);
+  };
   const uint32_t p = partition_of(id, impl_->ctx.partition_count);
   caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
 }
@@ -574,7 +832,14 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
   act.events = std::move(events.value());
   act.flow = flow.value().second;
   act.input = std::move(resumed.value());
-  act.started = std::move(started);
+  Status admitted =
+      impl_->admission->admit_extra(tenant, source.value().flow_id(), false, detail::now_ms());
+  if (!admitted.is_ok()) return started(admitted);
+  act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
+                 started = std::move(started)](Result<std::string> r) {
+    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
+    started(r);
+  };
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
   caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
 }
@@ -664,6 +929,52 @@ const storage::Store& Engine::store() const {
   return *impl_->store;
 }
 
+storage::Store& Engine::store() {
+  return *impl_->store;
+}
+
+storage::Vault* Engine::vault() {
+  return impl_->vault.get();
+}
+
+storage::AuditLog& Engine::audit() {
+  return *impl_->audit;
+}
+
+storage::TriggerStore& Engine::triggers() {
+  return impl_->triggers->rows();
+}
+
+void Engine::emit_event(const std::string& tenant, const std::string& name, const json& data,
+                        EmitFn done) {
+  impl_->triggers->emit(tenant, name, data, std::move(done));
+}
+
+std::vector<ScheduleInfo> Engine::schedules(const std::string& tenant) const {
+  return impl_->triggers->schedules(tenant);
+}
+
+Result<std::optional<v1::Tenant>> Engine::tenant(const std::string& id) const {
+  return impl_->admission->tenant(id);
+}
+
+Result<std::vector<v1::Tenant>> Engine::list_tenants() const {
+  return impl_->store->list_tenants();
+}
+
+Status Engine::put_tenant(const v1::Tenant& tenant) {
+  return impl_->admission->put_tenant(tenant);
+}
+
+Status Engine::delete_tenant(const std::string& id) {
+  return impl_->admission->delete_tenant(id);
+}
+
+Engine::TenantUsage Engine::usage(const std::string& tenant) const {
+  auto u = impl_->admission->usage(tenant);
+  return TenantUsage{u.running, u.queued};
+}
+
 bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
   caf::scoped_actor self{*impl_->sys};
@@ -675,9 +986,88 @@ bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
 }
 
 void Engine::halt_for_test() {
+  impl_->callbacks->stop();
+  impl_->triggers->stop();
   impl_->stop_retention();
   for (auto& w : impl_->ctx.writers) w->halt();
   impl_->shutdown_actors();
+}
+
+// ---- signals and approvals (see runtime/waits.hpp; the actor checks and
+// appends, the partition wakes a sleeping execution for them)
+
+void Engine::signal(const std::string& tenant, const std::string& execution_id,
+                    const std::string& name, const json& data,
+                    std::function<void(Result<std::string>)> done) {
+  auto sum = summary(tenant, execution_id);
+  if (!sum.ok()) return done(sum.status());
+  if (storage::is_terminal_status(sum.value().status())) {
+    return done(Status(
+        "conflict", "execution " + execution_id + " already ended (" + sum.value().status() + ")"));
+  }
+  if (sum.value().status() == "queued") {
+    return done(Status("conflict", "execution " + execution_id +
+                                       " is queued; signals are accepted once it has started"));
+  }
+  detail::SignalCommand cmd;
+  cmd.execution_id = execution_id;
+  cmd.name = name;
+  cmd.data = data;
+  cmd.signal_id = "sig_" + new_execution_id();
+  cmd.done = [done, id = cmd.signal_id](Status s) {
+    if (s.is_ok()) {
+      done(id);
+    } else {
+      done(s);
+    }
+  };
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::signal_atom::value, std::move(cmd));
+}
+
+void Engine::approve(const std::string& tenant, const std::string& execution_id,
+                     const std::string& step_path, const std::string& key_id,
+                     const std::string& role, bool approved, const std::string& comment,
+                     std::function<void(Status)> done) {
+  auto sum = summary(tenant, execution_id);
+  if (!sum.ok()) return done(sum.status());
+  if (storage::is_terminal_status(sum.value().status()) || sum.value().status() == "queued") {
+    return done(Status("not_found", "execution " + execution_id + " has no step '" + step_path +
+                                        "' waiting for approval"));
+  }
+  detail::ApprovalCommand cmd{execution_id, step_path, key_id,         role,
+                              approved,     comment,   std::move(done)};
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  caf::anon_send(impl_->ctx.partitions[p], detail::approve_atom::value, std::move(cmd));
+}
+
+Result<std::vector<Engine::WaitingApproval>> Engine::pending_approvals(const std::string& tenant,
+                                                                       size_t max_executions) {
+  std::vector<WaitingApproval> out;
+  std::string cursor;
+  size_t seen = 0;
+  while (seen < max_executions) {
+    auto page = list_executions(tenant, "", "waiting", 200, cursor);
+    if (!page.ok()) return page.status();
+    for (const auto& sum : page.value().items) {
+      ++seen;
+      auto flow = get_flow(tenant, sum.flow_id(), sum.flow_version());
+      if (!flow.ok()) continue;
+      bool has_approvals = false;
+      for (const auto& [id, loc] : flow.value()->all_steps) {
+        has_approvals = has_approvals || loc.step->type == StepType::kApproval;
+      }
+      if (!has_approvals) continue;
+      auto st = load_state(sum.execution_id());
+      if (!st.ok()) continue;
+      for (auto& pa : yantra::pending_approvals(*flow.value(), st.value())) {
+        out.push_back(WaitingApproval{sum.execution_id(), sum.flow_id(), std::move(pa)});
+      }
+    }
+    if (page.value().next_cursor.empty()) break;
+    cursor = page.value().next_cursor;
+  }
+  return out;
 }
 
 }  // namespace yantra

@@ -17,6 +17,7 @@
 // not yet durable are dropped and nothing is flushed.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -27,14 +28,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/clock.hpp"
 #include "actors/tools.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
 #include "runtime/result.hpp"
+#include "runtime/waits.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/store.hpp"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace yantra {
+namespace storage {
+class Vault;
+class AuditLog;
+class TriggerStore;
+}  // namespace storage
 
 struct EngineOptions {
   std::string data_dir = "./data";
@@ -52,6 +61,21 @@ struct EngineOptions {
   int64_t retention_ms = 30LL * 24 * 3600 * 1000;
   int64_t retention_interval_ms = 60000;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
+  // The vault's master key (32 raw bytes). Empty = no vault: secrets cannot
+  // be stored and a step that references one fails ("vault_unavailable").
+  // `yantra serve` refuses to start without one.
+  std::string master_key;
+  // The time the trigger scheduler sees (null = the system clock); tests
+  // pass a ManualClock to cross days and DST transitions without sleeping.
+  // Nothing else in the engine reads it.
+  std::shared_ptr<Clock> clock;
+  // Callback delivery (config.callbacks, docs/workflows.md): deliveries in
+  // flight at once, the delay after a first failed attempt (doubled per
+  // failure, capped at 1 h, with jitter) and how long a callback is retried
+  // before it is dropped. Tests shorten the last two.
+  size_t callback_workers = 8;
+  int64_t callback_initial_backoff_ms = 1000;
+  int64_t callback_max_age_ms = 24LL * 3600 * 1000;
 };
 
 struct RunRequest {
@@ -60,6 +84,9 @@ struct RunRequest {
   uint32_t flow_version = 0;  // 0 = latest
   json input = json::object();
   std::string idempotency_key;
+  // Set to true, before `started` is called, when the run was queued behind
+  // its flow's concurrency limit (optional; for callers that show a status).
+  std::shared_ptr<std::atomic<bool>> queued;
 };
 
 struct ExecutionResult {
@@ -67,6 +94,28 @@ struct ExecutionResult {
   std::string status;
   json output;
   json error;
+  std::string tenant;
+  std::string flow_id;
+};
+
+// One flow's schedule trigger, as the scheduler holds it.
+struct ScheduleInfo {
+  std::string flow_id;
+  std::string cron;
+  std::string time_zone;
+  std::string catch_up;
+  std::string status;         // "active" | "paused"
+  int64_t next_fire_ms = 0;   // 0 = none (paused, or it never fires again)
+  int64_t last_fired_ms = 0;  // the newest slot handled; 0 = none yet
+};
+
+// What one flow did with an emitted event: started (execution_id, queued
+// when it waits behind its flow's concurrency limit) or refused (error).
+struct EventStart {
+  std::string flow_id;
+  std::string execution_id;
+  bool queued = false;
+  Status error;
 };
 
 struct EngineStats {
@@ -84,6 +133,7 @@ class Engine {
  public:
   using StartedFn = std::function<void(Result<std::string>)>;
   using FinishedFn = std::function<void(const ExecutionResult&)>;
+  using EmitFn = std::function<void(std::vector<EventStart>)>;
 
   static Result<std::unique_ptr<Engine>> open(EngineOptions options);
   ~Engine();
@@ -97,9 +147,29 @@ class Engine {
                                                const std::string& flow_id, uint32_t version = 0);
   std::vector<ToolSpec> tool_specs() const;
 
-  // Starts an execution. `started` gets the id once ExecutionStarted is
+  // Starts an execution. A paused flow (its latest version, or the version
+  // asked for, has "status": "paused") starts nothing: "conflict".
+  // `started` gets the id once ExecutionStarted is
   // durable; `finished` gets the outcome when it ends (either may be empty).
+  // Admission first: a suspended tenant ("tenant_suspended"), a tenant at its
+  // concurrency limit ("rate_limited") or monthly quota ("quota_exceeded"),
+  // or a flow over its config.rate_limit ("rate_limited") is refused with a
+  // retry hint. A flow at config.max_concurrent_executions does not refuse:
+  // the run is queued durably (status "queued", `started` gets its id) and
+  // starts, in order, when a running one ends.
   void start(RunRequest request, StartedFn started, FinishedFn finished = {});
+
+  // Triggers (docs/workflows.md). emit_event() starts every active flow of
+  // `tenant` whose event trigger names `name` and whose filter matches, with
+  // input {"name", "data"}; `done` gets one entry per such flow, ordered by
+  // flow id, once every start answered (on an engine thread; at once on the
+  // caller's when none matched). Never blocks on an actor. schedules(): the
+  // schedule triggers of a tenant, by flow id. triggers(): webhook ids and
+  // schedule positions (storage/trigger_store.hpp).
+  void emit_event(const std::string& tenant, const std::string& name, const json& data,
+                  EmitFn done);
+  std::vector<ScheduleInfo> schedules(const std::string& tenant) const;
+  storage::TriggerStore& triggers();
 
   // Calls `done` once the execution has ended (at once if it already has);
   // never waits for the actor. Error "not_found" for an unknown id. Returns a
@@ -146,6 +216,48 @@ class Engine {
   Status put_api_key(const std::string& hash, const v1::ApiKey& key);
   Result<std::optional<v1::ApiKey>> find_api_key(const std::string& hash) const;
   Result<size_t> count_api_keys(const std::string& tenant) const;
+
+  // Tenants. Rows are cached: a change applies to the next start at once.
+  // A tenant without a row (the bootstrap tenant of an older store) is
+  // active and unlimited.
+  Result<std::optional<v1::Tenant>> tenant(const std::string& id) const;
+  Result<std::vector<v1::Tenant>> list_tenants() const;
+  Status put_tenant(const v1::Tenant& tenant);
+  Status delete_tenant(const std::string& id);
+  // What counts against a tenant's limits right now.
+  struct TenantUsage {
+    int64_t running = 0;  // started and not ended (queued runs excluded)
+    int64_t queued = 0;
+  };
+  TenantUsage usage(const std::string& tenant) const;
+
+  // The typed stores behind the API: keys (store), secrets (vault; null
+  // without a master key) and the audit chain.
+  storage::Store& store();
+  storage::Vault* vault();
+  storage::AuditLog& audit();
+
+  // Signals and approvals (runtime/waits.hpp). A sleeping execution is
+  // woken for them. signal(): `done` gets the signal id once SignalReceived
+  // is durable, or "not_found", "conflict" (ended or queued),
+  // "too_many_signals", "invalid_argument". approve(): ok once
+  // ApprovalRecorded is durable, or "not_found" (no such step waiting),
+  // "forbidden" (not an approver), "conflict" (already decided).
+  void signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
+              const json& data, std::function<void(Result<std::string>)> done);
+  void approve(const std::string& tenant, const std::string& execution_id,
+               const std::string& step_path, const std::string& key_id, const std::string& role,
+               bool approved, const std::string& comment, std::function<void(Status)> done);
+  // Approval steps waiting in the tenant's waiting executions (the newest
+  // `max_executions` of them are looked at). Reads the store: not for actor
+  // threads.
+  struct WaitingApproval {
+    std::string execution_id;
+    std::string flow_id;
+    PendingApproval approval;
+  };
+  Result<std::vector<WaitingApproval>> pending_approvals(const std::string& tenant,
+                                                         size_t max_executions = 1000);
 
   // Blocking conveniences for tests, tools and benchmarks (never call them on
   // an engine thread).

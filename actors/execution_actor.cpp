@@ -16,9 +16,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/redact.hpp"
 #include "runtime/snapshot.hpp"
+#include "runtime/waits.hpp"
+#include "storage/audit_log.hpp"
+#include "storage/vault.hpp"
 
 namespace yantra::detail {
 namespace {
@@ -39,7 +44,11 @@ struct ExecState {
   std::string persisted_status;
   std::vector<std::function<void(Status)>> cancel_waiters;
   bool done = false;
-  bool fresh = false;  // started here, not rebuilt from the log
+  bool fresh = false;      // started here, not rebuilt from the log
+  std::string delete_key;  // queue row to delete with the first batch
+  // Callers waiting for a batch to be durable (signals, approvals).
+  std::map<uint64_t, std::vector<std::function<void(Status)>>> acks;
+  bool asked_to_sleep = false;  // an idle_atom is on its way to the partition
   uint64_t events_since_snapshot = 0;
   uint64_t bytes_since_snapshot = 0;
   uint64_t last_snapshot_bytes = 0;
@@ -78,6 +87,7 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
     req.created = true;
     req.idempotency_key = s.st.idempotency_key;
     req.parent_execution_id = s.st.parent_execution_id;
+    req.delete_key = std::move(s.delete_key);
     if (!req.summary) req.summary = summary_of(s);
   }
   // A snapshot when this batch crosses a multiple of snapshot_every: the
@@ -97,10 +107,15 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
     s.bytes_since_snapshot = 0;
     req.snapshot.emplace(s.st.last_seq, std::move(bytes));
   }
+  // The callbacks this batch owes commit with it (a transactional outbox);
+  // the dispatcher is woken once they are durable.
+  add_outbox_rows(*s.flow, s.st, events, now_ms(), &req);
+  EngineCtx* notify = req.outbox.empty() ? nullptr : s.ctx;
   const uint64_t batch = s.next_batch++;
   s.pending.emplace(batch, std::move(cmds));
   auto handle = caf::actor_cast<caf::actor>(self);
-  s.ctx->writers[s.partition]->append(std::move(req), [handle, batch](const Status& st) {
+  s.ctx->writers[s.partition]->append(std::move(req), [handle, batch, notify](const Status& st) {
+    if (notify != nullptr && st.is_ok()) notify->outbox_written();
     caf::anon_send(handle, persisted_atom::value, PersistAck{batch, st});
   });
 }
@@ -179,6 +194,89 @@ void record_tool_call(const std::string& tool, bool ok,
           .count());
 }
 
+// One audit record per tool call, written off the actor's path (the audit
+// log batches on a thread of its own).
+void audit_tool_call(Self* self, const ToolCall& call, const std::string& tool_id,
+                     const ToolResult& r) {
+  auto& s = self->state;
+  if (s.ctx->audit == nullptr) return;
+  storage::AuditEntry e;
+  e.time_ms = now_ms();
+  e.tenant = s.st.tenant;
+  e.role = "system";
+  e.action = "tool.call";
+  e.resource = "executions/" + s.id + "/steps/" + call.path;
+  e.outcome = r.ok ? "ok" : r.code;
+  e.detail = tool_id + "." + call.action + " attempt " + std::to_string(call.attempt);
+  s.ctx->audit->append(std::move(e));
+}
+
+// Calls the tool; its answer is scrubbed of the resolved secret values (a
+// tool may echo a header or a URL back) before anything records it.
+void call_tool(Self* self, const std::string& tool_id, CallPtr call,
+               std::shared_ptr<const std::vector<std::string>> secrets) {
+  auto& s = self->state;
+  const std::string path = call->path;
+  const uint32_t attempt = call->attempt;
+  const std::string key = call->idempotency_key;
+  auto tool = s.ctx->tools.find(tool_id);
+  if (tool == s.ctx->tools.end()) {
+    ToolResult r =
+        ToolResult::failure("unknown_tool", "no tool '" + tool_id + "' on this node", false);
+    audit_tool_call(self, *call, tool_id, r);
+    on_tool_result(self, path, attempt, key, std::move(r));
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto scrub = [secrets](ToolResult& r) {
+    if (secrets == nullptr || secrets->empty()) return;
+    r.output = redact(r.output, *secrets);
+    for (const auto& v : *secrets) {
+      if (!v.empty() && r.message.find(v) != std::string::npos) r.message = kRedacted;
+    }
+  };
+  self->request(tool->second, caf::infinite, invoke_atom::value, call)
+      .then(
+          [=](ToolResult& r) {
+            record_tool_call(tool_id, r.ok, t0);
+            scrub(r);
+            audit_tool_call(self, *call, tool_id, r);
+            on_tool_result(self, path, attempt, key, std::move(r));
+          },
+          [=](caf::error& err) {
+            record_tool_call(tool_id, false, t0);
+            ToolResult r =
+                ToolResult::failure("tool_unavailable", self->system().render(err), true);
+            scrub(r);
+            audit_tool_call(self, *call, tool_id, r);
+            on_tool_result(self, path, attempt, key, std::move(r));
+          });
+}
+
+// $secret markers are resolved on the I/O pool, just before the call; the
+// plaintext lives only in the ToolCall handed to the tool.
+void resolve_then_call(Self* self, const std::string& tool_id, std::shared_ptr<ToolCall> call) {
+  auto& s = self->state;
+  if (s.ctx->vault == nullptr) {
+    ToolResult r = ToolResult::failure(
+        "vault_unavailable", "this node has no master key, so secrets cannot be read", false);
+    audit_tool_call(self, *call, tool_id, r);
+    on_tool_result(self, call->path, call->attempt, call->idempotency_key, std::move(r));
+    return;
+  }
+  auto handle = caf::actor_cast<caf::actor>(self);
+  storage::Vault* vault = s.ctx->vault;
+  s.ctx->io->submit([handle, vault, tenant = s.st.tenant, tool_id, call] {
+    auto values = std::make_shared<std::vector<std::string>>();
+    auto resolved = resolve_secrets(
+        call->parameters, [&](const std::string& name) { return vault->get(tenant, name); },
+        values.get());
+    SecretsResolved msg{tool_id, call, resolved.status(), values};
+    if (resolved.ok()) call->parameters = std::move(resolved.value());
+    caf::anon_send(handle, secrets_atom::value, std::move(msg));
+  });
+}
+
 void launch(Self* self, const std::vector<Command>& cmds) {
   auto& s = self->state;
   for (const auto& c : cmds) {
@@ -202,37 +300,19 @@ void launch(Self* self, const std::vector<Command>& cmds) {
     call->parameters = c.parameters;
     call->timeout_ms = c.timeout_ms;
     s.ctx->tool_calls.fetch_add(1, std::memory_order_relaxed);
-    auto tool = s.ctx->tools.find(c.tool_id);
-    const std::string path = c.path;
-    const uint32_t attempt = c.attempt;
-    const std::string key = c.idempotency_key;
-    if (tool == s.ctx->tools.end()) {
-      on_tool_result(
-          self, path, attempt, key,
-          ToolResult::failure("unknown_tool", "no tool '" + c.tool_id + "' on this node", false));
-      continue;
+    if (has_secret_marker(call->parameters)) {
+      resolve_then_call(self, c.tool_id, std::move(call));
+    } else {
+      call_tool(self, c.tool_id, std::move(call), nullptr);
     }
-    const std::string tool_id = c.tool_id;
-    const auto t0 = std::chrono::steady_clock::now();
-    self->request(tool->second, caf::infinite, invoke_atom::value, CallPtr(std::move(call)))
-        .then(
-            [=](ToolResult& r) {
-              record_tool_call(tool_id, r.ok, t0);
-              on_tool_result(self, path, attempt, key, std::move(r));
-            },
-            [=](caf::error& err) {
-              record_tool_call(tool_id, false, t0);
-              on_tool_result(
-                  self, path, attempt, key,
-                  ToolResult::failure("tool_unavailable", self->system().render(err), true));
-            });
   }
 }
 
 void finish(Self* self) {
   auto& s = self->state;
   s.done = true;
-  ExecutionResult r{s.id, to_string(s.st.status), s.st.output, s.st.error};
+  ExecutionResult r{s.id,        to_string(s.st.status), s.st.output, s.st.error, s.st.tenant,
+                    s.st.flow_id};
   for (auto& w : s.cancel_waiters) w(Status());
   s.cancel_waiters.clear();
   if (s.finished) s.finished(r);
@@ -242,9 +322,9 @@ void finish(Self* self) {
   thread_local std::unordered_map<std::string, metrics::Counter*> by_status;
   metrics::Counter*& finished_total = by_status[r.status];
   if (finished_total == nullptr) {
-    finished_total = &metrics::global().counter(
-        "yantra_executions_finished_total", "Executions that ended, by status",
-        {{"status", r.status}});
+    finished_total =
+        &metrics::global().counter("yantra_executions_finished_total",
+                                   "Executions that ended, by status", {{"status", r.status}});
   }
   finished_total->inc();
   static metrics::Histogram& duration = metrics::global().histogram(
@@ -254,12 +334,45 @@ void finish(Self* self) {
   self->quit();
 }
 
+// Passivation: an execution with nothing in flight that only waits (for a
+// signal, an approval or a timer) asks its partition to let it sleep. The
+// partition remembers when to wake it (the earliest timer) and wakes it for
+// any input; the log holds everything needed to rebuild it. So 100k
+// executions waiting for people hold no actor.
+void maybe_sleep(Self* self) {
+  auto& s = self->state;
+  if (s.asked_to_sleep || s.done || !s.pending.empty() || !s.inflight.empty() || s.started ||
+      !s.cancel_waiters.empty() || is_terminal(s.st.status) || !is_idle_waiting(s.st)) {
+    return;
+  }
+  const auto due = next_timer_due_ms(s.st);
+  s.asked_to_sleep = true;
+  self->send(s.ctx->partitions[s.partition], idle_atom::value, s.id,
+             due ? *due : static_cast<int64_t>(-1));
+}
+
+// Feeds an input event and answers `done` once its batch is durable.
+void submit_acked(Self* self, v1::Event input, std::function<void(Status)> done) {
+  auto& s = self->state;
+  const uint64_t batch = s.next_batch;
+  submit(self, std::move(input));
+  if (s.next_batch == batch) {  // advance() failed: the actor is exiting
+    done(Status("internal_error", "execution " + s.id + " could not take the input"));
+    return;
+  }
+  s.acks[batch].push_back(std::move(done));
+}
+
 void on_persisted(Self* self, PersistAck& ack) {
   auto& s = self->state;
   auto it = s.pending.find(ack.batch);
   if (it == s.pending.end()) return;
   std::vector<Command> cmds = std::move(it->second);
   s.pending.erase(it);
+  if (auto waiting = s.acks.find(ack.batch); waiting != s.acks.end()) {
+    for (auto& done : waiting->second) done(ack.status);
+    s.acks.erase(waiting);
+  }
   if (!ack.status.is_ok()) {
     spdlog::error("execution {}: persisting failed: {}", s.id, ack.status.to_string());
     if (s.started) s.started(ack.status);
@@ -278,6 +391,7 @@ void on_persisted(Self* self, PersistAck& ack) {
     return;
   }
   launch(self, cmds);
+  maybe_sleep(self);
 }
 
 caf::behavior running(Self* self) {
@@ -311,6 +425,51 @@ caf::behavior running(Self* self) {
         s.cancel_waiters.push_back(std::move(cmd.done));
         submit(self, std::move(ev));
       },
+      [=](signal_atom, SignalCommand& cmd) {
+        auto& s = self->state;
+        Status ok = s.done ? Status("conflict", "execution already ended")
+                           : can_accept_signal(s.st, cmd.name);
+        if (!ok.is_ok()) return cmd.done(ok);
+        submit_acked(self, make_signal_event(s.st, cmd.name, cmd.data, cmd.signal_id, now_ms()),
+                     std::move(cmd.done));
+      },
+      [=](approve_atom, ApprovalCommand& cmd) {
+        auto& s = self->state;
+        if (s.done || is_terminal(s.st.status)) {
+          return cmd.done(Status("conflict", "execution already ended"));
+        }
+        auto target = check_approval(*s.flow, s.st, cmd.step_path, cmd.key_id, cmd.role);
+        if (!target.ok()) return cmd.done(target.status());
+        submit_acked(self,
+                     make_approval_event(s.st, target.value(), cmd.key_id, cmd.role, cmd.approved,
+                                         cmd.comment, now_ms()),
+                     std::move(cmd.done));
+      },
+      [=](sleep_atom) {
+        auto& s = self->state;
+        s.asked_to_sleep = false;
+        // An input may have reached us after we asked: then stay.
+        if (s.done || !s.pending.empty() || !s.inflight.empty() || s.started ||
+            !s.cancel_waiters.empty() || !is_idle_waiting(s.st)) {
+          self->send(s.ctx->partitions[s.partition], awake_atom::value, s.id);
+          return;
+        }
+        if (s.finished && s.ctx->keep_finished) s.ctx->keep_finished(s.id, std::move(s.finished));
+        s.finished = nullptr;
+        self->quit();
+      },
+      [=](secrets_atom, SecretsResolved& m) {
+        if (!m.status.is_ok()) {
+          // A missing secret will not appear by retrying the same attempt;
+          // the user adds it and retries the execution.
+          ToolResult r = ToolResult::failure(m.status.code(), m.status.message(), false);
+          audit_tool_call(self, *m.call, m.tool_id, r);
+          on_tool_result(self, m.call->path, m.call->attempt, m.call->idempotency_key,
+                         std::move(r));
+          return;
+        }
+        call_tool(self, m.tool_id, std::move(m.call), std::move(m.values));
+      },
       [=](kill_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "killed for test")); },
   };
 }
@@ -332,6 +491,7 @@ caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, St
   s.fresh = true;
   s.started = std::move(cmd.started);
   s.finished = std::move(cmd.finished);
+  s.delete_key = std::move(cmd.delete_key);
   v1::Event ev = make_event(s.st, now_ms());
   auto& e = *ev.mutable_execution_started();
   e.set_execution_id(cmd.execution_id);
@@ -401,7 +561,6 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
     self->quit();
     return {};
   }
-  ctx->recovered.fetch_add(1, std::memory_order_relaxed);
   // The log may end with decisions still to take (a crash between an input
   // and its decisions cannot happen, as both are one batch, but a newer
   // build may decide differently); settle, else resume what is in flight.
@@ -414,6 +573,7 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
   }
   if (batch.value().empty()) {
     launch(self, cmds);
+    maybe_sleep(self);
   } else {
     persist(self, std::move(batch.value()), std::move(cmds));
   }

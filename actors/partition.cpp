@@ -13,9 +13,21 @@
 // grown since the retry read it) and started; a parked retry gets "conflict"
 // if the check fails or if the actor is not down within kParkedMs (it was
 // then not ending but running, e.g. another retry of the same run).
+//
+// Passivation: an execution that only waits asks to sleep (idle_atom with
+// its earliest timer). The partition marks it dozing — inputs for it
+// (signals, approvals, cancels) are held back from then on — and answers
+// sleep_atom. The actor quits, unless an input sent before the partition
+// marked it reached it first; then it says awake and gets the held inputs.
+// A sleeping execution is just an id and a due time here: a delayed wake
+// message (if it has a timer) or any input rebuilds it from the log, and the
+// held inputs are delivered to the new actor in order. Messages between two
+// actors are delivered in order, which is what makes the handshake safe: the
+// partition never has two actors for one execution.
 #include <chrono>
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -42,6 +54,14 @@ struct PartitionState {
   // with a ticket matching their timeout message.
   std::unordered_map<std::string, std::pair<uint64_t, Activation>> parked;
   uint64_t next_ticket = 1;
+  // Passivation: dozing = asked to sleep (actor maybe still alive), with the
+  // due time it reported; sleeping = no actor, woken by (generation) timer.
+  std::unordered_map<std::string, int64_t> dozing;
+  std::unordered_map<std::string, uint64_t> sleeping;  // id -> wake generation
+  uint64_t next_generation = 1;
+  std::unordered_set<std::string> waking;  // reload in progress
+  // Inputs held for executions that are dozing, sleeping or waking, in order.
+  std::unordered_map<std::string, std::vector<std::function<void(const caf::actor&)>>> held;
 };
 
 using Self = caf::stateful_actor<PartitionState>;
@@ -119,6 +139,37 @@ void release_parked(Self* self, Activation act) {
   });
 }
 
+// Rebuilds a sleeping (or not loaded) execution so held inputs can reach it.
+void wake(Self* self, const std::string& id) {
+  auto& st = self->state;
+  st.sleeping.erase(id);
+  if (st.waking.insert(id).second) reload(self, id);
+}
+
+// Delivers an input to the execution's actor, or holds it and wakes the
+// execution when it has none (asleep, or active but not loaded).
+template <class Atom, class Cmd>
+void deliver(Self* self, const std::string& id, Atom atom, Cmd cmd) {
+  auto& st = self->state;
+  auto it = st.live.find(id);
+  if (it != st.live.end() && st.dozing.count(id) == 0) {
+    self->send(it->second, atom, std::move(cmd));
+    return;
+  }
+  auto shared = std::make_shared<Cmd>(std::move(cmd));
+  st.held[id].push_back(
+      [self, atom, shared](const caf::actor& a) { self->send(a, atom, std::move(*shared)); });
+  if (it == st.live.end()) wake(self, id);
+}
+
+void release_held(Self* self, const std::string& id, const caf::actor& a) {
+  auto held = self->state.held.find(id);
+  if (held == self->state.held.end()) return;
+  auto fns = std::move(held->second);
+  self->state.held.erase(held);
+  for (auto& fn : fns) fn(a);
+}
+
 caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
   self->state.ctx = ctx;
   self->state.partition = p;
@@ -139,6 +190,23 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
     const std::string id = it->second;
     st.ids.erase(it);
     st.live.erase(id);
+    if (auto doze = st.dozing.find(id); doze != st.dozing.end()) {
+      const int64_t due = doze->second;
+      st.dozing.erase(doze);
+      if (!dm.reason || dm.reason == caf::exit_reason::normal) {
+        if (st.held.count(id) != 0) {
+          wake(self, id);  // an input came while it fell asleep
+        } else {
+          const uint64_t gen = st.next_generation++;
+          st.sleeping[id] = gen;
+          if (due >= 0) {
+            const int64_t delay = std::max<int64_t>(0, due - now_ms());
+            self->delayed_send(self, std::chrono::milliseconds(delay), wake_atom::value, id, gen);
+          }
+        }
+        return;
+      }
+    }
     if (auto parked = st.parked.find(id); parked != st.parked.end()) {
       // The actor a retry waited for is gone: check the retry, start it.
       Activation act = std::move(parked->second.second);
@@ -185,7 +253,11 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
           return;
         }
         const std::string id = act.execution_id;
-        track(self, id, spawn_execution(self->system(), ctx, p, std::move(act)));
+        st.waking.erase(id);
+        st.sleeping.erase(id);
+        auto a = spawn_execution(self->system(), ctx, p, std::move(act));
+        track(self, id, a);
+        release_held(self, id, a);
       },
       // A parked retry that passed its check.
       [=](parked_atom, Activation& act) {
@@ -207,12 +279,34 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       },
       [=](activate_atom, const std::string& id) { reload(self, id); },
       [=](cancel_atom, CancelCommand& cmd) {
-        auto it = self->state.live.find(cmd.execution_id);
-        if (it == self->state.live.end()) {
-          cmd.done(Status("not_running", "execution " + cmd.execution_id + " is not running here"));
-          return;
-        }
-        self->send(it->second, cancel_atom::value, std::move(cmd));
+        const std::string id = cmd.execution_id;
+        deliver(self, id, cancel_atom::value, std::move(cmd));
+      },
+      [=](signal_atom, SignalCommand& cmd) {
+        const std::string id = cmd.execution_id;
+        deliver(self, id, signal_atom::value, std::move(cmd));
+      },
+      [=](approve_atom, ApprovalCommand& cmd) {
+        const std::string id = cmd.execution_id;
+        deliver(self, id, approve_atom::value, std::move(cmd));
+      },
+      [=](idle_atom, const std::string& id, int64_t due) {
+        auto& st = self->state;
+        auto it = st.live.find(id);
+        if (it == st.live.end() || st.dozing.count(id) != 0) return;
+        st.dozing[id] = due;
+        self->send(it->second, sleep_atom::value);
+      },
+      [=](awake_atom, const std::string& id) {
+        auto& st = self->state;
+        st.dozing.erase(id);
+        auto it = st.live.find(id);
+        if (it != st.live.end()) release_held(self, id, it->second);
+      },
+      [=](wake_atom, const std::string& id, uint64_t gen) {
+        auto it = self->state.sleeping.find(id);
+        if (it == self->state.sleeping.end() || it->second != gen) return;
+        wake(self, id);
       },
       [=](kill_atom, const std::string& id) -> bool {
         auto it = self->state.live.find(id);

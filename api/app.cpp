@@ -1,33 +1,134 @@
-// Every request goes through handle(): match the route (404/405), check the
-// key for /api/v1 routes (401), run the handler, and count the answer by
-// route pattern and status. The route pattern, not the raw path, labels the
-// metric so ids in paths cannot blow up label cardinality.
+// Every request goes through handle(), in this order: match the route
+// (404/405), authenticate (401, audited), check the role against the route's
+// access level (403), take a token from the tenant's bucket (429), run the
+// handler, then count the answer by route pattern and status and, for
+// mutating routes, append an audit record with the outcome. The route
+// pattern, not the raw path, labels the metric so ids in paths cannot blow
+// up label cardinality.
+//
+// Access is declared per route (router.hpp) and checked here only, so a
+// handler never re-checks roles and a new route cannot forget to.
 #include "api/app.hpp"
 
+#include <chrono>
+
 #include "runtime/metrics.hpp"
+#include "storage/audit_log.hpp"
 
 namespace yantra::api {
+namespace {
+
+// Audit actions of the mutating routes. set_action() fails for a pattern
+// that does not exist, so this table cannot drift from the routes.
+struct ActionName {
+  const char* method;
+  const char* pattern;
+  const char* action;
+};
+constexpr ActionName kActions[] = {
+    {"POST", "/api/v1/flows", "flow.create"},
+    {"PUT", "/api/v1/flows/{id}", "flow.update"},
+    {"DELETE", "/api/v1/flows/{id}", "flow.delete"},
+    {"POST", "/api/v1/flows/{id}/rollback", "flow.rollback"},
+    {"POST", "/api/v1/flows/{id}/run", "execution.run"},
+    {"POST", "/api/v1/flows/{id}/pause", "flow.pause"},
+    {"POST", "/api/v1/flows/{id}/resume", "flow.resume"},
+    {"POST", "/api/v1/flows/{id}/webhook/rotate", "webhook.rotate"},
+    {"POST", "/api/v1/events", "event.emit"},
+    {"POST", "/api/v1/executions/{id}/cancel", "execution.cancel"},
+    {"POST", "/api/v1/executions/{id}/replay", "execution.replay"},
+    {"POST", "/api/v1/executions/{id}/retry", "execution.retry"},
+    {"POST", "/api/v1/executions/{id}/signals/{name}", "execution.signal"},
+    {"POST", "/api/v1/executions/{id}/approvals/{step}", "execution.approve"},
+    {"POST", "/api/v1/keys", "key.create"},
+    {"DELETE", "/api/v1/keys/{id}", "key.revoke"},
+    {"PUT", "/api/v1/secrets/{name}", "secret.put"},
+    {"DELETE", "/api/v1/secrets/{name}", "secret.delete"},
+    {"PUT", "/api/v1/accounts/{tenant}/secrets/{name}", "secret.put"},
+    {"DELETE", "/api/v1/accounts/{tenant}/secrets/{name}", "secret.delete"},
+    {"POST", "/admin/v1/tenants", "tenant.create"},
+    {"PATCH", "/admin/v1/tenants/{t}", "tenant.update"},
+    {"DELETE", "/admin/v1/tenants/{t}", "tenant.delete"},
+};
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A client's X-Request-Id is kept when it is short and printable, so that
+// its logs and our audit records share the id; otherwise we make one.
+std::string request_id_of(const HttpRequest& req) {
+  const std::string& given = req.header("x-request-id");
+  bool ok = !given.empty() && given.size() <= 64;
+  for (char c : given) ok = ok && c > 32 && c < 127;
+  return ok ? given : "req_" + random_token(12);
+}
+
+int required_rank(Access access) {
+  switch (access) {
+    case Access::kViewer: return 1;
+    case Access::kEditor: return 2;
+    case Access::kAdmin: return 3;
+    case Access::kOwner: return 4;
+    default: return 0;
+  }
+}
+
+}  // namespace
 
 ApiApp::ApiApp(Engine& engine) : services_{engine}, auth_(engine) {
+  services_.auth = &auth_;
   register_system_routes(router_, services_);
   register_flow_routes(router_, services_);
   register_execution_routes(router_, services_);
   register_time_machine_routes(router_, services_);
+  register_tenant_routes(router_, services_);
+  register_key_routes(router_, services_);
+  register_secret_routes(router_, services_);
+  register_audit_routes(router_, services_);
+  register_wait_routes(router_, services_);
+  register_trigger_routes(router_, services_);
+  for (const auto& a : kActions) {
+    if (!router_.set_action(a.method, a.pattern, a.action)) {
+      throw std::logic_error(std::string("audit action for unknown route ") + a.method + " " +
+                             a.pattern);
+    }
+  }
+}
+
+void ApiApp::audit(const Principal& who, const std::string& tenant, const std::string& action,
+                   const std::string& resource, const std::string& outcome,
+                   const std::string& request_id) {
+  storage::AuditEntry e;
+  e.time_ms = now_us() / 1000;
+  e.tenant = tenant;
+  e.key_id = who.key_id;
+  e.role = who.role;
+  e.action = action;
+  e.resource = resource;
+  e.outcome = outcome;
+  e.request_id = request_id;
+  services_.engine.audit().append(std::move(e));
 }
 
 void ApiApp::handle(HttpRequest req, Responder respond) {
   // HEAD is GET without the body (the server leaves the body out).
   auto match = router_.match(req.method == "HEAD" ? "GET" : req.method, req.path);
-  const std::string route = match.route ? match.route->pattern : "unmatched";
+  const Route* route = match.route;
+  const std::string pattern = route ? route->pattern : "unmatched";
   const std::string method = req.method;
-  Responder counted = [respond = std::move(respond), route, method](HttpResponse r) {
+  const std::string request_id = request_id_of(req);
+  Responder counted = [respond = std::move(respond), pattern, method, request_id](HttpResponse r) {
     metrics::global()
         .counter("yantra_http_requests_total", "HTTP requests by route and status",
-                 {{"method", method}, {"route", route}, {"status", std::to_string(r.status)}})
+                 {{"method", method}, {"route", pattern}, {"status", std::to_string(r.status)}})
         .inc();
+    r.headers.emplace_back("X-Request-Id", request_id);
     respond(std::move(r));
   };
-  if (match.route == nullptr) {
+  if (route == nullptr) {
     if (!match.allow.empty()) {
       HttpResponse r = error_response(405, "method_not_allowed",
                                       "method " + req.method + " is not allowed on " + req.path +
@@ -38,20 +139,70 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
     return counted(error_response(404, "not_found", "no route for " + req.method + " " + req.path));
   }
   auto ctx = std::make_shared<RouteCtx>();
-  if (match.route->needs_auth) {
-    auto who = auth_.authenticate(req.header("authorization"));
+  ctx->request_id = request_id;
+  if (route->access != Access::kPublic) {
+    std::string claimed_tenant;
+    auto who = auth_.authenticate(req.header("authorization"), &claimed_tenant);
     if (!who.ok()) {
       HttpResponse r = error_response(who.status());
       if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"yantra\"");
+      audit(Principal{}, claimed_tenant, "auth.failed", req.method + " " + req.path,
+            who.status().code(), request_id);
       return counted(std::move(r));
     }
     ctx->who = std::move(who.value());
+    Status denied;
+    if (route->access == Access::kOperator) {
+      if (!ctx->who.is_operator()) {
+        denied = Status("forbidden", "this route needs the operator key");
+      }
+    } else if (ctx->who.is_operator()) {
+      denied = Status("forbidden",
+                      "the operator key manages tenants (/admin/v1); use a tenant's key here");
+    } else if (role_rank(ctx->who.role) < required_rank(route->access)) {
+      denied = Status("forbidden", "role '" + ctx->who.role + "' may not " + req.method + " " +
+                                       route->pattern + " (needs " + to_string(route->access) +
+                                       " or above)");
+    }
+    if (!denied.is_ok()) {
+      if (!route->action.empty()) {
+        audit(ctx->who, ctx->who.tenant, route->action, req.path, denied.code(), request_id);
+      }
+      return counted(error_response(denied));
+    }
+    if (!ctx->who.is_operator()) {
+      auto tenant = services_.engine.tenant(ctx->who.tenant);
+      if (tenant.ok() && tenant.value().has_value()) {
+        const auto& limits = tenant.value()->limits();
+        Status limited =
+            limiter_.admit(ctx->who.tenant, limits.requests_per_second(), limits.burst(), now_us());
+        if (!limited.is_ok()) {
+          if (!route->action.empty()) {
+            audit(ctx->who, ctx->who.tenant, route->action, req.path, limited.code(), request_id);
+          }
+          return counted(error_response(limited));
+        }
+      }
+    }
+  }
+  if (!route->action.empty()) {
+    // The outcome is known only when the handler answers.
+    std::string tenant = ctx->who.tenant;
+    if (ctx->who.is_operator()) {
+      auto t = match.params.find("t");
+      if (t != match.params.end()) tenant = t->second;
+    }
+    counted = [this, counted = std::move(counted), who = ctx->who, tenant, action = route->action,
+               resource = req.path, request_id](HttpResponse r) {
+      audit(who, tenant, action, resource, r.error_code.empty() ? "ok" : r.error_code, request_id);
+      counted(std::move(r));
+    };
   }
   ctx->req = std::move(req);
   ctx->params = std::move(match.params);
   ctx->respond = std::move(counted);
   try {
-    match.route->fn(ctx);
+    route->fn(ctx);
   } catch (const std::exception& e) {
     ctx->respond(error_response(500, "internal_error", "internal error"));
   }

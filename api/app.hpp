@@ -7,6 +7,7 @@
 
 #include "api/auth.hpp"
 #include "api/http_server.hpp"
+#include "api/rate_limiter.hpp"
 #include "api/router.hpp"
 #include "api/services.hpp"
 
@@ -21,8 +22,12 @@ class ApiApp {
   Authenticator& auth() { return auth_; }
 
  private:
+  void audit(const Principal& who, const std::string& tenant, const std::string& action,
+             const std::string& resource, const std::string& outcome,
+             const std::string& request_id);
   Services services_;
   Authenticator auth_;
+  RateLimiter limiter_;
   Router router_;
 };
 

@@ -3,10 +3,12 @@
 #include "api/auth.hpp"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -46,34 +48,138 @@ std::string random_token(size_t bytes) {
   return out;
 }
 
-Result<Principal> Authenticator::authenticate(const std::string& authorization) {
-  static const std::string kBearer = "Bearer ";
+namespace {
+
+// Base64 (RFC 4648, with padding) as Basic credentials use it.
+bool base64_decode(const std::string& in, std::string& out) {
+  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return false;
+  out.assign(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return false;
+  size_t pad = 0;
+  if (in[in.size() - 1] == '=') ++pad;
+  if (in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+bool starts_with_ci(const std::string& s, const std::string& prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
+const Status kMalformed("unauthorized",
+                        "malformed Authorization header (expected 'Bearer <key>' or Basic "
+                        "credentials '<tenant>:<key>')");
+
+}  // namespace
+
+void Authenticator::set_operator_key(const std::string& secret) {
+  operator_hash_ = secret.empty() ? std::string() : sha256_hex(secret);
+}
+
+void Authenticator::forget_key(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(hash);
+  revoked_.insert(hash);
+}
+
+void Authenticator::forget_tenant(const std::string& tenant) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    it = it->second.tenant == tenant ? cache_.erase(it) : std::next(it);
+  }
+}
+
+// The tenant's status is read on every request (from the engine's cache), so
+// suspending a tenant takes effect at once without dropping cached keys.
+Result<Principal> Authenticator::check_tenant(Principal p) {
+  auto t = engine_.tenant(p.tenant);
+  if (!t.ok()) return t.status();
+  if (!t.value().has_value()) {
+    // Only the bootstrap tenant of a store written before tenants existed
+    // has keys but no row.
+    if (p.tenant != "default") return Status("unauthorized", "the key's tenant no longer exists");
+  } else if (t.value()->status() == "deleted") {
+    return Status("unauthorized", "the key's tenant no longer exists");
+  } else if (t.value()->status() == "suspended") {
+    return Status("tenant_suspended", "tenant '" + p.tenant + "' is suspended");
+  }
+  return p;
+}
+
+Result<Principal> Authenticator::authenticate(const std::string& authorization,
+                                              std::string* claimed_tenant) {
   if (authorization.empty()) {
-    return Status("unauthorized", "missing Authorization header (expected 'Bearer <key>')");
+    return Status("unauthorized",
+                  "missing Authorization header (expected 'Bearer <key>' or Basic credentials)");
   }
-  if (authorization.size() <= kBearer.size() ||
-      authorization.compare(0, kBearer.size(), kBearer) != 0) {
-    return Status("unauthorized", "malformed Authorization header (expected 'Bearer <key>')");
+  std::string secret;
+  std::string basic_tenant;
+  bool basic = false;
+  if (starts_with_ci(authorization, "bearer ")) {
+    secret = authorization.substr(7);
+  } else if (starts_with_ci(authorization, "basic ")) {
+    std::string decoded;
+    if (!base64_decode(authorization.substr(6), decoded)) return kMalformed;
+    const size_t colon = decoded.find(':');
+    if (colon == std::string::npos || colon == 0) return kMalformed;
+    basic = true;
+    basic_tenant = decoded.substr(0, colon);
+    secret = decoded.substr(colon + 1);
+    if (claimed_tenant != nullptr) *claimed_tenant = basic_tenant;
+  } else {
+    return kMalformed;
   }
-  const std::string hash = sha256_hex(authorization.substr(kBearer.size()));
+  if (secret.empty() || secret.size() > 512) return kMalformed;
+  const std::string hash = sha256_hex(secret);
+  if (!basic && !operator_hash_.empty() &&
+      CRYPTO_memcmp(hash.data(), operator_hash_.data(), hash.size()) == 0) {
+    return Principal{"", "operator", "operator"};
+  }
+  std::optional<Principal> cached;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(hash);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end()) cached = it->second;
   }
-  auto key = engine_.find_api_key(hash);
-  if (!key.ok()) return key.status();
-  if (!key.value().has_value() || key.value()->revoked()) {
-    return Status("unauthorized", "invalid API key");
+  if (!cached) {
+    auto key = engine_.find_api_key(hash);
+    if (!key.ok()) return key.status();
+    if (!key.value().has_value() || key.value()->revoked()) {
+      return Status("unauthorized", "invalid API key");
+    }
+    cached = Principal{key.value()->tenant(), key.value()->key_id(), key.value()->role()};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (revoked_.count(hash) != 0) return Status("unauthorized", "invalid API key");
+    cache_.emplace(hash, *cached);
   }
-  Principal p{key.value()->tenant(), key.value()->key_id(), key.value()->role()};
-  std::lock_guard<std::mutex> lock(mu_);
-  cache_.emplace(hash, p);
-  return p;
+  // Same answer as a wrong key: the name of another tenant is no hint.
+  if (basic && basic_tenant != cached->tenant) return Status("unauthorized", "invalid API key");
+  return check_tenant(std::move(*cached));
 }
 
 Result<std::string> Authenticator::bootstrap(const std::string& data_dir,
                                              const std::string& preset) {
+  auto existing_tenant = engine_.tenant("default");
+  if (!existing_tenant.ok()) return existing_tenant.status();
+  if (!existing_tenant.value().has_value()) {
+    v1::Tenant t;
+    t.set_id("default");
+    t.set_name("Default");
+    t.set_status("active");
+    t.set_created_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count());
+    t.set_updated_ms(t.created_ms());
+    Status s = engine_.put_tenant(t);
+    if (!s.is_ok()) return s;
+  }
   auto count = engine_.count_api_keys("default");
   if (!count.ok()) return count.status();
   if (count.value() > 0 && preset.empty()) return std::string();

@@ -6,6 +6,12 @@
 // Bootstrap: on first start the node creates tenant "default" with an owner
 // key, written to <data>/bootstrap-key (mode 0600) and printed once;
 // YANTRA_BOOTSTRAP_KEY sets the key instead.
+//
+// Credentials: "Authorization: Bearer <key>" or HTTP Basic with the tenant
+// as user name and the key as password (a key used under another tenant's
+// name is refused). The operator key (config or YANTRA_OPERATOR_KEY) is not
+// stored: only its hash is held in memory, and it opens /admin/v1 only.
+// A revoked key stops working at once: revocation drops it from the cache.
 #pragma once
 
 #include <memory>
@@ -13,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/engine.hpp"
 #include "runtime/result.hpp"
@@ -20,9 +27,10 @@
 namespace yantra::api {
 
 struct Principal {
-  std::string tenant;
+  std::string tenant;  // "" for the operator
   std::string key_id;
-  std::string role;
+  std::string role;  // owner, admin, editor, viewer, or operator
+  bool is_operator() const { return role == "operator"; }
 };
 
 std::string sha256_hex(const std::string& data);
@@ -31,8 +39,15 @@ std::string random_token(size_t bytes);
 class Authenticator {
  public:
   explicit Authenticator(Engine& engine) : engine_(engine) {}
-  // From an Authorization header value. Error "unauthorized".
-  Result<Principal> authenticate(const std::string& authorization);
+  // From an Authorization header value. Errors: "unauthorized" (no, bad or
+  // revoked credentials), "tenant_suspended". `claimed_tenant` gets the user
+  // name of Basic credentials even when they fail (for the audit record).
+  Result<Principal> authenticate(const std::string& authorization,
+                                 std::string* claimed_tenant = nullptr);
+  void set_operator_key(const std::string& secret);
+  // Drops cached credentials after a revocation or a tenant change.
+  void forget_key(const std::string& hash);
+  void forget_tenant(const std::string& tenant);
 
   // Creates tenant default's owner key unless the tenant has keys. Returns
   // the new secret (empty when nothing was created). `preset` (from
@@ -40,9 +55,14 @@ class Authenticator {
   Result<std::string> bootstrap(const std::string& data_dir, const std::string& preset);
 
  private:
+  Result<Principal> check_tenant(Principal p);
   Engine& engine_;
+  std::string operator_hash_;  // empty = no operator key configured
   std::mutex mu_;
   std::unordered_map<std::string, Principal> cache_;  // by hash
+  // Hashes revoked while this node runs: a lookup racing the revocation
+  // must not put the key back into the cache.
+  std::unordered_set<std::string> revoked_;
 };
 
 }  // namespace yantra::api

@@ -43,6 +43,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   std::string body;
+  // The error code of an error response ("" for success): what the audit
+  // log records as the outcome. Not sent.
+  std::string error_code;
 };
 
 // Thread-safe, callable once. Calls after the first, or after the connection

@@ -23,12 +23,42 @@ std::vector<std::string> split(const std::string& path) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, bool needs_auth, RouteFn fn) {
+int role_rank(const std::string& role) {
+  if (role == "viewer") return 1;
+  if (role == "editor") return 2;
+  if (role == "admin") return 3;
+  if (role == "owner") return 4;
+  return 0;
+}
+
+const char* to_string(Access access) {
+  switch (access) {
+    case Access::kPublic: return "public";
+    case Access::kViewer: return "viewer";
+    case Access::kEditor: return "editor";
+    case Access::kAdmin: return "admin";
+    case Access::kOwner: return "owner";
+    case Access::kOperator: return "operator";
+  }
+  return "?";
+}
+
+bool Router::set_action(const std::string& method, const std::string& pattern, std::string action) {
+  for (auto& r : routes_) {
+    if (r.method == method && r.pattern == pattern) {
+      r.action = std::move(action);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Router::add(std::string method, std::string pattern, Access access, RouteFn fn) {
   Route r;
   r.method = std::move(method);
   r.segments = split(pattern);
   r.pattern = std::move(pattern);
-  r.needs_auth = needs_auth;
+  r.access = access;
   r.fn = std::move(fn);
   routes_.push_back(std::move(r));
 }

@@ -14,6 +14,7 @@ namespace yantra::api {
 
 struct Services {
   Engine& engine;
+  Authenticator* auth = nullptr;             // for revocations (drops cached keys)
   std::atomic<HttpServer*> server{nullptr};  // set once listening (for after())
   uint32_t max_wait_ms = 60000;
   // Backpressure: run requests not yet answered (starting, or waiting with
@@ -27,6 +28,12 @@ void register_flow_routes(Router& router, Services& services);
 void register_execution_routes(Router& router, Services& services);
 void register_system_routes(Router& router, Services& services);
 void register_time_machine_routes(Router& router, Services& services);
+void register_tenant_routes(Router& router, Services& services);
+void register_key_routes(Router& router, Services& services);
+void register_secret_routes(Router& router, Services& services);
+void register_audit_routes(Router& router, Services& services);
+void register_wait_routes(Router& router, Services& services);
+void register_trigger_routes(Router& router, Services& services);
 
 // Shared helpers for routes.
 inline void respond_json(const std::shared_ptr<RouteCtx>& ctx, int status, const json& body) {
@@ -35,6 +42,15 @@ inline void respond_json(const std::shared_ptr<RouteCtx>& ctx, int status, const
 inline void respond_error(const std::shared_ptr<RouteCtx>& ctx, const Status& s) {
   ctx->respond(error_response(s));
 }
+// Starts `run` and answers the request as POST /api/v1/flows/{id}/run does:
+// 202 {"execution_id", "status"} once started, or 200 with the outcome when
+// it ends within `wait_ms` (0 = do not wait); 429 beyond the node's runs in
+// flight (routes/flows.cpp).
+void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRequest run,
+                      uint64_t wait_ms);
+// The "webhook" member of a flow's view ({"id", "url"}), or null when the
+// flow's latest version has no webhook trigger (routes/triggers.cpp).
+json webhook_view(Services& svc, const std::string& tenant, const std::string& flow_id);
 // Parses an unsigned integer query parameter; error "invalid_parameter".
 Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uint64_t fallback,
                             uint64_t max);

@@ -18,6 +18,15 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--config", serve.config_file, "YAML configuration file");
   serve_cmd->add_option("--data", serve.data_dir, "data directory (default ./data)");
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--master-key-file", serve.master_key_file,
+                        "vault master key file (or YANTRA_MASTER_KEY)");
+  yantra::cli::RotateFlags rotate;
+  auto* rotate_cmd = app.add_subcommand(
+      "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");
+  rotate_cmd->add_option("--data", rotate.data_dir, "data directory (default ./data)");
+  rotate_cmd->add_option("--old-key-file", rotate.old_key_file, "current master key file")
+      ->required();
+  rotate_cmd->add_option("--new-key-file", rotate.new_key_file, "new master key file")->required();
   yantra::cli::ClientCommands client(app);
 
   try {
@@ -27,6 +36,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (serve_cmd->parsed()) return yantra::cli::run_serve(serve);
+  if (rotate_cmd->parsed()) return yantra::cli::run_rotate_master_key(rotate);
   if (client.parsed()) return client.run();
   return 2;
 }

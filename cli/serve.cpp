@@ -15,6 +15,8 @@
 #include "api/app.hpp"
 #include "api/errors.hpp"
 #include "config/node_config.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
 
 extern char** environ;
 
@@ -77,6 +79,7 @@ int run_serve(const ServeFlags& flags) {
   config = c.value();
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   if (!flags.listen.empty()) config.listen = flags.listen;
+  if (!flags.master_key_file.empty()) config.master_key_file = flags.master_key_file;
   Status valid = validate(config);
   if (!valid.is_ok()) {
     for (const auto& p : valid.details())
@@ -99,7 +102,29 @@ int run_serve(const ServeFlags& flags) {
     return 2;
   }
 
+  // No master key, no node: storing secrets in plaintext is not an option.
+  Result<std::string> master_key = Status("invalid_master_key", "");
+  if (const char* env_key = std::getenv("YANTRA_MASTER_KEY"); env_key != nullptr) {
+    master_key = storage::parse_master_key(env_key);
+    if (!master_key.ok()) {
+      std::cerr << "yantra: YANTRA_MASTER_KEY: " << master_key.status().message() << "\n";
+      return 2;
+    }
+  } else if (!config.master_key_file.empty()) {
+    master_key = storage::read_master_key_file(config.master_key_file);
+    if (!master_key.ok()) {
+      std::cerr << "yantra: master key file: " << master_key.status().message() << "\n";
+      return 2;
+    }
+  } else {
+    std::cerr << "yantra: no master key: set YANTRA_MASTER_KEY or master_key_file "
+                 "(--master-key-file); create one with\n  (umask 077; openssl rand -hex 32 > "
+                 "master.key)\nThe node refuses to start rather than store secrets unencrypted.\n";
+    return 2;
+  }
+
   EngineOptions options;
+  options.master_key = master_key.value();
   options.data_dir = config.data_dir;
   options.partitions = config.partitions;
   options.durability =
@@ -117,6 +142,7 @@ int run_serve(const ServeFlags& flags) {
 
   api::ApiApp app(*engine.value());
   app.set_max_runs_in_flight(config.max_runs_in_flight);
+  app.auth().set_operator_key(config.operator_key);
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
   auto secret = app.auth().bootstrap(config.data_dir, preset ? preset : "");
   if (!secret.ok()) {
@@ -161,6 +187,32 @@ int run_serve(const ServeFlags& flags) {
   server.value()->stop();
   engine.value().reset();
   std::cout << "yantra: stopped" << std::endl;
+  return 0;
+}
+
+int run_rotate_master_key(const RotateFlags& flags) {
+  auto old_key = storage::read_master_key_file(flags.old_key_file);
+  if (!old_key.ok()) {
+    std::cerr << "yantra: old key: " << old_key.status().message() << "\n";
+    return 2;
+  }
+  auto new_key = storage::read_master_key_file(flags.new_key_file);
+  if (!new_key.ok()) {
+    std::cerr << "yantra: new key: " << new_key.status().message() << "\n";
+    return 2;
+  }
+  auto store = storage::Store::open(storage::StoreOptions{flags.data_dir});
+  if (!store.ok()) {
+    std::cerr << "yantra: cannot open " << flags.data_dir << ": " << store.status().to_string()
+              << " (is a node still running on it?)\n";
+    return 1;
+  }
+  Status s = storage::Vault::rotate_master_key(*store.value(), old_key.value(), new_key.value());
+  if (!s.is_ok()) {
+    std::cerr << "yantra: rotation failed: " << s.to_string() << "\n";
+    return 1;
+  }
+  std::cout << "Re-wrapped every tenant key under the new master key; start the node with it.\n";
   return 0;
 }
 

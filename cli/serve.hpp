@@ -9,9 +9,20 @@ namespace yantra::cli {
 
 struct ServeFlags {
   std::string config_file;
-  std::string data_dir;  // empty: from config / env / default
-  std::string listen;    // empty: from config / env / default
+  std::string data_dir;         // empty: from config / env / default
+  std::string listen;           // empty: from config / env / default
+  std::string master_key_file;  // empty: from config / env
 };
+
+// `yantra rotate-master-key`: re-wraps every tenant's data key under a new
+// master key, offline (the node must be stopped: RocksDB allows one
+// process). Secrets themselves are not re-encrypted; only their keys are.
+struct RotateFlags {
+  std::string data_dir = "./data";
+  std::string old_key_file;
+  std::string new_key_file;
+};
+int run_rotate_master_key(const RotateFlags& flags);
 
 // Blocks SIGTERM/SIGINT in the calling thread; call it before any other
 // thread exists so every thread inherits the mask.

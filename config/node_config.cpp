@@ -44,6 +44,10 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     return as_u32(c.retention_days);
   } else if (key == "max_runs_in_flight") {
     return as_u32(c.max_runs_in_flight);
+  } else if (key == "master_key_file") {
+    c.master_key_file = value;
+  } else if (key == "operator_key") {
+    c.operator_key = value;
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -93,6 +97,8 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_SNAPSHOT_EVERY", "snapshot_every"},
       {"YANTRA_RETENTION_DAYS", "retention_days"},
       {"YANTRA_MAX_RUNS_IN_FLIGHT", "max_runs_in_flight"},
+      {"YANTRA_MASTER_KEY_FILE", "master_key_file"},
+      {"YANTRA_OPERATOR_KEY", "operator_key"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);

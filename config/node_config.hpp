@@ -24,6 +24,12 @@ struct NodeConfig {
   uint32_t snapshot_every = 1000;       // events between snapshots (0 = none)
   uint32_t retention_days = 30;         // history of finished executions (0 = forever)
   uint32_t max_runs_in_flight = 10000;  // unanswered run requests before 429
+  // The vault's master key: a file holding 64 hex characters or base64 of 32
+  // bytes (mode 0600). YANTRA_MASTER_KEY (the key itself) takes precedence.
+  // A node without a master key refuses to start.
+  std::string master_key_file;
+  // The operator key (opens /admin/v1 only); empty = no operator routes.
+  std::string operator_key;
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -33,7 +39,8 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // Applies YANTRA_DATA_DIR, YANTRA_LISTEN, YANTRA_PARTITIONS, YANTRA_DURABILITY,
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
-// YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT from `env`.
+// YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
+// YANTRA_OPERATOR_KEY from `env`.
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Checks ranges and enums; every problem is reported.

@@ -22,7 +22,10 @@ json redact_value(const json& v, const std::vector<std::string>& secrets) {
   if (is_secret_marker(v)) return kRedacted;
   if (v.is_object()) {
     json out = json::object();
-    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = redact_value(*it, secrets);
+    // A key may carry a secret too (a server answering {"<token>": ...}).
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      out[contains_secret(it.key(), secrets) ? kRedacted : it.key()] = redact_value(*it, secrets);
+    }
     return out;
   }
   if (v.is_array()) {

@@ -30,9 +30,9 @@ inline constexpr const char* kRedacted = "***";
 // returned unchanged, object keys included.
 json redact(const json& value);
 
-// As above, and also replaces every string value equal to or containing one
-// of `secret_values` (empty ones are ignored: they would match everything)
-// by "***". Object keys are left alone.
+// As above, and also replaces every string value and every object key equal
+// to or containing one of `secret_values` (empty ones are ignored: they would
+// match everything) by "***" (keys that collide keep the last value).
 json redact(const json& value, const std::vector<std::string>& secret_values);
 
 // Resolution, the other side of the marker: true when `value` holds a

@@ -7,7 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev libprotobuf-dev protobuf-compiler librocksdb-dev
-  libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev libjemalloc-dev libcli11-dev curl
+  libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev openssl libjemalloc-dev libcli11-dev curl
+  libhowardhinnant-date-dev
   libgtest-dev libgmock-dev
 )
 

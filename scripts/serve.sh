@@ -17,4 +17,14 @@ Starting a node. In another shell, run an example workflow:
   $BUILD_DIR/cli/yantra executions list
 
 HINT
+# The vault's master key: a node refuses to start without one. A development
+# key is made once, next to the data (mode 0600); production keeps it
+# elsewhere (YANTRA_MASTER_KEY or --master-key-file).
+if [ -z "${YANTRA_MASTER_KEY:-}" ] && [ -z "${YANTRA_MASTER_KEY_FILE:-}" ]; then
+  if [ ! -f master.key ]; then
+    (umask 077 && openssl rand -hex 32 > master.key)
+    echo "Created a development master key in ./master.key"
+  fi
+  export YANTRA_MASTER_KEY_FILE=$PWD/master.key
+fi
 exec "$BUILD_DIR/cli/yantra" serve "$@"

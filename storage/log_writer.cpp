@@ -12,7 +12,9 @@
 //   commit in submission order), so bounding the batch costs no latency; it
 //   only bounds the size of one WriteBatch and one fsync.
 // - Summary and active marker go in the same WriteBatch as the events: the
-//   index can never disagree with the log after a crash.
+//   index can never disagree with the log after a crash. So does a request's
+//   delete_key (a queued run's queue row), and its outbox rows (the
+//   callbacks its events owe), for the same reason.
 // - Callbacks run after the batch is durable and before the next batch is
 //   taken, in submission order; stats are updated before them so a caller
 //   that saw its callback also sees its batch counted.
@@ -118,7 +120,9 @@ void LogWriter::run() {
         for (size_t i = begin; i < end && put_status.ok(); ++i) {
           WriteRequest& request = work[i].first;
           if (!keys::valid_partition(request.partition) ||
-              !keys::valid_execution_id(request.execution_id)) {
+              !keys::valid_execution_id(request.execution_id) ||
+              std::any_of(request.outbox.begin(), request.outbox.end(),
+                          [](const OutboxRow& row) { return row.id.empty(); })) {
             valid[i - begin] = 0;
             continue;
           }
@@ -127,6 +131,13 @@ void LogWriter::run() {
             check(batch.Put(store_.cf_events(), key, value));
           }
           event_count += request.events.size();
+          if (!request.delete_key.empty()) {
+            check(batch.Delete(store_.cf_executions(), request.delete_key));
+          }
+          for (const OutboxRow& row : request.outbox) {
+            keys::outbox_key(key, static_cast<uint64_t>(std::max<int64_t>(0, row.due_ms)), row.id);
+            check(batch.Put(store_.cf_outbox(), key, row.entry));
+          }
           if (request.snapshot) {
             keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);
             check(batch.Put(store_.cf_snapshots(), key, request.snapshot->second));
@@ -199,8 +210,8 @@ void LogWriter::run() {
           done(result);
         } else {
           done(Status("invalid_argument",
-                      "write request needs a partition below 65536 and an execution id of "
-                      "1..255 bytes"));
+                      "write request needs a partition below 65536, an execution id of "
+                      "1..255 bytes and outbox rows with ids"));
         }
       }
     }

@@ -25,6 +25,15 @@
 
 namespace yantra::storage {
 
+// One callback delivery owed (since 0.3): the outbox row "o" | due_ms | id
+// holding `entry` (a serialized yantra.v1.OutboxEntry whose id and next_ms
+// are `id` and `due_ms`).
+struct OutboxRow {
+  int64_t due_ms = 0;
+  std::string id;
+  std::string entry;
+};
+
 // Everything one execution wants durable at once.
 struct WriteRequest {
   uint32_t partition = 0;
@@ -42,6 +51,15 @@ struct WriteRequest {
   std::string parent_execution_id;  // a fork: links parent -> this execution
   // A snapshot of the state after event `first` (yantra.v1.Snapshot bytes).
   std::optional<std::pair<uint64_t, std::string>> snapshot;
+  // An executions-CF key deleted in the same batch (since 0.3): a queued
+  // run's row (Store::queue_row_key), so that its ExecutionStarted and its
+  // leaving the queue commit together; a crash can neither lose the run nor
+  // start it twice. "" = nothing.
+  std::string delete_key;
+  // Callback deliveries the events of this request cause (since 0.3),
+  // written in the same WriteBatch: a callback is owed exactly when its
+  // event is in the log, never lost by a crash and never invented.
+  std::vector<OutboxRow> outbox;
 };
 
 struct WriterStats {
@@ -65,8 +83,9 @@ class LogWriter {
   // Thread-safe, never blocks on I/O. The callback gets ok once the request
   // is durable (per the store's durability mode), or the write error:
   // "store_read_only" once any write of the store failed, "invalid_argument"
-  // for a partition above 0xFFFF or an execution id not of 1..255 bytes (that
-  // request only). Keys use request.partition, not partition().
+  // for a partition above 0xFFFF, an execution id not of 1..255 bytes or an
+  // outbox row without an id (that request only). Keys use
+  // request.partition, not partition().
   void append(WriteRequest request, Callback done);
 
   // Test hook simulating power loss: queued requests are dropped without

@@ -18,6 +18,17 @@
 //   concurrent puts distinct, dense versions.
 // - Any failed write latches the store read-only: after an fsync error the
 //   state of the WAL is unknown, and acknowledging later writes would lie.
+// - API keys get a per-tenant index ("x" rows) written in the same batch as
+//   the key, so listing and revoking by key id touch one tenant's rows only;
+//   keys from before the index are indexed once at open. Key and tenant
+//   writes read-modify-write, so they share one mutex (they are rare).
+// - The run queue's seq is an atomic counter seeded at open from the rows
+//   present: a seq freed by a dequeue may be reused after a restart, which is
+//   harmless since only the order among rows present matters.
+// - The callback outbox is a queue keyed by due time: rows are written at
+//   the tail and deleted at the head, so its CF compacts files that are
+//   mostly tombstones (CompactOnDeletionCollector), which keeps "scan from
+//   the head" cheap after many deliveries.
 #include "storage/store.hpp"
 
 #include <rocksdb/cache.h>
@@ -26,6 +37,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -44,6 +56,9 @@ constexpr const char* kCfExecutions = "executions";
 constexpr const char* kCfFlows = "flows";
 constexpr const char* kCfAuth = "auth";
 constexpr const char* kCfSnapshots = "snapshots";
+constexpr const char* kCfSecrets = "secrets";  // since 0.3, see vault.hpp
+constexpr const char* kCfAudit = "audit";      // since 0.3, see audit_log.hpp
+constexpr const char* kCfOutbox = "outbox";    // since 0.3, callback deliveries
 
 // The per-execution prefix of an event key (see keys.hpp). Its name is stored
 // in SST files: rename it only if the prefix changes, since RocksDB then
@@ -95,10 +110,41 @@ Result<std::optional<Message>> parse_row(Result<std::optional<std::string>> raw,
   return std::optional<Message>(std::move(message));
 }
 
+Status invalid_tenant() {
+  return invalid("tenant must be non-empty and contain no NUL");
+}
+
+// Writes `batch`; a failure latches the store read-only.
+Status write_batch(Store& store, rocksdb::WriteBatch& batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = store.db()->Write(wo, &batch);
+  if (!s.ok()) {
+    Status error = storage_error(s);
+    store.latch_read_only(error);
+    return error;
+  }
+  return {};
+}
+
+// The first refusal among WriteBatch calls (they fail only when the batch
+// outgrows its size limit).
+class BatchCheck {
+ public:
+  void operator()(rocksdb::Status s) {
+    if (first_.ok()) first_ = std::move(s);
+  }
+  Status status() const { return first_.ok() ? Status() : storage_error(first_); }
+
+ private:
+  rocksdb::Status first_;
+};
+
 }  // namespace
 
 struct Store::Locks {
   std::mutex flow_mu;  // serialises put_flow
+  std::mutex auth_mu;  // serialises API key and tenant writes (read-modify-write)
   mutable std::mutex cause_mu;
   std::string read_only_cause;  // first failure, guarded by cause_mu
 };
@@ -137,8 +183,21 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   plain_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options(cache, /*whole_key_filtering=*/true)));
 
-  std::vector<std::string> names = {
-      rocksdb::kDefaultColumnFamilyName, kCfEvents, kCfExecutions, kCfFlows, kCfAuth, kCfSnapshots};
+  // A queue: a file whose window of 128 entries holds 64 deletions is
+  // compacted soon, so scans from the head do not wade through tombstones.
+  rocksdb::ColumnFamilyOptions outbox_options = plain_options;
+  outbox_options.table_properties_collector_factories.emplace_back(
+      rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
+
+  std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName,
+                                    kCfEvents,
+                                    kCfExecutions,
+                                    kCfFlows,
+                                    kCfAuth,
+                                    kCfSnapshots,
+                                    kCfSecrets,
+                                    kCfAudit,
+                                    kCfOutbox};
   std::vector<std::string> existing;
   // Fails on a fresh directory (no CURRENT file): then only our own column
   // families exist. On a broken DB, Open below reports the real problem.
@@ -155,6 +214,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
       descriptors.emplace_back(name, events_options);
     } else if (name == kCfExecutions) {
       descriptors.emplace_back(name, executions_options);
+    } else if (name == kCfOutbox) {
+      descriptors.emplace_back(name, outbox_options);
     } else {
       descriptors.emplace_back(name, plain_options);
     }
@@ -172,7 +233,12 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfFlows) store->cf_flows_ = store->handles_[i];
     if (names[i] == kCfAuth) store->cf_auth_ = store->handles_[i];
     if (names[i] == kCfSnapshots) store->cf_snapshots_ = store->handles_[i];
+    if (names[i] == kCfSecrets) store->cf_secrets_ = store->handles_[i];
+    if (names[i] == kCfAudit) store->cf_audit_ = store->handles_[i];
+    if (names[i] == kCfOutbox) store->cf_outbox_ = store->handles_[i];
   }
+  if (Status st = store->backfill_api_key_index(); !st.is_ok()) return st;
+  if (Status st = store->init_queue_seq(); !st.is_ok()) return st;
   return store;
 }
 
@@ -572,20 +638,30 @@ Result<std::optional<std::string>> Store::find_idempotent(std::string_view tenan
 }
 
 Status Store::put_api_key(std::string_view hash, const v1::ApiKey& key) {
+  if (!keys::valid_flow_part(key.tenant())) return invalid_tenant();
+  if (key.key_id().empty()) return invalid("API key id is empty");
+  if (hash.empty()) return invalid("API key hash is empty");
+  std::lock_guard lock(locks_->auth_mu);
   if (read_only()) return read_only_error();
   std::string k;
   keys::api_key_key(k, hash);
-  std::string value;
-  key.SerializeToString(&value);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status s = db_->Put(wo, cf_auth_, k, value);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    latch_read_only(error);
-    return error;
+  // Re-keying a hash to another tenant or id must not leave the old index
+  // row pointing at it.
+  auto previous = parse_row<v1::ApiKey>(get_value(cf_auth_, k), "an API key");
+  if (!previous.ok()) return previous.status();
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string index;
+  if (previous.value() &&
+      (previous.value()->tenant() != key.tenant() || previous.value()->key_id() != key.key_id())) {
+    keys::api_key_index_key(index, previous.value()->tenant(), previous.value()->key_id());
+    check(batch.Delete(cf_auth_, index));
   }
-  return {};
+  check(batch.Put(cf_auth_, k, key.SerializeAsString()));
+  keys::api_key_index_key(index, key.tenant(), key.key_id());
+  check(batch.Put(cf_auth_, index, rocksdb::Slice(hash.data(), hash.size())));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, sync_writes());
 }
 
 Result<std::optional<v1::ApiKey>> Store::find_api_key(std::string_view hash) const {
@@ -595,22 +671,396 @@ Result<std::optional<v1::ApiKey>> Store::find_api_key(std::string_view hash) con
 }
 
 Result<size_t> Store::count_api_keys(std::string_view tenant) const {
+  auto all = list_api_keys(tenant);
+  if (!all.ok()) return all.status();
+  return static_cast<size_t>(
+      std::count_if(all->begin(), all->end(), [](const v1::ApiKey& k) { return !k.revoked(); }));
+}
+
+Result<std::vector<v1::ApiKey>> Store::list_api_keys(std::string_view tenant) const {
+  if (!keys::valid_flow_part(tenant)) return invalid_tenant();
+  std::string prefix;
+  keys::api_key_index_prefix(prefix, tenant);
+  std::string upper = keys::prefix_successor(prefix);
   rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<v1::ApiKey> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_auth_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto key = find_api_key(it->value().ToStringView());
+    if (!key.ok()) return key.status();
+    // An index row whose key is gone or moved is stale: skip it rather than
+    // show another tenant's key.
+    if (!key.value() || key.value()->tenant() != tenant) continue;
+    out.push_back(std::move(*key.value()));
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Result<std::optional<std::pair<std::string, v1::ApiKey>>> Store::find_api_key_by_id(
+    std::string_view tenant, std::string_view key_id) const {
+  using Found = std::optional<std::pair<std::string, v1::ApiKey>>;
+  if (!keys::valid_flow_part(tenant)) return invalid_tenant();
+  if (key_id.empty()) return Found();
+  std::string index;
+  keys::api_key_index_key(index, tenant, key_id);
+  auto hash = get_value(cf_auth_, index);
+  if (!hash.ok()) return hash.status();
+  if (!hash.value()) return Found();
+  auto key = find_api_key(*hash.value());
+  if (!key.ok()) return key.status();
+  if (!key.value() || key.value()->tenant() != tenant || key.value()->key_id() != key_id) {
+    return Found();
+  }
+  return Found(std::make_pair(std::move(*hash.value()), std::move(*key.value())));
+}
+
+Result<std::string> Store::revoke_api_key(std::string_view tenant, std::string_view key_id) {
+  if (!keys::valid_flow_part(tenant)) return invalid_tenant();
+  std::lock_guard lock(locks_->auth_mu);
+  if (read_only()) return read_only_error();
+  auto found = find_api_key_by_id(tenant, key_id);
+  if (!found.ok()) return found.status();
+  if (!found.value()) {
+    return Status("not_found",
+                  "tenant " + std::string(tenant) + " has no API key " + std::string(key_id));
+  }
+  auto& [hash, key] = *found.value();
+  key.set_revoked(true);
+  std::string k;
+  keys::api_key_key(k, hash);
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  check(batch.Put(cf_auth_, k, key.SerializeAsString()));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  if (Status st = write_batch(*this, batch, sync_writes()); !st.is_ok()) return st;
+  return std::move(hash);
+}
+
+Status Store::backfill_api_key_index() {
   std::string lower = "k";
-  std::string upper = "l";
+  std::string upper = keys::prefix_successor(lower);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string index;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_auth_));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    v1::ApiKey key;
+    // Unparseable or unindexable keys stay as they are: find_api_key still
+    // reports them; they just do not show up in listings.
+    if (!key.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+        !keys::valid_flow_part(key.tenant()) || key.key_id().empty()) {
+      continue;
+    }
+    keys::api_key_index_key(index, key.tenant(), key.key_id());
+    auto existing = get_value(cf_auth_, index);
+    if (!existing.ok()) return existing.status();
+    if (existing.value()) continue;
+    rocksdb::Slice hash(it->key().data() + 1, it->key().size() - 1);
+    check(batch.Put(cf_auth_, index, hash));
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  if (Status st = check.status(); !st.is_ok()) return st;
+  if (batch.Count() == 0) return {};
+  return write_batch(*this, batch, /*sync=*/true);
+}
+
+Status Store::put_tenant(const v1::Tenant& tenant) {
+  if (!keys::valid_flow_part(tenant.id())) return invalid_tenant();
+  std::lock_guard lock(locks_->auth_mu);
+  if (read_only()) return read_only_error();
+  std::string k;
+  keys::tenant_key(k, tenant.id());
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  check(batch.Put(cf_auth_, k, tenant.SerializeAsString()));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, sync_writes());
+}
+
+Result<std::optional<v1::Tenant>> Store::get_tenant(std::string_view id) const {
+  if (!keys::valid_flow_part(id)) return invalid_tenant();
+  std::string k;
+  keys::tenant_key(k, id);
+  return parse_row<v1::Tenant>(get_value(cf_auth_, k), "tenant " + std::string(id));
+}
+
+Result<std::vector<v1::Tenant>> Store::list_tenants() const {
+  std::string prefix = "t";
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<v1::Tenant> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_auth_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    v1::Tenant& tenant = out.emplace_back();
+    if (!tenant.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status("storage_corrupt",
+                    "tenant " + it->key().ToString().substr(1) + " does not parse");
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Status Store::delete_tenant(std::string_view id) {
+  if (!keys::valid_flow_part(id)) return invalid_tenant();
+  std::lock_guard lock(locks_->auth_mu);
+  if (read_only()) return read_only_error();
+  auto existing = get_tenant(id);
+  if (!existing.ok()) return existing.status();
+  if (!existing.value()) return Status("not_found", "no tenant " + std::string(id));
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string k;
+  keys::tenant_key(k, id);
+  check(batch.Delete(cf_auth_, k));
+  // Index rows stay, so the revoked keys remain listable (an audit trail).
+  std::string prefix;
+  keys::api_key_index_prefix(prefix, id);
+  auto key_ids = key_suffixes(cf_auth_, prefix);
+  if (!key_ids.ok()) return key_ids.status();
+  for (const auto& key_id : *key_ids) {
+    auto found = find_api_key_by_id(id, key_id);
+    if (!found.ok()) return found.status();
+    if (!found.value() || found.value()->second.revoked()) continue;
+    found.value()->second.set_revoked(true);
+    keys::api_key_key(k, found.value()->first);
+    check(batch.Put(cf_auth_, k, found.value()->second.SerializeAsString()));
+  }
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, sync_writes());
+}
+
+std::string Store::queue_row_key(const v1::QueuedRun& run) {
+  std::string key;
+  keys::queue_key(key, run.tenant(), run.flow_id(), run.queue_seq());
+  return key;
+}
+
+Status Store::init_queue_seq() {
+  std::string lower = "q";
+  std::string upper = keys::prefix_successor(lower);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  uint64_t max_seq = 0;
+  // Keys order by tenant and flow, not seq, so every row is looked at; the
+  // queue holds only waiting runs, so this stays small.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() < 1 + 8) continue;
+    max_seq = std::max(max_seq, keys::get_be64(key.data() + key.size() - 8));
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  next_queue_seq_.store(max_seq + 1);
+  return {};
+}
+
+Result<v1::QueuedRun> Store::enqueue_run(v1::QueuedRun run, const v1::ExecutionSummary& summary) {
+  if (!keys::valid_flow_part(run.tenant()) || !keys::valid_flow_part(run.flow_id())) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  if (!keys::valid_execution_id(run.execution_id())) {
+    return invalid("execution id must be 1..255 bytes");
+  }
+  if (summary.execution_id() != run.execution_id() || summary.tenant() != run.tenant() ||
+      summary.flow_id() != run.flow_id()) {
+    return invalid("summary and queued run name different executions");
+  }
+  if (read_only()) return read_only_error();
+  run.set_queue_seq(next_queue_seq_.fetch_add(1));
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string key = queue_row_key(run);
+  check(batch.Put(cf_executions_, key, run.SerializeAsString()));
+  keys::summary_key(key, run.execution_id());
+  check(batch.Put(cf_executions_, key, summary.SerializeAsString()));
+  keys::list_key(key, run.tenant(), run.execution_id());
+  check(batch.Put(cf_executions_, key, run.flow_id()));
+  if (!run.idempotency_key().empty()) {
+    keys::idempotency_key(key, run.tenant(), run.idempotency_key());
+    check(batch.Put(cf_executions_, key, run.execution_id()));
+  }
+  if (Status st = check.status(); !st.is_ok()) return st;
+  if (Status st = write_batch(*this, batch, sync_writes()); !st.is_ok()) return st;
+  return run;
+}
+
+Result<std::vector<v1::QueuedRun>> Store::queued_runs(std::string_view tenant,
+                                                      std::string_view flow_id,
+                                                      size_t limit) const {
+  if (!keys::valid_flow_part(tenant) || !keys::valid_flow_part(flow_id)) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  std::string prefix;
+  keys::queue_prefix(prefix, tenant, flow_id);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<v1::QueuedRun> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->Seek(prefix); it->Valid() && out.size() < limit; it->Next()) {
+    v1::QueuedRun& run = out.emplace_back();
+    if (!run.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status("storage_corrupt", "a queued run of " + std::string(tenant) + "/" +
+                                           std::string(flow_id) + " does not parse");
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::queued_flows() const {
+  std::string lower = "q";
+  std::string upper = keys::prefix_successor(lower);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  // One seek per flow: after reading a flow's first row, jump past its prefix.
+  std::string prefix;
+  for (it->Seek(lower); it->Valid();) {
+    std::string_view key = it->key().ToStringView().substr(1);
+    const size_t tenant_end = key.find('\0');
+    const size_t flow_end =
+        tenant_end == std::string_view::npos ? tenant_end : key.find('\0', tenant_end + 1);
+    if (flow_end == std::string_view::npos) {
+      return Status("storage_corrupt", "a queue row has a malformed key");
+    }
+    std::string tenant(key.substr(0, tenant_end));
+    std::string flow(key.substr(tenant_end + 1, flow_end - tenant_end - 1));
+    keys::queue_prefix(prefix, tenant, flow);
+    out.emplace_back(std::move(tenant), std::move(flow));
+    it->Seek(keys::prefix_successor(prefix));
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Status Store::cancel_queued(const v1::QueuedRun& run,
+                            const v1::ExecutionSummary& cancelled_summary) {
+  if (!keys::valid_flow_part(run.tenant()) || !keys::valid_flow_part(run.flow_id())) {
+    return invalid("tenant and flow id must be non-empty and contain no NUL byte");
+  }
+  if (!keys::valid_execution_id(run.execution_id()) ||
+      cancelled_summary.execution_id() != run.execution_id()) {
+    return invalid("summary and queued run name different executions");
+  }
+  if (read_only()) return read_only_error();
+  const std::string key = queue_row_key(run);
+  auto present = get_value(cf_executions_, key);
+  if (!present.ok()) return present.status();
+  if (!present.value()) {
+    return Status("not_found", "execution " + run.execution_id() + " is no longer queued");
+  }
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  check(batch.Delete(cf_executions_, key));
+  std::string summary_key;
+  keys::summary_key(summary_key, run.execution_id());
+  check(batch.Put(cf_executions_, summary_key, cancelled_summary.SerializeAsString()));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, sync_writes());
+}
+
+Result<uint64_t> Store::count_executions_from(std::string_view tenant,
+                                              std::string_view from_id) const {
+  if (!keys::valid_flow_part(tenant)) return invalid_tenant();
+  std::string prefix;
+  keys::list_prefix(prefix, tenant);
+  std::string lower;
+  keys::list_key(lower, tenant, from_id);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  uint64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_executions_));
+  for (it->Seek(lower); it->Valid(); it->Next()) ++n;
+  if (!it->status().ok()) return storage_error(it->status());
+  return n;
+}
+
+Result<std::vector<v1::OutboxEntry>> Store::due_outbox(int64_t now_ms, size_t limit) const {
+  std::vector<v1::OutboxEntry> out;
+  if (limit == 0 || now_ms < 0) return out;
+  const std::string lower = "o";
+  std::string upper;
+  keys::outbox_key(upper, static_cast<uint64_t>(now_ms) + 1, "");
+  rocksdb::ReadOptions ro;
   rocksdb::Slice lower_slice(lower);
   rocksdb::Slice upper_slice(upper);
   ro.iterate_lower_bound = &lower_slice;
   ro.iterate_upper_bound = &upper_slice;
-  size_t n = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_auth_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    v1::ApiKey key;
-    if (key.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
-        key.tenant() == tenant && !key.revoked()) {
-      ++n;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_outbox_));
+  for (it->Seek(lower); it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice key = it->key();
+    v1::OutboxEntry& entry = out.emplace_back();
+    if (key.size() <= keys::kOutboxKeyHeader ||
+        !entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status("storage_corrupt", "an outbox row does not parse");
     }
+    // The key is what locates the row: keep next_ms equal to it, so that
+    // passing the entry back always finds this row.
+    entry.set_next_ms(static_cast<int64_t>(keys::get_be64(key.data() + 1)));
+    entry.set_id(
+        std::string(key.data() + keys::kOutboxKeyHeader, key.size() - keys::kOutboxKeyHeader));
   }
+  if (!it->status().ok()) return storage_error(it->status());
+  return out;
+}
+
+Status Store::reschedule_outbox(const v1::OutboxEntry& entry, int64_t next_ms) {
+  if (entry.id().empty() || entry.next_ms() < 0 || next_ms < 0) {
+    return invalid("outbox entry needs an id and non-negative due times");
+  }
+  if (read_only()) return read_only_error();
+  v1::OutboxEntry moved = entry;
+  moved.set_next_ms(next_ms);
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string key;
+  keys::outbox_key(key, static_cast<uint64_t>(entry.next_ms()), entry.id());
+  check(batch.Delete(cf_outbox_, key));
+  keys::outbox_key(key, static_cast<uint64_t>(next_ms), entry.id());
+  check(batch.Put(cf_outbox_, key, moved.SerializeAsString()));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, /*sync=*/false);
+}
+
+Status Store::remove_outbox(const v1::OutboxEntry& entry) {
+  if (entry.id().empty() || entry.next_ms() < 0) {
+    return invalid("outbox entry needs an id and a non-negative due time");
+  }
+  if (read_only()) return read_only_error();
+  rocksdb::WriteBatch batch;
+  BatchCheck check;
+  std::string key;
+  keys::outbox_key(key, static_cast<uint64_t>(entry.next_ms()), entry.id());
+  check(batch.Delete(cf_outbox_, key));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return write_batch(*this, batch, /*sync=*/false);
+}
+
+Result<uint64_t> Store::count_outbox() const {
+  const std::string lower = "o";
+  const std::string upper = keys::prefix_successor(lower);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  uint64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_outbox_));
+  for (it->Seek(lower); it->Valid(); it->Next()) ++n;
   if (!it->status().ok()) return storage_error(it->status());
   return n;
 }

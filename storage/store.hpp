@@ -5,11 +5,21 @@
 //               "r" | partition(be16) | execution_id        -> "" (active marker)
 //               "l" | tenant | 0x00 | execution_id          -> flow_id (listing)
 //               "i" | tenant | 0x00 | idempotency key       -> execution_id
-//               "f" | len(u8) | parent_id | fork_id        -> "" (forks)
-//   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
+//               "f" | len(u8) | parent_id | fork_id         -> "" (forks)
 //               "e" | ended_ms(be64) | execution_id         -> partition (retention queue)
+//               "q" | tenant | 0x00 | flow_id | 0x00 | queue_seq(be64) -> QueuedRun
+//   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
 //   snapshots   partition(be16) | len(u8) | execution_id | seq(be64) -> Snapshot
 //   auth        "k" | sha256(secret)                        -> ApiKey
+//               "x" | tenant | 0x00 | key_id                -> sha256(secret) (key index)
+//               "t" | tenant                                -> Tenant
+//               "h" | hook_id                               -> tenant | 0x00 | flow_id
+//               "H" | tenant | 0x00 | flow_id               -> hook_id (trigger_store.hpp)
+//               "S" | tenant | 0x00 | flow_id               -> schedule position
+//   secrets     "d" | tenant                                -> TenantDataKey (vault.hpp)
+//               "s" | tenant | 0x00 | name                  -> SecretRecord
+//   audit       "c" | tenant or "-" | 0x00 | seq(be64)      -> AuditRecord (audit_log.hpp)
+//   outbox      "o" | due_ms(be64) | message_id             -> OutboxEntry (callbacks)
 // Execution ids are opaque bytes of length 1..255; in event keys they are
 // length-prefixed so that one execution's prefix never covers another's ("ab"
 // vs "abc"). Tenant and flow ids are non-empty and may not contain 0x00.
@@ -31,10 +41,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runtime/result.hpp"
 #include "yantra/v1/events.pb.h"
+#include "yantra/v1/outbox.pb.h"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace rocksdb {
 class DB;
@@ -115,10 +128,79 @@ class Store {
   Result<std::optional<std::string>> find_idempotent(std::string_view tenant,
                                                      std::string_view key) const;
 
-  // API keys, by the SHA-256 (hex) of their secret. Writes are synced.
+  // API keys, by the SHA-256 (hex) of their secret, plus a per-tenant index
+  // by key id written in the same batch. key.tenant() must be a valid tenant
+  // id and key.key_id() non-empty. Writes of this block (keys and tenants)
+  // are synced unless the store is Durability::kAsync, and serialised with
+  // each other so a revoke never races a put of the same key.
   Status put_api_key(std::string_view hash, const v1::ApiKey& key);
   Result<std::optional<v1::ApiKey>> find_api_key(std::string_view hash) const;
+  // Keys of the tenant that are not revoked.
   Result<size_t> count_api_keys(std::string_view tenant) const;
+  // Every key of the tenant (revoked ones included), ordered by key id.
+  Result<std::vector<v1::ApiKey>> list_api_keys(std::string_view tenant) const;
+  // (hash, key) of one key of `tenant`; nullopt when that tenant has no such
+  // key id, even if another tenant has.
+  Result<std::optional<std::pair<std::string, v1::ApiKey>>> find_api_key_by_id(
+      std::string_view tenant, std::string_view key_id) const;
+  // Marks the key revoked and returns its hash (to evict caches). "not_found"
+  // when the key is not one of `tenant`'s. Revoking twice is fine.
+  Result<std::string> revoke_api_key(std::string_view tenant, std::string_view key_id);
+
+  // Tenants (since 0.3), in the auth CF. put_tenant upserts by id.
+  Status put_tenant(const v1::Tenant& tenant);
+  Result<std::optional<v1::Tenant>> get_tenant(std::string_view id) const;
+  // Ordered by id.
+  Result<std::vector<v1::Tenant>> list_tenants() const;
+  // Removes the tenant row and revokes every key of the tenant, one batch.
+  // Its flows, executions, secrets and audit chain stay (they are history).
+  // "not_found" when there is no such tenant.
+  Status delete_tenant(std::string_view id);
+
+  // Durable run queue (since 0.3): runs accepted while their flow is at its
+  // concurrency limit. The caller serialises the dequeue and cancel of one
+  // flow's queue (a single admission point per flow); the store only keeps
+  // every step atomic. Writes are synced unless the store is kAsync.
+  //
+  // Assigns run.queue_seq (store-wide, increasing) and writes, in one batch,
+  // the queue row, `summary` (status "queued", as given), the listing row and
+  // the idempotency row when run.idempotency_key is set. No active marker:
+  // a queued run has no events yet; recovery finds it via queued_flows().
+  // summary must name the same execution, tenant and flow as run.
+  Result<v1::QueuedRun> enqueue_run(v1::QueuedRun run, const v1::ExecutionSummary& summary);
+  // One flow's queued runs, oldest first.
+  Result<std::vector<v1::QueuedRun>> queued_runs(std::string_view tenant, std::string_view flow_id,
+                                                 size_t limit) const;
+  // Distinct (tenant, flow_id) with at least one queued run, in key order.
+  Result<std::vector<std::pair<std::string, std::string>>> queued_flows() const;
+  // Removes a run from its queue and writes `cancelled_summary`, one batch.
+  // "not_found" when the queue row is gone (the run already started).
+  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled_summary);
+  // The executions-CF key of a run's queue row: put it in
+  // WriteRequest::delete_key so that the run's ExecutionStarted and the
+  // removal of its queue row commit together.
+  static std::string queue_row_key(const v1::QueuedRun& run);
+
+  // Listing rows of `tenant` whose execution id is >= from_id. Ids are ULIDs
+  // (time-ordered), so from_id = the smallest ULID of a month counts the
+  // executions created since the month began (quotas).
+  Result<uint64_t> count_executions_from(std::string_view tenant, std::string_view from_id) const;
+
+  // Callback outbox (since 0.3). Rows are written by the LogWriter in the
+  // batch of the events they report (WriteRequest::outbox); the dispatcher
+  // then reads, reschedules and removes them here. Its writes are not
+  // synced: delivery is at-least-once, so a row that reappears after a power
+  // loss is only sent again (receivers deduplicate by message id).
+  //
+  // Rows due at or before `now_ms`, oldest due first, at most `limit`. Each
+  // entry's next_ms is the due time of its key, so it can be passed back.
+  Result<std::vector<v1::OutboxEntry>> due_outbox(int64_t now_ms, size_t limit) const;
+  // Moves `entry` (found by its id and next_ms) to `next_ms`, storing the
+  // entry as given otherwise (attempt, last_error): delete + put, one batch.
+  Status reschedule_outbox(const v1::OutboxEntry& entry, int64_t next_ms);
+  // Deletes the row of `entry` (id and next_ms); absent is fine.
+  Status remove_outbox(const v1::OutboxEntry& entry);
+  Result<uint64_t> count_outbox() const;
 
   // True once a write failed; every later write fails.
   bool read_only() const { return read_only_.load(); }
@@ -133,6 +215,11 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
   rocksdb::ColumnFamilyHandle* cf_auth() const { return cf_auth_; }
   rocksdb::ColumnFamilyHandle* cf_snapshots() const { return cf_snapshots_; }
+  rocksdb::ColumnFamilyHandle* cf_secrets() const { return cf_secrets_; }
+  rocksdb::ColumnFamilyHandle* cf_audit() const { return cf_audit_; }
+  rocksdb::ColumnFamilyHandle* cf_outbox() const { return cf_outbox_; }
+  // Whether writes fsync: true unless the store is Durability::kAsync.
+  bool sync_writes() const { return options_.durability == Durability::kSync; }
   void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
   // Keeps the first cause, for read_only_error().
   void latch_read_only(const Status& cause);
@@ -143,6 +230,10 @@ class Store {
                                                 const std::string& prefix) const;
   Result<std::optional<std::string>> get_value(rocksdb::ColumnFamilyHandle* cf,
                                                const std::string& key) const;
+  // Adds the key-id index rows that keys written before 0.3 lack.
+  Status backfill_api_key_index();
+  // Initialises next_queue_seq_ from the queue rows present.
+  Status init_queue_seq();
   StoreOptions options_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -151,8 +242,12 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_flows_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_auth_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_snapshots_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_secrets_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_audit_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_outbox_ = nullptr;
   std::atomic<bool> read_only_{false};
-  struct Locks;  // flow-write mutex and the read-only cause
+  std::atomic<uint64_t> next_queue_seq_{1};
+  struct Locks;  // flow- and auth-write mutexes and the read-only cause
   std::unique_ptr<Locks> locks_;
 };
 

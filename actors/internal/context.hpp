@@ -33,6 +33,15 @@ using invoke_atom = caf::atom_constant<caf::atom("yinvoke")>;
 using done_atom = caf::atom_constant<caf::atom("ydone")>;
 using kill_atom = caf::atom_constant<caf::atom("ykill")>;
 using wake_atom = caf::atom_constant<caf::atom("ywake")>;
+using secrets_atom = caf::atom_constant<caf::atom("ysecrets")>;
+using signal_atom = caf::atom_constant<caf::atom("ysignal")>;
+using approve_atom = caf::atom_constant<caf::atom("yapprove")>;
+// Passivation handshake (see partition.cpp): an idle execution asks to
+// sleep, the partition answers sleep (quit) and the execution either quits
+// or, if an input reached it meanwhile, says it is awake.
+using idle_atom = caf::atom_constant<caf::atom("yidle")>;
+using sleep_atom = caf::atom_constant<caf::atom("ysleep")>;
+using awake_atom = caf::atom_constant<caf::atom("yawake")>;
 
 // Asks a partition to run a new execution.
 struct StartCommand {
@@ -41,6 +50,9 @@ struct StartCommand {
   std::shared_ptr<const Flow> flow;
   Engine::StartedFn started;
   Engine::FinishedFn finished;
+  // A run leaving its flow's queue: the queue row, deleted in the batch that
+  // holds ExecutionStarted (so it neither vanishes nor starts twice).
+  std::string delete_key;
 };
 
 // Asks a partition to rebuild an execution from its log (recovery, restart).
@@ -66,6 +78,26 @@ struct CancelCommand {
   std::function<void(Status)> done;
 };
 
+// A signal for an execution; `done` gets ok once SignalReceived is durable.
+struct SignalCommand {
+  std::string execution_id;
+  std::string name;
+  json data;
+  std::string signal_id;
+  std::function<void(Status)> done;
+};
+
+// An approval decision; `done` gets ok once ApprovalRecorded is durable.
+struct ApprovalCommand {
+  std::string execution_id;
+  std::string step_path;
+  std::string key_id;
+  std::string role;
+  bool approved = false;
+  std::string comment;
+  std::function<void(Status)> done;
+};
+
 struct PersistAck {
   uint64_t batch = 0;
   Status status;
@@ -73,12 +105,24 @@ struct PersistAck {
 
 using CallPtr = std::shared_ptr<const ToolCall>;
 
+// A tool call whose $secret markers were resolved on the I/O pool (a vault
+// read is a RocksDB read: not for a scheduler thread). `values` are the
+// plaintexts, kept only to scrub the tool's answer before it is recorded.
+struct SecretsResolved {
+  std::string tool_id;
+  CallPtr call;
+  Status status;
+  std::shared_ptr<const std::vector<std::string>> values;
+};
+
 struct EngineCtx {
   storage::Store* store = nullptr;
   std::vector<std::unique_ptr<storage::LogWriter>> writers;  // by partition
   std::unordered_map<std::string, caf::actor> tools;         // by tool id
   std::vector<caf::actor> partitions;
   IoPool* io = nullptr;
+  storage::Vault* vault = nullptr;  // null without a master key
+  storage::AuditLog* audit = nullptr;
   uint32_t partition_count = 1;
   uint32_t snapshot_every = 0;
 
@@ -89,6 +133,13 @@ struct EngineCtx {
       load_flow;
   // Called once per finished execution, on an actor thread.
   std::function<void(const ExecutionResult&)> on_finished;
+  // Called on a writer thread when a batch with outbox rows (callbacks) is
+  // durable: wakes the callback dispatcher. Never blocks.
+  std::function<void()> outbox_written;
+  // An execution going to sleep hands over the callback of the run that
+  // started it (a caller waiting with ?wait_ms): it is called at the end,
+  // by whichever actor finishes the execution. Must not block.
+  std::function<void(const std::string&, Engine::FinishedFn)> keep_finished;
 
   std::atomic<uint64_t> started{0};
   std::atomic<uint64_t> finished{0};
@@ -119,3 +170,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::CancelCommand)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::PersistAck)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::CallPtr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::ToolResult)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::SecretsResolved)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::SignalCommand)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::ApprovalCommand)

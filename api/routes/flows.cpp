@@ -62,7 +62,10 @@ void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json de
   if (!version.ok()) return respond_error(ctx, version.status());
   auto fv = svc.engine.get_flow_version(ctx->who.tenant, def.value("id", ""), version.value());
   if (!fv.ok()) return respond_error(ctx, fv.status());
-  respond_json(ctx, status, flow_view(fv.value(), true));
+  json view = flow_view(fv.value(), true);
+  json hook = webhook_view(svc, ctx->who.tenant, fv.value().flow_id());
+  if (!hook.is_null()) view["webhook"] = std::move(hook);
+  respond_json(ctx, status, view);
 }
 
 }  // namespace
@@ -88,22 +91,81 @@ Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uin
   return n;
 }
 
-void register_flow_routes(Router& router, Services& svc) {
-  router.add("POST", "/api/v1/flows", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto body = parse_body(ctx->req);
-    if (!body.ok()) return respond_error(ctx, body.status());
-    json def = std::move(body.value());
-    if (def.is_object() && def.contains("id") && def["id"].is_string()) {
-      auto existing = svc.engine.get_flow_version(ctx->who.tenant, def["id"].get<std::string>());
-      if (existing.ok()) {
-        return respond_error(ctx, Status("conflict", "flow '" + def["id"].get<std::string>() +
-                                                         "' already exists; use PUT to update it"));
-      }
+void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRequest run,
+                      uint64_t wait_ms) {
+  if (svc.runs_in_flight.fetch_add(1) >= svc.max_runs_in_flight) {
+    svc.runs_in_flight.fetch_sub(1);
+    HttpResponse busy = error_response(
+        Status("rate_limited", "too many runs in flight on this node (" +
+                                   std::to_string(svc.max_runs_in_flight) + "); retry shortly"));
+    busy.headers.emplace_back("Retry-After", "1");
+    return ctx->respond(std::move(busy));
+  }
+  // Exactly one of "started", "finished" and "timer" answers the request;
+  // the one that does also frees the in-flight slot.
+  struct Answer {
+    Services& svc;
+    std::atomic<bool> done{false};
+    bool claim() {
+      if (done.exchange(true)) return false;
+      svc.runs_in_flight.fetch_sub(1);
+      return true;
     }
-    put_definition(svc, ctx, std::move(def), 201);
-  });
+  };
+  auto answered = std::make_shared<Answer>(svc);
+  Engine::FinishedFn finished;
+  if (wait_ms > 0) {
+    finished = [ctx, answered](const ExecutionResult& r) {
+      if (!answered->claim()) return;
+      respond_json(ctx, 200,
+                   redact(json{{"execution_id", r.execution_id},
+                               {"status", r.status},
+                               {"output", r.output},
+                               {"error", r.error}}));
+    };
+  }
+  run.queued = std::make_shared<std::atomic<bool>>(false);
+  auto queued = run.queued;
+  svc.engine.start(
+      std::move(run),
+      [ctx, answered, wait_ms, queued, &svc](Result<std::string> id) {
+        if (!id.ok()) {
+          if (answered->claim()) respond_error(ctx, id.status());
+          return;
+        }
+        json accepted = {{"execution_id", id.value()},
+                         {"status", queued->load() ? "queued" : "running"}};
+        HttpServer* server = svc.server.load();
+        if (wait_ms == 0 || server == nullptr) {
+          if (answered->claim()) respond_json(ctx, 202, accepted);
+          return;
+        }
+        server->after(static_cast<uint32_t>(wait_ms), [ctx, answered, accepted] {
+          if (answered->claim()) respond_json(ctx, 202, accepted);
+        });
+      },
+      std::move(finished));
+}
 
-  router.add("GET", "/api/v1/flows", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+void register_flow_routes(Router& router, Services& svc) {
+  router.add("POST", "/api/v1/flows", Access::kEditor,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto body = parse_body(ctx->req);
+               if (!body.ok()) return respond_error(ctx, body.status());
+               json def = std::move(body.value());
+               if (def.is_object() && def.contains("id") && def["id"].is_string()) {
+                 auto existing =
+                     svc.engine.get_flow_version(ctx->who.tenant, def["id"].get<std::string>());
+                 if (existing.ok()) {
+                   return respond_error(
+                       ctx, Status("conflict", "flow '" + def["id"].get<std::string>() +
+                                                   "' already exists; use PUT to update it"));
+                 }
+               }
+               put_definition(svc, ctx, std::move(def), 201);
+             });
+
+  router.add("GET", "/api/v1/flows", Access::kViewer, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     auto flows = svc.engine.list_flows(ctx->who.tenant);
     if (!flows.ok()) return respond_error(ctx, flows.status());
     json items = json::array();
@@ -111,50 +173,58 @@ void register_flow_routes(Router& router, Services& svc) {
     respond_json(ctx, 200, {{"flows", items}});
   });
 
-  router.add("GET", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto version = query_uint(ctx->req, "version", 0, UINT32_MAX);
-    if (!version.ok()) return respond_error(ctx, version.status());
-    auto fv = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"),
-                                          static_cast<uint32_t>(version.value()));
-    if (!fv.ok()) return respond_error(ctx, fv.status());
-    if (fv.value().deleted()) {
-      return respond_error(
-          ctx, Status("not_found", "version " + std::to_string(version.value()) + " of flow '" +
-                                       ctx->param("id") + "' is a deletion"));
-    }
-    if (wants_yaml(ctx->req)) {
-      json def = json::parse(fv.value().definition_json(), nullptr, false);
-      HttpResponse r;
-      r.content_type = "application/yaml";
-      r.body = json_to_yaml(def);
-      return ctx->respond(std::move(r));
-    }
-    respond_json(ctx, 200, flow_view(fv.value(), true));
-  });
+  router.add(
+      "GET", "/api/v1/flows/{id}", Access::kViewer, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+        auto version = query_uint(ctx->req, "version", 0, UINT32_MAX);
+        if (!version.ok()) return respond_error(ctx, version.status());
+        auto fv = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"),
+                                              static_cast<uint32_t>(version.value()));
+        if (!fv.ok()) return respond_error(ctx, fv.status());
+        if (fv.value().deleted()) {
+          return respond_error(
+              ctx, Status("not_found", "version " + std::to_string(version.value()) + " of flow '" +
+                                           ctx->param("id") + "' is a deletion"));
+        }
+        if (wants_yaml(ctx->req)) {
+          json def = json::parse(fv.value().definition_json(), nullptr, false);
+          HttpResponse r;
+          r.content_type = "application/yaml";
+          r.body = json_to_yaml(def);
+          return ctx->respond(std::move(r));
+        }
+        json view = flow_view(fv.value(), true);
+        if (version.value() == 0) {
+          json hook = webhook_view(svc, ctx->who.tenant, ctx->param("id"));
+          if (!hook.is_null()) view["webhook"] = std::move(hook);
+        }
+        respond_json(ctx, 200, view);
+      });
 
-  router.add("PUT", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto body = parse_body(ctx->req);
-    if (!body.ok()) return respond_error(ctx, body.status());
-    json def = std::move(body.value());
-    if (def.is_object()) {
-      if (!def.contains("id")) def["id"] = ctx->param("id");
-      if (!def["id"].is_string() || def["id"].get<std::string>() != ctx->param("id")) {
-        return respond_error(
-            ctx, Status("invalid_flow", "flow id in the body does not match the URL",
-                        {{"/id", "must be '" + ctx->param("id") + "' (the id in the URL)"}}));
-      }
-    }
-    const bool exists = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id")).ok();
-    put_definition(svc, ctx, std::move(def), exists ? 200 : 201);
-  });
+  router.add(
+      "PUT", "/api/v1/flows/{id}", Access::kEditor, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+        auto body = parse_body(ctx->req);
+        if (!body.ok()) return respond_error(ctx, body.status());
+        json def = std::move(body.value());
+        if (def.is_object()) {
+          if (!def.contains("id")) def["id"] = ctx->param("id");
+          if (!def["id"].is_string() || def["id"].get<std::string>() != ctx->param("id")) {
+            return respond_error(
+                ctx, Status("invalid_flow", "flow id in the body does not match the URL",
+                            {{"/id", "must be '" + ctx->param("id") + "' (the id in the URL)"}}));
+          }
+        }
+        const bool exists = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id")).ok();
+        put_definition(svc, ctx, std::move(def), exists ? 200 : 201);
+      });
 
-  router.add("DELETE", "/api/v1/flows/{id}", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto v = svc.engine.delete_flow(ctx->who.tenant, ctx->param("id"), ctx->who.key_id);
-    if (!v.ok()) return respond_error(ctx, v.status());
-    ctx->respond(HttpResponse{204, "application/json", {}, ""});
-  });
+  router.add("DELETE", "/api/v1/flows/{id}", Access::kEditor,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto v = svc.engine.delete_flow(ctx->who.tenant, ctx->param("id"), ctx->who.key_id);
+               if (!v.ok()) return respond_error(ctx, v.status());
+               ctx->respond(json_response(204, ""));
+             });
 
-  router.add("GET", "/api/v1/flows/{id}/versions", true,
+  router.add("GET", "/api/v1/flows/{id}/versions", Access::kViewer,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                auto versions = svc.engine.flow_versions(ctx->who.tenant, ctx->param("id"));
                if (!versions.ok()) return respond_error(ctx, versions.status());
@@ -177,7 +247,8 @@ void register_flow_routes(Router& router, Services& svc) {
   // Stores the definition of an old version as a new version: history is
   // never rewritten, so a rollback is itself visible and reversible.
   router.add(
-      "POST", "/api/v1/flows/{id}/rollback", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+      "POST", "/api/v1/flows/{id}/rollback", Access::kEditor,
+      [&svc](const std::shared_ptr<RouteCtx>& ctx) {
         auto body = parse_body(ctx->req);
         if (!body.ok()) return respond_error(ctx, body.status());
         const json& b = body.value();
@@ -202,90 +273,45 @@ void register_flow_routes(Router& router, Services& svc) {
         respond_json(ctx, 200, flow_view(fv.value(), true));
       });
 
-  router.add("POST", "/api/v1/flows/{id}/run", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    RunRequest run;
-    run.tenant = ctx->who.tenant;
-    run.flow_id = ctx->param("id");
-    run.idempotency_key = ctx->req.header("idempotency-key");
-    if (run.idempotency_key.size() > 200) {
-      return respond_error(ctx, Status("invalid_request", "Idempotency-Key is longer than 200"));
-    }
-    if (!valid_utf8(run.idempotency_key)) {
-      return respond_error(ctx, Status("invalid_request", "Idempotency-Key is not valid UTF-8"));
-    }
-    if (!ctx->req.body.empty()) {
-      auto body = parse_body(ctx->req);
-      if (!body.ok()) return respond_error(ctx, body.status());
-      const json& b = body.value();
-      if (!b.is_object()) {
-        return respond_error(ctx, Status("invalid_request", "request body must be an object",
-                                         {{"", "must be an object like {\"input\": {...}}"}}));
-      }
-      for (const auto& [k, v] : b.items()) {
-        if (k != "input" && k != "shared") {
-          return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
-                                           {{"/" + k, "unknown field (expected input)"}}));
+  router.add(
+      "POST", "/api/v1/flows/{id}/run", Access::kEditor,
+      [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+        RunRequest run;
+        run.tenant = ctx->who.tenant;
+        run.flow_id = ctx->param("id");
+        run.idempotency_key = ctx->req.header("idempotency-key");
+        if (run.idempotency_key.size() > 200) {
+          return respond_error(ctx,
+                               Status("invalid_request", "Idempotency-Key is longer than 200"));
         }
-      }
-      if (b.contains("input")) {
-        run.input = b["input"];
-      } else if (b.contains("shared")) {
-        run.input = b["shared"];
-      }
-    }
-    auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
-    if (!wait.ok()) return respond_error(ctx, wait.status());
-    const uint64_t wait_ms = wait.value();
-    if (svc.runs_in_flight.fetch_add(1) >= svc.max_runs_in_flight) {
-      svc.runs_in_flight.fetch_sub(1);
-      HttpResponse busy = error_response(
-          Status("rate_limited", "too many runs in flight on this node (" +
-                                     std::to_string(svc.max_runs_in_flight) + "); retry shortly"));
-      busy.headers.emplace_back("Retry-After", "1");
-      return ctx->respond(std::move(busy));
-    }
-    // Exactly one of "started", "finished" and "timer" answers the request;
-    // the one that does also frees the in-flight slot.
-    struct Answer {
-      Services& svc;
-      std::atomic<bool> done{false};
-      bool claim() {
-        if (done.exchange(true)) return false;
-        svc.runs_in_flight.fetch_sub(1);
-        return true;
-      }
-    };
-    auto answered = std::make_shared<Answer>(svc);
-    Engine::FinishedFn finished;
-    if (wait_ms > 0) {
-      finished = [ctx, answered](const ExecutionResult& r) {
-        if (!answered->claim()) return;
-        respond_json(ctx, 200,
-                     redact(json{{"execution_id", r.execution_id},
-                                 {"status", r.status},
-                                 {"output", r.output},
-                                 {"error", r.error}}));
-      };
-    }
-    svc.engine.start(
-        std::move(run),
-        [ctx, answered, wait_ms, &svc](Result<std::string> id) {
-          if (!id.ok()) {
-            if (answered->claim()) respond_error(ctx, id.status());
-            return;
+        if (!valid_utf8(run.idempotency_key)) {
+          return respond_error(ctx,
+                               Status("invalid_request", "Idempotency-Key is not valid UTF-8"));
+        }
+        if (!ctx->req.body.empty()) {
+          auto body = parse_body(ctx->req);
+          if (!body.ok()) return respond_error(ctx, body.status());
+          const json& b = body.value();
+          if (!b.is_object()) {
+            return respond_error(ctx, Status("invalid_request", "request body must be an object",
+                                             {{"", "must be an object like {\"input\": {...}}"}}));
           }
-          json accepted = {{"execution_id", id.value()}, {"status", "running"}};
-          HttpServer* server = svc.server.load();
-          if (wait_ms == 0 || server == nullptr) {
-            if (answered->claim()) respond_json(ctx, 202, accepted);
-            return;
+          for (const auto& [k, v] : b.items()) {
+            if (k != "input" && k != "shared") {
+              return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
+                                               {{"/" + k, "unknown field (expected input)"}}));
+            }
           }
-          server->after(static_cast<uint32_t>(wait_ms), [ctx, answered, accepted] {
-            if (answered->claim()) respond_json(ctx, 202, accepted);
-          });
-        },
-        std::move(finished));
-  });
+          if (b.contains("input")) {
+            run.input = b["input"];
+          } else if (b.contains("shared")) {
+            run.input = b["shared"];
+          }
+        }
+        auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
+        if (!wait.ok()) return respond_error(ctx, wait.status());
+        start_and_answer(svc, ctx, std::move(run), wait.value());
+      });
 }
 
 }  // namespace yantra::api

@@ -9,14 +9,14 @@
 namespace yantra::api {
 
 void register_system_routes(Router& router, Services& svc) {
-  router.add("GET", "/healthz", false, [](const std::shared_ptr<RouteCtx>& ctx) {
+  router.add("GET", "/healthz", Access::kPublic, [](const std::shared_ptr<RouteCtx>& ctx) {
     respond_json(ctx, 200, {{"status", "ok"}});
   });
-  router.add("GET", "/readyz", false, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+  router.add("GET", "/readyz", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     if (svc.engine.ready()) return respond_json(ctx, 200, {{"status", "ready"}});
     ctx->respond(error_response(503, "not_ready", "recovery in progress"));
   });
-  router.add("GET", "/metrics", false, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+  router.add("GET", "/metrics", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     auto stats = svc.engine.stats();
     auto& reg = metrics::global();
     // Gauges sampled at scrape time.
@@ -31,9 +31,10 @@ void register_system_routes(Router& router, Services& svc) {
     r.body = std::move(body);
     ctx->respond(std::move(r));
   });
-  router.add("GET", "/api/v1/openapi.json", true, [](const std::shared_ptr<RouteCtx>& ctx) {
-    ctx->respond(json_response(200, openapi_document()));
-  });
+  router.add("GET", "/api/v1/openapi.json", Access::kViewer,
+             [](const std::shared_ptr<RouteCtx>& ctx) {
+               ctx->respond(json_response(200, openapi_document()));
+             });
 }
 
 }  // namespace yantra::api

@@ -52,7 +52,7 @@ Status in_replay_body(const Status& s) {
 }  // namespace
 
 void register_time_machine_routes(Router& router, Services& svc) {
-  router.add("GET", "/api/v1/executions/{id}/state", true,
+  router.add("GET", "/api/v1/executions/{id}/state", Access::kViewer,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                auto at = query_uint(ctx->req, "at_seq", 0, UINT64_MAX / 2);
                if (!at.ok()) return respond_error(ctx, at.status());
@@ -61,7 +61,7 @@ void register_time_machine_routes(Router& router, Services& svc) {
                respond_json(ctx, 200, view.value());
              });
 
-  router.add("GET", "/api/v1/executions/{id}/timeline", true,
+  router.add("GET", "/api/v1/executions/{id}/timeline", Access::kViewer,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                auto summary = svc.engine.summary(ctx->who.tenant, ctx->param("id"));
                if (!summary.ok()) return respond_error(ctx, summary.status());
@@ -70,7 +70,7 @@ void register_time_machine_routes(Router& router, Services& svc) {
                respond_json(ctx, 200, redact(timeline(events.value())));
              });
 
-  router.add("GET", "/api/v1/executions/{id}/diff", true,
+  router.add("GET", "/api/v1/executions/{id}/diff", Access::kViewer,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                const std::string* from = ctx->req.query_param("from_seq");
                const std::string* to = ctx->req.query_param("to_seq");
@@ -96,7 +96,8 @@ void register_time_machine_routes(Router& router, Services& svc) {
              });
 
   router.add(
-      "POST", "/api/v1/executions/{id}/replay", true, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+      "POST", "/api/v1/executions/{id}/replay", Access::kEditor,
+      [&svc](const std::shared_ptr<RouteCtx>& ctx) {
         json body = json::object();
         if (!ctx->req.body.empty()) {
           auto b = parse_body(ctx->req);
@@ -134,7 +135,7 @@ void register_time_machine_routes(Router& router, Services& svc) {
                         });
       });
 
-  router.add("POST", "/api/v1/executions/{id}/retry", true,
+  router.add("POST", "/api/v1/executions/{id}/retry", Access::kEditor,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                const std::string id = ctx->param("id");
                svc.engine.retry(ctx->who.tenant, id, [ctx](Result<std::string> r) {

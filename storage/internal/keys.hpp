@@ -157,6 +157,120 @@ inline void api_key_key(std::string& out, std::string_view hash) {
   out.append(hash);
 }
 
+// auth: "t" | tenant -> Tenant (since 0.3). Tenant ids hold no 0x00, and
+// every tenant row is exactly "t" + id, so a scan of "t" is ordered by id.
+inline void tenant_key(std::string& out, std::string_view tenant) {
+  out.clear();
+  out.push_back('t');
+  out.append(tenant);
+}
+
+// auth: "x" | tenant | 0x00 | key_id -> sha256(secret) (since 0.3): the
+// per-tenant index of API keys, so listing or revoking by key id never scans
+// (or reveals) other tenants' keys.
+inline void api_key_index_prefix(std::string& out, std::string_view tenant) {
+  out.clear();
+  out.push_back('x');
+  out.append(tenant);
+  out.push_back('\0');
+}
+
+inline void api_key_index_key(std::string& out, std::string_view tenant, std::string_view key_id) {
+  api_key_index_prefix(out, tenant);
+  out.append(key_id);
+}
+
+// auth: "h" | hook_id -> tenant | 0x00 | flow_id (since 0.4): the flow a
+// webhook URL starts. Hook ids are ours ("hk_" + base64url), never empty.
+inline void hook_key(std::string& out, std::string_view hook_id) {
+  out.clear();
+  out.push_back('h');
+  out.append(hook_id);
+}
+
+// auth: "H" | tenant | 0x00 | flow_id -> hook_id (since 0.4): a flow's
+// current webhook id, written and deleted in one batch with its "h" row.
+inline void flow_hook_key(std::string& out, std::string_view tenant, std::string_view flow_id) {
+  out.clear();
+  out.push_back('H');
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(flow_id);
+}
+
+// auth: "S" | tenant | 0x00 | flow_id -> last_fired_ms(be64) | anchor_ms(be64)
+// (since 0.4): where a flow's schedule stands (storage/trigger_store.hpp).
+inline void schedule_key(std::string& out, std::string_view tenant, std::string_view flow_id) {
+  out.clear();
+  out.push_back('S');
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(flow_id);
+}
+
+// executions: "q" | tenant | 0x00 | flow_id | 0x00 | queue_seq(be64) ->
+// QueuedRun (since 0.3): one flow's waiting runs, oldest (lowest seq) first.
+inline void queue_prefix(std::string& out, std::string_view tenant, std::string_view flow_id) {
+  out.clear();
+  out.push_back('q');
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(flow_id);
+  out.push_back('\0');
+}
+
+inline void queue_key(std::string& out, std::string_view tenant, std::string_view flow_id,
+                      uint64_t queue_seq) {
+  queue_prefix(out, tenant, flow_id);
+  put_be64(out, queue_seq);
+}
+
+// secrets: "d" | tenant -> TenantDataKey (since 0.3).
+inline void data_key_key(std::string& out, std::string_view tenant) {
+  out.clear();
+  out.push_back('d');
+  out.append(tenant);
+}
+
+// secrets: "s" | tenant | 0x00 | name -> SecretRecord (since 0.3).
+inline void secret_prefix(std::string& out, std::string_view tenant) {
+  out.clear();
+  out.push_back('s');
+  out.append(tenant);
+  out.push_back('\0');
+}
+
+inline void secret_key(std::string& out, std::string_view tenant, std::string_view name) {
+  secret_prefix(out, tenant);
+  out.append(name);
+}
+
+// audit: "c" | chain | 0x00 | seq(be64) -> AuditRecord (since 0.3). The chain
+// is the tenant id, or "-" for records without a tenant.
+inline void audit_prefix(std::string& out, std::string_view chain) {
+  out.clear();
+  out.push_back('c');
+  out.append(chain);
+  out.push_back('\0');
+}
+
+inline void audit_key(std::string& out, std::string_view chain, uint64_t seq) {
+  audit_prefix(out, chain);
+  put_be64(out, seq);
+}
+
+// outbox: "o" | due_ms(be64) | message_id -> OutboxEntry (since 0.3): callback
+// deliveries owed, in the order they are due, so "what is due now" is one
+// scan from "o" up to "o" | now+1. Message ids are ours and never empty.
+inline constexpr size_t kOutboxKeyHeader = 9;  // "o" + be64
+
+inline void outbox_key(std::string& out, uint64_t due_ms, std::string_view id) {
+  out.clear();
+  out.push_back('o');
+  put_be64(out, due_ms);
+  out.append(id);
+}
+
 // flows: tenant | 0x00 | flow_id | 0x00 | version(be32).
 inline void flow_prefix(std::string& out, std::string_view tenant, std::string_view flow_id) {
   out.clear();

@@ -251,7 +251,11 @@ class NodeProcess {
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_loopback_port();
       const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      Env env = options_.env;
+      // A fixed test master key (the node refuses to start without one); a
+      // test's own entry wins, being later in the list.
+      Env env{{"YANTRA_MASTER_KEY",
+               "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}};
+      env.insert(env.end(), options_.env.begin(), options_.env.end());
       env.emplace_back("YANTRA_BOOTSTRAP_KEY", options_.key);
       pid_ = detail::spawn({YANTRA_BIN, "serve", "--data", data_dir_, "--listen",
                             "127.0.0.1:" + std::to_string(port_)},

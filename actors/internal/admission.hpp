@@ -1,0 +1,107 @@
+// Admission control: which run starts now, which waits in its flow's queue,
+// which is refused (and for how long). One instance per engine, shared by
+// every caller of Engine::start (HTTP threads, triggers, dequeues).
+//
+// What it counts, and why in memory: a tenant's running executions and a
+// limited flow's running and queued runs change on every start and end; a
+// store write per change would cost the hot path a write for a number the
+// log already implies. So the counts live here and are rebuilt at open from
+// the active executions and the queue rows. Monthly usage is derived from
+// the listing index (execution ids sort by creation time), counted once per
+// tenant and month, then incremented in memory.
+//
+// Fast path: a flow without limits and a tenant without limits cost one
+// mutex and two hash lookups per start.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "runtime/flow.hpp"
+#include "runtime/result.hpp"
+#include "storage/store.hpp"
+#include "yantra/v1/tenancy.pb.h"
+
+namespace yantra::detail {
+
+class Admission {
+ public:
+  explicit Admission(storage::Store& store) : store_(store) {}
+
+  // Tenant rows, cached (nullopt = no row: active and unlimited).
+  Result<std::optional<v1::Tenant>> tenant(const std::string& id);
+  Status put_tenant(const v1::Tenant& tenant);
+  Status delete_tenant(const std::string& id);
+
+  enum class Verdict { kStart, kQueue };
+  // Decides for one run of `flow` and counts it (running or queued) when the
+  // answer is ok. Errors: "tenant_suspended", "rate_limited",
+  // "quota_exceeded", each with a retry hint.
+  Result<Verdict> admit(const std::string& tenant, const Flow& flow, int64_t now_ms);
+  // For executions that bypass a flow's queue and rate limits but not the
+  // tenant's: forks (a new execution: counts for the month too) and retries
+  // (the same execution running again). Counts it as running when ok.
+  Status admit_extra(const std::string& tenant, const std::string& flow_id, bool new_execution,
+                     int64_t now_ms);
+  // An admitted start that did not happen (its first batch failed).
+  void abandon(const std::string& tenant, const std::string& flow_id);
+  // An execution became running without admit(): recovery, retry, fork.
+  void count_running(const std::string& tenant, const std::string& flow_id);
+  // An execution ended. True when its flow now has a free slot and queued
+  // runs: the caller should dequeue.
+  bool finished(const std::string& tenant, const std::string& flow_id);
+
+  // The queue side, for the dequeuer. Recovery registers queued runs found
+  // in the store with the flow's limit.
+  void count_queued(const std::string& tenant, const std::string& flow_id, uint32_t limit,
+                    int64_t n);
+  // Reserves a slot for the oldest queued run, if the flow has both; the
+  // caller starts the run with queue_seq > cursor() and then calls
+  // dispatched(seq). False = nothing to do.
+  bool reserve_dequeue(const std::string& tenant, const std::string& flow_id);
+  void release_dequeue(const std::string& tenant, const std::string& flow_id);  // nothing found
+  uint64_t cursor(const std::string& tenant, const std::string& flow_id);
+  void dispatched(const std::string& tenant, const std::string& flow_id, uint64_t queue_seq);
+  // Removes a queued run (cancel) unless it is already being started.
+  // "conflict" when it is.
+  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled);
+
+  struct Usage {
+    int64_t running = 0;
+    int64_t queued = 0;
+  };
+  Usage usage(const std::string& tenant);
+
+ private:
+  struct FlowSlots {
+    uint32_t limit = 0;  // from the newest version admitted
+    int64_t running = 0;
+    int64_t queued = 0;
+    uint64_t cursor = 0;  // highest queue_seq handed to a start
+    int64_t minute_start = 0, minute_count = 0;
+    int64_t hour_start = 0, hour_count = 0;
+  };
+  struct TenantCounts {
+    int64_t running = 0;
+    int64_t queued = 0;
+    int64_t month_start = -1;  // UTC ms of the month `month_count` counts
+    int64_t month_count = 0;
+  };
+  const v1::Tenant* cached_tenant(const std::string& id, Status* error);  // mu_ held
+  Status check_month(const std::string& tenant, TenantCounts& counts, uint64_t limit,
+                     int64_t now_ms);  // mu_ held
+
+  storage::Store& store_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::optional<v1::Tenant>> tenants_;
+  std::unordered_map<std::string, TenantCounts> counts_;
+  std::unordered_map<std::string, FlowSlots> flows_;  // tenant \0 flow_id
+};
+
+}  // namespace yantra::detail

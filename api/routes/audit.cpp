@@ -1,0 +1,161 @@
+// The tenant's audit trail (/api/v1/audit, admin role): records, chain
+// verification and counts. Every tenant has a chain of its own, so a tenant
+// verifies and reads exactly its records; the operator reads any chain
+// (/admin/v1/audit?tenant=, "-" for records without a tenant such as
+// authentication failures with no name).
+//
+// Times in from/to are Unix milliseconds or RFC 3339 UTC timestamps
+// ("2026-11-22T10:00:00Z").
+#include <cstdio>
+#include <ctime>
+
+#include "api/services.hpp"
+#include "storage/audit_log.hpp"
+
+namespace yantra::api {
+namespace {
+
+std::string hex(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+json record_view(const v1::AuditRecord& r) {
+  return {{"seq", r.seq()},         {"time", iso_time(r.time_ms())},
+          {"time_ms", r.time_ms()}, {"tenant", r.tenant()},
+          {"key_id", r.key_id()},   {"role", r.role()},
+          {"action", r.action()},   {"resource", r.resource()},
+          {"outcome", r.outcome()}, {"request_id", r.request_id()},
+          {"detail", r.detail()},   {"hash", hex(r.hash())}};
+}
+
+// Unix ms, or "YYYY-MM-DDTHH:MM:SS[.fff]Z".
+Result<int64_t> query_time(const HttpRequest& req, const std::string& name) {
+  const std::string* v = req.query_param(name);
+  if (v == nullptr || v->empty()) return int64_t{0};
+  const Status bad("invalid_parameter", "query parameter '" + name +
+                                            "' must be Unix milliseconds or an RFC 3339 UTC "
+                                            "time like 2026-11-22T10:00:00Z");
+  if (v->find_first_not_of("0123456789") == std::string::npos) {
+    if (v->size() > 15) return bad;
+    return static_cast<int64_t>(std::stoll(*v));
+  }
+  int y, mo, d, h, mi, sec, consumed = 0;
+  if (std::sscanf(v->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) !=
+      6) {
+    return bad;
+  }
+  int ms = 0;
+  size_t i = static_cast<size_t>(consumed);
+  if (i < v->size() && (*v)[i] == '.') {
+    int digits = 0;
+    for (++i; i < v->size() && std::isdigit(static_cast<unsigned char>((*v)[i])); ++i) {
+      if (digits++ < 3) ms = ms * 10 + ((*v)[i] - '0');
+    }
+    for (; digits < 3; ++digits) ms *= 10;
+  }
+  if (i + 1 != v->size() || (*v)[i] != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+      mi > 59 || sec > 60) {
+    return bad;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+// The chain a request reads: the caller's tenant, or for the operator the
+// ?tenant= parameter.
+Result<std::string> chain_of(const std::shared_ptr<RouteCtx>& ctx) {
+  if (!ctx->who.is_operator()) return ctx->who.tenant;
+  const std::string* t = ctx->req.query_param("tenant");
+  if (t == nullptr || t->empty()) {
+    return Status("invalid_parameter",
+                  "query parameter 'tenant' is required ('-' for records "
+                  "without a tenant)");
+  }
+  return *t == "-" ? std::string() : *t;
+}
+
+void list_records(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
+  auto chain = chain_of(ctx);
+  if (!chain.ok()) return respond_error(ctx, chain.status());
+  auto from = query_time(ctx->req, "from");
+  if (!from.ok()) return respond_error(ctx, from.status());
+  auto to = query_time(ctx->req, "to");
+  if (!to.ok()) return respond_error(ctx, to.status());
+  auto limit = query_uint(ctx->req, "limit", 100, 1000);
+  if (!limit.ok()) return respond_error(ctx, limit.status());
+  auto after = query_uint(ctx->req, "cursor", 0, UINT64_MAX / 2);
+  if (!after.ok()) return respond_error(ctx, after.status());
+  const std::string* action = ctx->req.query_param("action");
+  auto records = svc.engine.audit().query(chain.value(), from.value(), to.value(),
+                                          action ? *action : "", limit.value(), after.value());
+  if (!records.ok()) return respond_error(ctx, records.status());
+  json items = json::array();
+  for (const auto& r : records.value()) items.push_back(record_view(r));
+  json next = nullptr;
+  if (records.value().size() == limit.value() && !records.value().empty()) {
+    next = std::to_string(records.value().back().seq());
+  }
+  respond_json(ctx, 200, {{"records", items}, {"next_cursor", next}});
+}
+
+void verify_chain(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
+  auto chain = chain_of(ctx);
+  if (!chain.ok()) return respond_error(ctx, chain.status());
+  // Records appended just before are written by the audit thread: flush so
+  // that verify covers everything this caller did.
+  svc.engine.audit().flush();
+  auto report = svc.engine.audit().verify(chain.value());
+  if (!report.ok()) return respond_error(ctx, report.status());
+  const auto& r = report.value();
+  json body = {{"ok", r.ok}, {"records", r.records}};
+  body["first_broken_seq"] = r.ok ? json(nullptr) : json(r.first_broken_seq);
+  body["reason"] = r.ok ? json(nullptr) : json(r.reason);
+  respond_json(ctx, 200, body);
+}
+
+void report_counts(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
+  auto chain = chain_of(ctx);
+  if (!chain.ok()) return respond_error(ctx, chain.status());
+  auto from = query_time(ctx->req, "from");
+  if (!from.ok()) return respond_error(ctx, from.status());
+  auto to = query_time(ctx->req, "to");
+  if (!to.ok()) return respond_error(ctx, to.status());
+  auto counts = svc.engine.audit().report(chain.value(), from.value(), to.value());
+  if (!counts.ok()) return respond_error(ctx, counts.status());
+  json by_action = json::object();
+  uint64_t total = 0;
+  for (const auto& [key, n] : counts.value()) {
+    by_action[key.first][key.second] = n;
+    total += n;
+  }
+  respond_json(ctx, 200, {{"total", total}, {"actions", by_action}});
+}
+
+}  // namespace
+
+void register_audit_routes(Router& router, Services& svc) {
+  router.add("GET", "/api/v1/audit", Access::kAdmin,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) { list_records(svc, ctx); });
+  router.add("GET", "/api/v1/audit/verify", Access::kAdmin,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) { verify_chain(svc, ctx); });
+  router.add("GET", "/api/v1/audit/report", Access::kAdmin,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) { report_counts(svc, ctx); });
+  router.add("GET", "/admin/v1/audit", Access::kOperator,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) { list_records(svc, ctx); });
+  router.add("GET", "/admin/v1/audit/verify", Access::kOperator,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) { verify_chain(svc, ctx); });
+}
+
+}  // namespace yantra::api

@@ -1,0 +1,361 @@
+// AuditLog: a hash chain per tenant behind a queue. Design notes:
+//
+// - Why a queue and a thread: audit entries are written on every API
+//   request, from the HTTP threads; a synced write per request would cap the
+//   API at the disk's fsync rate. As in LogWriter, the writer swaps the whole
+//   queue out under the lock, so appenders hold the mutex for a push_back,
+//   and one WriteBatch (one fsync) carries everything that piled up meanwhile.
+// - Seqs and hashes are assigned by the writer thread alone, so the chain
+//   needs no lock: heads_ is touched only by open() (before the thread starts)
+//   and by the thread. Records of one chain are written in append order.
+// - open() finds each chain's head with two seeks per chain (the first key of
+//   a chain, then SeekForPrev to its last), not by reading every record.
+// - A head record that does not parse does not stop the node: the chain
+//   continues from 32 zero bytes there and verify() reports the broken seq.
+//   Refusing to start would turn one damaged record into an outage.
+// - verify() compares the stored chain with what this process wrote, so a
+//   deleted tail is caught while the node runs; after a restart the tail is
+//   whatever the database holds (see the header).
+// - The queue is unbounded: dropping audit entries under load would defeat
+//   their purpose, and the API's own backpressure bounds the request rate.
+#include "storage/audit_log.hpp"
+
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "storage/internal/keys.hpp"
+
+namespace yantra::storage {
+
+namespace {
+
+constexpr size_t kHashSize = 32;
+constexpr const char* kNoTenantChain = "-";
+// Bounds one WriteBatch when a large backlog is drained.
+constexpr size_t kMaxBatch = 16384;
+
+Status storage_error(const rocksdb::Status& s) {
+  return {"storage_error", s.ToString()};
+}
+
+bool in_range(int64_t t, int64_t from_ms, int64_t to_ms) {
+  return t >= from_ms && (to_ms == 0 || t < to_ms);
+}
+
+bool action_matches(std::string_view action, std::string_view filter) {
+  if (filter.empty()) return true;
+  if (filter.back() == '.') return action.substr(0, filter.size()) == filter;
+  return action == filter;
+}
+
+void append_field(std::string& out, const std::string& field) {
+  keys::put_be32(out, static_cast<uint32_t>(field.size()));
+  out.append(field);
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string hex_prefix(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < 8; ++i) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xF]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string AuditLog::chain_of(std::string_view tenant) {
+  if (!keys::valid_flow_part(tenant)) return kNoTenantChain;
+  return std::string(tenant);
+}
+
+std::string AuditLog::compute_hash(const v1::AuditRecord& record) {
+  std::string data;
+  data.reserve(kHashSize + 16 + record.ByteSizeLong());
+  // Hashed as stored, even if malformed: the link check reports that.
+  data.append(record.prev_hash());
+  keys::put_be64(data, record.seq());
+  keys::put_be64(data, static_cast<uint64_t>(record.time_ms()));
+  append_field(data, record.tenant());
+  append_field(data, record.key_id());
+  append_field(data, record.role());
+  append_field(data, record.action());
+  append_field(data, record.resource());
+  append_field(data, record.outcome());
+  append_field(data, record.request_id());
+  append_field(data, record.detail());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
+  std::unique_ptr<AuditLog> log(new AuditLog(store));
+  std::string lower = "c";
+  std::string upper = keys::prefix_successor(lower);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf_audit()));
+  std::string prefix;
+  it->Seek(lower);
+  while (it->Valid()) {
+    std::string_view key = it->key().ToStringView();
+    const size_t end = key.find('\0', 1);
+    if (end == std::string_view::npos) {
+      return Status("storage_corrupt", "an audit row has a malformed key");
+    }
+    std::string chain(key.substr(1, end - 1));
+    keys::audit_prefix(prefix, chain);
+    const std::string next = keys::prefix_successor(prefix);
+    // The last key of this chain: every other chain's keys sort after
+    // prefix_successor(prefix) or before the prefix.
+    it->SeekForPrev(next);
+    if (!it->Valid()) break;
+    Head head;
+    if (it->key().size() == prefix.size() + 8) {
+      head.seq = keys::get_be64(it->key().data() + prefix.size());
+    }
+    v1::AuditRecord record;
+    if (record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        record.hash().size() == kHashSize) {
+      head.hash = record.hash();
+    } else {
+      head.hash.assign(kHashSize, '\0');
+    }
+    log->written_seq_[chain] = head.seq;
+    log->heads_.emplace(std::move(chain), std::move(head));
+    it->Seek(next);
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  log->thread_ = std::thread([raw = log.get()] { raw->run(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_one();
+  if (thread_.joinable()) thread_.join();  // the thread drains the queue first
+}
+
+void AuditLog::append(AuditEntry entry) {
+  if (entry.time_ms == 0) entry.time_ms = now_ms();
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(entry));
+    ++appended_;
+  }
+  work_cv_.notify_one();
+}
+
+void AuditLog::flush() {
+  std::unique_lock lock(mu_);
+  const uint64_t target = appended_;
+  done_cv_.wait(lock, [&] { return processed_ >= target; });
+}
+
+Status AuditLog::status() const {
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+void AuditLog::run() {
+  rocksdb::WriteOptions wo;
+  wo.sync = store_.sync_writes();
+  rocksdb::WriteBatch batch;
+  std::vector<AuditEntry> work;
+  std::string key;
+  std::string value;
+  v1::AuditRecord record;
+  std::map<std::string, uint64_t, std::less<>> touched;  // chain -> last seq of this batch
+
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping and drained
+      work.swap(queue_);
+    }
+
+    for (size_t begin = 0; begin < work.size(); begin += kMaxBatch) {
+      const size_t end = std::min(work.size(), begin + kMaxBatch);
+      Status result = store_.read_only_error();
+      touched.clear();
+      if (result.is_ok()) {
+        batch.Clear();
+        rocksdb::Status put_status;
+        for (size_t i = begin; i < end; ++i) {
+          AuditEntry& e = work[i];
+          std::string chain = chain_of(e.tenant);
+          auto head = heads_.find(chain);
+          if (head == heads_.end()) {
+            head = heads_.emplace(chain, Head{0, std::string(kHashSize, '\0')}).first;
+          }
+          record.Clear();
+          record.set_tenant(std::move(e.tenant));
+          record.set_seq(head->second.seq + 1);
+          record.set_time_ms(e.time_ms);
+          record.set_key_id(std::move(e.key_id));
+          record.set_role(std::move(e.role));
+          record.set_action(std::move(e.action));
+          record.set_resource(std::move(e.resource));
+          record.set_outcome(std::move(e.outcome));
+          record.set_request_id(std::move(e.request_id));
+          record.set_detail(std::move(e.detail));
+          record.set_prev_hash(head->second.hash);
+          record.set_hash(compute_hash(record));
+          head->second.seq = record.seq();
+          head->second.hash = record.hash();
+          touched[chain] = record.seq();
+          keys::audit_key(key, chain, record.seq());
+          record.SerializeToString(&value);
+          rocksdb::Status s = batch.Put(store_.cf_audit(), key, value);
+          if (put_status.ok()) put_status = std::move(s);
+        }
+        if (put_status.ok()) put_status = store_.db()->Write(wo, &batch);
+        if (!put_status.ok()) {
+          store_.latch_read_only(Status("storage_error", put_status.ToString()));
+          result = store_.read_only_error();
+        }
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (result.is_ok()) {
+          for (auto& [chain, seq] : touched) written_seq_[chain] = seq;
+        } else if (error_.is_ok()) {
+          error_ = result;
+        }
+        processed_ += end - begin;
+      }
+      done_cv_.notify_all();
+    }
+    work.clear();
+  }
+}
+
+template <typename F>
+Status AuditLog::scan(std::string_view chain, uint64_t after_seq, F&& f) const {
+  if (after_seq == UINT64_MAX) return {};  // nothing can follow
+  std::string prefix;
+  keys::audit_prefix(prefix, chain);
+  std::string start;
+  keys::audit_key(start, chain, after_seq + 1);
+  std::string upper = keys::prefix_successor(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(ro, store_.cf_audit()));
+  v1::AuditRecord record;
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const uint64_t seq = it->key().size() == prefix.size() + 8
+                             ? keys::get_be64(it->key().data() + prefix.size())
+                             : 0;
+    const bool parsed =
+        it->key().size() == prefix.size() + 8 &&
+        record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()));
+    if (!f(seq, parsed ? &record : nullptr)) break;
+  }
+  if (!it->status().ok()) return storage_error(it->status());
+  return {};
+}
+
+Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, int64_t from_ms,
+                                                     int64_t to_ms, std::string_view action,
+                                                     size_t limit, uint64_t after_seq) const {
+  std::vector<v1::AuditRecord> out;
+  Status corrupt;
+  Status s = scan(chain_of(tenant), after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
+    if (record == nullptr) {
+      corrupt = Status("storage_corrupt", "audit record " + std::to_string(seq) + " of " +
+                                              chain_of(tenant) + " does not parse");
+      return false;
+    }
+    if (in_range(record->time_ms(), from_ms, to_ms) && action_matches(record->action(), action)) {
+      out.push_back(*record);
+    }
+    return limit == 0 || out.size() < limit;
+  });
+  if (!s.is_ok()) return s;
+  if (!corrupt.is_ok()) return corrupt;
+  return out;
+}
+
+Result<AuditLog::VerifyReport> AuditLog::verify(std::string_view tenant) const {
+  const std::string chain = chain_of(tenant);
+  uint64_t expected_last = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto found = written_seq_.find(chain);
+    if (found != written_seq_.end()) expected_last = found->second;
+  }
+  VerifyReport report;
+  uint64_t expected = 1;
+  std::string prev(kHashSize, '\0');
+  auto broken = [&](uint64_t seq, std::string reason) {
+    report.ok = false;
+    report.first_broken_seq = seq;
+    report.reason = std::move(reason);
+    return false;
+  };
+  Status s = scan(chain, 0, [&](uint64_t seq, v1::AuditRecord* record) {
+    ++report.records;
+    if (seq != expected) {
+      return broken(expected, "record " + std::to_string(expected) + " is missing (next is " +
+                                  std::to_string(seq) + ")");
+    }
+    if (record == nullptr) return broken(seq, "record does not parse");
+    if (record->seq() != seq) {
+      return broken(seq, "record claims seq " + std::to_string(record->seq()));
+    }
+    if (chain_of(record->tenant()) != chain) {
+      return broken(seq, "record belongs to tenant '" + record->tenant() + "'");
+    }
+    if (record->prev_hash() != prev) {
+      return broken(seq, "prev_hash " + hex_prefix(record->prev_hash()) +
+                             "... does not match the hash of the record before");
+    }
+    if (compute_hash(*record) != record->hash()) {
+      return broken(seq, "hash mismatch: the record was modified");
+    }
+    prev = record->hash();
+    ++expected;
+    return true;
+  });
+  if (!s.is_ok()) return s;
+  if (report.ok && expected - 1 < expected_last) {
+    broken(expected, "records " + std::to_string(expected) + ".." + std::to_string(expected_last) +
+                         " are missing (the tail was deleted)");
+  }
+  return report;
+}
+
+Result<AuditLog::Counts> AuditLog::report(std::string_view tenant, int64_t from_ms,
+                                          int64_t to_ms) const {
+  Counts counts;
+  Status s = scan(chain_of(tenant), 0, [&](uint64_t, v1::AuditRecord* record) {
+    if (record != nullptr && in_range(record->time_ms(), from_ms, to_ms)) {
+      ++counts[{record->action(), record->outcome()}];
+    }
+    return true;
+  });
+  if (!s.is_ok()) return s;
+  return counts;
+}
+
+}  // namespace yantra::storage

@@ -1,0 +1,131 @@
+// AuditLog: who did what, per tenant, as a tamper-evident hash chain (since
+// 0.3). Every record carries the hash of its predecessor, so changing,
+// deleting or reordering a stored record breaks the chain at that point and
+// verify() names the seq. (A chain cannot prove its own tail was not cut off
+// while the node was down: anchor the latest hash elsewhere for that.)
+//
+// Rows, in the `audit` column family:
+//   "c" | chain | 0x00 | seq(be64) -> yantra.v1.AuditRecord
+// where chain is the tenant id, or "-" for entries without a valid tenant
+// (failed authentication). Seqs are dense from 1 per chain.
+//
+// The hash of a record, "format 1" (all integers big-endian):
+//   hash = SHA-256( prev_hash                    32 bytes; 32 zero bytes for seq 1
+//                 || seq                         8 bytes
+//                 || time_ms                     8 bytes (two's complement)
+//                 || for each of tenant, key_id, role, action, resource,
+//                    outcome, request_id, detail, in this order:
+//                      length 4 bytes || the field's bytes )
+// An own canonical encoding rather than protobuf bytes: it is exact to
+// document, and a later field added to AuditRecord cannot change the bytes
+// an older verifier hashes.
+//
+// append() never blocks on I/O: entries are queued and one background thread
+// assigns seqs, hashes and writes each drained batch as one WriteBatch
+// (synced unless the store is Durability::kAsync). After a write error the
+// store is read-only and the log drops entries; status() reports it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "runtime/result.hpp"
+#include "storage/store.hpp"
+
+namespace yantra::storage {
+
+struct AuditEntry {
+  int64_t time_ms = 0;  // 0 = now (wall clock at append)
+  std::string tenant;   // "" = no tenant (chain "-")
+  std::string key_id;
+  std::string role;
+  std::string action;  // dotted, e.g. "flow.put"
+  std::string resource;
+  std::string outcome;
+  std::string request_id;
+  std::string detail;
+};
+
+class AuditLog {
+ public:
+  struct VerifyReport {
+    bool ok = true;
+    uint64_t records = 0;           // records examined
+    uint64_t first_broken_seq = 0;  // 0 when ok
+    std::string reason;
+  };
+  // (action, outcome) -> count
+  using Counts = std::map<std::pair<std::string, std::string>, uint64_t>;
+
+  // Finds the head (last seq and hash) of every chain and starts the writer.
+  // The log must not outlive `store`.
+  static Result<std::unique_ptr<AuditLog>> open(Store& store);
+  ~AuditLog();  // flushes, then joins the writer
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Thread-safe; never blocks on I/O.
+  void append(AuditEntry entry);
+  // Returns once every entry appended before the call is written (or dropped
+  // after a write error).
+  void flush();
+  // The first write error, ok while none happened.
+  Status status() const;
+
+  // Records of one chain with time_ms in [from_ms, to_ms) (to_ms 0 = no upper
+  // bound) whose action equals `action`, or starts with it when it ends in
+  // '.' ("" = every action), seq > after_seq (the cursor: pass the last seq
+  // returned), oldest first, at most `limit` (0 = no limit). tenant "" reads
+  // chain "-".
+  Result<std::vector<v1::AuditRecord>> query(std::string_view tenant, int64_t from_ms,
+                                             int64_t to_ms, std::string_view action, size_t limit,
+                                             uint64_t after_seq) const;
+  // Walks one chain: every record must parse, belong to the chain, have the
+  // next seq, link to its predecessor's hash and hash to its own `hash`; the
+  // chain must reach the last seq this process wrote.
+  Result<VerifyReport> verify(std::string_view tenant) const;
+  // Counts of records with time_ms in [from_ms, to_ms) (to_ms 0 = no bound).
+  Result<Counts> report(std::string_view tenant, int64_t from_ms, int64_t to_ms) const;
+
+  // The chain a tenant's records go to: the tenant, or "-" for "" and for
+  // ids that cannot be part of a key (containing 0x00).
+  static std::string chain_of(std::string_view tenant);
+  // The record's hash per "format 1" above (its own `hash` field ignored).
+  static std::string compute_hash(const v1::AuditRecord& record);
+
+ private:
+  explicit AuditLog(Store& store) : store_(store) {}
+  void run();
+  // Calls f(record) for every record of a chain with seq > after_seq, in
+  // order, until f returns false.
+  template <typename F>
+  Status scan(std::string_view chain, uint64_t after_seq, F&& f) const;
+
+  struct Head {
+    uint64_t seq = 0;
+    std::string hash;  // 32 bytes
+  };
+
+  Store& store_;
+  std::map<std::string, Head, std::less<>> heads_;  // writer thread only (after open)
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::vector<AuditEntry> queue_;  // swapped out whole by the writer
+  uint64_t appended_ = 0;          // entries ever queued
+  uint64_t processed_ = 0;         // entries written (or dropped after an error)
+  std::map<std::string, uint64_t, std::less<>> written_seq_;  // last durable seq per chain
+  Status error_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace yantra::storage
