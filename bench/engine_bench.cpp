@@ -7,6 +7,9 @@
 //                  latency p50/p99, writer batch sizes, resident memory.
 //   engine_waiting `--waiting` executions parked in a 1-hour delay: resident
 //                  memory per waiting execution.
+//   engine_signal_wait `--waiting` executions waiting for a signal: resident
+//                  memory once every one is passivated (no actor), then the
+//                  time to signal them all awake and run them to the end.
 //
 // Durability is `sync` unless --async is given: every acknowledged event is
 // fsynced (group commit), which is what the floors in the issues refer to.
@@ -24,6 +27,7 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actors/engine.hpp"
@@ -225,6 +229,73 @@ void bench_waiting(const Args& a) {
   std::cout << out.dump() << std::endl;
 }
 
+void bench_signal_wait(const Args& a) {
+  auto engine = open_engine(a, "signal_wait");
+  auto v = engine->put_flow("default", json::parse(R"J({
+    "id": "hold", "steps": [
+      {"id": "w", "type": "wait_signal", "config": {"name": "go"}, "on_success": "e"},
+      {"id": "e", "type": "action", "config": {"tool_id": "core", "action": "echo",
+        "parameters": {"got": {"$ref": "w"}}}}]})J"));
+  if (!v.ok()) std::exit(1);
+  const double before = rss_mb();
+  std::vector<std::string> ids(static_cast<size_t>(a.waiting));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<int> acked{0};
+  const auto t0 = Clock::now();
+  for (int i = 0; i < a.waiting; ++i) {
+    yantra::RunRequest req;
+    req.flow_id = "hold";
+    engine->start(std::move(req), [&, i](yantra::Result<std::string> r) {
+      if (r.ok()) ids[static_cast<size_t>(i)] = r.value();
+      if (acked.fetch_add(1) + 1 == a.waiting) cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return acked.load() >= a.waiting; });
+  }
+  const double start_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Passivation happens right after each start; wait until it is complete.
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (engine->stats().active_actors > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const uint64_t actors_left = engine->stats().active_actors;
+  const double asleep = rss_mb();
+  // Wake them all with a signal, a window at a time, until every one ends.
+  std::atomic<int> finished{0};
+  std::atomic<int> in_flight{0};
+  const int window = std::max(1, a.window);
+  const auto t1 = Clock::now();
+  for (int i = 0; i < a.waiting; ++i) {
+    while (in_flight.load() >= window) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    in_flight.fetch_add(1);
+    const std::string id = ids[static_cast<size_t>(i)];
+    engine->signal("default", id, "go", i, [&, id](yantra::Result<std::string>) {
+      engine->watch(id, [&](yantra::Result<yantra::ExecutionResult>) {
+        in_flight.fetch_sub(1);
+        if (finished.fetch_add(1) + 1 == a.waiting) cv.notify_all();
+      });
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(300), [&] { return finished.load() >= a.waiting; });
+  }
+  const double wake_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  json out = {{"bench", "engine_signal_wait"},
+              {"waiting", a.waiting},
+              {"starts_per_s", a.waiting / start_s},
+              {"actors_alive_while_waiting", actors_left},
+              {"rss_mb_before", before},
+              {"rss_mb_all_waiting", asleep},
+              {"kb_per_waiting_execution", (asleep - before) * 1024.0 / a.waiting},
+              {"finished", finished.load()},
+              {"signal_to_end_per_s", finished.load() / wake_s}};
+  std::cout << out.dump() << std::endl;
+}
+
 // A loop of `--loop-items` iterations (parallel, 500 at a time, core.echo
 // body), then what the time machine must keep cheap for it: activating the
 // execution (newest snapshot + the events after it) and answering
@@ -303,6 +374,7 @@ int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   if (a.workload == "all" || a.workload == "engine_3step") bench_3step(a);
   if (a.workload == "all" || a.workload == "engine_waiting") bench_waiting(a);
+  if (a.workload == "all" || a.workload == "engine_signal_wait") bench_signal_wait(a);
   if (a.workload == "all" || a.workload == "engine_big_loop") bench_big_loop(a);
   std::error_code ec;
   std::filesystem::remove_all(a.dir, ec);
