@@ -10,6 +10,7 @@
 // handler never re-checks roles and a new route cannot forget to.
 #include "api/app.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "runtime/metrics.hpp"
@@ -66,6 +67,9 @@ std::string request_id_of(const HttpRequest& req) {
   return ok ? given : "req_" + random_token(12);
 }
 
+// The least pause before a rate-limit refusal is answered (see handle()).
+constexpr int64_t kMinTarpitMs = 200;
+
 int required_rank(Access access) {
   switch (access) {
     case Access::kViewer: return 1;
@@ -98,9 +102,22 @@ ApiApp::ApiApp(Engine& engine) : services_{engine}, auth_(engine) {
   }
 }
 
+uint64_t ApiApp::Refusals::note(const std::string& tenant, int64_t second) {
+  std::lock_guard<std::mutex> lock(mu);
+  Window& w = by_tenant[tenant];
+  if (w.second == second) {
+    ++w.suppressed;
+    return UINT64_MAX;  // this second already has its record
+  }
+  const uint64_t before = w.suppressed;
+  w.second = second;
+  w.suppressed = 0;
+  return before;
+}
+
 void ApiApp::audit(const Principal& who, const std::string& tenant, const std::string& action,
                    const std::string& resource, const std::string& outcome,
-                   const std::string& request_id) {
+                   const std::string& request_id, const std::string& detail) {
   storage::AuditEntry e;
   e.time_ms = now_us() / 1000;
   e.tenant = tenant;
@@ -110,6 +127,7 @@ void ApiApp::audit(const Principal& who, const std::string& tenant, const std::s
   e.resource = resource;
   e.outcome = outcome;
   e.request_id = request_id;
+  e.detail = detail;
   services_.engine.audit().append(std::move(e));
 }
 
@@ -177,10 +195,27 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
         Status limited =
             limiter_.admit(ctx->who.tenant, limits.requests_per_second(), limits.burst(), now_us());
         if (!limited.is_ok()) {
-          if (!route->action.empty()) {
-            audit(ctx->who, ctx->who.tenant, route->action, req.path, limited.code(), request_id);
+          // A flood must not flood the audit chain too: one record per
+          // tenant and second stands for every refusal of that second.
+          const uint64_t suppressed = refusals_.note(ctx->who.tenant, now_us() / 1000000);
+          if (!route->action.empty() && suppressed != UINT64_MAX) {
+            audit(ctx->who, ctx->who.tenant, route->action, req.path, limited.code(), request_id,
+                  suppressed == 0 ? ""
+                                  : std::to_string(suppressed) +
+                                        " more requests refused by the rate limit before this one");
           }
-          return counted(error_response(limited));
+          // Tarpit: the refusal is answered after a pause (never longer
+          // than the Retry-After it carries, which is at least 1 s), so a
+          // client that ignores Retry-After and retries at once keeps a
+          // connection busy instead of the node's CPU. The pause is a timer
+          // on the I/O thread, not a wait.
+          HttpServer* server = services_.server.load();
+          if (server == nullptr) return counted(error_response(limited));
+          const auto pause = static_cast<uint32_t>(
+              std::clamp<int64_t>(limited.retry_after_ms(), kMinTarpitMs, 1000));
+          server->after(
+              pause, [counted = std::move(counted), limited] { counted(error_response(limited)); });
+          return;
         }
       }
     }

@@ -3,7 +3,11 @@
 // HttpServer's Handler and may run on any I/O thread concurrently.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "api/auth.hpp"
 #include "api/http_server.hpp"
@@ -23,8 +27,22 @@ class ApiApp {
 
  private:
   void audit(const Principal& who, const std::string& tenant, const std::string& action,
-             const std::string& resource, const std::string& outcome,
-             const std::string& request_id);
+             const std::string& resource, const std::string& outcome, const std::string& request_id,
+             const std::string& detail = "");
+  // Rate-limit refusals are audited once per tenant and second (the record
+  // counts the ones it stands for), so a flood cannot flood the chain.
+  struct Refusals {
+    struct Window {
+      int64_t second = -1;
+      uint64_t suppressed = 0;
+    };
+    // UINT64_MAX = already recorded this second; else how many refusals of
+    // earlier seconds went unrecorded.
+    uint64_t note(const std::string& tenant, int64_t second);
+    std::mutex mu;
+    std::unordered_map<std::string, Window> by_tenant;
+  };
+  Refusals refusals_;
   Services services_;
   Authenticator auth_;
   RateLimiter limiter_;

@@ -4,7 +4,8 @@
 # (POST /run without waiting: the answer comes once ExecutionStarted is
 # durable, so the latency is the start latency) — first alone, then while a
 # "flood" tenant hammers the same node at concurrency 64 with its
-# per-tenant limits (requests_per_second, max_concurrent_executions) set.
+# per-tenant limits (requests_per_second, max_concurrent_executions) set:
+# its refusals are tarpitted (api/app.cpp), its admitted runs compete.
 # Prints the two quiet runs and the flood as JSON lines, then the p99 ratio
 # (the target: at most 2x). Starts its own node on a free loopback port with
 # a throwaway data dir and stops it by PID.
@@ -15,7 +16,9 @@ duration=${2:-10}
 flood_rps=${3:-2000}
 data=$(mktemp -d /tmp/yantra-bench-fair.XXXXXX)
 op="op_bench_$(date +%s%N)"
-YANTRA_MASTER_KEY=$(openssl rand -hex 32) YANTRA_OPERATOR_KEY=$op YANTRA_BOOTSTRAP_KEY="yk_b_$op" \
+master=$(openssl rand -hex 32)
+: >"$data.log"  # exists before the node starts: the port is read from it
+YANTRA_MASTER_KEY=$master YANTRA_OPERATOR_KEY=$op YANTRA_BOOTSTRAP_KEY="yk_b_$op" \
   "$build/cli/yantra" serve --data "$data" --listen "127.0.0.1:0" >"$data.log" 2>&1 &
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data" "$data.log"; }

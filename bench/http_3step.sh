@@ -10,7 +10,9 @@ duration=${2:-10}
 data=$(mktemp -d /tmp/yantra-bench-http.XXXXXX)
 key="yk_bench_$(date +%s%N)"
 # Port 0: the node picks a free port and prints it.
-YANTRA_MASTER_KEY=$(openssl rand -hex 32) YANTRA_BOOTSTRAP_KEY=$key "$build/cli/yantra" serve --data "$data" --listen "127.0.0.1:0" >"$data.log" 2>&1 &
+master=$(openssl rand -hex 32)
+: >"$data.log"  # exists before the node starts: the port is read from it
+YANTRA_MASTER_KEY=$master YANTRA_BOOTSTRAP_KEY=$key "$build/cli/yantra" serve --data "$data" --listen "127.0.0.1:0" >"$data.log" 2>&1 &
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data" "$data.log"; }
 trap cleanup EXIT
