@@ -1,8 +1,12 @@
 // The built-in `core` tool as a non-blocking actor: `echo` returns its
 // parameters, `fail` fails (the first `times` attempts only, if given) and
 // `sleep` holds a concurrency slot for `ms` milliseconds using a timer
-// message, never a blocked thread. Calls beyond max_concurrency queue in
-// arrival order, which is what the concurrency tests observe.
+// message, never a blocked thread; `emit` {"name", "data"} emits an event of
+// the execution's tenant (starting the flows it triggers) and answers with
+// their execution ids — asynchronously too: the engine's answer comes back
+// as a message. Calls beyond max_concurrency queue in arrival order, which
+// is what the concurrency tests observe. Tool calls are at-least-once, so an
+// emit repeated after a crash emits again.
 #include <deque>
 #include <unordered_map>
 
@@ -11,9 +15,12 @@
 namespace yantra::detail {
 namespace {
 
+using emitted_atom = caf::atom_constant<caf::atom("yemitted")>;
+
 struct CoreToolState {
   static inline const char* name = "yantra.tool.core";
   size_t max_concurrency = 1024;
+  EngineCtx* ctx = nullptr;
   size_t busy = 0;
   uint64_t next_ticket = 1;
   std::deque<std::pair<CallPtr, caf::response_promise>> queue;
@@ -51,6 +58,26 @@ void run(Self* self, const CallPtr& call, caf::response_promise rp) {
     st.sleeping.emplace(ticket,
                         std::make_pair(std::move(rp), ToolResult::success(json{{"slept_ms", ms}})));
     self->delayed_send(self, std::chrono::milliseconds(ms), done_atom::value, ticket);
+  } else if (call->action == "emit") {
+    const json* name = p.is_object() && p.contains("name") ? &p["name"] : nullptr;
+    if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty() ||
+        st.ctx == nullptr || !st.ctx->emit_event) {
+      rp.deliver(ToolResult::failure("invalid_parameters",
+                                     st.ctx == nullptr || !st.ctx->emit_event
+                                         ? "events cannot be emitted on this node"
+                                         : "emit needs {\"name\": \"...\", \"data\": ...}",
+                                     false));
+      release(self);
+      return;
+    }
+    const uint64_t ticket = st.next_ticket++;
+    st.sleeping.emplace(ticket, std::make_pair(std::move(rp), ToolResult::success(nullptr)));
+    auto handle = caf::actor_cast<caf::actor>(self);
+    st.ctx->emit_event(call->tenant, name->get<std::string>(), p.value("data", json(nullptr)),
+                       [handle, ticket](json out) {
+                         // As text: json is not a CAF message type.
+                         caf::anon_send(handle, emitted_atom::value, ticket, out.dump());
+                       });
   } else {
     rp.deliver(
         ToolResult::failure("unknown_action", "core has no action '" + call->action + "'", false));
@@ -68,8 +95,9 @@ void release(Self* self) {
   }
 }
 
-caf::behavior core_tool(Self* self, size_t max_concurrency) {
+caf::behavior core_tool(Self* self, size_t max_concurrency, EngineCtx* ctx) {
   self->state.max_concurrency = max_concurrency == 0 ? 1 : max_concurrency;
+  self->state.ctx = ctx;
   return {
       [=](invoke_atom, const CallPtr& call) -> caf::result<ToolResult> {
         auto rp = self->make_response_promise();
@@ -79,6 +107,13 @@ caf::behavior core_tool(Self* self, size_t max_concurrency) {
           self->state.queue.emplace_back(call, rp);
         }
         return rp;
+      },
+      [=](emitted_atom, uint64_t ticket, const std::string& out) {
+        auto it = self->state.sleeping.find(ticket);
+        if (it == self->state.sleeping.end()) return;
+        it->second.first.deliver(ToolResult::success(json::parse(out, nullptr, false)));
+        self->state.sleeping.erase(it);
+        release(self);
       },
       [=](done_atom, uint64_t ticket) {
         auto it = self->state.sleeping.find(ticket);
@@ -92,12 +127,12 @@ caf::behavior core_tool(Self* self, size_t max_concurrency) {
 
 }  // namespace
 
-caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency) {
-  return sys.spawn(core_tool, max_concurrency);
+caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency, EngineCtx* ctx) {
+  return sys.spawn(core_tool, max_concurrency, ctx);
 }
 
 ToolSpec core_tool_spec() {
-  return ToolSpec{"core", {"echo", "fail", "sleep"}};
+  return ToolSpec{"core", {"echo", "fail", "sleep", "emit"}};
 }
 
 }  // namespace yantra::detail

@@ -410,7 +410,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
 
   impl->specs.push_back(detail::core_tool_spec());
-  ctx.tools.emplace("core", detail::spawn_core_tool(*impl->sys, options.core_tool_concurrency));
+  ctx.tools.emplace("core",
+                    detail::spawn_core_tool(*impl->sys, options.core_tool_concurrency, &ctx));
   for (auto& tool : options.tools) {
     ToolSpec spec = tool->spec();
     impl->specs.push_back(spec);
@@ -477,6 +478,24 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   raw->triggers->start([self](RunRequest run, StartedFn started) {
     self->start(std::move(run), std::move(started));
   });
+  raw->ctx.emit_event = [raw](const std::string& tenant, const std::string& name, const json& data,
+                              std::function<void(json)> done) {
+    raw->triggers->emit(tenant, name, data, [done](std::vector<EventStart> starts) {
+      json out = {{"executions", json::array()}, {"errors", json::array()}};
+      for (const auto& s : starts) {
+        if (s.error.is_ok()) {
+          out["executions"].push_back({{"flow_id", s.flow_id},
+                                       {"execution_id", s.execution_id},
+                                       {"status", s.queued ? "queued" : "running"}});
+        } else {
+          out["errors"].push_back(
+              {{"flow_id", s.flow_id},
+               {"error", {{"code", s.error.code()}, {"message", s.error.message()}}}});
+        }
+      }
+      done(std::move(out));
+    });
+  };
   return engine;
 }
 

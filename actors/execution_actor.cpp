@@ -293,6 +293,7 @@ void launch(Self* self, const std::vector<Command>& cmds) {
     }
     auto call = std::make_shared<ToolCall>();
     call->execution_id = s.id;
+    call->tenant = s.st.tenant;
     call->path = c.path;
     call->action = c.action;
     call->idempotency_key = c.idempotency_key;

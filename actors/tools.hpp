@@ -21,6 +21,7 @@ namespace yantra {
 
 struct ToolCall {
   std::string execution_id;
+  std::string tenant;  // the execution's tenant (a tool acting for it stays in it)
   std::string path;
   std::string action;
   std::string idempotency_key;

@@ -136,6 +136,12 @@ struct EngineCtx {
   // Called on a writer thread when a batch with outbox rows (callbacks) is
   // durable: wakes the callback dispatcher. Never blocks.
   std::function<void()> outbox_written;
+  // Starts the event-triggered flows of a tenant (core.emit); `done` gets
+  // {"executions": [...], "errors": [...]} on an engine thread. Set once the
+  // triggers are loaded.
+  std::function<void(const std::string&, const std::string&, const json&,
+                     std::function<void(json)>)>
+      emit_event;
   // An execution going to sleep hands over the callback of the run that
   // started it (a caller waiting with ?wait_ms): it is called at the end,
   // by whichever actor finishes the execution. Must not block.
@@ -158,7 +164,7 @@ caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t part
 caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
                            Activation act);
 caf::actor spawn_partition(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition);
-caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency);
+caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency, EngineCtx* ctx);
 ToolSpec core_tool_spec();
 caf::actor spawn_tool_pool(caf::actor_system& sys, std::shared_ptr<Tool> tool);
 

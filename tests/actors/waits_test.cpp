@@ -229,5 +229,38 @@ TEST_F(WaitsTest, ApprovalsFollowTheirPolicyAndWakeTheExecution) {
   EXPECT_TRUE(pending.value().empty());
 }
 
+// Tools may emit events too: core.emit starts the flows of the execution's
+// tenant that the event triggers, and answers with their ids.
+TEST_F(WaitsTest, AToolEmitsAnEventThatStartsTriggeredFlows) {
+  open();
+  put(R"({"id": "listener", "trigger": {"type": "event", "config": {"event_name": "order.paid",
+    "filter": "event.data.amount > 10"}}, "steps": [{"id": "e", "type": "action",
+    "config": {"tool_id": "core", "action": "echo", "parameters": {"got": {"$ref": "input.data"}}}}],
+    "output": {"got": {"$ref": "e.got"}}})");
+  put(R"({"id": "emitter", "steps": [{"id": "big", "type": "action", "config": {"tool_id": "core",
+    "action": "emit", "parameters": {"name": "order.paid", "data": {"amount": 42}}},
+    "on_success": "small"}, {"id": "small", "type": "action", "config": {"tool_id": "core",
+    "action": "emit", "parameters": {"name": "order.paid", "data": {"amount": 1}}}}],
+    "output": {"big": {"$ref": "big"}, "small": {"$ref": "small"}}})");
+  const std::string id = run("emitter");
+  auto r = engine_->wait(id, 10s);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r.value().status, "completed") << r.value().error.dump();
+  const json started = r.value().output["big"]["executions"];
+  ASSERT_EQ(started.size(), 1u) << r.value().output.dump();
+  EXPECT_EQ(started[0]["flow_id"], "listener");
+  EXPECT_TRUE(r.value().output["small"]["executions"].empty()) << "the filter drops amount 1";
+  auto listened = engine_->wait(started[0]["execution_id"].get<std::string>(), 10s);
+  ASSERT_TRUE(listened.ok());
+  EXPECT_EQ(listened.value().output, json({{"got", {{"amount", 42}}}}));
+  // Without a name there is nothing to emit.
+  put(R"({"id": "bad-emit", "steps": [{"id": "x", "type": "action", "config": {
+    "tool_id": "core", "action": "emit", "parameters": {"data": 1}}}]})");
+  auto bad = engine_->wait(run("bad-emit"), 10s);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad.value().status, "failed");
+  EXPECT_EQ(bad.value().error.value("code", ""), "invalid_parameters") << bad.value().error.dump();
+}
+
 }  // namespace
 }  // namespace yantra
