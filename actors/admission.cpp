@@ -122,6 +122,29 @@ Status Admission::check_month(const std::string& tenant, TenantCounts& counts, u
   return Status::ok();
 }
 
+// The tenant-level checks every start passes: status, running executions
+// and (for a new execution) the monthly quota.
+Status Admission::check_tenant(const std::string& tenant, const v1::Tenant* t, TenantCounts& counts,
+                               bool new_execution, int64_t now_ms) {
+  if (t == nullptr) return Status::ok();
+  if (t->status() == "suspended") {
+    return Status("tenant_suspended", "tenant '" + tenant + "' is suspended");
+  }
+  if (t->status() == "deleted") return Status("not_found", "tenant '" + tenant + "' was deleted");
+  const auto& limits = t->limits();
+  if (limits.max_concurrent_executions() > 0 &&
+      counts.running >= static_cast<int64_t>(limits.max_concurrent_executions())) {
+    return Status("rate_limited", "tenant '" + tenant + "' has " + std::to_string(counts.running) +
+                                      " running executions (limit " +
+                                      std::to_string(limits.max_concurrent_executions()) + ")")
+        .with_retry_after_ms(1000);
+  }
+  if (new_execution && limits.max_executions_per_month() > 0) {
+    return check_month(tenant, counts, limits.max_executions_per_month(), now_ms);
+  }
+  return Status::ok();
+}
+
 Result<Admission::Verdict> Admission::admit(const std::string& tenant, const Flow& flow,
                                             int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -129,25 +152,7 @@ Result<Admission::Verdict> Admission::admit(const std::string& tenant, const Flo
   const v1::Tenant* t = cached_tenant(tenant, &error);
   if (!error.is_ok()) return error;
   TenantCounts& counts = counts_[tenant];
-  if (t != nullptr) {
-    if (t->status() == "suspended") {
-      return Status("tenant_suspended", "tenant '" + tenant + "' is suspended");
-    }
-    if (t->status() == "deleted") return Status("not_found", "tenant '" + tenant + "' was deleted");
-    const auto& limits = t->limits();
-    if (limits.max_concurrent_executions() > 0 &&
-        counts.running >= static_cast<int64_t>(limits.max_concurrent_executions())) {
-      return Status("rate_limited", "tenant '" + tenant + "' has " +
-                                        std::to_string(counts.running) +
-                                        " running executions (limit " +
-                                        std::to_string(limits.max_concurrent_executions()) + ")")
-          .with_retry_after_ms(1000);
-    }
-    if (limits.max_executions_per_month() > 0) {
-      Status s = check_month(tenant, counts, limits.max_executions_per_month(), now_ms);
-      if (!s.is_ok()) return s;
-    }
-  }
+  if (Status s = check_tenant(tenant, t, counts, true, now_ms); !s.is_ok()) return s;
   // Every flow's running count is kept (one lookup), so that a limit added
   // by a newer version applies to an exact count.
   FlowSlots& slots = flows_[flow_slot_key(tenant, flow.id)];
@@ -197,25 +202,9 @@ Status Admission::admit_extra(const std::string& tenant, const std::string& flow
   const v1::Tenant* t = cached_tenant(tenant, &error);
   if (!error.is_ok()) return error;
   TenantCounts& counts = counts_[tenant];
-  if (t != nullptr) {
-    if (t->status() == "suspended") {
-      return Status("tenant_suspended", "tenant '" + tenant + "' is suspended");
-    }
-    if (t->status() == "deleted") return Status("not_found", "tenant '" + tenant + "' was deleted");
-    const auto& limits = t->limits();
-    if (limits.max_concurrent_executions() > 0 &&
-        counts.running >= static_cast<int64_t>(limits.max_concurrent_executions())) {
-      return Status("rate_limited", "tenant '" + tenant + "' has " +
-                                        std::to_string(counts.running) +
-                                        " running executions (limit " +
-                                        std::to_string(limits.max_concurrent_executions()) + ")")
-          .with_retry_after_ms(1000);
-    }
-    if (new_execution && limits.max_executions_per_month() > 0) {
-      Status s = check_month(tenant, counts, limits.max_executions_per_month(), now_ms);
-      if (!s.is_ok()) return s;
-      ++counts.month_count;
-    }
+  if (Status s = check_tenant(tenant, t, counts, new_execution, now_ms); !s.is_ok()) return s;
+  if (new_execution && t != nullptr && t->limits().max_executions_per_month() > 0) {
+    ++counts.month_count;
   }
   ++counts.running;
   ++flows_[flow_slot_key(tenant, flow_id)].running;

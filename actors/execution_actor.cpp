@@ -340,6 +340,8 @@ void finish(Self* self) {
 // partition remembers when to wake it (the earliest timer) and wakes it for
 // any input; the log holds everything needed to rebuild it. So 100k
 // executions waiting for people hold no actor.
+constexpr int64_t kMinSleepMs = 2000;
+
 void maybe_sleep(Self* self) {
   auto& s = self->state;
   if (s.asked_to_sleep || s.done || !s.pending.empty() || !s.inflight.empty() || s.started ||
@@ -347,6 +349,10 @@ void maybe_sleep(Self* self) {
     return;
   }
   const auto due = next_timer_due_ms(s.st);
+  // A timer due soon keeps the actor: sleeping would cost a reload right
+  // away, and a timer already due could lose the race against the sleep
+  // answer again and again (the actor would never get to fire it).
+  if (due && *due - now_ms() < kMinSleepMs) return;
   s.asked_to_sleep = true;
   self->send(s.ctx->partitions[s.partition], idle_atom::value, s.id,
              due ? *due : static_cast<int64_t>(-1));

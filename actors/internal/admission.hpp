@@ -96,6 +96,8 @@ class Admission {
   const v1::Tenant* cached_tenant(const std::string& id, Status* error);  // mu_ held
   Status check_month(const std::string& tenant, TenantCounts& counts, uint64_t limit,
                      int64_t now_ms);  // mu_ held
+  Status check_tenant(const std::string& tenant, const v1::Tenant* t, TenantCounts& counts,
+                      bool new_execution, int64_t now_ms);  // mu_ held
 
   storage::Store& store_;
   std::mutex mu_;
