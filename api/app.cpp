@@ -11,6 +11,7 @@
 #include "api/app.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "runtime/metrics.hpp"
@@ -64,7 +65,12 @@ std::string request_id_of(const HttpRequest& req) {
   const std::string& given = req.header("x-request-id");
   bool ok = !given.empty() && given.size() <= 64;
   for (char c : given) ok = ok && c > 32 && c < 127;
-  return ok ? given : "req_" + random_token(12);
+  if (ok) return given;
+  // A random per-process prefix and a counter: unique, and no call into the
+  // CSPRNG on every request (request ids are not secrets).
+  static const std::string prefix = "req_" + random_token(6) + "_";
+  static std::atomic<uint64_t> counter{0};
+  return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
 // The least pause before a rate-limit refusal is answered (see handle()).
@@ -188,35 +194,31 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
       }
       return counted(error_response(denied));
     }
-    if (!ctx->who.is_operator()) {
-      auto tenant = services_.engine.tenant(ctx->who.tenant);
-      if (tenant.ok() && tenant.value().has_value()) {
-        const auto& limits = tenant.value()->limits();
-        Status limited =
-            limiter_.admit(ctx->who.tenant, limits.requests_per_second(), limits.burst(), now_us());
-        if (!limited.is_ok()) {
-          // A flood must not flood the audit chain too: one record per
-          // tenant and second stands for every refusal of that second.
-          const uint64_t suppressed = refusals_.note(ctx->who.tenant, now_us() / 1000000);
-          if (!route->action.empty() && suppressed != UINT64_MAX) {
-            audit(ctx->who, ctx->who.tenant, route->action, req.path, limited.code(), request_id,
-                  suppressed == 0 ? ""
-                                  : std::to_string(suppressed) +
-                                        " more requests refused by the rate limit before this one");
-          }
-          // Tarpit: the refusal is answered after a pause (never longer
-          // than the Retry-After it carries, which is at least 1 s), so a
-          // client that ignores Retry-After and retries at once keeps a
-          // connection busy instead of the node's CPU. The pause is a timer
-          // on the I/O thread, not a wait.
-          HttpServer* server = services_.server.load();
-          if (server == nullptr) return counted(error_response(limited));
-          const auto pause = static_cast<uint32_t>(
-              std::clamp<int64_t>(limited.retry_after_ms(), kMinTarpitMs, 1000));
-          server->after(
-              pause, [counted = std::move(counted), limited] { counted(error_response(limited)); });
-          return;
+    if (!ctx->who.is_operator() && ctx->who.requests_per_second > 0) {
+      Status limited =
+          limiter_.admit(ctx->who.tenant, ctx->who.requests_per_second, ctx->who.burst, now_us());
+      if (!limited.is_ok()) {
+        // A flood must not flood the audit chain too: one record per
+        // tenant and second stands for every refusal of that second.
+        const uint64_t suppressed = refusals_.note(ctx->who.tenant, now_us() / 1000000);
+        if (!route->action.empty() && suppressed != UINT64_MAX) {
+          audit(ctx->who, ctx->who.tenant, route->action, req.path, limited.code(), request_id,
+                suppressed == 0 ? ""
+                                : std::to_string(suppressed) +
+                                      " more requests refused by the rate limit before this one");
         }
+        // Tarpit: the refusal is answered after a pause (never longer
+        // than the Retry-After it carries, which is at least 1 s), so a
+        // client that ignores Retry-After and retries at once keeps a
+        // connection busy instead of the node's CPU. The pause is a timer
+        // on the I/O thread, not a wait.
+        HttpServer* server = services_.server.load();
+        if (server == nullptr) return counted(error_response(limited));
+        const auto pause = static_cast<uint32_t>(
+            std::clamp<int64_t>(limited.retry_after_ms(), kMinTarpitMs, 1000));
+        server->after(
+            pause, [counted = std::move(counted), limited] { counted(error_response(limited)); });
+        return;
       }
     }
   }

@@ -110,6 +110,10 @@ Result<Principal> Authenticator::check_tenant(Principal p) {
   } else if (t.value()->status() == "suspended") {
     return Status("tenant_suspended", "tenant '" + p.tenant + "' is suspended");
   }
+  if (t.value().has_value()) {
+    p.requests_per_second = t.value()->limits().requests_per_second();
+    p.burst = t.value()->limits().burst();
+  }
   return p;
 }
 
@@ -140,7 +144,7 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
   const std::string hash = sha256_hex(secret);
   if (!basic && !operator_hash_.empty() &&
       CRYPTO_memcmp(hash.data(), operator_hash_.data(), hash.size()) == 0) {
-    return Principal{"", "operator", "operator"};
+    return Principal{"", "operator", "operator", 0, 0};
   }
   std::optional<Principal> cached;
   {
@@ -154,7 +158,7 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
     if (!key.value().has_value() || key.value()->revoked()) {
       return Status("unauthorized", "invalid API key");
     }
-    cached = Principal{key.value()->tenant(), key.value()->key_id(), key.value()->role()};
+    cached = Principal{key.value()->tenant(), key.value()->key_id(), key.value()->role(), 0, 0};
     std::lock_guard<std::mutex> lock(mu_);
     if (revoked_.count(hash) != 0) return Status("unauthorized", "invalid API key");
     cache_.emplace(hash, *cached);

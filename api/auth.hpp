@@ -30,6 +30,10 @@ struct Principal {
   std::string tenant;  // "" for the operator
   std::string key_id;
   std::string role;  // owner, admin, editor, viewer, or operator
+  // The tenant's request limit, read with its status on this request (so
+  // the rate limiter needs no second lookup). 0 = none.
+  uint32_t requests_per_second = 0;
+  uint32_t burst = 0;
   bool is_operator() const { return role == "operator"; }
 };
 
