@@ -6,8 +6,7 @@
 // same message for the same mistake wherever it is ("is required", "must be
 // a string", "unknown field 'x'"). The readers say whether they set `out`
 // and never throw, so a parser states the rules of a document and never
-// formats a message itself. flow_parse.cpp's Parser has the same readers
-// inline (older than this class); the messages here are identical to them.
+// formats a message itself. flow_parse.cpp's Parser reads through it too.
 #pragma once
 
 #include <cstddef>

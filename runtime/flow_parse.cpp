@@ -43,7 +43,6 @@ constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxSignalName = 128;
 constexpr size_t kMaxApprovers = 100;
 
-
 std::string child(std::string_view pointer, std::string_view key) {
   std::string out(pointer);
   out += '/';
@@ -299,83 +298,30 @@ class Parser {
 
   // ---- field readers: each reports its own problem and says whether `out` was set
 
+  // The readers are DocReader's (shared with the trigger and callback
+  // parsers, so a mistake reads the same wherever it is made).
   static const json* find(const json& obj, std::string_view key) {
-    auto it = obj.find(key);
-    return it == obj.end() ? nullptr : &*it;
+    return DocReader::find(obj, key);
   }
 
   void check_fields(const json& obj, std::string_view pointer,
                     std::initializer_list<std::string_view> allowed) {
-    for (const auto& [key, value] : obj.items()) {
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        add(child(pointer, key), "unknown field " + in_quotes(key));
-      }
-    }
+    reader_.check_fields(obj, pointer, allowed);
   }
 
   bool read_string(const json& obj, std::string_view key, std::string_view pointer, bool required,
                    std::string& out, bool non_empty = false) {
-    const json* v = find(obj, key);
-    if (v == nullptr) {
-      if (required) add(child(pointer, key), "is required");
-      return false;
-    }
-    if (!v->is_string() || (non_empty && v->get_ref<const std::string&>().empty())) {
-      add(child(pointer, key), non_empty ? "must be a non-empty string" : "must be a string");
-      return false;
-    }
-    out = v->get<std::string>();
-    return true;
+    return reader_.read_string(obj, key, pointer, required, out, non_empty);
   }
 
   bool read_enum(const json& obj, std::string_view key, std::string_view pointer,
                  std::initializer_list<std::string_view> values, std::string& out) {
-    const json* v = find(obj, key);
-    if (v == nullptr) return false;
-    if (v->is_string() &&
-        std::find(values.begin(), values.end(), v->get_ref<const std::string&>()) != values.end()) {
-      out = v->get<std::string>();
-      return true;
-    }
-    std::string message = "must be one of ";
-    for (std::string_view value : values) {
-      if (value != *values.begin()) message += ", ";
-      message += value;
-    }
-    add(child(pointer, key), message);
-    return false;
+    return reader_.read_enum(obj, key, pointer, false, values, out);
   }
 
-  // Small bounded ranges are stated in full; open-ended ones (durations,
-  // counts) state the lower bound, and the upper one only when exceeded.
   bool read_int(const json& obj, std::string_view key, std::string_view pointer, bool required,
                 int64_t min, int64_t max, int64_t& out) {
-    const json* v = find(obj, key);
-    if (v == nullptr) {
-      if (required) add(child(pointer, key), "is required");
-      return false;
-    }
-    bool bounded = max < kMaxDurationMs;
-    std::string range = bounded ? "must be an integer between " + std::to_string(min) + " and " +
-                                      std::to_string(max)
-                                : "must be an integer ≥ " + std::to_string(min);
-    if (!v->is_number_integer()) {
-      add(child(pointer, key), range);
-      return false;
-    }
-    bool too_big = v->is_number_unsigned() ? v->get<uint64_t>() > static_cast<uint64_t>(max)
-                                           : v->get<int64_t>() > max;
-    if (too_big) {
-      add(child(pointer, key), bounded ? range : "must be at most " + std::to_string(max));
-      return false;
-    }
-    int64_t value = v->get<int64_t>();
-    if (value < min) {
-      add(child(pointer, key), range);
-      return false;
-    }
-    out = value;
-    return true;
+    return reader_.read_int(obj, key, pointer, required, min, max, out);
   }
 
   bool read_bool(const json& obj, std::string_view key, std::string_view pointer, bool& out) {
@@ -985,6 +931,7 @@ class Parser {
   const json& doc_;
   const ParseOptions& opts_;
   std::vector<Problem> problems_;
+  DocReader reader_{problems_};             // after problems_, which it writes to
   std::deque<ScopeInfo> scopes_;            // creation order = document order
   std::map<std::string, Defined> defined_;  // step id -> first definition
   size_t total_steps_ = 0;
