@@ -34,7 +34,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/callbacks.hpp"
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/vault.hpp"
 

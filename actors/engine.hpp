@@ -32,7 +32,7 @@
 #include "actors/tools.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "runtime/waits.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/store.hpp"

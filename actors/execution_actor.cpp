@@ -18,7 +18,7 @@
 
 #include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 #include "runtime/redact.hpp"
 #include "runtime/snapshot.hpp"
 #include "runtime/waits.hpp"

@@ -31,7 +31,7 @@
 // are closed without close_notify: the client never reads after its last
 // response, so the exchange needs no truncation protection on that side.
 #include "actors/http_tool.hpp"
-#include "runtime/text.hpp"
+#include "base/text.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>

@@ -25,7 +25,7 @@
 #include <string>
 
 #include "actors/tools.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

@@ -14,7 +14,7 @@
 #include <atomic>
 #include <chrono>
 
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 #include "storage/audit_log.hpp"
 
 namespace yantra::api {

@@ -22,7 +22,7 @@
 #include <unordered_set>
 
 #include "actors/engine.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra::api {
 

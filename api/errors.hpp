@@ -6,7 +6,7 @@
 #include <string>
 
 #include "api/http_server.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra::api {
 

@@ -33,7 +33,7 @@
 // socket with unread data makes the kernel send RST, which can destroy the 413
 // or 400 we just wrote before the client reads it.
 #include "api/http_server.hpp"
-#include "runtime/text.hpp"
+#include "base/text.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra::api {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra::api {
 

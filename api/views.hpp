@@ -8,7 +8,7 @@
 
 #include "api/http_server.hpp"
 #include "runtime/execution.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "yantra/v1/events.pb.h"
 
 namespace yantra::api {

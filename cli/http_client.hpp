@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra::cli {
 

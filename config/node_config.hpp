@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

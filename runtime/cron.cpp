@@ -26,7 +26,7 @@
 #include <date/tz.h>
 
 #include "runtime/doc_reader.hpp"
-#include "runtime/text.hpp"
+#include "base/text.hpp"
 
 // Zone rules must come from the system's tzdata: a scheduler that downloads
 // (or fails to download) a database at run time would fire differently on

@@ -44,7 +44,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

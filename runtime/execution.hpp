@@ -40,7 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/flow.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "yantra/v1/events.pb.h"
 
 namespace yantra {

@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/expr.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "runtime/template.hpp"
 #include "runtime/trigger.hpp"
 

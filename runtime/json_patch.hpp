@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

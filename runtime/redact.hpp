@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "runtime/execution.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

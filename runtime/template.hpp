@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "runtime/expr.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

@@ -35,7 +35,7 @@
 
 #include "runtime/cron.hpp"
 #include "runtime/expr.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

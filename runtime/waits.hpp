@@ -35,7 +35,7 @@
 
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 
 namespace yantra {
 

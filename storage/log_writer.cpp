@@ -31,7 +31,7 @@
 #include <chrono>
 #include <utility>
 
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "storage/store.hpp"
 
 namespace yantra::storage {

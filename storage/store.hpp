@@ -44,7 +44,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "yantra/v1/events.pb.h"
 #include "yantra/v1/outbox.pb.h"
 #include "yantra/v1/tenancy.pb.h"

@@ -29,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "storage/store.hpp"
 
 namespace yantra::storage {

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "storage/store.hpp"
 
 namespace yantra::storage {

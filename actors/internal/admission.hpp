@@ -24,7 +24,7 @@
 #include <unordered_map>
 
 #include "runtime/flow.hpp"
-#include "runtime/result.hpp"
+#include "base/result.hpp"
 #include "storage/store.hpp"
 #include "yantra/v1/tenancy.pb.h"
 

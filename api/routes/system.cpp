@@ -4,7 +4,7 @@
 // send traffic to a node that is still replaying.
 #include "api/openapi.hpp"
 #include "api/services.hpp"
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 
 namespace yantra::api {
 

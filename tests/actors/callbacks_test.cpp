@@ -29,7 +29,7 @@
 #include <thread>
 
 #include "actors/engine.hpp"
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 #include "storage/vault.hpp"
 #include "tests/http_test_server.hpp"
 #include "tests/test_util.hpp"

@@ -1,7 +1,7 @@
 // Rendering follows the Prometheus text format 0.0.4: HELP and TYPE per
 // family, label values escaped, histogram buckets cumulative with le="+Inf",
 // then _sum and _count. Families render in name order so output is stable.
-#include "runtime/metrics.hpp"
+#include "base/metrics.hpp"
 
 #include <cmath>
 #include <cstdio>
