@@ -56,7 +56,7 @@ std::pair<int64_t, int64_t> month_of(int64_t ms) {
 const v1::Tenant* Admission::cached_tenant(const std::string& id, Status* error) {
   auto it = tenants_.find(id);
   if (it == tenants_.end()) {
-    auto row = store_.get_tenant(id);
+    auto row = auth_.get_tenant(id);
     if (!row.ok()) {
       *error = row.status();
       return nullptr;
@@ -77,7 +77,7 @@ Result<std::optional<v1::Tenant>> Admission::tenant(const std::string& id) {
 
 Status Admission::put_tenant(const v1::Tenant& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
-  Status s = store_.put_tenant(tenant);
+  Status s = auth_.put_tenant(tenant);
   if (s.is_ok()) tenants_[tenant.id()] = tenant;
   return s;
 }
@@ -94,10 +94,10 @@ Status Admission::delete_tenant(const std::string& id) {
     return Status("not_found", "tenant '" + id + "' not found");
   }
   v1::Tenant tombstone = *t;
-  Status s = store_.delete_tenant(id);  // revokes every key, one batch
+  Status s = auth_.delete_tenant(id);  // revokes every key, one batch
   if (!s.is_ok()) return s;
   tombstone.set_status("deleted");
-  s = store_.put_tenant(tombstone);
+  s = auth_.put_tenant(tombstone);
   if (!s.is_ok()) return s;
   tenants_[id] = tombstone;
   return Status::ok();
@@ -109,7 +109,7 @@ Status Admission::check_month(const std::string& tenant, TenantCounts& counts, u
   if (counts.month_start != start) {
     // The first start of a month (or since open) counts what the listing
     // index already holds; later starts add one each.
-    auto n = store_.count_executions_from(tenant, make_execution_id(start, 0, 0));
+    auto n = executions_.count_from(tenant, make_execution_id(start, 0, 0));
     if (!n.ok()) return n.status();
     counts.month_start = start;
     counts.month_count = static_cast<int64_t>(n.value());
@@ -292,7 +292,7 @@ Status Admission::cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSum
     return Status("conflict", "execution " + run.execution_id() +
                                   " is leaving the queue and starting; cancel it again");
   }
-  Status s = store_.cancel_queued(run, cancelled);
+  Status s = queue_.cancel(run, cancelled);
   if (!s.is_ok()) return s;
   if (slots.queued > 0) --slots.queued;
   auto& counts = counts_[run.tenant()];

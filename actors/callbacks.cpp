@@ -36,6 +36,7 @@
 #include "runtime/callbacks.hpp"
 #include "base/metrics.hpp"
 #include "storage/log_writer.hpp"
+#include "storage/outbox.hpp"
 #include "storage/vault.hpp"
 
 namespace yantra::detail {
@@ -191,7 +192,7 @@ void CallbackDispatcher::run_coordinator() {
     const size_t limit = capacity;  // owned + room == capacity
     lock.unlock();
     std::unique_lock<std::mutex> scan(scan_mu_);
-    auto due = store_.due_outbox(now_ms(), limit);
+    auto due = store_.outbox().due(now_ms(), limit);
     lock.lock();
     if (!due.ok()) {
       spdlog::error("callbacks: reading the outbox failed: {}", due.status().to_string());
@@ -270,7 +271,7 @@ int64_t CallbackDispatcher::record(const v1::OutboxEntry& entry, const std::stri
   if (error.empty()) {
     m.delivered.inc();
     m.delay.observe(static_cast<double>(std::max<int64_t>(0, now - entry.event_ms())));
-    Status s = store_.remove_outbox(entry);
+    Status s = store_.outbox().remove(entry);
     if (!s.is_ok()) spdlog::error("callbacks: removing {}: {}", entry.id(), s.to_string());
     return INT64_MAX;
   }
@@ -281,7 +282,7 @@ int64_t CallbackDispatcher::record(const v1::OutboxEntry& entry, const std::stri
     m.dropped.inc();
     spdlog::error("callbacks: dropping {} ({} to {}) after {} attempts over {} ms: {}", entry.id(),
                   entry.type(), entry.url(), attempts, now - entry.first_ms(), error);
-    Status s = store_.remove_outbox(entry);
+    Status s = store_.outbox().remove(entry);
     if (!s.is_ok()) spdlog::error("callbacks: removing {}: {}", entry.id(), s.to_string());
     return INT64_MAX;
   }
@@ -293,7 +294,7 @@ int64_t CallbackDispatcher::record(const v1::OutboxEntry& entry, const std::stri
   v1::OutboxEntry retried = entry;
   retried.set_attempt(attempts);
   retried.set_last_error(error.substr(0, 500));
-  Status s = store_.reschedule_outbox(retried, next);
+  Status s = store_.outbox().reschedule(retried, next);
   if (!s.is_ok()) spdlog::error("callbacks: rescheduling {}: {}", entry.id(), s.to_string());
   return next;
 }

@@ -23,6 +23,10 @@
 #include "runtime/snapshot.hpp"
 #include "runtime/waits.hpp"
 #include "storage/audit_log.hpp"
+#include "storage/auth_store.hpp"
+#include "storage/event_log.hpp"
+#include "storage/flow_store.hpp"
+#include "storage/run_queue.hpp"
 #include "storage/vault.hpp"
 
 namespace yantra {
@@ -98,7 +102,7 @@ struct Engine::Impl {
       lock.unlock();
       const int64_t cutoff = detail::now_ms() - options.retention_ms;
       for (;;) {
-        auto n = store->expire_finished(cutoff, 1000);
+        auto n = store->events().expire_finished(cutoff, 1000);
         if (!n.ok()) {
           spdlog::error("retention: {}", n.status().to_string());
           break;
@@ -135,7 +139,7 @@ struct Engine::Impl {
         if (it != flows.end()) return std::make_pair(version, it->second);
       }
     }
-    auto stored = store->get_flow(tenant, flow_id, version);
+    auto stored = store->flows().get(tenant, flow_id, version);
     if (!stored.ok()) return stored.status();
     if (!stored.value().has_value() || stored.value()->deleted()) {
       return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
@@ -164,7 +168,7 @@ struct Engine::Impl {
       const uint64_t cursor = admission->cursor(tenant, flow_id);
       // Rows already handed to a start stay until its first batch commits;
       // the cursor skips them.
-      auto runs = store->queued_runs(tenant, flow_id, 1024);
+      auto runs = store->run_queue().runs(tenant, flow_id, 1024);
       const v1::QueuedRun* next = nullptr;
       if (runs.ok()) {
         for (const auto& run : runs.value()) {
@@ -204,7 +208,7 @@ struct Engine::Impl {
     cmd.request.flow_version = run.flow_version();
     cmd.request.input = std::move(input.value());
     cmd.request.idempotency_key = run.idempotency_key();
-    cmd.delete_key = store->queue_row_key(run);
+    cmd.delete_key = storage::RunQueue::row_key(run);
     cmd.started = [this, tenant = run.tenant(), flow_id = run.flow_id()](Result<std::string> r) {
       if (!r.ok()) admission->abandon(tenant, flow_id);
     };
@@ -235,7 +239,7 @@ struct Engine::Impl {
     // Under the drain lock: queue_seq order is then commit order, so a
     // drain never sees a newer row before an older one (and skips it).
     std::unique_lock<std::mutex> lock(drain_mu);
-    auto stored = store->enqueue_run(std::move(run), sum);
+    auto stored = store->run_queue().enqueue(std::move(run), sum);
     lock.unlock();
     if (!stored.ok()) {
       admission->count_queued(request.tenant, request.flow_id, 0, -1);
@@ -247,7 +251,7 @@ struct Engine::Impl {
   // A queued run has no actor and no events: cancelling removes its row and
   // marks its summary; watchers hear of it like of any end.
   Status cancel_queued(const v1::ExecutionSummary& summary, const std::string& reason) {
-    auto runs = store->queued_runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
+    auto runs = store->run_queue().runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
     if (!runs.ok()) return runs.status();
     for (const auto& run : runs.value()) {
       if (run.execution_id() != summary.execution_id()) continue;
@@ -272,13 +276,13 @@ struct Engine::Impl {
   // Recovery of the queues: counts what waits and starts what may run.
   // After the running executions were counted, so slots are known.
   void recover_queues() {
-    auto flows_with_queue = store->queued_flows();
+    auto flows_with_queue = store->run_queue().queued_flows();
     if (!flows_with_queue.ok()) {
       spdlog::error("recovery of run queues: {}", flows_with_queue.status().to_string());
       return;
     }
     for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
-      auto runs = store->queued_runs(tenant, flow_id, SIZE_MAX);
+      auto runs = store->run_queue().runs(tenant, flow_id, SIZE_MAX);
       if (!runs.ok()) continue;
       auto flow = resolve_flow(tenant, flow_id, 0);
       const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
@@ -367,7 +371,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto audit = storage::AuditLog::open(*impl->store);
   if (!audit.ok()) return audit.status();
   impl->audit = std::move(audit.value());
-  impl->admission = std::make_unique<detail::Admission>(*impl->store);
+  impl->admission = std::make_unique<detail::Admission>(
+      impl->store->auth(), impl->store->executions(), impl->store->run_queue());
   const uint32_t parts = std::max<uint32_t>(1, options.partitions);
 
   auto& ctx = impl->ctx;
@@ -440,13 +445,13 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   impl->partitions_to_recover = parts;
   for (uint32_t p = 0; p < parts; ++p) {
     ctx.io->submit([raw, p] {
-      auto ids = raw->store->active_executions(p);
+      auto ids = raw->store->executions().active(p);
       if (!ids.ok()) {
         spdlog::error("recovery of partition {} failed: {}", p, ids.status().to_string());
       } else {
         for (const auto& id : ids.value()) {
           // Counted before it can end, so its end never precedes its count.
-          auto sum = raw->store->get_summary(id);
+          auto sum = raw->store->executions().summary(id);
           if (sum.ok() && sum.value().has_value()) {
             raw->admission->count_running(sum.value()->tenant(), sum.value()->flow_id());
           }
@@ -510,7 +515,7 @@ Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definit
   fv.set_created_ms(detail::now_ms());
   fv.set_created_by(created_by);
   fv.set_note(note);
-  auto version = impl_->store->put_flow(std::move(fv));
+  auto version = impl_->store->flows().put(std::move(fv));
   if (!version.ok()) return version.status();
   {
     std::lock_guard<std::mutex> lock(impl_->flows_mu);
@@ -566,7 +571,8 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
         pending->second.push_back(std::move(repeat));
         return;
       }
-      existing = impl_->store->find_idempotent(request.tenant, request.idempotency_key);
+      existing =
+          impl_->store->executions().find_idempotent(request.tenant, request.idempotency_key);
       if (existing.ok() && !existing.value().has_value()) impl_->idem_pending[idem];
     }
     // Callbacks run outside the lock.
@@ -655,7 +661,7 @@ uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
   // seen either by the watcher or by the store (its summary is written in
   // the same batch as its last event, before anyone is notified).
   Result<ExecutionResult> now = Status("running", "");
-  auto summary = impl_->store->get_summary(execution_id);
+  auto summary = impl_->store->executions().summary(execution_id);
   if (!summary.ok()) {
     now = summary.status();
   } else if (!summary.value().has_value()) {
@@ -707,7 +713,7 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     done(Status("not_found", "execution " + execution_id + " not found"));
     return;
   }
-  auto summary = impl_->store->get_summary(execution_id);
+  auto summary = impl_->store->executions().summary(execution_id);
   if (!summary.ok()) {
     done(summary.status());
     return;
@@ -741,13 +747,13 @@ Status Engine::cancel(const std::string& execution_id, const std::string& reason
 }
 
 Result<std::vector<v1::FlowVersion>> Engine::list_flows(const std::string& tenant) const {
-  return impl_->store->list_flows(tenant);
+  return impl_->store->flows().list(tenant);
 }
 
 Result<v1::FlowVersion> Engine::get_flow_version(const std::string& tenant,
                                                  const std::string& flow_id,
                                                  uint32_t version) const {
-  auto fv = impl_->store->get_flow(tenant, flow_id, version);
+  auto fv = impl_->store->flows().get(tenant, flow_id, version);
   if (!fv.ok()) return fv.status();
   if (!fv.value().has_value() || (version == 0 && fv.value()->deleted())) {
     return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
@@ -759,7 +765,7 @@ Result<v1::FlowVersion> Engine::get_flow_version(const std::string& tenant,
 
 Result<std::vector<v1::FlowVersion>> Engine::flow_versions(const std::string& tenant,
                                                            const std::string& flow_id) const {
-  return impl_->store->flow_versions(tenant, flow_id);
+  return impl_->store->flows().versions(tenant, flow_id);
 }
 
 Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::string& flow_id,
@@ -772,7 +778,7 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   tomb.set_created_ms(detail::now_ms());
   tomb.set_created_by(deleted_by);
   tomb.set_deleted(true);
-  auto version = impl_->store->put_flow(std::move(tomb));
+  auto version = impl_->store->flows().put(std::move(tomb));
   if (!version.ok()) return version.status();
   {
     std::lock_guard<std::mutex> lock(impl_->flows_mu);
@@ -782,19 +788,19 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   return version.value();
 }
 
-Result<storage::Store::ExecutionPage> Engine::list_executions(const std::string& tenant,
+Result<storage::ExecutionIndex::Page> Engine::list_executions(const std::string& tenant,
                                                               const std::string& flow_id,
                                                               const std::string& status,
                                                               size_t limit,
                                                               const std::string& cursor) const {
-  return impl_->store->list_executions(tenant, flow_id, status, limit, cursor);
+  return impl_->store->executions().list(tenant, flow_id, status, limit, cursor);
 }
 
 Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
                                              const std::string& execution_id) const {
   Status missing("not_found", "execution " + execution_id + " not found");
   if (!is_valid_execution_id(execution_id)) return missing;
-  auto s = impl_->store->get_summary(execution_id);
+  auto s = impl_->store->executions().summary(execution_id);
   if (!s.ok()) return s.status();
   if (!s.value().has_value() || s.value()->tenant() != tenant) return missing;
   return std::move(*s.value());
@@ -864,19 +870,19 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
 }
 
 Result<std::vector<std::string>> Engine::forks(const std::string& execution_id) const {
-  return impl_->store->list_forks(execution_id);
+  return impl_->store->executions().forks(execution_id);
 }
 
 Status Engine::put_api_key(const std::string& hash, const v1::ApiKey& key) {
-  return impl_->store->put_api_key(hash, key);
+  return impl_->store->auth().put_api_key(hash, key);
 }
 
 Result<std::optional<v1::ApiKey>> Engine::find_api_key(const std::string& hash) const {
-  return impl_->store->find_api_key(hash);
+  return impl_->store->auth().find_api_key(hash);
 }
 
 Result<size_t> Engine::count_api_keys(const std::string& tenant) const {
-  return impl_->store->count_api_keys(tenant);
+  return impl_->store->auth().count_api_keys(tenant);
 }
 
 Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_id,
@@ -884,8 +890,8 @@ Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_
   if (!is_valid_execution_id(execution_id)) {
     return Status("not_found", "execution " + execution_id + " not found");
   }
-  auto events = impl_->store->read_events(partition_of(execution_id, impl_->ctx.partition_count),
-                                          execution_id, from_seq, to_seq);
+  auto events = impl_->store->events().read(partition_of(execution_id, impl_->ctx.partition_count),
+                                            execution_id, from_seq, to_seq);
   if (!events.ok()) return events.status();
   if (events.value().empty() && from_seq <= 1) {
     return Status("not_found", "execution " + execution_id + " not found");
@@ -904,11 +910,11 @@ Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, ui
     return Status("not_found", "execution " + execution_id + " not found");
   }
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
-  auto snap = impl_->store->latest_snapshot(p, execution_id, seq);
+  auto snap = impl_->store->events().latest_snapshot(p, execution_id, seq);
   if (snap.ok() && snap.value().has_value()) {
     auto base = restore_snapshot(*snap.value());
     if (base.ok()) {
-      auto rest = impl_->store->read_events(p, execution_id, snap.value()->seq() + 1, seq);
+      auto rest = impl_->store->events().read(p, execution_id, snap.value()->seq() + 1, seq);
       if (!rest.ok()) return rest.status();
       return fold_from(std::move(base.value()), rest.value());
     }
@@ -948,8 +954,8 @@ const storage::Store& Engine::store() const {
   return *impl_->store;
 }
 
-storage::Store& Engine::store() {
-  return *impl_->store;
+storage::AuthStore& Engine::auth_store() {
+  return impl_->store->auth();
 }
 
 storage::Vault* Engine::vault() {
@@ -978,7 +984,7 @@ Result<std::optional<v1::Tenant>> Engine::tenant(const std::string& id) const {
 }
 
 Result<std::vector<v1::Tenant>> Engine::list_tenants() const {
-  return impl_->store->list_tenants();
+  return impl_->store->auth().list_tenants();
 }
 
 Status Engine::put_tenant(const v1::Tenant& tenant) {

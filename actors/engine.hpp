@@ -34,6 +34,8 @@
 #include "runtime/flow.hpp"
 #include "base/result.hpp"
 #include "runtime/waits.hpp"
+#include "storage/auth_store.hpp"
+#include "storage/execution_index.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "yantra/v1/tenancy.pb.h"
@@ -192,7 +194,7 @@ class Engine {
                                const std::string& deleted_by = "");
 
   // Executions of a tenant, newest first (cursor = last id of the previous page).
-  Result<storage::Store::ExecutionPage> list_executions(const std::string& tenant,
+  Result<storage::ExecutionIndex::Page> list_executions(const std::string& tenant,
                                                         const std::string& flow_id,
                                                         const std::string& status, size_t limit,
                                                         const std::string& cursor) const;
@@ -231,9 +233,9 @@ class Engine {
   };
   TenantUsage usage(const std::string& tenant) const;
 
-  // The typed stores behind the API: keys (store), secrets (vault; null
-  // without a master key) and the audit chain.
-  storage::Store& store();
+  // The typed stores behind the API: API keys and tenants (auth_store),
+  // secrets (vault; null without a master key) and the audit chain.
+  storage::AuthStore& auth_store();
   storage::Vault* vault();
   storage::AuditLog& audit();
 
@@ -275,6 +277,8 @@ class Engine {
 
   bool ready() const;
   EngineStats stats() const;
+  // Read access to every typed store (tests and tools); writes go through
+  // the methods above.
   const storage::Store& store() const;
 
   // Test hooks: kill an execution actor as a crash would (its partition

@@ -34,6 +34,8 @@
 
 #include "actors/internal/context.hpp"
 #include "runtime/snapshot.hpp"
+#include "storage/event_log.hpp"
+#include "storage/execution_index.hpp"
 
 namespace yantra::detail {
 namespace {
@@ -83,7 +85,7 @@ void reload(Self* self, const std::string& id) {
     // From the newest snapshot when there is one (a snapshot that does not
     // restore is only a lost optimisation: fold from the start instead).
     uint64_t from = 1;
-    auto snap = ctx->store->latest_snapshot(p, id, UINT64_MAX);
+    auto snap = ctx->store->events().latest_snapshot(p, id, UINT64_MAX);
     if (snap.ok() && snap.value().has_value()) {
       auto base = restore_snapshot(*snap.value());
       if (base.ok()) {
@@ -91,7 +93,7 @@ void reload(Self* self, const std::string& id) {
         act.base = std::move(base.value());
       }
     }
-    auto events = ctx->store->read_events(p, id, from);
+    auto events = ctx->store->events().read(p, id, from);
     if (!events.ok()) {
       act.error = events.status();
     } else if (!act.base &&
@@ -126,7 +128,7 @@ void release_parked(Self* self, Activation act) {
   EngineCtx* ctx = self->state.ctx;
   auto handle = caf::actor_cast<caf::actor>(self);
   ctx->io->submit([ctx, handle, act = std::move(act)]() mutable {
-    auto summary = ctx->store->get_summary(act.execution_id);
+    auto summary = ctx->store->executions().summary(act.execution_id);
     const bool unchanged =
         summary.ok() && summary.value().has_value() &&
         (summary.value()->status() == "failed" || summary.value()->status() == "timed_out") &&

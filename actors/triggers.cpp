@@ -16,7 +16,7 @@ std::string flow_key(const std::string& tenant, const std::string& flow_id) {
 }  // namespace
 
 Triggers::Triggers(storage::Store& store, std::shared_ptr<Clock> clock)
-    : rows_(store), scheduler_(rows_, std::move(clock)) {}
+    : flows_(store.flows()), rows_(store), scheduler_(rows_, std::move(clock)) {}
 
 Triggers::~Triggers() {
   stop();
@@ -60,7 +60,7 @@ void Triggers::index_events(const std::string& tenant, const std::shared_ptr<con
 }
 
 Status Triggers::load(const ResolveFn& resolve) {
-  auto flows = rows_.latest_flows();
+  auto flows = flows_.list_all();
   if (!flows.ok()) return flows.status();
   for (const auto& fv : flows.value()) {
     json doc = json::parse(fv.definition_json(), nullptr, false);

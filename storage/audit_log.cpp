@@ -27,7 +27,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
+#include "storage/internal/scan.hpp"
 
 namespace yantra::storage {
 
@@ -37,10 +39,6 @@ constexpr size_t kHashSize = 32;
 constexpr const char* kNoTenantChain = "-";
 // Bounds one WriteBatch when a large backlog is drained.
 constexpr size_t kMaxBatch = 16384;
-
-Status storage_error(const rocksdb::Status& s) {
-  return {"storage_error", s.ToString()};
-}
 
 bool in_range(int64_t t, int64_t from_ms, int64_t to_ms) {
   return t >= from_ms && (to_ms == 0 || t < to_ms);
@@ -104,16 +102,11 @@ std::string AuditLog::compute_hash(const v1::AuditRecord& record) {
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
   std::unique_ptr<AuditLog> log(new AuditLog(store));
-  std::string lower = "c";
-  std::string upper = keys::prefix_successor(lower);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf_audit()));
+  internal::BoundedIterator it(log->db_, log->db_.audit, internal::KeyRange::prefix("c"));
   std::string prefix;
-  it->Seek(lower);
-  while (it->Valid()) {
-    std::string_view key = it->key().ToStringView();
+  it.seek_to_first();
+  while (it.valid()) {
+    std::string_view key = it.key().ToStringView();
     const size_t end = key.find('\0', 1);
     if (end == std::string_view::npos) {
       return Status("storage_corrupt", "an audit row has a malformed key");
@@ -123,24 +116,23 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
     const std::string next = keys::prefix_successor(prefix);
     // The last key of this chain: every other chain's keys sort after
     // prefix_successor(prefix) or before the prefix.
-    it->SeekForPrev(next);
-    if (!it->Valid()) break;
+    it.seek_for_prev(next);
+    if (!it.valid()) break;
     Head head;
-    if (it->key().size() == prefix.size() + 8) {
-      head.seq = keys::get_be64(it->key().data() + prefix.size());
+    if (it.key().size() == prefix.size() + 8) {
+      head.seq = keys::get_be64(it.key().data() + prefix.size());
     }
     v1::AuditRecord record;
-    if (record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
-        record.hash().size() == kHashSize) {
+    if (internal::parse_value(it.value(), record) && record.hash().size() == kHashSize) {
       head.hash = record.hash();
     } else {
       head.hash.assign(kHashSize, '\0');
     }
     log->written_seq_[chain] = head.seq;
     log->heads_.emplace(std::move(chain), std::move(head));
-    it->Seek(next);
+    it.seek(next);
   }
-  if (!it->status().ok()) return storage_error(it->status());
+  if (Status st = it.status(); !st.is_ok()) return st;
   log->thread_ = std::thread([raw = log.get()] { raw->run(); });
   return log;
 }
@@ -171,7 +163,7 @@ void AuditLog::flush() {
     done_cv_.wait(lock, [&] { return processed_ >= target; });
   }
   // The writes themselves are not synced (see run()): make them durable now.
-  if (store_.sync_writes()) store_.db()->SyncWAL();
+  if (store_.sync_writes()) db_.rocks->SyncWAL();
 }
 
 Status AuditLog::status() const {
@@ -234,10 +226,10 @@ void AuditLog::run() {
           touched[chain] = record.seq();
           keys::audit_key(key, chain, record.seq());
           record.SerializeToString(&value);
-          rocksdb::Status s = batch.Put(store_.cf_audit(), key, value);
+          rocksdb::Status s = batch.Put(db_.audit, key, value);
           if (put_status.ok()) put_status = std::move(s);
         }
-        if (put_status.ok()) put_status = store_.db()->Write(wo, &batch);
+        if (put_status.ok()) put_status = db_.rocks->Write(wo, &batch);
         if (!put_status.ok()) {
           store_.latch_read_only(Status("storage_error", put_status.ToString()));
           result = store_.read_only_error();
@@ -263,25 +255,19 @@ Status AuditLog::scan(std::string_view chain, uint64_t after_seq, F&& f) const {
   if (after_seq == UINT64_MAX) return {};  // nothing can follow
   std::string prefix;
   keys::audit_prefix(prefix, chain);
-  std::string start;
-  keys::audit_key(start, chain, after_seq + 1);
-  std::string upper = keys::prefix_successor(prefix);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(ro, store_.cf_audit()));
+  internal::KeyRange range = internal::KeyRange::prefix(std::move(prefix));
+  const size_t prefix_size = range.lower.size();
+  keys::audit_key(range.lower, chain, after_seq + 1);
+  internal::BoundedIterator it(db_, db_.audit, std::move(range));
   v1::AuditRecord record;
-  for (it->Seek(start); it->Valid(); it->Next()) {
-    const uint64_t seq = it->key().size() == prefix.size() + 8
-                             ? keys::get_be64(it->key().data() + prefix.size())
-                             : 0;
+  for (it.seek_to_first(); it.valid(); it.next()) {
+    const uint64_t seq =
+        it.key().size() == prefix_size + 8 ? keys::get_be64(it.key().data() + prefix_size) : 0;
     const bool parsed =
-        it->key().size() == prefix.size() + 8 &&
-        record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()));
+        it.key().size() == prefix_size + 8 && internal::parse_value(it.value(), record);
     if (!f(seq, parsed ? &record : nullptr)) break;
   }
-  if (!it->status().ok()) return storage_error(it->status());
-  return {};
+  return it.status();
 }
 
 Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, int64_t from_ms,

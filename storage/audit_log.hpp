@@ -39,6 +39,7 @@
 
 #include "base/result.hpp"
 #include "storage/store.hpp"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::storage {
 
@@ -102,7 +103,7 @@ class AuditLog {
   static std::string compute_hash(const v1::AuditRecord& record);
 
  private:
-  explicit AuditLog(Store& store) : store_(store) {}
+  explicit AuditLog(Store& store) : store_(store), db_(internal::db_of(store)) {}
   void run();
   // Calls f(record) for every record of a chain with seq > after_seq, in
   // order, until f returns false.
@@ -115,6 +116,7 @@ class AuditLog {
   };
 
   Store& store_;
+  const internal::Db& db_;
   std::map<std::string, Head, std::less<>> heads_;  // writer thread only (after open)
   mutable std::mutex mu_;
   std::condition_variable work_cv_;

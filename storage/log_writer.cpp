@@ -32,6 +32,8 @@
 #include <utility>
 
 #include "base/metrics.hpp"
+#include "storage/execution_index.hpp"
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {
@@ -86,6 +88,7 @@ WriterStats LogWriter::stats() const {
 }
 
 void LogWriter::run() {
+  const internal::Db& db = internal::db_of(store_);
   rocksdb::WriteOptions write_options;
   write_options.sync = store_.options().durability == Durability::kSync;
   rocksdb::WriteBatch batch;
@@ -128,54 +131,54 @@ void LogWriter::run() {
           }
           for (auto& [seq, value] : request.events) {
             keys::event_key(key, request.partition, request.execution_id, seq);
-            check(batch.Put(store_.cf_events(), key, value));
+            check(batch.Put(db.events, key, value));
           }
           event_count += request.events.size();
           if (!request.delete_key.empty()) {
-            check(batch.Delete(store_.cf_executions(), request.delete_key));
+            check(batch.Delete(db.executions, request.delete_key));
           }
           for (const OutboxRow& row : request.outbox) {
             keys::outbox_key(key, static_cast<uint64_t>(std::max<int64_t>(0, row.due_ms)), row.id);
-            check(batch.Put(store_.cf_outbox(), key, row.entry));
+            check(batch.Put(db.outbox, key, row.entry));
           }
           if (request.snapshot) {
             keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);
-            check(batch.Put(store_.cf_snapshots(), key, request.snapshot->second));
+            check(batch.Put(db.snapshots, key, request.snapshot->second));
           }
           if (request.summary) {
             request.summary->SerializeToString(&summary_value);
             keys::summary_key(key, request.execution_id);
-            check(batch.Put(store_.cf_executions(), key, summary_value));
+            check(batch.Put(db.executions, key, summary_value));
             keys::active_key(key, request.partition, request.execution_id);
             if (is_terminal_status(request.summary->status())) {
-              check(batch.Delete(store_.cf_executions(), key));
+              check(batch.Delete(db.executions, key));
               // Queue for retention, in the order executions end.
               std::string partition_value;
               keys::put_be16(partition_value, static_cast<uint16_t>(request.partition));
               keys::ended_key(key, static_cast<uint64_t>(request.summary->updated_ms()),
                               request.execution_id);
-              check(batch.Put(store_.cf_executions(), key, partition_value));
+              check(batch.Put(db.executions, key, partition_value));
             } else {
-              check(batch.Put(store_.cf_executions(), key, rocksdb::Slice()));
+              check(batch.Put(db.executions, key, rocksdb::Slice()));
             }
             if (request.created) {
               const std::string& tenant = request.summary->tenant();
               keys::list_key(key, tenant, request.execution_id);
-              check(batch.Put(store_.cf_executions(), key, request.summary->flow_id()));
+              check(batch.Put(db.executions, key, request.summary->flow_id()));
               if (!request.idempotency_key.empty()) {
                 keys::idempotency_key(key, tenant, request.idempotency_key);
-                check(batch.Put(store_.cf_executions(), key, request.execution_id));
+                check(batch.Put(db.executions, key, request.execution_id));
               }
               if (!request.parent_execution_id.empty()) {
                 keys::fork_key(key, request.parent_execution_id, request.execution_id);
-                check(batch.Put(store_.cf_executions(), key, rocksdb::Slice()));
+                check(batch.Put(db.executions, key, rocksdb::Slice()));
               }
             }
           }
         }
         if (put_status.ok() && batch.Count() > 0) {
           const auto start = std::chrono::steady_clock::now();
-          put_status = store_.db()->Write(write_options, &batch);
+          put_status = db.rocks->Write(write_options, &batch);
           write_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::steady_clock::now() - start)
                                                .count());

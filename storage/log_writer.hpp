@@ -22,6 +22,7 @@
 
 #include "base/result.hpp"
 #include "storage/store.hpp"
+#include "yantra/v1/events.pb.h"
 
 namespace yantra::storage {
 
@@ -52,7 +53,7 @@ struct WriteRequest {
   // A snapshot of the state after event `first` (yantra.v1.Snapshot bytes).
   std::optional<std::pair<uint64_t, std::string>> snapshot;
   // An executions-CF key deleted in the same batch (since 0.3): a queued
-  // run's row (Store::queue_row_key), so that its ExecutionStarted and its
+  // run's row (RunQueue::row_key), so that its ExecutionStarted and its
   // leaving the queue commit together; a crash can neither lose the run nor
   // start it twice. "" = nothing.
   std::string delete_key;

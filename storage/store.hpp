@@ -26,9 +26,22 @@
 // Partitions fit 16 bits. Invalid ids or partitions get "invalid_argument".
 // Column families a later version added are opened too (and left alone), so
 // an older binary still opens a newer database.
+//
+// Store owns the database: it opens it (options, column families), holds the
+// column-family handles (internal to storage/, see internal/db.hpp) and the
+// read-only latch, and owns one narrow typed store per kind of record:
+//   events()      EventLog        events, snapshots, retention (event_log.hpp)
+//   executions()  ExecutionIndex  summaries, active markers, listing,
+//                                 idempotency keys, forks (execution_index.hpp)
+//   flows()       FlowStore       flow versions (flow_store.hpp)
+//   auth()        AuthStore       API keys and tenants (auth_store.hpp)
+//   run_queue()   RunQueue        runs waiting for a slot (run_queue.hpp)
+//   outbox()      Outbox          callback deliveries owed (outbox.hpp)
+// Vault, AuditLog and TriggerStore are built over a Store by their users.
 // Reads are direct and thread-safe. Writes of execution events go through a
-// LogWriter (group commit, see log_writer.hpp); flow writes are rare and go
-// straight to the DB. Store knows nothing of actors or HTTP.
+// LogWriter (group commit, see log_writer.hpp); the other writes are rare and
+// go straight to the DB, each store saying which it syncs. Store knows
+// nothing of actors or HTTP.
 //
 // Lifecycle: open() once per process; the Store must outlive every LogWriter
 // built on it. An I/O error on write latches the store read-only: later
@@ -38,16 +51,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include "base/result.hpp"
-#include "yantra/v1/events.pb.h"
-#include "yantra/v1/outbox.pb.h"
-#include "yantra/v1/tenancy.pb.h"
 
 namespace rocksdb {
 class DB;
@@ -55,6 +62,19 @@ class ColumnFamilyHandle;
 }  // namespace rocksdb
 
 namespace yantra::storage {
+
+class Store;
+class EventLog;
+class ExecutionIndex;
+class FlowStore;
+class AuthStore;
+class RunQueue;
+class Outbox;
+
+namespace internal {
+struct Db;
+const Db& db_of(const Store& store);
+}  // namespace internal
 
 enum class Durability { kSync, kAsync };
 
@@ -72,135 +92,19 @@ class Store {
 
   const StoreOptions& options() const { return options_; }
 
-  // Events seq in [from_seq, to_seq] of one execution, in order.
-  Result<std::vector<v1::Event>> read_events(uint32_t partition, std::string_view execution_id,
-                                             uint64_t from_seq = 1,
-                                             uint64_t to_seq = UINT64_MAX) const;
-
-  Result<std::optional<v1::ExecutionSummary>> get_summary(std::string_view execution_id) const;
-
-  // Ids of executions of `partition` that have not reached a terminal status.
-  Result<std::vector<std::string>> active_executions(uint32_t partition) const;
-
-  // Stores `flow` as version latest+1 of (tenant, flow_id) and returns that
-  // version (flow.version is ignored). Serialised per store, so concurrent
-  // puts of the same flow get distinct versions.
-  Result<uint32_t> put_flow(v1::FlowVersion flow);
-  // version 0 = latest. nullopt when absent.
-  Result<std::optional<v1::FlowVersion>> get_flow(std::string_view tenant, std::string_view flow_id,
-                                                  uint32_t version = 0) const;
-
-  // Flows of a tenant at their latest version, tombstones (deleted) skipped,
-  // ordered by flow id.
-  Result<std::vector<v1::FlowVersion>> list_flows(std::string_view tenant) const;
-  // Every stored version of one flow, oldest first (tombstones included).
-  Result<std::vector<v1::FlowVersion>> flow_versions(std::string_view tenant,
-                                                     std::string_view flow_id) const;
-
-  // Executions of a tenant, newest first, optionally only one flow and/or one
-  // status, starting strictly below `before_id` (a cursor; "" = newest).
-  struct ExecutionPage {
-    std::vector<v1::ExecutionSummary> items;
-    std::string next_cursor;  // "" when there is nothing more
-  };
-  Result<ExecutionPage> list_executions(std::string_view tenant, std::string_view flow_id,
-                                        std::string_view status, size_t limit,
-                                        std::string_view before_id) const;
-
-  // The newest snapshot of an execution taken at or below `max_seq`.
-  Result<std::optional<v1::Snapshot>> latest_snapshot(uint32_t partition,
-                                                      std::string_view execution_id,
-                                                      uint64_t max_seq) const;
-
-  // Retention: deletes the events and snapshots of executions that ended
-  // before `ended_before_ms` (at most `limit` executions per call; their
-  // summaries stay). Returns how many entries of the retention queue were
-  // consumed. Runs beside the log writers: it touches only finished
-  // executions, in batches of its own. An execution that ran again after it
-  // ended (a retry) is skipped by its old entry: expired only by the end its
-  // summary records, never while it runs.
-  Result<size_t> expire_finished(int64_t ended_before_ms, size_t limit);
-
-  // Ids of the executions forked from `parent`, oldest first.
-  Result<std::vector<std::string>> list_forks(std::string_view parent) const;
-
-  // The execution an idempotency key started, if any.
-  Result<std::optional<std::string>> find_idempotent(std::string_view tenant,
-                                                     std::string_view key) const;
-
-  // API keys, by the SHA-256 (hex) of their secret, plus a per-tenant index
-  // by key id written in the same batch. key.tenant() must be a valid tenant
-  // id and key.key_id() non-empty. Writes of this block (keys and tenants)
-  // are synced unless the store is Durability::kAsync, and serialised with
-  // each other so a revoke never races a put of the same key.
-  Status put_api_key(std::string_view hash, const v1::ApiKey& key);
-  Result<std::optional<v1::ApiKey>> find_api_key(std::string_view hash) const;
-  // Keys of the tenant that are not revoked.
-  Result<size_t> count_api_keys(std::string_view tenant) const;
-  // Every key of the tenant (revoked ones included), ordered by key id.
-  Result<std::vector<v1::ApiKey>> list_api_keys(std::string_view tenant) const;
-  // (hash, key) of one key of `tenant`; nullopt when that tenant has no such
-  // key id, even if another tenant has.
-  Result<std::optional<std::pair<std::string, v1::ApiKey>>> find_api_key_by_id(
-      std::string_view tenant, std::string_view key_id) const;
-  // Marks the key revoked and returns its hash (to evict caches). "not_found"
-  // when the key is not one of `tenant`'s. Revoking twice is fine.
-  Result<std::string> revoke_api_key(std::string_view tenant, std::string_view key_id);
-
-  // Tenants (since 0.3), in the auth CF. put_tenant upserts by id.
-  Status put_tenant(const v1::Tenant& tenant);
-  Result<std::optional<v1::Tenant>> get_tenant(std::string_view id) const;
-  // Ordered by id.
-  Result<std::vector<v1::Tenant>> list_tenants() const;
-  // Removes the tenant row and revokes every key of the tenant, one batch.
-  // Its flows, executions, secrets and audit chain stay (they are history).
-  // "not_found" when there is no such tenant.
-  Status delete_tenant(std::string_view id);
-
-  // Durable run queue (since 0.3): runs accepted while their flow is at its
-  // concurrency limit. The caller serialises the dequeue and cancel of one
-  // flow's queue (a single admission point per flow); the store only keeps
-  // every step atomic. Writes are synced unless the store is kAsync.
-  //
-  // Assigns run.queue_seq (store-wide, increasing) and writes, in one batch,
-  // the queue row, `summary` (status "queued", as given), the listing row and
-  // the idempotency row when run.idempotency_key is set. No active marker:
-  // a queued run has no events yet; recovery finds it via queued_flows().
-  // summary must name the same execution, tenant and flow as run.
-  Result<v1::QueuedRun> enqueue_run(v1::QueuedRun run, const v1::ExecutionSummary& summary);
-  // One flow's queued runs, oldest first.
-  Result<std::vector<v1::QueuedRun>> queued_runs(std::string_view tenant, std::string_view flow_id,
-                                                 size_t limit) const;
-  // Distinct (tenant, flow_id) with at least one queued run, in key order.
-  Result<std::vector<std::pair<std::string, std::string>>> queued_flows() const;
-  // Removes a run from its queue and writes `cancelled_summary`, one batch.
-  // "not_found" when the queue row is gone (the run already started).
-  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled_summary);
-  // The executions-CF key of a run's queue row: put it in
-  // WriteRequest::delete_key so that the run's ExecutionStarted and the
-  // removal of its queue row commit together.
-  static std::string queue_row_key(const v1::QueuedRun& run);
-
-  // Listing rows of `tenant` whose execution id is >= from_id. Ids are ULIDs
-  // (time-ordered), so from_id = the smallest ULID of a month counts the
-  // executions created since the month began (quotas).
-  Result<uint64_t> count_executions_from(std::string_view tenant, std::string_view from_id) const;
-
-  // Callback outbox (since 0.3). Rows are written by the LogWriter in the
-  // batch of the events they report (WriteRequest::outbox); the dispatcher
-  // then reads, reschedules and removes them here. Its writes are not
-  // synced: delivery is at-least-once, so a row that reappears after a power
-  // loss is only sent again (receivers deduplicate by message id).
-  //
-  // Rows due at or before `now_ms`, oldest due first, at most `limit`. Each
-  // entry's next_ms is the due time of its key, so it can be passed back.
-  Result<std::vector<v1::OutboxEntry>> due_outbox(int64_t now_ms, size_t limit) const;
-  // Moves `entry` (found by its id and next_ms) to `next_ms`, storing the
-  // entry as given otherwise (attempt, last_error): delete + put, one batch.
-  Status reschedule_outbox(const v1::OutboxEntry& entry, int64_t next_ms);
-  // Deletes the row of `entry` (id and next_ms); absent is fine.
-  Status remove_outbox(const v1::OutboxEntry& entry);
-  Result<uint64_t> count_outbox() const;
+  // The typed stores; they live as long as the Store.
+  EventLog& events() { return *events_; }
+  const EventLog& events() const { return *events_; }
+  ExecutionIndex& executions() { return *executions_; }
+  const ExecutionIndex& executions() const { return *executions_; }
+  FlowStore& flows() { return *flows_; }
+  const FlowStore& flows() const { return *flows_; }
+  AuthStore& auth() { return *auth_; }
+  const AuthStore& auth() const { return *auth_; }
+  RunQueue& run_queue() { return *run_queue_; }
+  const RunQueue& run_queue() const { return *run_queue_; }
+  Outbox& outbox() { return *outbox_; }
+  const Outbox& outbox() const { return *outbox_; }
 
   // True once a write failed; every later write fails.
   bool read_only() const { return read_only_.load(); }
@@ -208,16 +112,6 @@ class Store {
   // ok while the store is writable.
   Status read_only_error() const;
 
-  // For LogWriter and tests in storage/ only.
-  rocksdb::DB* db() const { return db_; }
-  rocksdb::ColumnFamilyHandle* cf_events() const { return cf_events_; }
-  rocksdb::ColumnFamilyHandle* cf_executions() const { return cf_executions_; }
-  rocksdb::ColumnFamilyHandle* cf_flows() const { return cf_flows_; }
-  rocksdb::ColumnFamilyHandle* cf_auth() const { return cf_auth_; }
-  rocksdb::ColumnFamilyHandle* cf_snapshots() const { return cf_snapshots_; }
-  rocksdb::ColumnFamilyHandle* cf_secrets() const { return cf_secrets_; }
-  rocksdb::ColumnFamilyHandle* cf_audit() const { return cf_audit_; }
-  rocksdb::ColumnFamilyHandle* cf_outbox() const { return cf_outbox_; }
   // Whether writes fsync: true unless the store is Durability::kAsync.
   bool sync_writes() const { return options_.durability == Durability::kSync; }
   void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
@@ -225,15 +119,10 @@ class Store {
   void latch_read_only(const Status& cause);
 
  private:
-  Store() = default;
-  Result<std::vector<std::string>> key_suffixes(rocksdb::ColumnFamilyHandle* cf,
-                                                const std::string& prefix) const;
-  Result<std::optional<std::string>> get_value(rocksdb::ColumnFamilyHandle* cf,
-                                               const std::string& key) const;
-  // Adds the key-id index rows that keys written before 0.3 lack.
-  Status backfill_api_key_index();
-  // Initialises next_queue_seq_ from the queue rows present.
-  Status init_queue_seq();
+  friend const internal::Db& internal::db_of(const Store& store);
+  Store();
+  // Builds the Db view and the typed stores over the open database.
+  Status open_stores();
   StoreOptions options_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -246,11 +135,15 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_audit_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_outbox_ = nullptr;
   std::atomic<bool> read_only_{false};
-  std::atomic<uint64_t> next_queue_seq_{1};
-  struct Locks;  // flow- and auth-write mutexes and the read-only cause
+  struct Locks;  // the read-only cause
   std::unique_ptr<Locks> locks_;
+  std::unique_ptr<internal::Db> db_view_;  // the handles above, for storage's own files
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<ExecutionIndex> executions_;
+  std::unique_ptr<FlowStore> flows_;
+  std::unique_ptr<AuthStore> auth_;
+  std::unique_ptr<RunQueue> run_queue_;
+  std::unique_ptr<Outbox> outbox_;
 };
-
-bool is_terminal_status(std::string_view status);
 
 }  // namespace yantra::storage

@@ -10,14 +10,11 @@
 
 #include <memory>
 
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {
 namespace {
-
-Status storage_error(const rocksdb::Status& s) {
-  return {"storage_error", s.ToString()};
-}
 
 bool valid_pair(std::string_view tenant, std::string_view flow_id) {
   return keys::valid_flow_part(tenant) && keys::valid_flow_part(flow_id);
@@ -28,24 +25,13 @@ Status invalid_pair() {
 }
 
 Result<std::optional<std::string>> get(const Store& store, const std::string& key) {
-  std::string value;
-  rocksdb::Status s = store.db()->Get(rocksdb::ReadOptions(), store.cf_auth(), key, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return storage_error(s);
-  return std::optional<std::string>(std::move(value));
+  const internal::Db& db = internal::db_of(store);
+  return db.get(db.auth, key);
 }
 
 Status write(Store& store, rocksdb::WriteBatch& batch) {
   if (store.read_only()) return store.read_only_error();
-  rocksdb::WriteOptions wo;
-  wo.sync = store.sync_writes();
-  rocksdb::Status s = store.db()->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store.latch_read_only(error);
-    return error;
-  }
-  return Status::ok();
+  return internal::db_of(store).write(batch, store.sync_writes());
 }
 
 }  // namespace
@@ -99,8 +85,8 @@ Result<std::string> TriggerStore::ensure_hook(std::string_view tenant, std::stri
   keys::hook_key(hk, id);
   keys::flow_hook_key(fk, tenant, flow_id);
   rocksdb::WriteBatch batch;
-  batch.Put(store_.cf_auth(), hk, target);
-  batch.Put(store_.cf_auth(), fk, id);
+  batch.Put(db_.auth, hk, target);
+  batch.Put(db_.auth, fk, id);
   if (Status s = write(store_, batch); !s.is_ok()) return s;
   return id;
 }
@@ -118,12 +104,12 @@ Result<std::string> TriggerStore::rotate_hook(std::string_view tenant, std::stri
   rocksdb::WriteBatch batch;
   if (current.value().has_value()) {
     keys::hook_key(k, *current.value());
-    batch.Delete(store_.cf_auth(), k);
+    batch.Delete(db_.auth, k);
   }
   keys::hook_key(k, id);
-  batch.Put(store_.cf_auth(), k, target);
+  batch.Put(db_.auth, k, target);
   keys::flow_hook_key(k, tenant, flow_id);
-  batch.Put(store_.cf_auth(), k, id);
+  batch.Put(db_.auth, k, id);
   if (Status s = write(store_, batch); !s.is_ok()) return s;
   return id;
 }
@@ -152,7 +138,7 @@ Status TriggerStore::put_schedule(std::string_view tenant, std::string_view flow
   keys::put_be64(v, static_cast<uint64_t>(row.anchor_ms));
   std::lock_guard<std::mutex> lock(write_mu_);
   rocksdb::WriteBatch batch;
-  batch.Put(store_.cf_auth(), k, v);
+  batch.Put(db_.auth, k, v);
   return write(store_, batch);
 }
 
@@ -165,39 +151,13 @@ Status TriggerStore::remove_flow(std::string_view tenant, std::string_view flow_
   rocksdb::WriteBatch batch;
   if (current.value().has_value()) {
     keys::hook_key(k, *current.value());
-    batch.Delete(store_.cf_auth(), k);
+    batch.Delete(db_.auth, k);
   }
   keys::flow_hook_key(k, tenant, flow_id);
-  batch.Delete(store_.cf_auth(), k);
+  batch.Delete(db_.auth, k);
   keys::schedule_key(k, tenant, flow_id);
-  batch.Delete(store_.cf_auth(), k);
+  batch.Delete(db_.auth, k);
   return write(store_, batch);
-}
-
-Result<std::vector<v1::FlowVersion>> TriggerStore::latest_flows() const {
-  std::vector<v1::FlowVersion> flows;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(rocksdb::ReadOptions(), store_.cf_flows()));
-  // Keys sort by tenant, flow id, then version: the last key before the
-  // (tenant, flow) pair changes is that flow's latest version.
-  v1::FlowVersion current;
-  bool have = false;
-  auto flush = [&] {
-    if (have && !current.deleted()) flows.push_back(std::move(current));
-    have = false;
-  };
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    v1::FlowVersion fv;
-    if (!fv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return Status("storage_corrupt", "a stored flow version does not parse");
-    }
-    if (have && (fv.flow_id() != current.flow_id() || fv.tenant() != current.tenant())) flush();
-    current = std::move(fv);
-    have = true;
-  }
-  if (!it->status().ok()) return storage_error(it->status());
-  flush();
-  return flows;
 }
 
 }  // namespace yantra::storage

@@ -36,7 +36,7 @@ namespace yantra::storage {
 
 class TriggerStore {
  public:
-  explicit TriggerStore(Store& store) : store_(store) {}
+  explicit TriggerStore(Store& store) : store_(store), db_(internal::db_of(store)) {}
   TriggerStore(const TriggerStore&) = delete;
   TriggerStore& operator=(const TriggerStore&) = delete;
 
@@ -70,12 +70,9 @@ class TriggerStore {
   // Removes every trigger row of a deleted flow (hook and schedule).
   Status remove_flow(std::string_view tenant, std::string_view flow_id);
 
-  // The latest stored version of every flow of every tenant, tombstones
-  // skipped: what the trigger indexes are built from at open.
-  Result<std::vector<v1::FlowVersion>> latest_flows() const;
-
  private:
   Store& store_;
+  const internal::Db& db_;
   std::mutex write_mu_;  // hook id creation is read-modify-write
 };
 

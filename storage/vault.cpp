@@ -35,7 +35,10 @@
 #include <iterator>
 #include <sstream>
 
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
+#include "storage/internal/scan.hpp"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::storage {
 
@@ -303,6 +306,7 @@ std::string master_key_id(std::string_view key) {
 
 Vault::Vault(Store& store, std::string master_key)
     : store_(store),
+      db_(internal::db_of(store)),
       master_key_(std::move(master_key)),
       master_key_id_(storage::master_key_id(master_key_)) {}
 
@@ -318,23 +322,20 @@ Result<std::unique_ptr<Vault>> Vault::open(Store& store, std::string master_key)
     return bad_master_key("got " + std::to_string(n) + " raw bytes, need 32");
   }
   std::unique_ptr<Vault> vault(new Vault(store, std::move(master_key)));
-  std::string prefix = "d";
-  std::string upper = keys::prefix_successor(prefix);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf_secrets()));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::string tenant = it->key().ToString().substr(1);
-    v1::TenantDataKey row;
-    if (!row.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
-    }
-    auto key = unwrap(vault->master_key_, tenant, row);
-    if (!key.ok()) return key.status();
-    vault->data_keys_.emplace(std::move(tenant), std::move(*key));
-  }
-  if (!it->status().ok()) return storage_error(it->status());
+  Status st = internal::scan_prefix(
+      vault->db_, vault->db_.secrets, "d",
+      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
+        std::string tenant = key.ToString().substr(1);
+        v1::TenantDataKey row;
+        if (!internal::parse_value(value, row)) {
+          return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
+        }
+        auto data_key = unwrap(vault->master_key_, tenant, row);
+        if (!data_key.ok()) return data_key.status();
+        vault->data_keys_.emplace(std::move(tenant), std::move(*data_key));
+        return {};
+      });
+  if (!st.is_ok()) return st;
   return vault;
 }
 
@@ -347,7 +348,7 @@ Result<std::optional<std::string>> Vault::data_key(std::string_view tenant) cons
   std::string k;
   keys::data_key_key(k, tenant);
   std::string value;
-  rocksdb::Status s = store_.db()->Get(rocksdb::ReadOptions(), store_.cf_secrets(), k, &value);
+  rocksdb::Status s = db_.rocks->Get(rocksdb::ReadOptions(), db_.secrets, k, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return storage_error(s);
   v1::TenantDataKey row;
@@ -391,14 +392,14 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
       return row.status();
     }
     keys::data_key_key(k, tenant);
-    check(batch.Put(store_.cf_secrets(), k, row->SerializeAsString()));
+    check(batch.Put(db_.secrets, k, row->SerializeAsString()));
     created = true;
   }
 
   keys::secret_key(k, tenant, name);
   SecretInfo info{std::string(name), 1, now_ms, now_ms};
   std::string previous;
-  rocksdb::Status s = store_.db()->Get(rocksdb::ReadOptions(), store_.cf_secrets(), k, &previous);
+  rocksdb::Status s = db_.rocks->Get(rocksdb::ReadOptions(), db_.secrets, k, &previous);
   if (s.ok()) {
     v1::SecretRecord old;
     if (!old.ParseFromString(previous)) {
@@ -427,14 +428,14 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
   record.set_updated_ms(info.updated_ms);
   record.set_nonce(std::move(*nonce));
   record.set_ciphertext(std::move(*sealed));
-  check(batch.Put(store_.cf_secrets(), k, record.SerializeAsString()));
+  check(batch.Put(db_.secrets, k, record.SerializeAsString()));
   if (!put_status.ok()) {
     wipe(key);
     return storage_error(put_status);
   }
   rocksdb::WriteOptions wo;
   wo.sync = store_.sync_writes();
-  s = store_.db()->Write(wo, &batch);
+  s = db_.rocks->Write(wo, &batch);
   if (!s.ok()) {
     wipe(key);
     Status error = storage_error(s);
@@ -456,7 +457,7 @@ Result<std::optional<std::string>> Vault::get(std::string_view tenant,
   std::string k;
   keys::secret_key(k, tenant, name);
   std::string value;
-  rocksdb::Status s = store_.db()->Get(rocksdb::ReadOptions(), store_.cf_secrets(), k, &value);
+  rocksdb::Status s = db_.rocks->Get(rocksdb::ReadOptions(), db_.secrets, k, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return storage_error(s);
   v1::SecretRecord record;
@@ -483,22 +484,22 @@ Result<std::vector<Vault::SecretInfo>> Vault::list(std::string_view tenant) cons
   if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
   std::string prefix;
   keys::secret_prefix(prefix, tenant);
-  std::string upper = keys::prefix_successor(prefix);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
+  const size_t prefix_size = prefix.size();
   std::vector<SecretInfo> out;
-  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(ro, store_.cf_secrets()));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::string name(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-    v1::SecretRecord record;
-    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return Status("storage_corrupt",
-                    "secret " + name + " of tenant " + std::string(tenant) + " does not parse");
-    }
-    out.push_back({std::move(name), record.version(), record.created_ms(), record.updated_ms()});
-  }
-  if (!it->status().ok()) return storage_error(it->status());
+  Status st = internal::scan_prefix(
+      db_, db_.secrets, std::move(prefix),
+      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
+        std::string name(key.data() + prefix_size, key.size() - prefix_size);
+        v1::SecretRecord record;
+        if (!internal::parse_value(value, record)) {
+          return Status("storage_corrupt",
+                        "secret " + name + " of tenant " + std::string(tenant) + " does not parse");
+        }
+        out.push_back(
+            {std::move(name), record.version(), record.created_ms(), record.updated_ms()});
+        return {};
+      });
+  if (!st.is_ok()) return st;
   return out;
 }
 
@@ -509,7 +510,7 @@ Status Vault::remove(std::string_view tenant, std::string_view name) {
   std::string k;
   keys::secret_key(k, tenant, name);
   std::string value;
-  rocksdb::Status s = store_.db()->Get(rocksdb::ReadOptions(), store_.cf_secrets(), k, &value);
+  rocksdb::Status s = db_.rocks->Get(rocksdb::ReadOptions(), db_.secrets, k, &value);
   if (s.IsNotFound()) {
     return Status("not_found",
                   "tenant " + std::string(tenant) + " has no secret " + std::string(name));
@@ -517,7 +518,7 @@ Status Vault::remove(std::string_view tenant, std::string_view name) {
   if (!s.ok()) return storage_error(s);
   rocksdb::WriteOptions wo;
   wo.sync = store_.sync_writes();
-  s = store_.db()->Delete(wo, store_.cf_secrets(), k);
+  s = db_.rocks->Delete(wo, db_.secrets, k);
   if (!s.ok()) {
     Status error = storage_error(s);
     store_.latch_read_only(error);
@@ -531,34 +532,31 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
     return bad_master_key("rotation needs two keys of 32 raw bytes");
   }
   if (store.read_only()) return store.read_only_error();
-  std::string prefix = "d";
-  std::string upper = keys::prefix_successor(prefix);
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper_slice(upper);
-  ro.iterate_upper_bound = &upper_slice;
+  const internal::Db& db = internal::db_of(store);
   rocksdb::WriteBatch batch;
   rocksdb::Status put_status;
-  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf_secrets()));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::string tenant = it->key().ToString().substr(1);
-    v1::TenantDataKey row;
-    if (!row.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
-    }
-    auto key = unwrap(old_key, tenant, row);
-    if (!key.ok()) return key.status();
-    auto rewrapped = wrap(new_key, tenant, *key, row.created_ms());
-    wipe(*key);
-    if (!rewrapped.ok()) return rewrapped.status();
-    rocksdb::Status s = batch.Put(store.cf_secrets(), it->key(), rewrapped->SerializeAsString());
-    if (put_status.ok()) put_status = std::move(s);
-  }
-  if (!it->status().ok()) return storage_error(it->status());
+  Status st = internal::scan_prefix(
+      db, db.secrets, "d", [&](const rocksdb::Slice& k, const rocksdb::Slice& value) -> Status {
+        std::string tenant = k.ToString().substr(1);
+        v1::TenantDataKey row;
+        if (!internal::parse_value(value, row)) {
+          return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
+        }
+        auto key = unwrap(old_key, tenant, row);
+        if (!key.ok()) return key.status();
+        auto rewrapped = wrap(new_key, tenant, *key, row.created_ms());
+        wipe(*key);
+        if (!rewrapped.ok()) return rewrapped.status();
+        rocksdb::Status s = batch.Put(db.secrets, k, rewrapped->SerializeAsString());
+        if (put_status.ok()) put_status = std::move(s);
+        return {};
+      });
+  if (!st.is_ok()) return st;
   if (!put_status.ok()) return storage_error(put_status);
   if (batch.Count() == 0) return {};
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare, and losing it would strand the keys under the old master key
-  rocksdb::Status s = store.db()->Write(wo, &batch);
+  rocksdb::Status s = db.rocks->Write(wo, &batch);
   if (!s.ok()) {
     Status error = storage_error(s);
     store.latch_read_only(error);
@@ -566,8 +564,8 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
   }
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  store.db()->Flush(rocksdb::FlushOptions(), store.cf_secrets()).PermitUncheckedError();
-  store.db()->CompactRange(compact, store.cf_secrets(), nullptr, nullptr).PermitUncheckedError();
+  db.rocks->Flush(rocksdb::FlushOptions(), db.secrets).PermitUncheckedError();
+  db.rocks->CompactRange(compact, db.secrets, nullptr, nullptr).PermitUncheckedError();
   return {};
 }
 

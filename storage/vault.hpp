@@ -95,6 +95,7 @@ class Vault {
   Result<std::optional<std::string>> data_key(std::string_view tenant) const;
 
   Store& store_;
+  const internal::Db& db_;
   std::string master_key_;
   std::string master_key_id_;
   // Serialises put/remove: versions are read-modify-write, and two first puts

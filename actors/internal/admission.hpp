@@ -25,14 +25,20 @@
 
 #include "runtime/flow.hpp"
 #include "base/result.hpp"
-#include "storage/store.hpp"
+#include "storage/auth_store.hpp"
+#include "storage/execution_index.hpp"
+#include "storage/run_queue.hpp"
 #include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::detail {
 
 class Admission {
  public:
-  explicit Admission(storage::Store& store) : store_(store) {}
+  // Tenant rows (auth), the listing index (monthly usage) and the run
+  // queue (cancelling a queued run); all must outlive the Admission.
+  Admission(storage::AuthStore& auth, const storage::ExecutionIndex& executions,
+            storage::RunQueue& queue)
+      : auth_(auth), executions_(executions), queue_(queue) {}
 
   // Tenant rows, cached (nullopt = no row: active and unlimited).
   Result<std::optional<v1::Tenant>> tenant(const std::string& id);
@@ -99,7 +105,9 @@ class Admission {
   Status check_tenant(const std::string& tenant, const v1::Tenant* t, TenantCounts& counts,
                       bool new_execution, int64_t now_ms);  // mu_ held
 
-  storage::Store& store_;
+  storage::AuthStore& auth_;
+  const storage::ExecutionIndex& executions_;
+  storage::RunQueue& queue_;
   std::mutex mu_;
   std::unordered_map<std::string, std::optional<v1::Tenant>> tenants_;
   std::unordered_map<std::string, TenantCounts> counts_;

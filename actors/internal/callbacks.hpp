@@ -40,7 +40,7 @@
 
 #include "actors/tools.hpp"
 #include "runtime/execution.hpp"
-#include "storage/store.hpp"
+#include "storage/outbox.hpp"
 
 namespace yantra {
 namespace storage {

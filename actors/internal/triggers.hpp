@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "actors/internal/scheduler.hpp"
+#include "storage/flow_store.hpp"
 
 namespace yantra::detail {
 
@@ -69,6 +70,7 @@ class Triggers {
   bool newest(const std::string& key, uint32_t version);  // mu_ held
   void index_events(const std::string& tenant, const std::shared_ptr<const Flow>& flow);  // mu_
 
+  const storage::FlowStore& flows_;  // what load() reads
   storage::TriggerStore rows_;
   Scheduler scheduler_;
   StartFn start_;

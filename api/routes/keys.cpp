@@ -69,7 +69,7 @@ void register_key_routes(Router& router, Services& svc) {
   });
 
   router.add("GET", "/api/v1/keys", Access::kAdmin, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto keys = svc.engine.store().list_api_keys(ctx->who.tenant);
+    auto keys = svc.engine.auth_store().list_api_keys(ctx->who.tenant);
     if (!keys.ok()) return respond_error(ctx, keys.status());
     json items = json::array();
     for (const auto& k : keys.value()) items.push_back(key_view(k));
@@ -78,8 +78,8 @@ void register_key_routes(Router& router, Services& svc) {
 
   router.add(
       "DELETE", "/api/v1/keys/{id}", Access::kAdmin, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        auto& store = svc.engine.store();
-        auto found = store.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
+        auto& auth = svc.engine.auth_store();
+        auto found = auth.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
         if (!found.ok()) return respond_error(ctx, found.status());
         if (!found.value().has_value()) {
           return respond_error(ctx,
@@ -88,7 +88,7 @@ void register_key_routes(Router& router, Services& svc) {
         if (found.value()->second.role() == "owner" && ctx->who.role != "owner") {
           return respond_error(ctx, Status("forbidden", "only an owner may revoke an owner key"));
         }
-        auto hash = store.revoke_api_key(ctx->who.tenant, ctx->param("id"));
+        auto hash = auth.revoke_api_key(ctx->who.tenant, ctx->param("id"));
         if (!hash.ok()) return respond_error(ctx, hash.status());
         svc.auth->forget_key(hash.value());
         ctx->respond(json_response(204, ""));

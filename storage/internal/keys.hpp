@@ -1,12 +1,13 @@
-// Key encoding of the store's column families, shared by store.cpp and
-// log_writer.cpp only. Big-endian integers make RocksDB's bytewise order equal
-// numeric order, so "events of one execution from seq a to b" is one range
-// scan. The execution id is preceded by its length (one byte) in event keys:
-// without it the events of "ab" and "abc" would share a byte prefix and a scan
-// of "ab" could run into "abc" (whose next byte would look like a seq). In the
-// executions CF the id ends the key, so it needs no length there. Tenant and
-// flow ids are separated by 0x00 and may not contain it, which keeps
-// "tenant|flow|" an exact prefix of one flow's versions.
+// Key encoding of the store's column families, shared by storage's own files
+// only (the typed stores, log_writer.cpp, vault.cpp, ...). Big-endian
+// integers make RocksDB's bytewise order equal numeric order, so "events of
+// one execution from seq a to b" is one range scan. The execution id is
+// preceded by its length (one byte) in event keys: without it the events of
+// "ab" and "abc" would share a byte prefix and a scan of "ab" could run into
+// "abc" (whose next byte would look like a seq). In the executions CF the id
+// ends the key, so it needs no length there. Tenant and flow ids are
+// separated by 0x00 and may not contain it, which keeps "tenant|flow|" an
+// exact prefix of one flow's versions.
 //
 // This is an on-disk format: change it only together with a migration and
 // docs/event-log-format.md.

@@ -30,6 +30,7 @@
 
 #include "actors/engine.hpp"
 #include "base/metrics.hpp"
+#include "storage/outbox.hpp"
 #include "storage/vault.hpp"
 #include "tests/http_test_server.hpp"
 #include "tests/test_util.hpp"
@@ -205,7 +206,7 @@ class CallbacksTest : public ::testing::Test {
   bool wait_outbox_empty(std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto n = engine_->store().count_outbox();
+      auto n = engine_->store().outbox().count();
       if (n.ok() && n.value() == 0) return true;
       std::this_thread::sleep_for(20ms);
     }
@@ -345,7 +346,7 @@ TEST_F(CallbacksTest, AMissingVaultSecretIsRetriedUntilItIsSet) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   uint32_t attempts = 0;
   while (attempts < 2 && std::chrono::steady_clock::now() < deadline) {
-    auto rows = engine_->store().due_outbox(INT64_MAX / 2, 10);
+    auto rows = engine_->store().outbox().due(INT64_MAX / 2, 10);
     ASSERT_TRUE(rows.ok());
     attempts = rows->empty() ? 0 : rows->front().attempt();
     std::this_thread::sleep_for(20ms);
@@ -353,7 +354,7 @@ TEST_F(CallbacksTest, AMissingVaultSecretIsRetriedUntilItIsSet) {
   ASSERT_GE(attempts, 2u);
   EXPECT_TRUE(rx.counts().empty());
   {
-    auto rows = engine_->store().due_outbox(INT64_MAX / 2, 10);
+    auto rows = engine_->store().outbox().due(INT64_MAX / 2, 10);
     ASSERT_EQ(rows->size(), 1u);
     EXPECT_NE(rows->front().last_error().find("secret_not_found"), std::string::npos)
         << rows->front().last_error();

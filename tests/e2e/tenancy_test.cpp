@@ -41,10 +41,12 @@
 #include <set>
 #include <sstream>
 
+#include "storage/internal/scan.hpp"
 #include "storage/store.hpp"
 #include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/http_test_server.hpp"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::e2e {
 namespace {
@@ -1537,24 +1539,23 @@ TEST(TenancyAudit, RecordsChainAndATamperedRecordIsNamed) {
     auto store =
         storage::Store::open(storage::StoreOptions{node.data_dir(), storage::Durability::kSync});
     ASSERT_TRUE(store.ok()) << store.status().to_string();
-    rocksdb::DB* db = store.value()->db();
+    const storage::internal::Db& db = storage::internal::db_of(*store.value());
     const std::string prefix = std::string("c") + "aud" + std::string(1, '\0');
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->NewIterator(rocksdb::ReadOptions(), store.value()->cf_audit()));
     std::string key;
     v1::AuditRecord rec;
     size_t rows = 0;
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      ++rows;
-      v1::AuditRecord r;
-      ASSERT_TRUE(r.ParseFromString(it->value().ToString()));
-      if (r.request_id() == "aud-create-1") {
-        key = it->key().ToString();
-        rec = r;
-      }
-    }
-    ASSERT_TRUE(it->status().ok()) << it->status().ToString();
-    it.reset();
+    Status scanned = storage::internal::scan_prefix(
+        db, db.audit, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& value) -> Status {
+          ++rows;
+          v1::AuditRecord r;
+          if (!r.ParseFromString(value.ToString())) return Status("test", "record does not parse");
+          if (r.request_id() == "aud-create-1") {
+            key = k.ToString();
+            rec = r;
+          }
+          return Status::ok();
+        });
+    ASSERT_TRUE(scanned.is_ok()) << scanned.to_string();
     EXPECT_EQ(rows, records.size() + 1);  // + the operator's tenant.update
     ASSERT_FALSE(key.empty()) << "no stored record for aud-create-1";
     ASSERT_EQ(rec.seq(), tampered_seq);
@@ -1562,7 +1563,7 @@ TEST(TenancyAudit, RecordsChainAndATamperedRecordIsNamed) {
     rec.set_outcome("error");
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    ASSERT_TRUE(db->Put(wo, store.value()->cf_audit(), key, rec.SerializeAsString()).ok());
+    ASSERT_TRUE(db.rocks->Put(wo, db.audit, key, rec.SerializeAsString()).ok());
   }
   ASSERT_TRUE(node.start(&error)) << error;
   Api admin2(node.port(), admin_key.secret);

@@ -21,6 +21,8 @@
 #include <set>
 
 #include "runtime/ids.hpp"
+#include "storage/event_log.hpp"
+#include "storage/outbox.hpp"
 #include "storage/store.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/http_test_server.hpp"
@@ -81,7 +83,7 @@ json flow(const std::string& url) {
 std::set<std::string> owed(storage::Store& store, const std::vector<std::string>& ids) {
   std::set<std::string> out;
   for (const auto& id : ids) {
-    auto events = store.read_events(partition_of(id, kPartitions), id);
+    auto events = store.events().read(partition_of(id, kPartitions), id);
     EXPECT_TRUE(events.ok()) << events.status().to_string();
     if (!events.ok()) continue;
     for (const auto& ev : events.value()) {
@@ -162,7 +164,7 @@ TEST(CallbacksKill9, OwedCallbacksSurviveTheKillAndAreDeliveredOnceAfterRestart)
     auto store = open_store(options.data_dir);
     ASSERT_TRUE(store);
     const std::set<std::string> expected = owed(*store, ids);
-    auto rows = store->due_outbox(INT64_MAX / 2, 100000);
+    auto rows = store->outbox().due(INT64_MAX / 2, 100000);
     ASSERT_TRUE(rows.ok()) << rows.status().to_string();
     std::set<std::string> present;
     for (const auto& row : rows.value()) {
@@ -214,7 +216,7 @@ TEST(CallbacksKill9, OwedCallbacksSurviveTheKillAndAreDeliveredOnceAfterRestart)
   ASSERT_TRUE(store);
   const std::set<std::string> expected = owed(*store, ids);
   EXPECT_EQ(expected.size(), owed_total);
-  EXPECT_EQ(*store->count_outbox(), 0u);
+  EXPECT_EQ(*store->outbox().count(), 0u);
   std::lock_guard<std::mutex> lock(mu);
   std::map<std::string, int> want;
   for (const auto& id : expected) want[id] = 1;

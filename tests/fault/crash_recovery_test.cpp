@@ -23,6 +23,7 @@
 
 #include "actors/engine.hpp"
 #include "runtime/ids.hpp"
+#include "storage/event_log.hpp"
 #include "tests/fault/crash_flow.hpp"
 #include "tests/test_util.hpp"
 
@@ -52,7 +53,7 @@ CrashSnapshot inspect(const std::string& data_dir, const std::vector<std::string
   EXPECT_TRUE(store.ok()) << store.status().to_string();
   if (!store.ok()) return snap;
   for (const auto& id : ids) {
-    auto events = store.value()->read_events(partition_of(id, kPartitions), id);
+    auto events = store.value()->events().read(partition_of(id, kPartitions), id);
     EXPECT_TRUE(events.ok());
     auto st = fold(events.value());
     EXPECT_TRUE(st.ok()) << id << ": " << st.status().to_string();

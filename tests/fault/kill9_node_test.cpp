@@ -13,6 +13,7 @@
 
 #include "runtime/execution.hpp"
 #include "runtime/ids.hpp"
+#include "storage/event_log.hpp"
 #include "storage/store.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/http_test_server.hpp"
@@ -72,7 +73,7 @@ LogSnapshot inspect(const std::string& data_dir, const std::vector<std::string>&
   EXPECT_TRUE(store.ok()) << store.status().to_string();
   if (!store.ok()) return snap;
   for (const auto& id : ids) {
-    auto events = store.value()->read_events(partition_of(id, kPartitions), id);
+    auto events = store.value()->events().read(partition_of(id, kPartitions), id);
     EXPECT_TRUE(events.ok());
     auto st = fold(events.value());
     EXPECT_TRUE(st.ok()) << id << ": " << st.status().to_string();

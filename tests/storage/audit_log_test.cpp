@@ -20,6 +20,7 @@ namespace yantra::storage {
 namespace {
 
 using testing::open_store;
+using testing::raw;
 using testing::ScopedDir;
 
 std::unique_ptr<AuditLog> open_log(Store& store) {
@@ -94,7 +95,7 @@ TEST(AuditLogTest, ConcurrentAppendsFormDenseSeparateValidChains) {
   std::string key;
   keys::audit_key(key, "-", 1);
   std::string value;
-  EXPECT_TRUE(store->db()->Get(rocksdb::ReadOptions(), store->cf_audit(), key, &value).ok());
+  EXPECT_TRUE(raw(*store).rocks->Get(rocksdb::ReadOptions(), raw(*store).audit, key, &value).ok());
 }
 
 TEST(AuditLogTest, HashesFollowTheDocumentedFormat) {
@@ -152,13 +153,14 @@ void tamper(Store& store, const std::string& chain, uint64_t seq,
   std::string key;
   keys::audit_key(key, chain, seq);
   std::string value;
-  ASSERT_TRUE(store.db()->Get(rocksdb::ReadOptions(), store.cf_audit(), key, &value).ok());
+  ASSERT_TRUE(raw(store).rocks->Get(rocksdb::ReadOptions(), raw(store).audit, key, &value).ok());
   v1::AuditRecord record;
   ASSERT_TRUE(record.ParseFromString(value));
   change(record);
-  ASSERT_TRUE(store.db()
-                  ->Put(rocksdb::WriteOptions(), store.cf_audit(), key, record.SerializeAsString())
-                  .ok());
+  ASSERT_TRUE(
+      raw(store)
+          .rocks->Put(rocksdb::WriteOptions(), raw(store).audit, key, record.SerializeAsString())
+          .ok());
 }
 
 TEST(AuditLogTest, VerifyReportsAModifiedRecord) {
@@ -200,7 +202,7 @@ TEST(AuditLogTest, VerifyReportsDeletedRecords) {
 
   std::string key;
   keys::audit_key(key, "acme", 4);
-  ASSERT_TRUE(store->db()->Delete(rocksdb::WriteOptions(), store->cf_audit(), key).ok());
+  ASSERT_TRUE(raw(*store).rocks->Delete(rocksdb::WriteOptions(), raw(*store).audit, key).ok());
   auto report = log->verify("acme");
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->ok);
@@ -216,7 +218,7 @@ TEST(AuditLogTest, VerifyReportsDeletedRecords) {
   log2->flush();
   // A deleted tail is noticed while this process knows the head.
   keys::audit_key(key, "acme", 3);
-  ASSERT_TRUE(store2->db()->Delete(rocksdb::WriteOptions(), store2->cf_audit(), key).ok());
+  ASSERT_TRUE(raw(*store2).rocks->Delete(rocksdb::WriteOptions(), raw(*store2).audit, key).ok());
   report = log2->verify("acme");
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->ok);

@@ -20,6 +20,7 @@ namespace {
 using testing::make_request;
 using testing::make_summary;
 using testing::open_store;
+using testing::raw;
 using testing::ScopedDir;
 using testing::Waiter;
 
@@ -89,7 +90,7 @@ TEST(LogWriterTest, ConcurrentAppendsAreAcknowledgedOnceInOrderAndReadable) {
       // Acknowledged in the order each thread submitted.
       const auto& acked = acked_seqs[id];
       EXPECT_TRUE(std::is_sorted(acked.begin(), acked.end())) << id;
-      auto events = store->read_events(kPartition, id);
+      auto events = store->events().read(kPartition, id);
       ASSERT_TRUE(events.ok()) << events.status().to_string();
       ASSERT_EQ(events->size(), per_execution) << id;
       for (uint64_t i = 0; i < per_execution; ++i) {
@@ -133,7 +134,7 @@ TEST(LogWriterTest, BatchesFormUnderConcurrency) {
   EXPECT_LE(stats.max_batch_requests, 4096u);
   EXPECT_GT(stats.sync_ns_total, 0u);
   for (int t = 0; t < threads; ++t) {
-    EXPECT_EQ(store->read_events(kPartition, exec_id(t, 0))->size(),
+    EXPECT_EQ(store->events().read(kPartition, exec_id(t, 0))->size(),
               static_cast<size_t>(2 * per_thread));
   }
 }
@@ -162,7 +163,7 @@ TEST(LogWriterTest, MaxBatchRequestsBoundsOneBatch) {
     EXPECT_EQ(stats.max_batch_requests, 16u);
     EXPECT_GE(stats.batches, 1u + 100u / 16u);
   }
-  EXPECT_EQ(store->read_events(kPartition, "e")->size(), 101u);
+  EXPECT_EQ(store->events().read(kPartition, "e")->size(), 101u);
 }
 
 TEST(LogWriterTest, HaltDropsQueuedAndLaterRequestsWithoutCallbacks) {
@@ -192,9 +193,9 @@ TEST(LogWriterTest, HaltDropsQueuedAndLaterRequestsWithoutCallbacks) {
     release.set_value();
   }  // destructor must not resurrect anything either
   EXPECT_EQ(calls.load(), 1);
-  EXPECT_EQ(store->read_events(kPartition, "first")->size(), 2u);
-  EXPECT_TRUE(store->read_events(kPartition, "queued")->empty());
-  EXPECT_TRUE(store->read_events(kPartition, "late")->empty());
+  EXPECT_EQ(store->events().read(kPartition, "first")->size(), 2u);
+  EXPECT_TRUE(store->events().read(kPartition, "queued")->empty());
+  EXPECT_TRUE(store->events().read(kPartition, "late")->empty());
 }
 
 TEST(LogWriterTest, DestructorCommitsEverythingQueued) {
@@ -216,7 +217,7 @@ TEST(LogWriterTest, DestructorCommitsEverythingQueued) {
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   for (int e = 0; e < 10; ++e) {
-    auto events = store->read_events(kPartition, "e" + std::to_string(e));
+    auto events = store->events().read(kPartition, "e" + std::to_string(e));
     ASSERT_TRUE(events.ok());
     EXPECT_EQ(events->size(), static_cast<size_t>(2 * kRequests / 10));
   }
@@ -241,14 +242,14 @@ TEST(LogWriterTest, AsyncDurabilityCommitsAndSurvivesCleanReopen) {
       });
     }
     ASSERT_TRUE(waiter.wait(500));
-    EXPECT_EQ(store->read_events(kPartition, "async")->size(), 1000u);
+    EXPECT_EQ(store->events().read(kPartition, "async")->size(), 1000u);
   }
   EXPECT_EQ(failures.load(), 0);
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->read_events(kPartition, "async")->size(), 1000u);
-  EXPECT_EQ((*store->get_summary("async"))->status(), "completed");
-  EXPECT_TRUE(store->active_executions(kPartition)->empty());
+  EXPECT_EQ(store->events().read(kPartition, "async")->size(), 1000u);
+  EXPECT_EQ((*store->executions().summary("async"))->status(), "completed");
+  EXPECT_TRUE(store->executions().active(kPartition)->empty());
 }
 
 TEST(LogWriterTest, InvalidRequestFailsAloneInItsBatch) {
@@ -274,7 +275,7 @@ TEST(LogWriterTest, InvalidRequestFailsAloneInItsBatch) {
     ASSERT_TRUE(waiter.wait(3));
   }
   EXPECT_EQ(codes, (std::vector<std::string>{"", "invalid_argument", "invalid_argument"}));
-  EXPECT_EQ(store->read_events(kPartition, "good")->size(), 1u);
+  EXPECT_EQ(store->events().read(kPartition, "good")->size(), 1u);
   EXPECT_FALSE(store->read_only());
 }
 
@@ -301,7 +302,7 @@ TEST(LogWriterTest, LatchedStoreFailsEveryAppend) {
     EXPECT_EQ(s.code(), "store_read_only");
     EXPECT_NE(s.message().find("simulated fsync failure"), std::string::npos) << s.message();
   }
-  EXPECT_TRUE(store->read_events(kPartition, "e")->empty());
+  EXPECT_TRUE(store->events().read(kPartition, "e")->empty());
 }
 
 // A real failed DB::Write: the events column family is dropped underneath the
@@ -323,7 +324,7 @@ TEST(LogWriterTest, FailedWriteLatchesStoreReadOnly) {
     ASSERT_TRUE(waiter.wait(1));
     ASSERT_TRUE(results[0]);
 
-    ASSERT_TRUE(store->db()->DropColumnFamily(store->cf_events()).ok());
+    ASSERT_TRUE(raw(*store).rocks->DropColumnFamily(raw(*store).events).ok());
     writer.append(make_request(kPartition, "during", 1, 1), record);
     ASSERT_TRUE(waiter.wait(2));
     EXPECT_TRUE(store->read_only());
@@ -342,7 +343,7 @@ TEST(LogWriterTest, FailedWriteLatchesStoreReadOnly) {
     EXPECT_NE(results[i].message().find("storage_error"), std::string::npos)
         << results[i].message();
   }
-  EXPECT_FALSE(store->get_summary("after")->has_value());
+  EXPECT_FALSE(store->executions().summary("after")->has_value());
   Status other = testing::commit(*store, make_request(kPartition + 1, "x", 1, 1));
   EXPECT_EQ(other.code(), "store_read_only");
 }

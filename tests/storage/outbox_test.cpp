@@ -52,15 +52,15 @@ TEST(OutboxTest, RowsCommitWithTheirEventsAndComeBackOldestDueFirst) {
   auto request = make_request(0, "e1", 1, 2);
   request.outbox = {row("e1/2/0", 200), row("e1/1/0", 100), row("e1/1/1", 100)};
   ASSERT_TRUE(commit(*store, std::move(request)).is_ok());
-  EXPECT_EQ(store->read_events(0, "e1")->size(), 2u);
-  EXPECT_EQ(*store->count_outbox(), 3u);
-  EXPECT_EQ(ids(store->due_outbox(99, 10)), std::vector<std::string>{});
-  EXPECT_EQ(ids(store->due_outbox(100, 10)),
+  EXPECT_EQ(store->events().read(0, "e1")->size(), 2u);
+  EXPECT_EQ(*store->outbox().count(), 3u);
+  EXPECT_EQ(ids(store->outbox().due(99, 10)), std::vector<std::string>{});
+  EXPECT_EQ(ids(store->outbox().due(100, 10)),
             (std::vector<std::string>{"e1/1/0@100", "e1/1/1@100"}));
-  EXPECT_EQ(ids(store->due_outbox(1000, 10)),
+  EXPECT_EQ(ids(store->outbox().due(1000, 10)),
             (std::vector<std::string>{"e1/1/0@100", "e1/1/1@100", "e1/2/0@200"}));
-  EXPECT_EQ(ids(store->due_outbox(1000, 1)), std::vector<std::string>{"e1/1/0@100"});
-  auto full = store->due_outbox(1000, 10);
+  EXPECT_EQ(ids(store->outbox().due(1000, 1)), std::vector<std::string>{"e1/1/0@100"});
+  auto full = store->outbox().due(1000, 10);
   ASSERT_TRUE(full.ok());
   EXPECT_EQ(full->at(2).payload_json(), R"({"id":"e1/2/0"})");
   EXPECT_EQ(full->at(2).tenant(), "acme");
@@ -74,24 +74,24 @@ TEST(OutboxTest, RescheduleMovesTheRowAndRemoveDeletesIt) {
   request.outbox = {row("e1/1/0", 100), row("e1/1/1", 100)};
   ASSERT_TRUE(commit(*store, std::move(request)).is_ok());
 
-  auto due = store->due_outbox(100, 10);
+  auto due = store->outbox().due(100, 10);
   ASSERT_TRUE(due.ok());
   v1::OutboxEntry failed = due->at(0);
   failed.set_attempt(1);
   failed.set_last_error("http_500");
-  ASSERT_TRUE(store->reschedule_outbox(failed, 1100).is_ok());
-  EXPECT_EQ(*store->count_outbox(), 2u);  // moved, not copied
-  EXPECT_EQ(ids(store->due_outbox(1000, 10)), std::vector<std::string>{"e1/1/1@100"});
-  auto later = store->due_outbox(1100, 10);
+  ASSERT_TRUE(store->outbox().reschedule(failed, 1100).is_ok());
+  EXPECT_EQ(*store->outbox().count(), 2u);  // moved, not copied
+  EXPECT_EQ(ids(store->outbox().due(1000, 10)), std::vector<std::string>{"e1/1/1@100"});
+  auto later = store->outbox().due(1100, 10);
   EXPECT_EQ(ids(later), (std::vector<std::string>{"e1/1/1@100", "e1/1/0@1100"}));
   EXPECT_EQ(later->at(1).attempt(), 1u);
   EXPECT_EQ(later->at(1).last_error(), "http_500");
 
-  ASSERT_TRUE(store->remove_outbox(later->at(0)).is_ok());
-  ASSERT_TRUE(store->remove_outbox(later->at(1)).is_ok());
-  ASSERT_TRUE(store->remove_outbox(later->at(1)).is_ok());  // absent is fine
-  EXPECT_EQ(*store->count_outbox(), 0u);
-  EXPECT_EQ(store->remove_outbox(v1::OutboxEntry()).code(), "invalid_argument");
+  ASSERT_TRUE(store->outbox().remove(later->at(0)).is_ok());
+  ASSERT_TRUE(store->outbox().remove(later->at(1)).is_ok());
+  ASSERT_TRUE(store->outbox().remove(later->at(1)).is_ok());  // absent is fine
+  EXPECT_EQ(*store->outbox().count(), 0u);
+  EXPECT_EQ(store->outbox().remove(v1::OutboxEntry()).code(), "invalid_argument");
 }
 
 TEST(OutboxTest, RowsSurviveAReopen) {
@@ -105,7 +105,7 @@ TEST(OutboxTest, RowsSurviveAReopen) {
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(ids(store->due_outbox(50, 10)), std::vector<std::string>{"e2/1/0@50"});
+  EXPECT_EQ(ids(store->outbox().due(50, 10)), std::vector<std::string>{"e2/1/0@50"});
 }
 
 TEST(OutboxTest, APowerCutLosesTheEventsAndTheirRowsTogether) {
@@ -121,8 +121,8 @@ TEST(OutboxTest, APowerCutLosesTheEventsAndTheirRowsTogether) {
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_TRUE(store->read_events(0, "e3")->empty());
-  EXPECT_EQ(*store->count_outbox(), 0u);
+  EXPECT_TRUE(store->events().read(0, "e3")->empty());
+  EXPECT_EQ(*store->outbox().count(), 0u);
 }
 
 TEST(OutboxTest, ARequestWithAnUnnamedRowIsRefusedWhole) {
@@ -132,8 +132,8 @@ TEST(OutboxTest, ARequestWithAnUnnamedRowIsRefusedWhole) {
   auto request = make_request(0, "e4", 1, 1);
   request.outbox = {row("e4/1/0", 10), row("", 10)};
   EXPECT_EQ(commit(*store, std::move(request)).code(), "invalid_argument");
-  EXPECT_TRUE(store->read_events(0, "e4")->empty());
-  EXPECT_EQ(*store->count_outbox(), 0u);
+  EXPECT_TRUE(store->events().read(0, "e4")->empty());
+  EXPECT_EQ(*store->outbox().count(), 0u);
 }
 
 TEST(OutboxTest, AReadOnlyStoreWritesNoRows) {
@@ -147,11 +147,11 @@ TEST(OutboxTest, AReadOnlyStoreWritesNoRows) {
   auto more = make_request(0, "e5", 2, 1);
   more.outbox = {row("e5/2/0", 10)};
   EXPECT_EQ(commit(*store, std::move(more)).code(), "store_read_only");
-  auto due = store->due_outbox(10, 10);
+  auto due = store->outbox().due(10, 10);
   ASSERT_TRUE(due.ok());
-  EXPECT_EQ(store->reschedule_outbox(due->at(0), 20).code(), "store_read_only");
-  EXPECT_EQ(store->remove_outbox(due->at(0)).code(), "store_read_only");
-  EXPECT_EQ(ids(store->due_outbox(10, 10)), std::vector<std::string>{"e5/1/0@10"});
+  EXPECT_EQ(store->outbox().reschedule(due->at(0), 20).code(), "store_read_only");
+  EXPECT_EQ(store->outbox().remove(due->at(0)).code(), "store_read_only");
+  EXPECT_EQ(ids(store->outbox().due(10, 10)), std::vector<std::string>{"e5/1/0@10"});
 }
 
 TEST(OutboxTest, ADatabaseFromBeforeTheOutboxOpensAndGainsIt) {
@@ -171,11 +171,11 @@ TEST(OutboxTest, ADatabaseFromBeforeTheOutboxOpensAndGainsIt) {
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(*store->count_outbox(), 0u);
+  EXPECT_EQ(*store->outbox().count(), 0u);
   auto request = make_request(0, "e6", 1, 1);
   request.outbox = {row("e6/1/0", 10)};
   ASSERT_TRUE(commit(*store, std::move(request)).is_ok());
-  EXPECT_EQ(*store->count_outbox(), 1u);
+  EXPECT_EQ(*store->outbox().count(), 1u);
 }
 
 }  // namespace

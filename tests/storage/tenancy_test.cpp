@@ -18,6 +18,7 @@ using testing::commit;
 using testing::make_request;
 using testing::make_summary;
 using testing::open_store;
+using testing::raw;
 using testing::ScopedDir;
 
 v1::Tenant tenant(const std::string& id, const std::string& status = "active") {
@@ -52,101 +53,101 @@ TEST(TenantStoreTest, PutGetListDeleteTenants) {
   ScopedDir dir;
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_tenant(tenant("zeta")));
-  ASSERT_TRUE(store->put_tenant(tenant("acme")));
-  ASSERT_TRUE(store->put_tenant(tenant("beta", "suspended")));
-  ASSERT_TRUE(store->put_tenant(tenant("acme", "suspended")));  // upsert
+  ASSERT_TRUE(store->auth().put_tenant(tenant("zeta")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("acme")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("beta", "suspended")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("acme", "suspended")));  // upsert
 
-  auto acme = store->get_tenant("acme");
+  auto acme = store->auth().get_tenant("acme");
   ASSERT_TRUE(acme.ok()) << acme.status().to_string();
   ASSERT_TRUE(acme->has_value());
   EXPECT_EQ((*acme)->status(), "suspended");
   EXPECT_EQ((*acme)->limits().max_executions_per_month(), 1000u);
-  EXPECT_FALSE(store->get_tenant("nobody")->has_value());
+  EXPECT_FALSE(store->auth().get_tenant("nobody")->has_value());
 
-  auto all = store->list_tenants();
+  auto all = store->auth().list_tenants();
   ASSERT_TRUE(all.ok());
   std::vector<std::string> ids;
   for (const auto& t : *all) ids.push_back(t.id());
   EXPECT_EQ(ids, (std::vector<std::string>{"acme", "beta", "zeta"}));
 
-  EXPECT_EQ(store->put_tenant(tenant("")).code(), "invalid_argument");
-  EXPECT_EQ(store->put_tenant(tenant(std::string("a\0b", 3))).code(), "invalid_argument");
-  EXPECT_EQ(store->delete_tenant("nobody").code(), "not_found");
+  EXPECT_EQ(store->auth().put_tenant(tenant("")).code(), "invalid_argument");
+  EXPECT_EQ(store->auth().put_tenant(tenant(std::string("a\0b", 3))).code(), "invalid_argument");
+  EXPECT_EQ(store->auth().delete_tenant("nobody").code(), "not_found");
 }
 
 TEST(TenantStoreTest, ApiKeysAreIndexedPerTenantAndNeverCrossTenants) {
   ScopedDir dir;
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_api_key("hash-b", api_key("acme", "key_b")));
-  ASSERT_TRUE(store->put_api_key("hash-a", api_key("acme", "key_a", "owner")));
-  ASSERT_TRUE(store->put_api_key("hash-o", api_key("other", "key_o")));
+  ASSERT_TRUE(store->auth().put_api_key("hash-b", api_key("acme", "key_b")));
+  ASSERT_TRUE(store->auth().put_api_key("hash-a", api_key("acme", "key_a", "owner")));
+  ASSERT_TRUE(store->auth().put_api_key("hash-o", api_key("other", "key_o")));
   // "acme" is a prefix of "acme2": the 0x00 separator keeps them apart.
-  ASSERT_TRUE(store->put_api_key("hash-2", api_key("acme2", "key_a")));
+  ASSERT_TRUE(store->auth().put_api_key("hash-2", api_key("acme2", "key_a")));
 
-  auto acme = store->list_api_keys("acme");
+  auto acme = store->auth().list_api_keys("acme");
   ASSERT_TRUE(acme.ok()) << acme.status().to_string();
   EXPECT_EQ(key_ids(*acme), (std::vector<std::string>{"key_a", "key_b"}));
-  EXPECT_EQ(key_ids(*store->list_api_keys("acme2")), std::vector<std::string>{"key_a"});
-  EXPECT_EQ(*store->count_api_keys("acme"), 2u);
+  EXPECT_EQ(key_ids(*store->auth().list_api_keys("acme2")), std::vector<std::string>{"key_a"});
+  EXPECT_EQ(*store->auth().count_api_keys("acme"), 2u);
 
-  auto found = store->find_api_key_by_id("acme", "key_a");
+  auto found = store->auth().find_api_key_by_id("acme", "key_a");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->first, "hash-a");
   EXPECT_EQ((*found)->second.role(), "owner");
   // Another tenant's key id is simply absent.
-  EXPECT_FALSE(store->find_api_key_by_id("acme", "key_o")->has_value());
-  EXPECT_FALSE(store->find_api_key_by_id("other", "key_a")->has_value());
+  EXPECT_FALSE(store->auth().find_api_key_by_id("acme", "key_o")->has_value());
+  EXPECT_FALSE(store->auth().find_api_key_by_id("other", "key_a")->has_value());
 
-  auto wrong = store->revoke_api_key("other", "key_a");
+  auto wrong = store->auth().revoke_api_key("other", "key_a");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), "not_found");
-  EXPECT_FALSE((*store->find_api_key("hash-a"))->revoked());
+  EXPECT_FALSE((*store->auth().find_api_key("hash-a"))->revoked());
 
-  auto revoked = store->revoke_api_key("acme", "key_a");
+  auto revoked = store->auth().revoke_api_key("acme", "key_a");
   ASSERT_TRUE(revoked.ok()) << revoked.status().to_string();
   EXPECT_EQ(*revoked, "hash-a");
-  EXPECT_TRUE((*store->find_api_key("hash-a"))->revoked());
-  EXPECT_EQ(*store->count_api_keys("acme"), 1u);
+  EXPECT_TRUE((*store->auth().find_api_key("hash-a"))->revoked());
+  EXPECT_EQ(*store->auth().count_api_keys("acme"), 1u);
   // Revoked keys stay listed.
-  EXPECT_EQ(store->list_api_keys("acme")->size(), 2u);
-  EXPECT_TRUE(store->revoke_api_key("acme", "key_a").ok());  // twice is fine
+  EXPECT_EQ(store->auth().list_api_keys("acme")->size(), 2u);
+  EXPECT_TRUE(store->auth().revoke_api_key("acme", "key_a").ok());  // twice is fine
 
-  EXPECT_EQ(store->put_api_key("h", api_key("", "k")).code(), "invalid_argument");
-  EXPECT_EQ(store->put_api_key("h", api_key("acme", "")).code(), "invalid_argument");
+  EXPECT_EQ(store->auth().put_api_key("h", api_key("", "k")).code(), "invalid_argument");
+  EXPECT_EQ(store->auth().put_api_key("h", api_key("acme", "")).code(), "invalid_argument");
 }
 
 TEST(TenantStoreTest, RekeyingAHashMovesItsIndexRow) {
   ScopedDir dir;
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_api_key("hash", api_key("acme", "old_id")));
-  ASSERT_TRUE(store->put_api_key("hash", api_key("beta", "new_id")));
-  EXPECT_TRUE(store->list_api_keys("acme")->empty());
-  EXPECT_EQ(key_ids(*store->list_api_keys("beta")), std::vector<std::string>{"new_id"});
-  EXPECT_FALSE(store->find_api_key_by_id("acme", "old_id")->has_value());
+  ASSERT_TRUE(store->auth().put_api_key("hash", api_key("acme", "old_id")));
+  ASSERT_TRUE(store->auth().put_api_key("hash", api_key("beta", "new_id")));
+  EXPECT_TRUE(store->auth().list_api_keys("acme")->empty());
+  EXPECT_EQ(key_ids(*store->auth().list_api_keys("beta")), std::vector<std::string>{"new_id"});
+  EXPECT_FALSE(store->auth().find_api_key_by_id("acme", "old_id")->has_value());
 }
 
 TEST(TenantStoreTest, DeleteTenantRevokesAllItsKeysAtOnce) {
   ScopedDir dir;
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_tenant(tenant("acme")));
-  ASSERT_TRUE(store->put_tenant(tenant("other")));
-  ASSERT_TRUE(store->put_api_key("h1", api_key("acme", "k1")));
-  ASSERT_TRUE(store->put_api_key("h2", api_key("acme", "k2")));
-  ASSERT_TRUE(store->put_api_key("h3", api_key("other", "k3")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("acme")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("other")));
+  ASSERT_TRUE(store->auth().put_api_key("h1", api_key("acme", "k1")));
+  ASSERT_TRUE(store->auth().put_api_key("h2", api_key("acme", "k2")));
+  ASSERT_TRUE(store->auth().put_api_key("h3", api_key("other", "k3")));
 
-  ASSERT_TRUE(store->delete_tenant("acme"));
-  EXPECT_FALSE(store->get_tenant("acme")->has_value());
-  EXPECT_TRUE((*store->find_api_key("h1"))->revoked());
-  EXPECT_TRUE((*store->find_api_key("h2"))->revoked());
-  EXPECT_FALSE((*store->find_api_key("h3"))->revoked());
-  EXPECT_EQ(*store->count_api_keys("acme"), 0u);
-  EXPECT_EQ(*store->count_api_keys("other"), 1u);
-  EXPECT_EQ(store->delete_tenant("acme").code(), "not_found");
+  ASSERT_TRUE(store->auth().delete_tenant("acme"));
+  EXPECT_FALSE(store->auth().get_tenant("acme")->has_value());
+  EXPECT_TRUE((*store->auth().find_api_key("h1"))->revoked());
+  EXPECT_TRUE((*store->auth().find_api_key("h2"))->revoked());
+  EXPECT_FALSE((*store->auth().find_api_key("h3"))->revoked());
+  EXPECT_EQ(*store->auth().count_api_keys("acme"), 0u);
+  EXPECT_EQ(*store->auth().count_api_keys("other"), 1u);
+  EXPECT_EQ(store->auth().delete_tenant("acme").code(), "not_found");
 }
 
 TEST(TenantStoreTest, KeysFromBeforeTheIndexAreIndexedAtOpen) {
@@ -157,16 +158,17 @@ TEST(TenantStoreTest, KeysFromBeforeTheIndexAreIndexedAtOpen) {
     // As a 0.2 node wrote it: the key row alone.
     std::string k;
     keys::api_key_key(k, "legacy-hash");
-    ASSERT_TRUE(store->db()
-                    ->Put(rocksdb::WriteOptions(), store->cf_auth(), k,
+    ASSERT_TRUE(raw(*store)
+                    .rocks
+                    ->Put(rocksdb::WriteOptions(), raw(*store).auth, k,
                           api_key("default", "key_legacy", "owner").SerializeAsString())
                     .ok());
-    EXPECT_EQ(*store->count_api_keys("default"), 0u);  // not indexed yet
+    EXPECT_EQ(*store->auth().count_api_keys("default"), 0u);  // not indexed yet
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(*store->count_api_keys("default"), 1u);
-  auto found = store->find_api_key_by_id("default", "key_legacy");
+  EXPECT_EQ(*store->auth().count_api_keys("default"), 1u);
+  auto found = store->auth().find_api_key_by_id("default", "key_legacy");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->first, "legacy-hash");
@@ -176,12 +178,12 @@ TEST(TenantStoreTest, ReadOnlyStoreRefusesAuthWrites) {
   ScopedDir dir;
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_tenant(tenant("acme")));
+  ASSERT_TRUE(store->auth().put_tenant(tenant("acme")));
   store->latch_read_only(Status("storage_error", "disk on fire"));
-  EXPECT_EQ(store->put_tenant(tenant("beta")).code(), "store_read_only");
-  EXPECT_EQ(store->put_api_key("h", api_key("acme", "k")).code(), "store_read_only");
-  EXPECT_EQ(store->delete_tenant("acme").code(), "store_read_only");
-  EXPECT_TRUE(store->get_tenant("acme")->has_value());
+  EXPECT_EQ(store->auth().put_tenant(tenant("beta")).code(), "store_read_only");
+  EXPECT_EQ(store->auth().put_api_key("h", api_key("acme", "k")).code(), "store_read_only");
+  EXPECT_EQ(store->auth().delete_tenant("acme").code(), "store_read_only");
+  EXPECT_TRUE(store->auth().get_tenant("acme")->has_value());
 }
 
 // --- the durable run queue ---
@@ -207,7 +209,7 @@ v1::ExecutionSummary queued_summary(const v1::QueuedRun& run) {
 }
 
 Result<v1::QueuedRun> enqueue(Store& store, const v1::QueuedRun& run) {
-  return store.enqueue_run(run, queued_summary(run));
+  return store.run_queue().enqueue(run, queued_summary(run));
 }
 
 std::vector<std::string> ids_of(const std::vector<v1::QueuedRun>& runs) {
@@ -224,18 +226,18 @@ TEST(RunQueueTest, EnqueueWritesQueueSummaryListingAndIdempotencyRows) {
   ASSERT_TRUE(run.ok()) << run.status().to_string();
   EXPECT_GE(run->queue_seq(), 1u);
 
-  auto summary = store->get_summary("01A");
+  auto summary = store->executions().summary("01A");
   ASSERT_TRUE(summary->has_value());
   EXPECT_EQ((*summary)->status(), "queued");
-  EXPECT_EQ(**store->find_idempotent("acme", "idem-1"), "01A");
-  auto page = store->list_executions("acme", "flow", "", 10, "");
+  EXPECT_EQ(**store->executions().find_idempotent("acme", "idem-1"), "01A");
+  auto page = store->executions().list("acme", "flow", "", 10, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->items.size(), 1u);
   EXPECT_EQ(page->items[0].execution_id(), "01A");
   // Not an active execution: it has no events to recover.
-  EXPECT_TRUE(store->active_executions(0)->empty());
+  EXPECT_TRUE(store->executions().active(0)->empty());
 
-  auto runs = store->queued_runs("acme", "flow", 10);
+  auto runs = store->run_queue().runs("acme", "flow", 10);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
   EXPECT_EQ(runs->at(0).input_json(), "{\"n\":1}");
@@ -243,7 +245,7 @@ TEST(RunQueueTest, EnqueueWritesQueueSummaryListingAndIdempotencyRows) {
 
   v1::QueuedRun mismatched = queued("01B");
   v1::ExecutionSummary other = queued_summary(queued("01C"));
-  EXPECT_EQ(store->enqueue_run(mismatched, other).status().code(), "invalid_argument");
+  EXPECT_EQ(store->run_queue().enqueue(mismatched, other).status().code(), "invalid_argument");
 }
 
 TEST(RunQueueTest, QueuesAreOrderedPerFlowAndSeqsSurviveReopen) {
@@ -258,18 +260,19 @@ TEST(RunQueueTest, QueuesAreOrderedPerFlowAndSeqsSurviveReopen) {
     auto ab = enqueue(*store, queued("t1", "ab"));
     ASSERT_TRUE(ab.ok());
     last = ab->queue_seq();
-    EXPECT_EQ(ids_of(*store->queued_runs("acme", "a", 10)),
+    EXPECT_EQ(ids_of(*store->run_queue().runs("acme", "a", 10)),
               (std::vector<std::string>{"r1", "r2", "r3"}));
-    EXPECT_EQ(ids_of(*store->queued_runs("acme", "a", 2)), (std::vector<std::string>{"r1", "r2"}));
+    EXPECT_EQ(ids_of(*store->run_queue().runs("acme", "a", 2)),
+              (std::vector<std::string>{"r1", "r2"}));
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   auto next = enqueue(*store, queued("r4", "a"));
   ASSERT_TRUE(next.ok());
   EXPECT_GT(next->queue_seq(), last);
-  EXPECT_EQ(ids_of(*store->queued_runs("acme", "a", 10)),
+  EXPECT_EQ(ids_of(*store->run_queue().runs("acme", "a", 10)),
             (std::vector<std::string>{"r1", "r2", "r3", "r4"}));
-  auto flows = store->queued_flows();
+  auto flows = store->run_queue().queued_flows();
   ASSERT_TRUE(flows.ok());
   using Flow = std::pair<std::string, std::string>;
   EXPECT_EQ(*flows, (std::vector<Flow>{{"acme", "a"}, {"acme", "ab"}, {"acme", "b"}}));
@@ -291,7 +294,7 @@ TEST(RunQueueTest, ConcurrentEnqueuesGetDistinctSeqs) {
     });
   }
   for (auto& th : threads) th.join();
-  auto runs = store->queued_runs("acme", "flow", 1000);
+  auto runs = store->run_queue().runs("acme", "flow", 1000);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), static_cast<size_t>(kThreads * kRuns));
   std::set<uint64_t> seqs;
@@ -308,10 +311,10 @@ TEST(RunQueueTest, CancelRemovesTheRowOnceAndWritesTheSummary) {
   ASSERT_TRUE(enqueue(*store, queued("c2")).ok());
   v1::ExecutionSummary cancelled = queued_summary(*run);
   cancelled.set_status("cancelled");
-  ASSERT_TRUE(store->cancel_queued(*run, cancelled));
-  EXPECT_EQ((*store->get_summary("c1"))->status(), "cancelled");
-  EXPECT_EQ(ids_of(*store->queued_runs("acme", "flow", 10)), std::vector<std::string>{"c2"});
-  EXPECT_EQ(store->cancel_queued(*run, cancelled).code(), "not_found");
+  ASSERT_TRUE(store->run_queue().cancel(*run, cancelled));
+  EXPECT_EQ((*store->executions().summary("c1"))->status(), "cancelled");
+  EXPECT_EQ(ids_of(*store->run_queue().runs("acme", "flow", 10)), std::vector<std::string>{"c2"});
+  EXPECT_EQ(store->run_queue().cancel(*run, cancelled).code(), "not_found");
 }
 
 TEST(RunQueueTest, StartingARunRemovesItsQueueRowInTheSameBatch) {
@@ -320,20 +323,20 @@ TEST(RunQueueTest, StartingARunRemovesItsQueueRowInTheSameBatch) {
   ASSERT_TRUE(store);
   auto run = enqueue(*store, queued("q1"));
   ASSERT_TRUE(run.ok());
-  EXPECT_EQ(Store::queue_row_key(*run).front(), 'q');
+  EXPECT_EQ(RunQueue::row_key(*run).front(), 'q');
 
   auto request = make_request(0, "q1", 1, 2);
   request.summary = make_summary("q1", "running", 0, 2);
-  request.delete_key = Store::queue_row_key(*run);
+  request.delete_key = RunQueue::row_key(*run);
 
   // One WriteBatch: watch RocksDB's sequence numbers. The events, summary,
   // active marker and the queue-row delete all get consecutive sequence
   // numbers from one Write, so no crash point separates them.
-  const rocksdb::SequenceNumber before = store->db()->GetLatestSequenceNumber();
+  const rocksdb::SequenceNumber before = raw(*store).rocks->GetLatestSequenceNumber();
   ASSERT_TRUE(commit(*store, std::move(request)));
-  const rocksdb::SequenceNumber after = store->db()->GetLatestSequenceNumber();
+  const rocksdb::SequenceNumber after = raw(*store).rocks->GetLatestSequenceNumber();
   std::unique_ptr<rocksdb::TransactionLogIterator> wal;
-  ASSERT_TRUE(store->db()->GetUpdatesSince(before + 1, &wal).ok());
+  ASSERT_TRUE(raw(*store).rocks->GetUpdatesSince(before + 1, &wal).ok());
   ASSERT_TRUE(wal->Valid());
   rocksdb::BatchResult batch = wal->GetBatch();
   EXPECT_EQ(batch.sequence, before + 1);
@@ -341,13 +344,13 @@ TEST(RunQueueTest, StartingARunRemovesItsQueueRowInTheSameBatch) {
   EXPECT_EQ(batch.writeBatchPtr->Count(), 5u);
   EXPECT_EQ(after, before + 5);
 
-  EXPECT_TRUE(store->queued_runs("acme", "flow", 10)->empty());
-  EXPECT_TRUE(store->queued_flows()->empty());
-  EXPECT_EQ(store->read_events(0, "q1")->size(), 2u);
+  EXPECT_TRUE(store->run_queue().runs("acme", "flow", 10)->empty());
+  EXPECT_TRUE(store->run_queue().queued_flows()->empty());
+  EXPECT_EQ(store->events().read(0, "q1")->size(), 2u);
   v1::ExecutionSummary cancelled = queued_summary(*run);
   cancelled.set_status("cancelled");
-  EXPECT_EQ(store->cancel_queued(*run, cancelled).code(), "not_found");
-  EXPECT_EQ((*store->get_summary("q1"))->status(), "running");
+  EXPECT_EQ(store->run_queue().cancel(*run, cancelled).code(), "not_found");
+  EXPECT_EQ((*store->executions().summary("q1"))->status(), "running");
 }
 
 TEST(RunQueueTest, APowerCutBeforeTheStartKeepsTheRunQueued) {
@@ -362,13 +365,13 @@ TEST(RunQueueTest, APowerCutBeforeTheStartKeepsTheRunQueued) {
     LogWriter writer(*store, 0);
     writer.halt();  // power is off before the start is written
     auto request = make_request(0, "p1", 1, 1);
-    request.delete_key = Store::queue_row_key(run);
+    request.delete_key = RunQueue::row_key(run);
     writer.append(std::move(request), [](const Status&) { FAIL() << "acknowledged after halt"; });
   }
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(ids_of(*store->queued_runs("acme", "flow", 10)), std::vector<std::string>{"p1"});
-  EXPECT_TRUE(store->read_events(0, "p1")->empty());
+  EXPECT_EQ(ids_of(*store->run_queue().runs("acme", "flow", 10)), std::vector<std::string>{"p1"});
+  EXPECT_TRUE(store->events().read(0, "p1")->empty());
 }
 
 TEST(RunQueueTest, CountExecutionsFromCountsListingRowsAtOrAboveAnId) {
@@ -381,11 +384,11 @@ TEST(RunQueueTest, CountExecutionsFromCountsListingRowsAtOrAboveAnId) {
   v1::QueuedRun other = queued("02C");
   other.set_tenant("acme2");
   ASSERT_TRUE(enqueue(*store, other).ok());
-  EXPECT_EQ(*store->count_executions_from("acme", ""), 5u);
-  EXPECT_EQ(*store->count_executions_from("acme", "02"), 3u);
-  EXPECT_EQ(*store->count_executions_from("acme", "02B"), 2u);
-  EXPECT_EQ(*store->count_executions_from("acme", "04"), 0u);
-  EXPECT_EQ(*store->count_executions_from("acme2", "0"), 1u);
+  EXPECT_EQ(*store->executions().count_from("acme", ""), 5u);
+  EXPECT_EQ(*store->executions().count_from("acme", "02"), 3u);
+  EXPECT_EQ(*store->executions().count_from("acme", "02B"), 2u);
+  EXPECT_EQ(*store->executions().count_from("acme", "04"), 0u);
+  EXPECT_EQ(*store->executions().count_from("acme2", "0"), 1u);
 }
 
 }  // namespace

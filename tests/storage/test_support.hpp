@@ -1,6 +1,7 @@
 // Helpers shared by the storage suites: every test gets a fresh directory
-// (removed afterwards) so tests never see each other's RocksDB files, and a
-// small waiter for LogWriter callbacks, which run on the writer thread.
+// (removed afterwards) so tests never see each other's RocksDB files, a
+// small waiter for LogWriter callbacks, which run on the writer thread, and
+// raw() for the tests that read or damage rows behind a store's back.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,8 +14,16 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "storage/auth_store.hpp"
+#include "storage/event_log.hpp"
+#include "storage/execution_index.hpp"
+#include "storage/flow_store.hpp"
+#include "storage/internal/db.hpp"
 #include "storage/log_writer.hpp"
+#include "storage/outbox.hpp"
+#include "storage/run_queue.hpp"
 #include "storage/store.hpp"
 
 namespace yantra::storage::testing {
@@ -43,6 +52,11 @@ class ScopedDir {
  private:
   std::filesystem::path path_;
 };
+
+// The DB and column-family handles of an open store (internal/db.hpp).
+inline const internal::Db& raw(const Store& store) {
+  return internal::db_of(store);
+}
 
 inline std::unique_ptr<Store> open_store(const std::string& path,
                                          Durability durability = Durability::kSync) {
@@ -107,6 +121,31 @@ inline v1::ExecutionSummary make_summary(const std::string& id, const std::strin
   summary.set_partition(partition);
   summary.set_last_seq(last_seq);
   return summary;
+}
+
+// A flow version as a caller hands it to FlowStore::put (which ignores the
+// version it carries).
+inline v1::FlowVersion make_flow(const std::string& tenant, const std::string& id,
+                                 const std::string& body) {
+  v1::FlowVersion f;
+  f.set_tenant(tenant);
+  f.set_flow_id(id);
+  f.set_definition_json(body);
+  f.set_version(99);  // ignored by put
+  return f;
+}
+
+inline std::vector<uint64_t> seqs_of(const std::vector<v1::Event>& events) {
+  std::vector<uint64_t> out;
+  for (const auto& e : events) out.push_back(e.seq());
+  return out;
+}
+
+// from..to inclusive.
+inline std::vector<uint64_t> range(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> out;
+  for (uint64_t s = from; s <= to; ++s) out.push_back(s);
+  return out;
 }
 
 // Appends through a short-lived writer and waits for the result.

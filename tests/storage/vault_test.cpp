@@ -20,6 +20,7 @@ namespace yantra::storage {
 namespace {
 
 using testing::open_store;
+using testing::raw;
 using testing::ScopedDir;
 
 std::string key_of(char fill) {
@@ -36,7 +37,7 @@ std::string raw_secret_row(Store& store, const std::string& tenant, const std::s
   std::string k;
   keys::secret_key(k, tenant, name);
   std::string value;
-  EXPECT_TRUE(store.db()->Get(rocksdb::ReadOptions(), store.cf_secrets(), k, &value).ok());
+  EXPECT_TRUE(raw(store).rocks->Get(rocksdb::ReadOptions(), raw(store).secrets, k, &value).ok());
   return value;
 }
 
@@ -44,7 +45,7 @@ void put_raw_secret_row(Store& store, const std::string& tenant, const std::stri
                         const std::string& value) {
   std::string k;
   keys::secret_key(k, tenant, name);
-  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), store.cf_secrets(), k, value).ok());
+  ASSERT_TRUE(raw(store).rocks->Put(rocksdb::WriteOptions(), raw(store).secrets, k, value).ok());
 }
 
 TEST(VaultTest, PutGetListRemoveRoundTrip) {
@@ -135,15 +136,17 @@ TEST(VaultTest, PlaintextNeverReachesTheDisk) {
     // WAL, memtable flushed to SST, then compacted: every form the data takes.
     std::string before = all_file_bytes(dir.path());
     EXPECT_EQ(before.find(plaintext), std::string::npos) << "plaintext in the WAL";
-    ASSERT_TRUE(store->db()->Flush(rocksdb::FlushOptions(), store->cf_secrets()).ok());
+    ASSERT_TRUE(raw(*store).rocks->Flush(rocksdb::FlushOptions(), raw(*store).secrets).ok());
     ASSERT_TRUE(
-        store->db()
-            ->CompactRange(rocksdb::CompactRangeOptions(), store->cf_secrets(), nullptr, nullptr)
+        raw(*store)
+            .rocks
+            ->CompactRange(rocksdb::CompactRangeOptions(), raw(*store).secrets, nullptr, nullptr)
             .ok());
     EXPECT_EQ(**vault->get("acme", "s7"), plaintext);
     // A control: a value stored in the clear is found by the same scan.
-    ASSERT_TRUE(
-        store->db()->Put(rocksdb::WriteOptions(), store->cf_flows(), "control", control).ok());
+    ASSERT_TRUE(raw(*store)
+                    .rocks->Put(rocksdb::WriteOptions(), raw(*store).flows, "control", control)
+                    .ok());
   }
   const std::string bytes = all_file_bytes(dir.path());
   EXPECT_GT(bytes.size(), 0u);
@@ -252,9 +255,10 @@ TEST(VaultTest, ARowCopiedToAnotherNameOrTenantFailsToDecrypt) {
   keys::data_key_key(evil_dk_key, "evil");
   std::string wrapped;
   ASSERT_TRUE(
-      store->db()->Get(rocksdb::ReadOptions(), store->cf_secrets(), acme_dk, &wrapped).ok());
-  ASSERT_TRUE(
-      store->db()->Put(rocksdb::WriteOptions(), store->cf_secrets(), evil_dk_key, wrapped).ok());
+      raw(*store).rocks->Get(rocksdb::ReadOptions(), raw(*store).secrets, acme_dk, &wrapped).ok());
+  ASSERT_TRUE(raw(*store)
+                  .rocks->Put(rocksdb::WriteOptions(), raw(*store).secrets, evil_dk_key, wrapped)
+                  .ok());
   vault.reset();
   EXPECT_EQ(Vault::open(*store, key_of('k')).status().code(), "decrypt_failed");
 }

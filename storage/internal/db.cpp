@@ -1,0 +1,39 @@
+// Db: the reads and writes every typed store shares (see db.hpp).
+#include "storage/internal/db.hpp"
+
+namespace yantra::storage::internal {
+
+Result<std::optional<std::string>> Db::get(rocksdb::ColumnFamilyHandle* cf,
+                                           const rocksdb::Slice& key) const {
+  std::string value;
+  rocksdb::Status s = rocks->Get(rocksdb::ReadOptions(), cf, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return storage_error(s);
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Db::write(rocksdb::WriteBatch& batch, bool sync) const {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = rocks->Write(wo, &batch);
+  if (!s.ok()) {
+    Status error = storage_error(s);
+    store->latch_read_only(error);
+    return error;
+  }
+  return {};
+}
+
+Status storage_error(const rocksdb::Status& s) {
+  return {"storage_error", s.ToString()};
+}
+
+Status invalid(std::string message) {
+  return {"invalid_argument", std::move(message)};
+}
+
+Status corrupt(const std::string& what) {
+  return {"storage_corrupt", what + " does not parse"};
+}
+
+}  // namespace yantra::storage::internal
