@@ -23,10 +23,22 @@
 //   the tail and deleted at the head, so its CF compacts files that are
 //   mostly tombstones (CompactOnDeletionCollector), which keeps "scan from
 //   the head" cheap after many deliveries.
+// - A damaged write-ahead log must never cost acknowledged writes silently
+//   (what RocksDB 7.8 does with each kind of damage was measured; see
+//   docs/operations.md). Open runs RocksDB with kTolerateCorruptedTailRecords
+//   (a torn last record is a power cut and recovers quietly; a bad record
+//   before the tail fails the open), track_and_verify_wals_in_manifest
+//   (closed WALs missing or cut), paranoid_checks (without it corruption is
+//   skipped, not reported), and our WalGuard (the live WAL missing or cut)
+//   and SequenceCheck (holes RocksDB's reader skips silently). Any of them
+//   makes open fail with "storage_corrupt", unless accept_data_loss: then
+//   the WALs are copied aside and RocksDB's point-in-time recovery keeps the
+//   longest consistent prefix, reporting what it dropped.
 #include "storage/store.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
@@ -37,12 +49,14 @@
 #include <filesystem>
 #include <mutex>
 
+#include "base/metrics.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/flow_store.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
+#include "storage/internal/wal_guard.hpp"
 #include "storage/outbox.hpp"
 #include "storage/run_queue.hpp"
 
@@ -105,9 +119,23 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
   }
 
+  auto recovery = std::make_shared<internal::WalRecovery>();
+  recovery->guard = std::make_shared<internal::WalGuard>(
+      options.path, options.file_system ? options.file_system : rocksdb::FileSystem::Default());
+  recovery->env = rocksdb::NewCompositeEnv(recovery->guard);
+
   rocksdb::DBOptions db_options;
+  db_options.env = recovery->env.get();
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  // Recovery strictness, see the design notes above. Recovered memtables are
+  // flushed at open (avoid_flush_during_recovery off), so a WAL is replayed
+  // once and then deleted.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.track_and_verify_wals_in_manifest = true;
+  db_options.paranoid_checks = true;
+  db_options.avoid_flush_during_recovery = false;
+  db_options.wal_filter = &recovery->sequence_check;
   // Background flushes and compactions share the node's 2 cores with the
   // engine; more threads would only contend.
   db_options.IncreaseParallelism(2);
@@ -169,12 +197,39 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     }
   }
 
+  static metrics::Counter& recovered_with_loss = metrics::global().counter(
+      "yantra_storage_recovered_with_data_loss",
+      "1 once the store was opened with accept_data_loss over a damaged write-ahead log");
   std::unique_ptr<Store> store(new Store());
   store->options_ = options;
   store->locks_ = std::make_unique<Locks>();
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
-  if (!s.ok()) return storage_error(s);
+  store->recovery_ = recovery;
+  std::vector<std::string> damage;
+  if (rocksdb::IOStatus s = recovery->guard->check(&damage); !s.ok()) return storage_error(s);
+  if (damage.empty()) {
+    rocksdb::Status s =
+        rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
+    if (!s.ok() && !s.IsCorruption()) return storage_error(s);
+    if (!s.ok()) {
+      damage = recovery->sequence_check.gaps();
+      damage.push_back("RocksDB: " + s.ToString());
+    }
+  }
+  if (!damage.empty()) {
+    std::string found;
+    for (const auto& d : damage) found += (found.empty() ? "" : "; ") + d;
+    if (!options.accept_data_loss) {
+      return Status("storage_corrupt",
+                    "the data in " + options.path + " is damaged: " + found +
+                        ". Refusing to open rather than lose acknowledged writes silently; "
+                        "accept_data_loss recovers to the last consistent point instead");
+    }
+    Status st =
+        internal::open_accepting_loss(*recovery, db_options, options.path, descriptors, damage,
+                                      &store->handles_, &store->db_, &store->data_loss_);
+    if (!st.is_ok()) return st;
+    recovered_with_loss.inc();
+  }
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == kCfEvents) store->cf_events_ = store->handles_[i];
     if (names[i] == kCfExecutions) store->cf_executions_ = store->handles_[i];

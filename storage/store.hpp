@@ -46,6 +46,8 @@
 // Lifecycle: open() once per process; the Store must outlive every LogWriter
 // built on it. An I/O error on write latches the store read-only: later
 // writes fail with "store_read_only" instead of pretending to succeed.
+// open() refuses a store whose write-ahead log is damaged or missing
+// ("storage_corrupt") unless StoreOptions::accept_data_loss says otherwise.
 #pragma once
 
 #include <atomic>
@@ -59,6 +61,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class FileSystem;
 }  // namespace rocksdb
 
 namespace yantra::storage {
@@ -74,13 +77,29 @@ class Outbox;
 namespace internal {
 struct Db;
 const Db& db_of(const Store& store);
+struct WalRecovery;
 }  // namespace internal
 
 enum class Durability { kSync, kAsync };
 
 struct StoreOptions {
+  // Not an aggregate, so that adding a field does not warn at every
+  // `StoreOptions{path, durability}`.
+  StoreOptions(std::string p = {}, Durability d = Durability::kSync)  // NOLINT: implicit
+      : path(std::move(p)), durability(d) {}
+
   std::string path;
   Durability durability = Durability::kSync;
+  // A damaged or missing write-ahead log makes open() fail with
+  // "storage_corrupt" (a torn last record, which a power cut leaves, does
+  // not). With this set, open() instead keeps copies of the WAL files under
+  // <path>/lost+found/, recovers to the last consistent point, dropping
+  // what follows the damage, and says what it dropped in data_loss(). See
+  // "Damaged write-ahead log" in storage/README.md.
+  bool accept_data_loss = false;
+  // Tests only: the file system RocksDB runs on (a fault-injecting one,
+  // tests/support/fault_fs.hpp); null = the operating system's.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 class Store {
@@ -91,6 +110,11 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const StoreOptions& options() const { return options_; }
+
+  // What open() found damaged and dropped when accept_data_loss let it
+  // open anyway, one line each (also counted by the metric
+  // yantra_storage_recovered_with_data_loss). Empty when nothing was lost.
+  const std::vector<std::string>& data_loss() const { return data_loss_; }
 
   // The typed stores; they live as long as the Store.
   EventLog& events() { return *events_; }
@@ -124,6 +148,9 @@ class Store {
   // Builds the Db view and the typed stores over the open database.
   Status open_stores();
   StoreOptions options_;
+  // The Env over the WAL guard, and what recovery was handed: outlives db_.
+  std::shared_ptr<internal::WalRecovery> recovery_;
+  std::vector<std::string> data_loss_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* cf_events_ = nullptr;
