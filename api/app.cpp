@@ -1,8 +1,10 @@
 // Every request goes through handle(), in this order: match the route
 // (404/405), authenticate (401, audited), check the role against the route's
-// access level (403), take a token from the tenant's bucket (429), run the
-// handler, then count the answer by route pattern and status and, for
-// mutating routes, append an audit record with the outcome. The route
+// access level (403), take a token from the tenant's bucket (429), refuse
+// query parameters the route does not declare (400), run the handler (an
+// exception escaping it is logged with the request id and answered 500),
+// then count the answer by route pattern and status and, for mutating
+// routes, append an audit record with the outcome. The route
 // pattern, not the raw path, labels the metric so ids in paths cannot blow
 // up label cardinality.
 //
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "api/openapi.hpp"
 #include "base/metrics.hpp"
 #include "storage/audit_log.hpp"
 
@@ -105,6 +108,10 @@ ApiApp::ApiApp(Engine& engine) : services_{engine}, auth_(engine) {
       throw std::logic_error(std::string("audit action for unknown route ") + a.method + " " +
                              a.pattern);
     }
+  }
+  // The API description says which query parameters each route takes.
+  if (Status s = declare_query_params(router_, openapi_document()); !s.is_ok()) {
+    throw std::logic_error("api/openapi.json: " + s.message());
   }
 }
 
@@ -238,11 +245,10 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
   ctx->req = std::move(req);
   ctx->params = std::move(match.params);
   ctx->respond = std::move(counted);
-  try {
-    route->fn(ctx);
-  } catch (const std::exception& e) {
-    ctx->respond(error_response(500, "internal_error", "internal error"));
+  if (Status bad = check_query(*route, ctx->req); !bad.is_ok()) {
+    return ctx->respond(error_response(bad));
   }
+  run_route(*route, ctx);
 }
 
 }  // namespace yantra::api

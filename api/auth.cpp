@@ -117,30 +117,43 @@ Result<Principal> Authenticator::check_tenant(Principal p) {
   return p;
 }
 
-Result<Principal> Authenticator::authenticate(const std::string& authorization,
-                                              std::string* claimed_tenant) {
-  if (authorization.empty()) {
+Result<Credentials> parse_authorization(const std::string& header, std::string* claimed_tenant) {
+  if (header.empty()) {
     return Status("unauthorized",
                   "missing Authorization header (expected 'Bearer <key>' or Basic credentials)");
   }
-  std::string secret;
-  std::string basic_tenant;
-  bool basic = false;
-  if (starts_with_ci(authorization, "bearer ")) {
-    secret = authorization.substr(7);
-  } else if (starts_with_ci(authorization, "basic ")) {
+  // The credentials after the scheme and its 1*SP (RFC 9110 §11.4).
+  auto after_scheme = [&](size_t scheme_len) {
+    size_t i = scheme_len;
+    while (i < header.size() && header[i] == ' ') ++i;
+    return header.substr(i);
+  };
+  Credentials c;
+  if (starts_with_ci(header, "bearer ")) {
+    c.secret = after_scheme(7);
+  } else if (starts_with_ci(header, "basic ")) {
     std::string decoded;
-    if (!base64_decode(authorization.substr(6), decoded)) return kMalformed;
+    if (!base64_decode(after_scheme(6), decoded)) return kMalformed;
     const size_t colon = decoded.find(':');
     if (colon == std::string::npos || colon == 0) return kMalformed;
-    basic = true;
-    basic_tenant = decoded.substr(0, colon);
-    secret = decoded.substr(colon + 1);
-    if (claimed_tenant != nullptr) *claimed_tenant = basic_tenant;
+    c.basic = true;
+    c.tenant = decoded.substr(0, colon);
+    c.secret = decoded.substr(colon + 1);
+    if (claimed_tenant != nullptr) *claimed_tenant = c.tenant;
   } else {
     return kMalformed;
   }
-  if (secret.empty() || secret.size() > 512) return kMalformed;
+  if (c.secret.empty() || c.secret.size() > 512) return kMalformed;
+  return c;
+}
+
+Result<Principal> Authenticator::authenticate(const std::string& authorization,
+                                              std::string* claimed_tenant) {
+  auto parsed = parse_authorization(authorization, claimed_tenant);
+  if (!parsed.ok()) return parsed.status();
+  const bool basic = parsed.value().basic;
+  const std::string& basic_tenant = parsed.value().tenant;
+  const std::string& secret = parsed.value().secret;
   const std::string hash = sha256_hex(secret);
   if (!basic && !operator_hash_.empty() &&
       CRYPTO_memcmp(hash.data(), operator_hash_.data(), hash.size()) == 0) {

@@ -40,6 +40,21 @@ struct Principal {
 std::string sha256_hex(const std::string& data);
 std::string random_token(size_t bytes);
 
+// An Authorization header value, parsed but not verified.
+struct Credentials {
+  std::string secret;  // the key
+  std::string tenant;  // Basic's user name; "" for Bearer
+  bool basic = false;
+};
+// "Bearer <key>" or "Basic base64(<tenant>:<key>)"; the scheme is
+// case-insensitive (RFC 9110 §11.1) and may be followed by several spaces.
+// Error "unauthorized" for a missing or malformed value, naming the forms
+// expected. `claimed_tenant` gets Basic's user name whenever it could be
+// decoded, even if the value is refused (the audit record names it). Pure:
+// no lookup, no clock.
+Result<Credentials> parse_authorization(const std::string& header,
+                                        std::string* claimed_tenant = nullptr);
+
 class Authenticator {
  public:
   explicit Authenticator(Engine& engine) : engine_(engine) {}

@@ -32,10 +32,32 @@
 // then drain what the client is still sending for a short while. Closing a
 // socket with unread data makes the kernel send RST, which can destroy the 413
 // or 400 we just wrote before the client reads it.
+//
+// Slow clients: a connection holds one of max_connections slots for as long
+// as it takes to send its request. Two limits keep trickling clients
+// ("slowloris") from taking every slot. (1) Per client address
+// (max_connections_per_address; an IPv6 /64 counts as one address): with
+// 10,000 slow connections from one address the others are refused with 503
+// at accept, and a client from any other address is served at once. The
+// count is taken at accept (loop 0's thread) and released at close (the
+// connection's loop): twice per connection, never per request, in a sharded
+// map whose locks those two threads almost never meet on. (2) A total header
+// deadline (header_timeout_ms): the request line and headers must arrive
+// within it, however steadily the bytes trickle, so slow connections from
+// many addresses are shed in seconds rather than at the read timeout.
+//
+// Framing (RFC 9112 §6): a request whose Transfer-Encoding is anything but
+// exactly "chunked", or that carries both Transfer-Encoding and
+// Content-Length, is answered 400 and the connection closed. Beast reads an
+// unknown coding ("gzip", "identity", "chunked, chunked") as "no body", so
+// the body would otherwise run as a second request that a proxy in front of
+// us framed differently and never checked: request smuggling.
 #include "api/http_server.hpp"
+#include "base/metrics.hpp"
 #include "base/text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -44,10 +66,13 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <shared_mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -167,8 +192,12 @@ std::string_view std_view(beast::string_view s) {
   return {s.data(), s.size()};
 }
 
-std::string lower(std::string_view s) { return ascii_lower(s); }
-std::string upper(std::string_view s) { return ascii_upper(s); }
+std::string lower(std::string_view s) {
+  return ascii_lower(s);
+}
+std::string upper(std::string_view s) {
+  return ascii_upper(s);
+}
 
 std::string endpoint_string(const tcp::endpoint& ep) {
   error_code ec;
@@ -209,6 +238,159 @@ HttpResponse default_error(int status, const std::string& code, const std::strin
   return r;
 }
 
+// --- framing ------------------------------------------------------------
+
+constexpr const char* kBothFramings =
+    "a request must not carry both Transfer-Encoding and Content-Length";
+
+// At most this much of a rejected header value is quoted back to the client.
+constexpr size_t kQuoteMax = 64;
+
+// Printable ASCII only, and not too much of it: the value goes into a JSON
+// error message and a log line.
+std::string quote_header(std::string_view value) {
+  std::string out;
+  for (const char c : value.substr(0, kQuoteMax)) {
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  if (value.size() > kQuoteMax) out += "...";
+  return out;
+}
+
+// Why the framing of a request whose headers have been read is unacceptable
+// (RFC 9112 §6.1, §6.3), or "" when it is fine. The only transfer coding
+// accepted is exactly one "chunked" (case-insensitive, optional whitespace),
+// counted over every Transfer-Encoding line, since several lines form one
+// list. Beast enforces "chunked is last" only and reads an unknown coding as
+// "no body"; that difference is what request smuggling exploits.
+template <class Message>
+std::string framing_problem(const Message& msg) {
+  const auto range = msg.equal_range(beast::http::field::transfer_encoding);
+  if (range.first == range.second) return "";
+  if (msg.version() < 11) {
+    return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
+  }
+  if (msg.find(beast::http::field::content_length) != msg.end()) return kBothFramings;
+  size_t codings = 0;
+  bool only_chunked = true;
+  std::string all;
+  for (auto it = range.first; it != range.second; ++it) {
+    const std::string_view value = std_view(it->value());
+    all += (all.empty() ? "" : ", ") + std::string(value);
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = value.find(',', start);
+      std::string_view item = value.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+        item.remove_prefix(1);
+      }
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      ++codings;
+      if (!beast::iequals(beast::string_view(item.data(), item.size()), "chunked")) {
+        only_chunked = false;
+      }
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (only_chunked && codings == 1) return "";
+  return "unsupported Transfer-Encoding '" + quote_header(all) +
+         "': only a single 'chunked' is accepted";
+}
+
+// --- connections per client address ---------------------------------------
+
+// What a connection counts under for max_connections_per_address: an IPv4
+// address (as its IPv4-mapped IPv6 form), or the /64 prefix of an IPv6
+// address, since one subscriber is routinely given a whole /64 and counting
+// single IPv6 addresses would limit nobody.
+using AddressKey = std::array<unsigned char, 16>;
+
+AddressKey address_key(const net::ip::address& address) {
+  AddressKey key{};
+  if (address.is_v4()) {
+    const auto v4 = address.to_v4().to_bytes();
+    key[10] = 0xff;
+    key[11] = 0xff;
+    std::copy(v4.begin(), v4.end(), key.begin() + 12);
+    return key;
+  }
+  const auto v6 = address.to_v6();
+  const auto bytes = v6.to_bytes();
+  // An IPv4 client of a dual-stack listener keeps its full address.
+  const size_t keep = v6.is_v4_mapped() ? 16 : 8;
+  std::copy(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep), key.begin());
+  return key;
+}
+
+// How a refusal names the client: its address, or its /64.
+std::string address_text(const net::ip::address& address) {
+  error_code ec;
+  if (address.is_v6() && !address.to_v6().is_v4_mapped()) {
+    auto bytes = address.to_v6().to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return net::ip::address_v6(bytes).to_string(ec) + "/64";
+  }
+  const auto v4 = address.is_v4() ? address.to_v4()
+                                  : net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  return v4.to_string(ec);
+}
+
+// Open connections per AddressKey. Touched twice per connection (acquire on
+// the accepting thread, release on the connection's loop), never per
+// request, so a mutex per shard costs nothing measurable; the shards keep
+// accept and close on different threads from meeting on one lock. Entries
+// are erased at zero: the map holds only addresses with open connections.
+class ConnectionsPerAddress {
+ public:
+  ConnectionsPerAddress() : seed_(std::random_device{}()) {
+    for (auto& s : shards_) s.counts = Map(16, Hash{seed_});
+  }
+
+  // False, counting nothing, when `key` already has `limit` connections.
+  bool acquire(const AddressKey& key, uint32_t limit) {
+    Shard& s = shard(key);
+    std::lock_guard<std::mutex> lock(s.mu);
+    uint32_t& n = s.counts[key];
+    if (n >= limit) {
+      if (n == 0) s.counts.erase(key);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void release(const AddressKey& key) {
+    Shard& s = shard(key);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.counts.find(key);
+    if (it == s.counts.end()) return;
+    if (--it->second == 0) s.counts.erase(it);
+  }
+
+ private:
+  // Seeded, so a client that picks its addresses cannot aim them all at one
+  // bucket of the map.
+  struct Hash {
+    uint64_t seed;
+    size_t operator()(const AddressKey& k) const noexcept {
+      uint64_t h = seed ^ 0xcbf29ce484222325ull;  // FNV-1a
+      for (const unsigned char b : k) h = (h ^ b) * 0x100000001b3ull;
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+  };
+  using Map = std::unordered_map<AddressKey, uint32_t, Hash>;
+  struct Shard {
+    std::mutex mu;
+    Map counts;
+  };
+  Shard& shard(const AddressKey& key) { return shards_[Hash{seed_}(key) % shards_.size()]; }
+
+  uint64_t seed_;
+  std::array<Shard, 16> shards_;
+};
+
 // stop() closes the gate under the exclusive lock; anyone about to post into
 // an io_context from outside holds the shared lock while checking and posting,
 // so the io_contexts outlive every post.
@@ -242,6 +424,9 @@ struct HttpServer::Impl {
   net::steady_timer accept_retry;
   uint16_t bound_port = 0;
   std::atomic<uint32_t> connections{0};
+  ConnectionsPerAddress per_address;
+  metrics::Counter& refused_total = refused_counter("total");
+  metrics::Counter& refused_per_address = refused_counter("per_address");
   size_t next_accept_loop = 0;  // touched only by the accept handler (loop 0's thread)
   std::atomic<size_t> next_timer_loop{0};
   std::mutex stop_mu;
@@ -254,6 +439,14 @@ struct HttpServer::Impl {
         loops(make_loops(options.io_threads)),
         acceptor(loops[0]->ctx),
         accept_retry(loops[0]->ctx) {}
+
+  static metrics::Counter& refused_counter(const char* reason) {
+    return metrics::global().counter(
+        "yantra_http_connections_refused_total",
+        "Connections answered 503 and closed at accept, by the limit that refused them "
+        "(total: max_connections, per_address: max_connections_per_address)",
+        {{"reason", reason}});
+  }
 
   static std::vector<std::unique_ptr<Loop>> make_loops(size_t n) {
     std::vector<std::unique_ptr<Loop>> v;
@@ -309,15 +502,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   net::io_context::executor_type executor() { return loop_->ctx.get_executor(); }
 
-  void start(bool counted) {
+  // `refusal` non-empty: the connection was refused at accept (answered 503
+  // with that message); else it holds a slot of max_connections and, when
+  // `address` is set, one of its address.
+  void start(std::optional<AddressKey> address, const std::string& refusal) {
     loop_->sessions.push_front(shared_from_this());
     registry_it_ = loop_->sessions.begin();
     registered_ = true;
-    counted_ = counted;
+    counted_ = refusal.empty();
+    address_ = address;
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
-    if (!counted) {
-      fail(503, "unavailable", "too many connections");
+    if (!counted_) {
+      fail(503, "unavailable", refusal);
       return;
     }
     wait_for_request(true);
@@ -378,6 +575,7 @@ class Session : public std::enable_shared_from_this<Session> {
         // The pending read completes with operation_aborted and answers 408:
         // the socket stays open for that.
         timed_out_ = true;
+        header_timed_out_ = reading_headers_ && header_deadline_ <= read_deadline_;
         error_code ignored;
         socket_.cancel(ignored);
         break;
@@ -397,17 +595,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- reading --------------------------------------------------------------
 
   // Waits for the first byte of the next request with the idle deadline; the
-  // read deadline starts with that byte. A fresh connection gets the shorter
-  // of the two: it has not earned keep-alive patience yet.
+  // read and header deadlines start with that byte. A fresh connection gets
+  // the shortest of the three, and its header deadline runs from the accept:
+  // it has not earned keep-alive patience yet.
   void wait_for_request(bool fresh) {
+    const auto& o = server_->options;
+    if (fresh) header_deadline_ = after_ms(o.header_timeout_ms);
     if (buffer_.size() > 0) {  // pipelined bytes already here
+      if (!fresh) header_deadline_ = after_ms(o.header_timeout_ms);
       read_request();
       return;
     }
     phase_ = Phase::idle;
-    const auto& o = server_->options;
+    fresh_ = fresh;
     set_deadline(
-        after_ms(fresh ? std::min(o.read_timeout_ms, o.idle_timeout_ms) : o.idle_timeout_ms));
+        after_ms(fresh ? std::min({o.read_timeout_ms, o.idle_timeout_ms, o.header_timeout_ms})
+                       : o.idle_timeout_ms));
     socket_.async_read_some(
         buffer_.prepare(kReadChunk),
         [self = shared_from_this()](error_code ec, size_t n) { self->on_first_bytes(ec, n); });
@@ -420,13 +623,17 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     buffer_.commit(n);
+    if (!fresh_) header_deadline_ = after_ms(server_->options.header_timeout_ms);
     read_request();
   }
 
   void read_request() {
     phase_ = Phase::reading;
     timed_out_ = false;
-    set_deadline(after_ms(server_->options.read_timeout_ms));
+    header_timed_out_ = false;
+    reading_headers_ = true;
+    read_deadline_ = after_ms(server_->options.read_timeout_ms);
+    set_deadline(std::min(header_deadline_, read_deadline_));
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(server_->options.max_header_bytes, UINT32_MAX)));
@@ -442,6 +649,9 @@ class Session : public std::enable_shared_from_this<Session> {
       on_read_error(ec);
       return;
     }
+    // The body has only the read deadline (later: the timer re-arms lazily).
+    reading_headers_ = false;
+    set_deadline(read_deadline_);
     const auto& req = parser_->get();
     size_t count = 0;
     for (auto it = req.begin(); it != req.end(); ++it) ++count;
@@ -449,6 +659,10 @@ class Session : public std::enable_shared_from_this<Session> {
       fail(431, "headers_too_large",
            "too many header fields: " + std::to_string(count) + " (at most " +
                std::to_string(server_->options.max_header_count) + ")");
+      return;
+    }
+    if (const std::string problem = framing_problem(req); !problem.empty()) {
+      fail(400, "bad_request", problem);
       return;
     }
     if (parser_->is_done()) {
@@ -486,10 +700,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read_error(error_code ec) {
-    if (ec == net::error::operation_aborted && timed_out_) {
+    if (ec == net::error::operation_aborted && timed_out_ && header_timed_out_) {
+      fail(408, "request_timeout",
+           "request headers not received within " +
+               std::to_string(server_->options.header_timeout_ms) + " ms");
+    } else if (ec == net::error::operation_aborted && timed_out_) {
       fail(408, "request_timeout",
            "request not received within " + std::to_string(server_->options.read_timeout_ms) +
                " ms");
+    } else if (const std::string problem = beast_framing_problem(ec); !problem.empty()) {
+      fail(400, "bad_request", problem);
     } else if (ec == http::error::body_limit) {
       fail(413, "payload_too_large",
            "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
@@ -504,6 +724,24 @@ class Session : public std::enable_shared_from_this<Session> {
       // The peer closed or reset mid-request: there is nobody to answer.
       close();
     }
+  }
+
+  // Beast stops at the second of two conflicting framing headers (the first
+  // is already in the message): name the conflict instead of Beast's words.
+  // "" for other errors; a lone bad Content-Length stays a malformed request.
+  std::string beast_framing_problem(error_code ec) const {
+    if (!parser_) return "";
+    const auto& m = parser_->get();
+    const bool te = m.find(http::field::transfer_encoding) != m.end();
+    const bool cl = m.find(http::field::content_length) != m.end();
+    if ((ec == http::error::bad_transfer_encoding && cl) ||
+        (ec == http::error::bad_content_length && te)) {
+      return kBothFramings;
+    }
+    if (ec == http::error::bad_transfer_encoding) {
+      return "unsupported Transfer-Encoding: only a single 'chunked' is accepted";
+    }
+    return "";
   }
 
   // --- handling -------------------------------------------------------------
@@ -533,14 +771,18 @@ class Session : public std::enable_shared_from_this<Session> {
     const uint64_t seq = ++seq_;
     auto state = std::make_shared<ResponderState>(weak_from_this(), server_->gate, seq);
     Responder responder = [state](HttpResponse r) { state->deliver(std::move(r), false); };
-    // The handler is user code on an I/O thread: nothing may escape it.
+    // The handler is user code on an I/O thread: nothing may escape it. (The
+    // request has moved into the handler, so the log names the peer only;
+    // ApiApp logs its routes' exceptions with the request id and route.)
     try {
       server_->handler(std::move(req), std::move(responder));
     } catch (const std::exception& e) {
+      spdlog::error("http: request handler threw (peer {}): {}", remote_, e.what());
       state->deliver(server_->format_error(500, "internal",
                                            std::string("request handler failed: ") + e.what()),
                      false);
     } catch (...) {
+      spdlog::error("http: request handler threw a non-exception (peer {})", remote_);
       state->deliver(server_->format_error(500, "internal", "request handler failed"), false);
     }
   }
@@ -657,6 +899,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (registered_) {
       registered_ = false;
       if (counted_) server_->connections.fetch_sub(1, std::memory_order_relaxed);
+      if (address_) server_->per_address.release(*address_);
       loop_->sessions.erase(registry_it_);  // the running handler still holds us
     }
   }
@@ -671,8 +914,13 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   std::list<std::shared_ptr<Session>>::iterator registry_it_;
 
+  std::optional<AddressKey> address_;  // counted in server_->per_address
+
   Phase phase_ = Phase::idle;
   Clock::time_point deadline_ = Clock::time_point::max();
+  // The current request's deadlines: headers complete, whole request read.
+  Clock::time_point header_deadline_ = Clock::time_point::max();
+  Clock::time_point read_deadline_ = Clock::time_point::max();
   Clock::time_point armed_at_;
   uint64_t timer_gen_ = 0;
   uint64_t seq_ = 0;
@@ -680,6 +928,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool timer_armed_ = false;
   bool timed_out_ = false;
+  bool header_timed_out_ = false;  // timed_out_ by the header deadline
+  bool reading_headers_ = false;
+  bool fresh_ = true;  // waiting for the connection's first request
   bool head_ = false;  // the request being answered is a HEAD
   bool keep_alive_ = true;
   bool close_after_write_ = false;
@@ -766,14 +1017,31 @@ void HttpServer::Impl::do_accept() {
       return;
     }
     error_code ep_ec;
-    std::string remote = endpoint_string(socket.remote_endpoint(ep_ec));
-    const bool counted =
-        connections.fetch_add(1, std::memory_order_relaxed) < options.max_connections;
-    if (!counted) connections.fetch_sub(1, std::memory_order_relaxed);
+    const tcp::endpoint peer = socket.remote_endpoint(ep_ec);
+    std::string remote = ep_ec ? std::string("?") : endpoint_string(peer);
+    std::optional<AddressKey> address;
+    std::string refusal;
+    if (connections.fetch_add(1, std::memory_order_relaxed) >= options.max_connections) {
+      connections.fetch_sub(1, std::memory_order_relaxed);
+      refused_total.inc();
+      refusal = "too many connections (at most " + std::to_string(options.max_connections) + ")";
+    } else if (options.max_connections_per_address > 0 && !ep_ec) {
+      // A peer whose address cannot be read has already gone; its session
+      // fails at the first read, so it needs no slot of an address.
+      const AddressKey key = address_key(peer.address());
+      if (per_address.acquire(key, options.max_connections_per_address)) {
+        address = key;
+      } else {
+        connections.fetch_sub(1, std::memory_order_relaxed);
+        refused_per_address.inc();
+        refusal = "too many connections from " + address_text(peer.address()) + " (at most " +
+                  std::to_string(options.max_connections_per_address) + " per client address)";
+      }
+    }
     net::post(target.ctx, [this, &target, socket = std::move(socket), remote = std::move(remote),
-                           counted]() mutable {
+                           address, refusal = std::move(refusal)]() mutable {
       auto session = std::make_shared<Session>(this, &target, std::move(socket), std::move(remote));
-      session->start(counted);
+      session->start(address, refusal);
     });
     do_accept();
   });

@@ -69,10 +69,19 @@ struct HttpServerOptions {
   // A request not fully read this long after its first byte → 408, then
   // close. Also bounds writing a response to a client that does not read.
   uint32_t read_timeout_ms = 30000;
+  // The request line and headers must be complete this long after the
+  // request's first byte (after the accept, for a connection's first
+  // request) → else 408 and close. A total, not a per-read, deadline: a
+  // client trickling a byte a second cannot hold a connection for long.
+  uint32_t header_timeout_ms = 10000;
   // Keep-alive connection idle this long → closed silently. A fresh
-  // connection waits at most min(read, idle) for its first byte.
+  // connection waits at most min(read, header, idle) for its first byte.
   uint32_t idle_timeout_ms = 60000;
   uint32_t max_connections = 10000;  // beyond → 503 and close
+  // Open connections from one client address (IPv4 address or IPv6 /64)
+  // beyond this → 503 and close, so that one client cannot take every
+  // slot of max_connections. 0 = no per-address limit.
+  uint32_t max_connections_per_address = 1024;
 };
 
 class HttpServer {

@@ -3,10 +3,16 @@
 // pattern under another method answers 405 with Allow; no match is 404.
 // Each route has a stable name (its pattern) for metrics labels, so label
 // cardinality never depends on ids in paths.
+//
+// Query parameters: a route declares the ones it reads (from the OpenAPI
+// document, see declare_query_params), and any other is refused with 400,
+// so a typo such as ?limt=5 fails loudly instead of being silently ignored.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +36,9 @@ struct RouteCtx {
   Principal who;
   std::string request_id;
   Responder respond;
+  // Set by the first call of `respond` once run_route() wrapped it: an
+  // exception after the answer must not answer (and audit) a second time.
+  std::atomic<bool> answered{false};
   const std::string& param(const std::string& name) const { return params.at(name); }
 };
 using RouteFn = std::function<void(const std::shared_ptr<RouteCtx>&)>;
@@ -43,6 +52,10 @@ struct Route {
   std::string action;
   RouteFn fn;
   std::vector<std::string> segments;
+  // The query parameters the route reads; any other is refused (400).
+  // Unset = not declared, anything goes (a webhook hands its whole query to
+  // the flow it starts).
+  std::optional<std::vector<std::string>> query;
 };
 
 class Router {
@@ -51,6 +64,9 @@ class Router {
   // Names the audit action of a route (see app.cpp's table). False when no
   // such route exists, so a typo in the table is caught at startup.
   bool set_action(const std::string& method, const std::string& pattern, std::string action);
+  // Declares the query parameters of a route; false when no such route.
+  bool set_query(const std::string& method, const std::string& pattern,
+                 std::vector<std::string> names);
 
   struct Match {
     const Route* route = nullptr;
@@ -62,5 +78,24 @@ class Router {
  private:
   std::vector<Route> routes_;
 };
+
+// Error "invalid_parameter" naming the first query parameter the route does
+// not declare, and those it does; ok for a route without a declaration.
+Status check_query(const Route& route, const HttpRequest& req);
+
+// Declares, on the router, the query parameters of every operation of an
+// OpenAPI 3 document (parameters "in": "query" of the operation and of its
+// path item, $refs into components/parameters followed). An operation marked
+// "x-yantra-any-query": true stays undeclared. Error "invalid_argument" for a
+// malformed document or an operation that has no route, so the document
+// cannot drift from the routes unnoticed.
+Status declare_query_params(Router& router, const std::string& openapi_json);
+
+// Runs the route's handler on `ctx`. An exception escaping it is logged
+// (spdlog, error: request id, method, route, what()), counted in
+// yantra_http_handler_exceptions_total{route}, and answered 500
+// "internal" unless the handler had answered already; its text never
+// reaches the client. Wraps ctx->respond to know whether it was called.
+void run_route(const Route& route, const std::shared_ptr<RouteCtx>& ctx);
 
 }  // namespace yantra::api

@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT (default 127.0.0.1:8080)");
   serve_cmd->add_option("--master-key-file", serve.master_key_file,
                         "vault master key file (or YANTRA_MASTER_KEY)");
+  serve_cmd
+      ->add_option("--max-connections-per-address", serve.max_connections_per_address,
+                   "open HTTP connections per client address before 503 (default 1024, 0 = "
+                   "no limit)")
+      ->check(CLI::NonNegativeNumber);
   yantra::cli::RotateFlags rotate;
   auto* rotate_cmd = app.add_subcommand(
       "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");

@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -80,6 +82,11 @@ int run_serve(const ServeFlags& flags) {
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   if (!flags.listen.empty()) config.listen = flags.listen;
   if (!flags.master_key_file.empty()) config.master_key_file = flags.master_key_file;
+  if (flags.max_connections_per_address >= 0) {
+    // Above UINT32_MAX saturates: validate() reports it as out of range.
+    config.max_connections_per_address =
+        static_cast<uint32_t>(std::min<int64_t>(flags.max_connections_per_address, UINT32_MAX));
+  }
   Status valid = validate(config);
   if (!valid.is_ok()) {
     for (const auto& p : valid.details())
@@ -159,6 +166,7 @@ int run_serve(const ServeFlags& flags) {
   server_options.host = host;
   server_options.port = port;
   server_options.io_threads = config.http_threads;
+  server_options.max_connections_per_address = config.max_connections_per_address;
   auto server = api::HttpServer::start(
       server_options,
       [&app](api::HttpRequest req, api::Responder respond) {

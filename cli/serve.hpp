@@ -3,6 +3,7 @@
 // shutdown (stop accepting, stop actors, flush the log writers).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace yantra::cli {
@@ -12,6 +13,8 @@ struct ServeFlags {
   std::string data_dir;         // empty: from config / env / default
   std::string listen;           // empty: from config / env / default
   std::string master_key_file;  // empty: from config / env
+  // -1: from config / env / default.
+  int64_t max_connections_per_address = -1;
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new

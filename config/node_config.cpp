@@ -44,6 +44,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     return as_u32(c.retention_days);
   } else if (key == "max_runs_in_flight") {
     return as_u32(c.max_runs_in_flight);
+  } else if (key == "max_connections_per_address") {
+    return as_u32(c.max_connections_per_address);
   } else if (key == "master_key_file") {
     c.master_key_file = value;
   } else if (key == "operator_key") {
@@ -99,6 +101,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_MAX_RUNS_IN_FLIGHT", "max_runs_in_flight"},
       {"YANTRA_MASTER_KEY_FILE", "master_key_file"},
       {"YANTRA_OPERATOR_KEY", "operator_key"},
+      {"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "max_connections_per_address"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -126,6 +129,10 @@ Status validate(const NodeConfig& c) {
   }
   if (c.max_runs_in_flight < 1) {
     problems.push_back({"/max_runs_in_flight", "must be at least 1"});
+  }
+  if (c.max_connections_per_address > 1000000) {
+    problems.push_back(
+        {"/max_connections_per_address", "must be at most 1000000 (0 = no per-address limit)"});
   }
   if (c.retention_days > 36500) {
     problems.push_back({"/retention_days", "must be at most 36500 (0 keeps history forever)"});

@@ -24,6 +24,10 @@ struct NodeConfig {
   uint32_t snapshot_every = 1000;       // events between snapshots (0 = none)
   uint32_t retention_days = 30;         // history of finished executions (0 = forever)
   uint32_t max_runs_in_flight = 10000;  // unanswered run requests before 429
+  // Open HTTP connections from one client address (an IPv6 /64 counts as
+  // one) before 503: one client cannot take every connection slot. 0 = no
+  // per-address limit (e.g. behind a reverse proxy that has its own).
+  uint32_t max_connections_per_address = 1024;
   // The vault's master key: a file holding 64 hex characters or base64 of 32
   // bytes (mode 0600). YANTRA_MASTER_KEY (the key itself) takes precedence.
   // A node without a master key refuses to start.
@@ -40,7 +44,7 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
-// YANTRA_OPERATOR_KEY from `env`.
+// YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS from `env`.
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Checks ranges and enums; every problem is reported.

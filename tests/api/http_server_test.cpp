@@ -5,16 +5,21 @@
 // test gives it and parses responses with Content-Length only, which is what
 // the server promises to send.
 #include "api/http_server.hpp"
+#include "base/metrics.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -55,10 +60,18 @@ struct WireResponse {
 // server bug fails a test instead of hanging the suite.
 class Client {
  public:
-  explicit Client(uint16_t port, bool v6 = false) {
+  // `from` (IPv4 only): the loopback address to connect from, e.g.
+  // "127.0.0.2", so a test can play several clients (all of 127/8 is local).
+  explicit Client(uint16_t port, bool v6 = false, const char* from = nullptr) {
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (from != nullptr && !v6) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return;
+    }
     int rc;
     if (v6) {
       sockaddr_in6 addr{};
@@ -598,6 +611,84 @@ TEST_F(HttpServerTest, InvalidPercentEncodingIs400) {
   }
 }
 
+// Request smuggling (RFC 9112 §6.1, §6.3). A Transfer-Encoding that is not
+// exactly the chunked coding leaves the body length undefined: a server that
+// reads it as "no body" runs the body as a second request, which a front
+// proxy that framed it differently never saw. Each body below is a complete
+// second request; the server must answer 400 once, close, and never hand the
+// smuggled request (nor the first one) to the handler.
+TEST_F(HttpServerTest, AmbiguousTransferEncodingIs400AndNothingIsSmuggled) {
+  std::mutex mu;
+  std::vector<std::string> seen;
+  start([&](HttpRequest req, Responder respond) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(req.method + " " + req.path);
+    }
+    respond(json_response({{"path", req.path}}));
+  });
+  const std::string smuggled = post("/api/v1/flows", R"({"id":"smuggled"})");
+  const std::string chunked_smuggled = "0\r\n\r\n" + smuggled;
+  struct Case {
+    std::string headers;  // the framing headers of the first request
+    std::string body;
+  };
+  const std::vector<Case> cases = {
+      {"Transfer-Encoding: identity\r\n", smuggled},
+      {"Transfer-Encoding: gzip\r\n", smuggled},
+      {"Transfer-Encoding: xchunked\r\n", smuggled},
+      {"Transfer-Encoding: chunked, chunked\r\n", smuggled},
+      {"Transfer-Encoding: gzip, chunked\r\n", chunked_smuggled},
+      {"Transfer-Encoding: chunked,\r\n", chunked_smuggled},
+      {"Transfer-Encoding:\r\n", smuggled},
+      {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", chunked_smuggled},
+      {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked_smuggled},
+      {"Transfer-Encoding: gzip\r\nContent-Length: 0\r\n", smuggled},
+      {"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", chunked_smuggled},
+      {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", chunked_smuggled},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.headers);
+    Client client(port());
+    ASSERT_TRUE(client.send("POST /x HTTP/1.1\r\nHost: t\r\n" + c.headers + "\r\n" + c.body));
+    auto r = client.read_response();
+    ASSERT_TRUE(r) << "no response";
+    EXPECT_EQ(r->status, 400);
+    const json j = r->body_json();
+    const json error = j.is_object() ? j.value("error", json::object()) : json::object();
+    EXPECT_EQ(error.value("code", ""), "bad_request") << r->body;
+    EXPECT_NE(error.value("message", "").find("Transfer-Encoding"), std::string::npos) << r->body;
+    EXPECT_EQ(r->header("connection"), "close");
+    // Exactly one response: the connection closes with nothing after it.
+    EXPECT_GE(client.ms_until_closed(3000), 0) << "a second response, or no close";
+  }
+  // HTTP/1.0 has no transfer codings: its framing is faulty (§6.1).
+  {
+    Client client(port());
+    ASSERT_TRUE(
+        client.send("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_smuggled));
+    expect_error(client, 400, "bad_request");
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(seen.empty()) << "the handler saw: " << json(seen).dump();
+}
+
+// The one accepted coding, in any case and with optional whitespace, still
+// carries its body, and the connection stays usable.
+TEST_F(HttpServerTest, ChunkedInAnyCaseStillWorks) {
+  start(echo);
+  Client c(port());
+  for (const std::string te : {"chunked", "CHUNKED", "Chunked ", " \tchunked\t"}) {
+    SCOPED_TRACE(te);
+    ASSERT_TRUE(c.send("POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:" + te +
+                       "\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body_json()["body"], "abc");
+  }
+}
+
 TEST_F(HttpServerTest, HandlerThatThrowsGets500) {
   start([](HttpRequest req, Responder) {
     if (req.path == "/boom") throw std::runtime_error("kaboom");
@@ -887,6 +978,307 @@ TEST_F(HttpServerTest, FiftyConnectionsTimesTwentyRequests) {
   }
   cv.notify_one();
   worker.join();
+}
+
+// ---------------------------------------------------------------------------
+// Slow clients ("slowloris"): connections that trickle a request one byte at
+// a time hold a server slot each for as long as the server lets them.
+
+// Raises this process's soft descriptor limit to at least `need` (up to the
+// hard limit); false if the hard limit is lower.
+bool raise_fd_limit(rlim_t need) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur >= need) return true;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) return false;
+  rl.rlim_cur = need;
+  return ::setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+uint64_t refused_connections(const std::string& reason) {
+  return metrics::global()
+      .counter("yantra_http_connections_refused_total", "", {{"reason", reason}})
+      .value();
+}
+
+// A child process that opens `count` connections from 127.0.0.1 and then
+// sends one more byte of a never-ending header on each of them every 200 ms,
+// closing those the server answered (a refusal). A child, not threads of the
+// test: its descriptors do not share the server's limit (the container's hard
+// limit is 20000: 10,000 clients plus 10,000 server sockets would not fit in
+// one process). After fork() the child makes system calls only, on memory
+// allocated before the fork, so no lock held by another thread of the parent
+// can hang it.
+class SlowLoris {
+ public:
+  SlowLoris(uint16_t port, int count) : fds_(static_cast<size_t>(count), -1) {
+    polls_.resize(fds_.size());
+    int p[2];
+    if (::pipe(p) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(p[0]);
+      run(port, p[1]);
+      ::_exit(0);
+    }
+    ::close(p[1]);
+    report_fd_ = p[0];
+  }
+  ~SlowLoris() { stop(); }
+  SlowLoris(const SlowLoris&) = delete;
+  SlowLoris& operator=(const SlowLoris&) = delete;
+
+  // Waits for the child's report that every connection was made; returns
+  // how many it could not make (or -1 on timeout or a dead child).
+  int wait_connected(int timeout_ms) {
+    if (report_fd_ < 0) return -1;
+    pollfd p{report_fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return -1;
+    int failed = -1;
+    if (::read(report_fd_, &failed, sizeof(failed)) != sizeof(failed)) return -1;
+    return failed;
+  }
+
+  // SIGKILL: the kernel closes the child's sockets, the server sees them go.
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (report_fd_ >= 0) ::close(report_fd_);
+    report_fd_ = -1;
+  }
+
+ private:
+  static constexpr char kPrefix[] = "GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+
+  // Sends the next byte on every open socket, then closes the ones the
+  // server answered (a refusal) or closed.
+  void trickle(size_t& sent) {
+    const char byte = sent < sizeof(kPrefix) - 1 ? kPrefix[sent] : 'a';
+    ++sent;
+    size_t n = 0;
+    for (const int fd : fds_) {
+      if (fd < 0) continue;
+      ::send(fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      polls_[n++] = pollfd{fd, POLLIN, 0};
+    }
+    if (n == 0 || ::poll(polls_.data(), n, 0) <= 0) return;
+    size_t k = 0;  // polls_ is in the order of fds_
+    for (int& fd : fds_) {
+      if (fd < 0) continue;
+      if (polls_[k++].revents != 0) {
+        ::close(fd);
+        fd = -1;
+      }
+    }
+  }
+
+  void run(uint16_t port, int report) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    // The server's descriptors (its listening socket above all) are not the
+    // child's business: a copy held here would outlive their close.
+    for (int fd = 3; fd < static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 65536)); ++fd) {
+      if (fd != report) ::close(fd);
+    }
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int failed = 0;
+    const char first = kPrefix[0];
+    for (size_t i = 0; i < fds_.size(); ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        if (fd >= 0) ::close(fd);
+        ++failed;
+        continue;
+      }
+      ::send(fd, &first, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      fds_[i] = fd;
+    }
+    (void)!::write(report, &failed, sizeof(failed));
+    size_t sent = 1;
+    for (;;) {
+      timespec pause{0, 200 * 1000 * 1000};
+      ::nanosleep(&pause, nullptr);  // the child's own pace, not a synchronisation
+      trickle(sent);
+    }
+  }
+
+  std::vector<int> fds_;
+  std::vector<pollfd> polls_;
+  pid_t pid_ = -1;
+  int report_fd_ = -1;
+};
+
+// Slowloris from one address must not lock everyone else out: 10,000 slow
+// connections from 127.0.0.1, then a client from 127.0.0.2 is answered
+// within 1 s. (Before the per-address limit, the 10,000 took every slot of
+// max_connections and every new client got 503 until the read timeout.)
+TEST_F(HttpServerTest, TenThousandSlowConnectionsFromOneAddressDoNotLockOthersOut) {
+  constexpr int kSlow = 10000;
+  HttpServerOptions o;  // the defaults: max_connections 10000, per address 1024
+  ASSERT_TRUE(raise_fd_limit(kSlow + 1000)) << "the server side needs descriptors";
+  const uint64_t refused_before = refused_connections("per_address");
+  start(echo, o);
+  SlowLoris loris(port(), kSlow);
+  const auto t0 = Clock::now();
+  ASSERT_EQ(loris.wait_connected(15000), 0) << "the child could not open its connections";
+  std::printf("[          ] %d slow connections opened in %lld ms\n", kSlow,
+              static_cast<long long>(ms_since(t0)));
+
+  const auto asked = Clock::now();
+  Client other(port(), false, "127.0.0.2");
+  ASSERT_TRUE(other.connected());
+  ASSERT_TRUE(other.send(get("/legit")));
+  auto r = other.read_response(1000);
+  const int64_t elapsed = ms_since(asked);
+  ASSERT_TRUE(r) << "no answer within 1 s";
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_LT(elapsed, 1000);
+  std::printf("[          ] the client from 127.0.0.2 was answered in %lld ms\n",
+              static_cast<long long>(elapsed));
+
+  // Everything above the per-address limit was refused, and counted.
+  const uint64_t expected = kSlow - o.max_connections_per_address;
+  const auto wait0 = Clock::now();
+  while (refused_connections("per_address") - refused_before < expected && ms_since(wait0) < 5000) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(refused_connections("per_address") - refused_before, expected);
+  loris.stop();
+}
+
+// The per-address limit sits well above ordinary load: 512 concurrent
+// connections from one address are all served.
+TEST_F(HttpServerTest, FiveHundredTwelveConnectionsFromOneAddressAllServed) {
+  constexpr int kConnections = 512;
+  ASSERT_TRUE(raise_fd_limit(2 * kConnections + 200));
+  const uint64_t refused_before = refused_connections("per_address") + refused_connections("total");
+  start(echo);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(std::make_unique<Client>(port()));
+    ASSERT_TRUE(clients.back()->connected()) << i;
+  }
+  // All of them open at once, each with a request in flight.
+  for (int i = 0; i < kConnections; ++i) {
+    ASSERT_TRUE(clients[i]->send(get("/c/" + std::to_string(i))));
+  }
+  int ok = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    auto r = clients[i]->read_response();
+    if (r && r->status == 200 && r->body_json()["path"] == "/c/" + std::to_string(i)) ++ok;
+  }
+  EXPECT_EQ(ok, kConnections);
+  EXPECT_EQ(refused_connections("per_address") + refused_connections("total"), refused_before);
+}
+
+TEST_F(HttpServerTest, PerAddressLimitAnswers503AndFreesSlotsOnClose) {
+  HttpServerOptions o;
+  o.max_connections_per_address = 2;
+  start(echo, o);
+  const uint64_t refused_before = refused_connections("per_address");
+  auto a = std::make_unique<Client>(port());
+  Client b(port());
+  for (Client* c : {a.get(), &b}) {  // make sure both are accepted
+    ASSERT_TRUE(c->send(get("/")));
+    ASSERT_TRUE(c->read_response());
+  }
+  {
+    Client over(port());
+    ASSERT_TRUE(over.send(get("/")));
+    auto r = over.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    const json j = r->body_json();
+    const json error = j.is_object() ? j.value("error", json::object()) : json::object();
+    EXPECT_EQ(error.value("code", ""), "unavailable") << r->body;
+    EXPECT_NE(error.value("message", "").find("127.0.0.1"), std::string::npos) << r->body;
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_GE(over.ms_until_closed(3000), 0);
+  }
+  EXPECT_EQ(refused_connections("per_address") - refused_before, 1u);
+  // Another address has its own budget.
+  Client other(port(), false, "127.0.0.2");
+  ASSERT_TRUE(other.send(get("/")));
+  auto r = other.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  a.reset();  // frees a slot of 127.0.0.1 once the server notices the close
+  const auto t0 = Clock::now();
+  for (;;) {
+    Client c(port());
+    ASSERT_TRUE(c.send(get("/")));
+    auto again = c.read_response();
+    ASSERT_TRUE(again);
+    if (again->status == 200) break;
+    ASSERT_LT(ms_since(t0), 2000) << "slot never freed";
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// The headers of a request must arrive within header_timeout_ms in total,
+// counted from the accept for a connection's first request: a client that
+// keeps sending a byte now and then cannot hold its slot for the whole read
+// timeout.
+TEST_F(HttpServerTest, TricklingHeadersGet408AtTheHeaderTimeout) {
+  HttpServerOptions o;
+  o.header_timeout_ms = 400;
+  o.read_timeout_ms = 10000;
+  start(echo, o);
+  Client c(port());
+  const auto t0 = Clock::now();
+  const std::string head = "GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+  std::optional<WireResponse> r;
+  for (size_t i = 0; !r && ms_since(t0) < 3000; ++i) {
+    c.send(std::string(1, i < head.size() ? head[i] : 'a'));  // may fail once answered
+    r = c.read_response(50);                                  // also the pace of the trickle
+  }
+  const int64_t elapsed = ms_since(t0);
+  ASSERT_TRUE(r) << "no answer after " << elapsed << " ms";
+  EXPECT_EQ(r->status, 408);
+  EXPECT_EQ(r->body_json()["error"]["code"], "request_timeout");
+  EXPECT_NE(r->body_json()["error"]["message"].get<std::string>().find("headers"),
+            std::string::npos)
+      << r->body;
+  EXPECT_GE(elapsed, 350);
+  EXPECT_LT(elapsed, 2000);
+  EXPECT_GE(c.ms_until_closed(3000), 0);
+}
+
+// A connection that sends nothing at all is closed at the header timeout too
+// (nothing asked, nothing answered).
+TEST_F(HttpServerTest, SilentFreshConnectionClosedAtTheHeaderTimeout) {
+  HttpServerOptions o;
+  o.header_timeout_ms = 300;
+  start(echo, o);
+  Client c(port());
+  const int64_t closed_after = c.ms_until_closed(3000);
+  EXPECT_GE(closed_after, 250);
+  EXPECT_LT(closed_after, 1500);
+}
+
+// The body is not bound by the header timeout, only by the read timeout.
+TEST_F(HttpServerTest, SlowBodyIsBoundByTheReadTimeoutNotTheHeaderTimeout) {
+  HttpServerOptions o;
+  o.header_timeout_ms = 200;
+  o.read_timeout_ms = 5000;
+  start(echo, o);
+  Client c(port());
+  ASSERT_TRUE(c.send("POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc"));
+  std::this_thread::sleep_for(500ms);  // the pause being tested, past the header timeout
+  ASSERT_TRUE(c.send("def"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body_json()["body"], "abcdef");
 }
 
 }  // namespace

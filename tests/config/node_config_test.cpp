@@ -78,5 +78,31 @@ TEST(NodeConfig, ValidateReportsEveryProblem) {
   EXPECT_EQ(s.details()[2].path, "/listen");
 }
 
+// The per-address HTTP connection limit: default well above ordinary load
+// from one client, set by file and environment, 0 allowed (no limit), an
+// absurd value refused by name.
+TEST(NodeConfig, MaxConnectionsPerAddress) {
+  EXPECT_EQ(NodeConfig{}.max_connections_per_address, 1024u);
+  testing::TempDir dir;
+  auto c = load_config_file(write_file(dir, "max_connections_per_address: 64\n"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->max_connections_per_address, 64u);
+  auto e = apply_env(c.value(), {{"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "0"}});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->max_connections_per_address, 0u);
+  EXPECT_TRUE(validate(e.value()).is_ok());
+
+  auto bad = apply_env(NodeConfig{}, {{"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "lots"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("YANTRA_MAX_CONNECTIONS_PER_ADDRESS"), std::string::npos);
+
+  NodeConfig huge;
+  huge.max_connections_per_address = 2000000;
+  Status s = validate(huge);
+  ASSERT_FALSE(s.is_ok());
+  ASSERT_EQ(s.details().size(), 1u);
+  EXPECT_EQ(s.details()[0].path, "/max_connections_per_address");
+}
+
 }  // namespace
 }  // namespace yantra

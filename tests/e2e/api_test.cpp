@@ -355,6 +355,33 @@ TEST_F(ApiTest, InvalidQueryParametersAre400) {
   }
 }
 
+// A route takes the query parameters api/openapi.json lists for it; any
+// other is refused by name rather than silently ignored. A webhook takes
+// any (it hands its query to the flow), and so do the probes, which load
+// balancers and monitors call with query strings of their own.
+TEST_F(ApiTest, UnknownQueryParametersAre400) {
+  Api a = api();
+  create_flow(a, echo_flow("query-strict"));
+  for (const std::string& target : std::vector<std::string>{
+           "/api/v1/flows?limt=5", "/api/v1/executions?flow=query-strict",
+           "/api/v1/flows/query-strict?version=1&verbose=1", "/api/v1/keys?all=1"}) {
+    Reply r = a.get(target);
+    EXPECT_EQ(r.status, 400) << target << ": " << r.describe();
+    EXPECT_EQ(r.code(), "invalid_parameter") << target;
+    const std::string message = r.doc()["error"].value("message", "");
+    EXPECT_NE(message.find("unknown query parameter"), std::string::npos) << message;
+  }
+  Reply r = a.post("/api/v1/flows/query-strict/run?wait_ms=10000&wait=1", json::object());
+  EXPECT_EQ(r.status, 400) << r.describe();
+  EXPECT_NE(r.doc()["error"].value("message", "").find("'wait'"), std::string::npos)
+      << r.describe();
+  // Documented parameters still work; probes take anything.
+  EXPECT_EQ(a.get("/api/v1/flows/query-strict?version=1").status, 200);
+  EXPECT_EQ(a.get("/healthz?cache_buster=123").status, 200);
+  EXPECT_EQ(a.get("/metrics?format=text").status, 200);
+  EXPECT_EQ(a.get("/api/v1/executions?flow_id=query-strict&limit=5").status, 200);
+}
+
 TEST_F(ApiTest, MissingMalformedOrWrongKeysAre401) {
   const std::vector<std::pair<std::string, Headers>> cases = {
       {"missing", {}},

@@ -305,6 +305,40 @@ TEST_F(RobustnessTest, BytesThatAreNotHttp) {
   expect_intact("garbage bytes");
 }
 
+// Regression: a Transfer-Encoding other than exactly "chunked" was read as
+// "no body", so the body ran as a second request on the same connection: a
+// smuggled POST /api/v1/flows, which a proxy in front never saw, stored a
+// flow. Now such a request is answered 400 once and the connection closed.
+TEST_F(RobustnessTest, SmuggledRequestsBehindABadTransferEncodingNeverRun) {
+  const std::string auth = "Authorization: Bearer " + node_->key() + "\r\n";
+  int n = 0;
+  for (const std::string te :
+       {"identity", "gzip", "xchunked", "chunked, chunked", "gzip, chunked"}) {
+    SCOPED_TRACE(te);
+    const std::string id = "smuggled-" + std::to_string(n++);
+    const std::string flow = echo_flow(id).dump();
+    const std::string smuggled =
+        "POST /api/v1/flows HTTP/1.1\r\nHost: x\r\n" + auth +
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(flow.size()) +
+        "\r\n\r\n" + flow;
+    const std::string body = te.find("chunked") != std::string::npos && te != "chunked, chunked"
+                                 ? "0\r\n\r\n" + smuggled
+                                 : smuggled;
+    Conn c(port());
+    ASSERT_TRUE(c.connected());
+    c.send("POST /api/v1/flows HTTP/1.1\r\nHost: x\r\n" + auth +
+           "Content-Type: application/json\r\nTransfer-Encoding: " + te + "\r\n\r\n" + body);
+    Reply r = c.read_reply(10s);
+    EXPECT_EQ(r.status, 400) << r.describe();
+    EXPECT_EQ(r.code(), "bad_request") << r.describe();
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(5s)) << "a second response, or the connection stayed open";
+    Reply stored = api().get("/api/v1/flows/" + id);
+    EXPECT_EQ(stored.status, 404) << "the smuggled request ran: " << stored.describe();
+  }
+  expect_intact("smuggled requests");
+}
+
 TEST_F(RobustnessTest, ManyConcurrentConnections) {
   // Idle connections held open while others do real work.
   std::vector<std::unique_ptr<Conn>> idle;
