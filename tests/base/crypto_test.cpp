@@ -1,9 +1,13 @@
 // base/crypto: SHA-256 against the NIST FIPS 180-4 examples, HMAC-SHA256
 // against every RFC 4231 test case, constant-time comparison, and random
 // bytes/tokens of the right size and alphabet that do not repeat.
+// RAND_set_rand_method is deprecated in OpenSSL 3 but still honoured, and
+// it is the one way to make the CSPRNG fail on demand.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "base/crypto.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/rand.h>
 
 #include <set>
 #include <string>
@@ -86,6 +90,32 @@ TEST(Random, BytesHaveTheAskedSizeAndDoNotRepeat) {
   }
   // 2^-256 of a false failure.
   EXPECT_NE(crypto::random_bytes(32).value(), crypto::random_bytes(32).value());
+}
+
+// Two of the old copies ignored RAND_bytes' result and handed out whatever
+// the buffer held (zeros: "yk_AAAA..."). A CSPRNG that fails must be an error.
+int failing_bytes(unsigned char*, int) {
+  return 0;
+}
+int failing_status() {
+  return 0;
+}
+
+TEST(Random, AFailingCsprngIsAnErrorNotATokenOfZeros) {
+  RAND_METHOD failing{};
+  failing.bytes = failing_bytes;
+  failing.pseudorand = failing_bytes;
+  failing.status = failing_status;
+  const RAND_METHOD* previous = RAND_get_rand_method();
+  ASSERT_EQ(RAND_set_rand_method(&failing), 1);
+  auto bytes = crypto::random_bytes(16);
+  auto token = crypto::random_token(32);
+  RAND_set_rand_method(previous);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), "crypto_error");
+  ASSERT_FALSE(token.ok()) << "got a token anyway: " << token.value();
+  EXPECT_EQ(token.status().code(), "crypto_error");
+  EXPECT_TRUE(crypto::random_token(32).ok()) << "the real CSPRNG is back";
 }
 
 TEST(Random, TokensAreBase64UrlOfTheirBytesAndDistinct) {
