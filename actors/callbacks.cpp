@@ -23,9 +23,6 @@
 //   coordinator stops scanning rather than send the same rows again and again.
 #include "actors/internal/callbacks.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -33,15 +30,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/callbacks.hpp"
+#include "base/crypto.hpp"
 #include "base/metrics.hpp"
+#include "base/time.hpp"
+#include "runtime/callbacks.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/outbox.hpp"
 #include "storage/vault.hpp"
 
 namespace yantra::detail {
-
-int64_t now_ms();
 
 namespace {
 
@@ -122,18 +119,7 @@ void add_outbox_rows(const Flow& flow, const ExecutionState& after,
 
 std::string callback_signature(const std::string& secret, const std::string& timestamp,
                                const std::string& body) {
-  const std::string signed_text = timestamp + "." + body;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(), mac, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 15]);
-  }
-  return out;
+  return "sha256=" + crypto::hmac_sha256_hex(secret, timestamp + "." + body);
 }
 
 CallbackDispatcher::CallbackDispatcher(storage::Store& store, storage::Vault* vault,

@@ -22,6 +22,8 @@
 #include <memory>
 #include <mutex>
 
+#include "base/time.hpp"
+
 namespace yantra {
 
 class Clock {
@@ -39,11 +41,7 @@ class Clock {
 
 class SystemClock final : public Clock {
  public:
-  int64_t now_ms() const override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  int64_t now_ms() const override { return ::yantra::now_ms(); }
   std::chrono::milliseconds real_wait(int64_t deadline_ms) const override {
     const int64_t left = deadline_ms - now_ms();
     return std::chrono::milliseconds(left < 0 ? 0 : (left > 60000 ? 60000 : left));

@@ -31,20 +31,11 @@
 
 namespace yantra {
 
-namespace detail {
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace detail
-
 namespace {
 
 std::string new_execution_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   static_cast<uint64_t>(detail::now_ms())};
-  return make_execution_id(detail::now_ms(), rng(), rng());
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(now_ms())};
+  return make_execution_id(now_ms(), rng(), rng());
 }
 
 std::string flow_key(const std::string& tenant, const std::string& flow_id, uint32_t version) {
@@ -100,7 +91,7 @@ struct Engine::Impl {
       retention_cv.wait_for(lock, std::chrono::milliseconds(options.retention_interval_ms));
       if (retention_stop) break;
       lock.unlock();
-      const int64_t cutoff = detail::now_ms() - options.retention_ms;
+      const int64_t cutoff = now_ms() - options.retention_ms;
       for (;;) {
         auto n = store->events().expire_finished(cutoff, 1000);
         if (!n.ok()) {
@@ -218,7 +209,7 @@ struct Engine::Impl {
 
   // Stores a run that must wait for a slot of its flow (status "queued").
   Status enqueue(const std::string& execution_id, const RunRequest& request) {
-    const int64_t now = detail::now_ms();
+    const int64_t now = now_ms();
     v1::QueuedRun run;
     run.set_execution_id(execution_id);
     run.set_tenant(request.tenant);
@@ -257,7 +248,7 @@ struct Engine::Impl {
       if (run.execution_id() != summary.execution_id()) continue;
       v1::ExecutionSummary cancelled = summary;
       cancelled.set_status("cancelled");
-      cancelled.set_updated_ms(detail::now_ms());
+      cancelled.set_updated_ms(now_ms());
       Status s = admission->cancel_queued(run, cancelled);
       if (!s.is_ok()) return s;
       ExecutionResult r{summary.execution_id(),
@@ -512,7 +503,7 @@ Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definit
   fv.set_tenant(tenant);
   fv.set_flow_id(flow.value()->id);
   fv.set_definition_json(dump_canonical(definition));
-  fv.set_created_ms(detail::now_ms());
+  fv.set_created_ms(now_ms());
   fv.set_created_by(created_by);
   fv.set_note(note);
   auto version = impl_->store->flows().put(std::move(fv));
@@ -605,7 +596,7 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (flow.value().second->status == "paused") {
     return answer_all(started, Status("conflict", "flow '" + request.flow_id + "' is paused"));
   }
-  auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, detail::now_ms());
+  auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, now_ms());
   if (!verdict.ok()) return answer_all(started, verdict.status());
   const std::string execution_id = new_execution_id();
   if (verdict.value() == detail::Admission::Verdict::kQueue) {
@@ -775,7 +766,7 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   v1::FlowVersion tomb;
   tomb.set_tenant(tenant);
   tomb.set_flow_id(flow_id);
-  tomb.set_created_ms(detail::now_ms());
+  tomb.set_created_ms(now_ms());
   tomb.set_created_by(deleted_by);
   tomb.set_deleted(true);
   auto version = impl_->store->flows().put(std::move(tomb));
@@ -814,7 +805,7 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   if (!events.ok()) return started(events.status());
   const uint64_t last = events.value().empty() ? 0 : events.value().back().seq();
   const std::string id = new_execution_id();
-  auto forked = make_fork(events.value(), at_seq == 0 ? last : at_seq, patch, id, detail::now_ms());
+  auto forked = make_fork(events.value(), at_seq == 0 ? last : at_seq, patch, id, now_ms());
   if (!forked.ok()) return started(forked.status());
   auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
   if (!flow.ok()) return started(flow.status());
@@ -824,8 +815,7 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   act.flow = flow.value().second;
   act.unsaved = true;
   // A fork is a new execution: the tenant's limits apply to it.
-  Status admitted =
-      impl_->admission->admit_extra(tenant, source.value().flow_id(), true, detail::now_ms());
+  Status admitted = impl_->admission->admit_extra(tenant, source.value().flow_id(), true, now_ms());
   if (!admitted.is_ok()) return started(admitted);
   act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
                  started = std::move(started)](Result<std::string> r) {
@@ -848,7 +838,7 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
   if (!events.ok()) return started(events.status());
   auto st = fold(events.value());
   if (!st.ok()) return started(st.status());
-  auto resumed = make_resume(st.value(), detail::now_ms());
+  auto resumed = make_resume(st.value(), now_ms());
   if (!resumed.ok()) return started(resumed.status());
   auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
   if (!flow.ok()) return started(flow.status());
@@ -858,7 +848,7 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
   act.flow = flow.value().second;
   act.input = std::move(resumed.value());
   Status admitted =
-      impl_->admission->admit_extra(tenant, source.value().flow_id(), false, detail::now_ms());
+      impl_->admission->admit_extra(tenant, source.value().flow_id(), false, now_ms());
   if (!admitted.is_ok()) return started(admitted);
   act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
                  started = std::move(started)](Result<std::string> r) {

@@ -31,7 +31,9 @@
 // are closed without close_notify: the client never reads after its last
 // response, so the exchange needs no truncation protection on that side.
 #include "actors/http_tool.hpp"
+#include "base/encoding.hpp"
 #include "base/text.hpp"
+#include "base/utf8.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -79,58 +81,11 @@ std::string_view sv(beast::string_view s) {
   return {s.data(), s.size()};
 }
 
-std::string lower(std::string_view s) { return ascii_lower(s); }
-std::string upper(std::string_view s) { return ascii_upper(s); }
-
-// Response bytes become JSON strings that the engine later serializes, and
-// nlohmann::json refuses to dump invalid UTF-8: replace bad sequences with
-// U+FFFD here rather than fail the step later, far from the cause.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      ok = (b & 0xC0) == 0x80;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    if (ok && len == 2) ok = cp >= 0x80;
-    if (ok && len == 3) ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-    if (ok && len == 4) ok = cp >= 0x10000 && cp <= 0x10FFFF;
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
+std::string lower(std::string_view s) {
+  return ascii_lower(s);
 }
-
-std::string percent_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
+std::string upper(std::string_view s) {
+  return ascii_upper(s);
 }
 
 bool is_token(std::string_view s) {
@@ -801,7 +756,7 @@ class HttpTool final : public Tool {
     json headers = json::object();
     for (const auto& f : res) {
       const std::string name = lower(sv(f.name_string()));
-      const std::string value = valid_utf8(sv(f.value()));
+      const std::string value = utf8::replace_invalid(sv(f.value()));
       // Repeated fields (Set-Cookie, Vary) are joined as an HTTP list.
       auto it = headers.find(name);
       if (it == headers.end()) {
@@ -816,7 +771,7 @@ class HttpTool final : public Tool {
     if (ct != res.end() && is_json_type(sv(ct->value())) && !text.empty()) {
       body = json::parse(text, nullptr, false);
     }
-    if (body.is_discarded()) body = valid_utf8(text);
+    if (body.is_discarded()) body = utf8::replace_invalid(text);
 
     if (status >= 400 && req.accept_status.count(status) == 0) {
       const bool retriable = req.retry_on ? req.retry_on->count(status) > 0
@@ -828,7 +783,7 @@ class HttpTool final : public Tool {
       const std::string path = req.url.target.substr(0, req.url.target.find('?'));
       message += " from " + req.method + " " + req.url.origin() + path.substr(0, 200);
       if (!text.empty()) {
-        message += ": " + valid_utf8(std::string_view(text).substr(0, kExcerptBytes));
+        message += ": " + utf8::replace_invalid(utf8::truncate(text, kExcerptBytes));
         if (text.size() > kExcerptBytes) message += "...";
       }
       return ToolResult::failure("http_" + std::to_string(status), std::move(message), retriable);

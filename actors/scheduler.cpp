@@ -7,25 +7,14 @@
 
 #include <algorithm>
 #include <climits>
-#include <ctime>
 #include <future>
 
 #include <spdlog/spdlog.h>
 
+#include "base/time.hpp"
+
 namespace yantra::detail {
 namespace {
-
-// "2026-03-08T07:00:00.000Z": the slot as the run's input shows it.
-std::string iso_utc(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // generous: the compiler cannot bound tm's fields
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 // Refusals that will not change by trying the same slot again soon.
 bool consumes_slot(const std::string& code) {
@@ -250,7 +239,7 @@ Status Scheduler::fire(const Firing& f) {
   run.tenant = f.tenant;
   run.flow_id = f.flow_id;
   run.input = f.input;
-  run.input["scheduled_at"] = iso_utc(f.slot_ms);
+  run.input["scheduled_at"] = format_rfc3339_ms(f.slot_ms);
   run.idempotency_key = "schedule/" + f.flow_id + "/" + std::to_string(f.slot_ms);
   auto promise = std::make_shared<std::promise<Result<std::string>>>();
   auto future = promise->get_future();
@@ -270,14 +259,14 @@ void Scheduler::finish(const Firing& f, const Status& s) {
   if (!s.is_ok() && !consumes_slot(s.code())) {
     if (!stop_) {
       spdlog::warn("scheduled run of {}/{} at {} failed, retrying: {}", f.tenant, f.flow_id,
-                   iso_utc(f.slot_ms), s.to_string());
+                   format_rfc3339_ms(f.slot_ms), s.to_string());
     }
     retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     return;
   }
   if (!s.is_ok()) {
     spdlog::warn("scheduled run of {}/{} at {} refused: {}", f.tenant, f.flow_id,
-                 iso_utc(f.slot_ms), s.to_string());
+                 format_rfc3339_ms(f.slot_ms), s.to_string());
   }
   auto it = entries_.find(f.key);
   if (it == entries_.end()) return;  // deleted meanwhile: its rows are gone too

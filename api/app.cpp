@@ -14,10 +14,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 
 #include "api/openapi.hpp"
+#include "base/crypto.hpp"
 #include "base/metrics.hpp"
+#include "base/time.hpp"
 #include "storage/audit_log.hpp"
 
 namespace yantra::api {
@@ -56,12 +57,6 @@ constexpr ActionName kActions[] = {
     {"DELETE", "/admin/v1/tenants/{t}", "tenant.delete"},
 };
 
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A client's X-Request-Id is kept when it is short and printable, so that
 // its logs and our audit records share the id; otherwise we make one.
 std::string request_id_of(const HttpRequest& req) {
@@ -71,7 +66,12 @@ std::string request_id_of(const HttpRequest& req) {
   if (ok) return given;
   // A random per-process prefix and a counter: unique, and no call into the
   // CSPRNG on every request (request ids are not secrets).
-  static const std::string prefix = "req_" + random_token(6) + "_";
+  static const std::string prefix = [] {
+    auto token = crypto::random_token(6);
+    // Without the CSPRNG (it failed once at startup) the start time still
+    // tells processes apart; an id is a correlation key, not a secret.
+    return "req_" + (token.ok() ? token.value() : std::to_string(now_us())) + "_";
+  }();
   static std::atomic<uint64_t> counter{0};
   return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }

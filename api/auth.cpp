@@ -1,77 +1,22 @@
-// Hashing and randomness come from OpenSSL (SHA-256, RAND_bytes): never a
-// home-made primitive for credentials.
+// Hashing and randomness come from base/crypto (OpenSSL's SHA-256 and
+// RAND_bytes, its result checked): never a home-made primitive for
+// credentials.
 #include "api/auth.hpp"
 
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
-#include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
+#include "base/crypto.hpp"
+#include "base/encoding.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
+
 namespace yantra::api {
 
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
-
-std::string random_token(size_t bytes) {
-  std::string raw(bytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : raw) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out.push_back(kAlphabet[(acc >> (bits - 6)) & 63]);
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 63]);
-  return out;
-}
-
 namespace {
-
-// Base64 (RFC 4648, with padding) as Basic credentials use it.
-bool base64_decode(const std::string& in, std::string& out) {
-  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return false;
-  out.assign(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return false;
-  size_t pad = 0;
-  if (in[in.size() - 1] == '=') ++pad;
-  if (in[in.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return true;
-}
-
-bool starts_with_ci(const std::string& s, const std::string& prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  }
-  return true;
-}
 
 const Status kMalformed("unauthorized",
                         "malformed Authorization header (expected 'Bearer <key>' or Basic "
@@ -79,8 +24,16 @@ const Status kMalformed("unauthorized",
 
 }  // namespace
 
+Result<NewApiKey> new_api_key() {
+  auto secret = crypto::random_token(32);
+  if (!secret.ok()) return secret.status();
+  auto id = crypto::random_token(9);
+  if (!id.ok()) return id.status();
+  return NewApiKey{"key_" + id.value(), "yk_" + secret.value()};
+}
+
 void Authenticator::set_operator_key(const std::string& secret) {
-  operator_hash_ = secret.empty() ? std::string() : sha256_hex(secret);
+  operator_hash_ = secret.empty() ? std::string() : crypto::sha256_hex(secret);
 }
 
 void Authenticator::forget_key(const std::string& hash) {
@@ -129,11 +82,14 @@ Result<Credentials> parse_authorization(const std::string& header, std::string* 
     return header.substr(i);
   };
   Credentials c;
-  if (starts_with_ci(header, "bearer ")) {
+  if (ascii_starts_with_ci(header, "bearer ")) {
     c.secret = after_scheme(7);
-  } else if (starts_with_ci(header, "basic ")) {
-    std::string decoded;
-    if (!base64_decode(after_scheme(6), decoded)) return kMalformed;
+  } else if (ascii_starts_with_ci(header, "basic ")) {
+    const std::string encoded = after_scheme(6);
+    if (encoded.empty() || encoded.size() > 4096) return kMalformed;
+    auto credentials = base64_decode(encoded);
+    if (!credentials.ok()) return kMalformed;
+    const std::string& decoded = credentials.value();
     const size_t colon = decoded.find(':');
     if (colon == std::string::npos || colon == 0) return kMalformed;
     c.basic = true;
@@ -154,9 +110,8 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
   const bool basic = parsed.value().basic;
   const std::string& basic_tenant = parsed.value().tenant;
   const std::string& secret = parsed.value().secret;
-  const std::string hash = sha256_hex(secret);
-  if (!basic && !operator_hash_.empty() &&
-      CRYPTO_memcmp(hash.data(), operator_hash_.data(), hash.size()) == 0) {
+  const std::string hash = crypto::sha256_hex(secret);
+  if (!basic && !operator_hash_.empty() && crypto::constant_time_equal(hash, operator_hash_)) {
     return Principal{"", "operator", "operator", 0, 0};
   }
   std::optional<Principal> cached;
@@ -190,9 +145,7 @@ Result<std::string> Authenticator::bootstrap(const std::string& data_dir,
     t.set_id("default");
     t.set_name("Default");
     t.set_status("active");
-    t.set_created_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count());
+    t.set_created_ms(now_ms());
     t.set_updated_ms(t.created_ms());
     Status s = engine_.put_tenant(t);
     if (!s.is_ok()) return s;
@@ -200,19 +153,19 @@ Result<std::string> Authenticator::bootstrap(const std::string& data_dir,
   auto count = engine_.count_api_keys("default");
   if (!count.ok()) return count.status();
   if (count.value() > 0 && preset.empty()) return std::string();
-  const std::string secret = preset.empty() ? "yk_" + random_token(32) : preset;
-  const std::string hash = sha256_hex(secret);
+  auto generated = new_api_key();
+  if (!generated.ok()) return generated.status();
+  const std::string secret = preset.empty() ? generated->secret : preset;
+  const std::string hash = crypto::sha256_hex(secret);
   auto existing = engine_.find_api_key(hash);
   if (!existing.ok()) return existing.status();
   if (existing.value().has_value()) return std::string();  // preset already stored
   v1::ApiKey key;
-  key.set_key_id("key_" + random_token(9));
+  key.set_key_id(generated->key_id);
   key.set_tenant("default");
   key.set_role("owner");
   key.set_name(preset.empty() ? "bootstrap" : "bootstrap (YANTRA_BOOTSTRAP_KEY)");
-  key.set_created_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count());
+  key.set_created_ms(now_ms());
   Status s = engine_.put_api_key(hash, key);
   if (!s.is_ok()) return s;
   if (preset.empty()) {

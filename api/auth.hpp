@@ -37,8 +37,13 @@ struct Principal {
   bool is_operator() const { return role == "operator"; }
 };
 
-std::string sha256_hex(const std::string& data);
-std::string random_token(size_t bytes);
+// A fresh key: id "key_" + 12 characters, secret "yk_" + 43 characters (both
+// base64url of random bytes). Fails ("crypto_error") only when the CSPRNG does.
+struct NewApiKey {
+  std::string key_id;
+  std::string secret;
+};
+Result<NewApiKey> new_api_key();
 
 // An Authorization header value, parsed but not verified.
 struct Credentials {

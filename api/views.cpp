@@ -5,9 +5,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <cstdio>
-#include <ctime>
-
+#include "base/time.hpp"
 #include "runtime/flow.hpp"
 
 namespace yantra::api {
@@ -17,15 +15,7 @@ std::string dump(const json& j) {
 }
 
 std::string iso_time(int64_t unix_ms) {
-  if (unix_ms <= 0) return "";
-  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // generous: the compiler cannot bound tm's fields
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
+  return unix_ms <= 0 ? "" : format_rfc3339_ms(unix_ms);
 }
 
 namespace {

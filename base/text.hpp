@@ -1,5 +1,6 @@
 // ASCII case mapping for protocol tokens (HTTP methods, header names, media
-// types): locale-independent on purpose, unlike std::tolower on a locale.
+// types, authorization schemes): locale-independent on purpose, unlike
+// std::tolower on a locale.
 #pragma once
 
 #include <string>
@@ -21,6 +22,20 @@ inline std::string ascii_upper(std::string_view s) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
   return out;
+}
+
+// Whether `s` starts with `prefix`, ignoring ASCII case ("Bearer " matches
+// "bearer "): HTTP scheme and header names are case-insensitive.
+inline bool ascii_starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char a = s[i];
+    char b = prefix[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  return true;
 }
 
 }  // namespace yantra

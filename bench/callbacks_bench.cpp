@@ -26,18 +26,14 @@
 #include <vector>
 
 #include "actors/engine.hpp"
+#include "base/time.hpp"
 #include "tests/http_test_server.hpp"
 
 namespace {
 
 using yantra::json;
+using yantra::now_ms;
 using Clock = std::chrono::steady_clock;
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Args {
   int executions = 2000;
@@ -69,7 +65,7 @@ int main(int argc, char** argv) {
   std::mutex rx_mu;
   std::map<std::string, int64_t> arrived;  // delivery id -> wall ms
   yantra::testing::HttpTestServer receiver([&](const yantra::testing::TestRequest& req) {
-    const int64_t now = wall_ms();
+    const int64_t now = now_ms();
     {
       std::lock_guard<std::mutex> lock(rx_mu);
       arrived.emplace(req.header("x-yantra-delivery"), now);

@@ -16,12 +16,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -32,6 +30,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.hpp"
+#include "base/time.hpp"
+#include "base/utf8.hpp"
 #include "cli/http_client.hpp"
 #include "runtime/flow.hpp"
 
@@ -77,10 +78,7 @@ class Table {
 
  private:
   // Code points, not bytes, so names in other scripts still line up.
-  static size_t display_width(const std::string& s) {
-    return static_cast<size_t>(std::count_if(
-        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-  }
+  static size_t display_width(const std::string& s) { return utf8::count_code_points(s); }
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
@@ -101,28 +99,9 @@ std::string cell(const json& obj, const char* key) {
   return cell(obj[key]);
 }
 
-std::string truncate(std::string s, size_t max) {
+std::string truncate(const std::string& s, size_t max) {
   if (s.size() <= max) return s;
-  s.resize(max);
-  // Do not cut a UTF-8 sequence in half.
-  while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
-  if (!s.empty() && (static_cast<unsigned char>(s.back()) & 0x80) != 0) s.pop_back();
-  return s + "...";
-}
-
-std::string percent_encode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  return std::string(utf8::truncate(s, max)) + "...";
 }
 
 // Appends "name=value" to a query string being built ("" or "?a=1").
@@ -602,14 +581,7 @@ std::string iso_ms(const json& ms) {
   if (!ms.is_number_integer()) return "-";
   const int64_t v = ms.get<int64_t>();
   if (v <= 0) return "-";
-  const std::time_t secs = static_cast<std::time_t>(v / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(v % 1000));
-  return out;
+  return format_rfc3339_ms(v);
 }
 
 std::string execution_target(const std::string& id, const std::string& rest = "") {

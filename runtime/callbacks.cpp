@@ -14,8 +14,8 @@
 #include "runtime/callbacks.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "base/time.hpp"
 #include "runtime/redact.hpp"
 
 namespace yantra {
@@ -86,19 +86,6 @@ json event_data(const ExecutionState& after, const v1::Event& ev) {
   }
 }
 
-// Howard Hinnant's civil_from_days: days since 1970-01-01 -> (y, m, d).
-void civil_from_days(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2 ? 1 : 0);
-}
-
 }  // namespace
 
 std::string_view callback_event_type(const v1::Event& event) {
@@ -141,7 +128,7 @@ std::vector<CallbackMessage> callback_messages(const Flow& flow, const Execution
                    {"flow_version", after.flow_version},
                    {"tenant", after.tenant},
                    {"seq", ev.seq()},
-                   {"time", iso_time_utc(ev.time_ms())},
+                   {"time", format_rfc3339_ms(ev.time_ms())},
                    {"data", redact(event_data(after, ev))}};
       }
       m.payload = payload;
@@ -155,20 +142,6 @@ int64_t callback_retry_delay_ms(uint32_t failed_attempts, int64_t initial_ms, in
   int64_t delay = std::max<int64_t>(1, initial_ms);
   for (uint32_t i = 1; i < failed_attempts && delay < max_ms; ++i) delay *= 2;
   return std::min(delay, max_ms);
-}
-
-std::string iso_time_utc(int64_t unix_ms) {
-  const int64_t days = (unix_ms >= 0 ? unix_ms : unix_ms - 86399999) / 86400000;
-  const int64_t ms_of_day = unix_ms - days * 86400000;
-  int64_t y = 0;
-  unsigned m = 0;
-  unsigned d = 0;
-  civil_from_days(days, &y, &m, &d);
-  const auto secs = static_cast<int>(ms_of_day / 1000);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
-                m, d, secs / 3600, secs / 60 % 60, secs % 60, static_cast<int>(ms_of_day % 1000));
-  return buf;
 }
 
 }  // namespace yantra

@@ -60,7 +60,4 @@ std::vector<CallbackMessage> callback_messages(const Flow& flow, const Execution
 int64_t callback_retry_delay_ms(uint32_t failed_attempts, int64_t initial_ms = 1000,
                                 int64_t max_ms = 3600 * 1000);
 
-// "2026-01-05T10:00:00.123Z" for a Unix time in milliseconds (UTC).
-std::string iso_time_utc(int64_t unix_ms);
-
 }  // namespace yantra

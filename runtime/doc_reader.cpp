@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/utf8.hpp"
 #include "runtime/json_patch.hpp"
 
 namespace yantra {
@@ -29,9 +30,7 @@ std::string pointer_child(std::string_view pointer, size_t index) {
 std::string quote_name(std::string_view s) {
   constexpr size_t kMax = 64;
   if (s.size() <= kMax) return "'" + std::string(s) + "'";
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return "'" + std::string(s.substr(0, cut)) + "...'";
+  return "'" + std::string(utf8::truncate(s, kMax)) + "...'";
 }
 
 void DocReader::add(std::string path, std::string message) {

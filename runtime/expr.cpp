@@ -14,6 +14,8 @@
 #include <optional>
 #include <utility>
 
+#include "base/utf8.hpp"
+
 namespace yantra::expr {
 
 // One AST node. `kids` are owned; the tree is immutable once parse() returns.
@@ -334,12 +336,6 @@ bool Arithmetic(Op op, const json& a, const json& b, EvalContext& c, Value& out)
   return true;
 }
 
-std::size_t CountCodePoints(const std::string& s) {
-  std::size_t n = 0;
-  for (char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
-  return n;
-}
-
 bool IsSpace(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
 }
@@ -419,9 +415,7 @@ bool ParseNumberText(std::string_view s, json& out) {
 std::string Quote(const std::string& s) {
   constexpr std::size_t kMax = 40;
   if (s.size() <= kMax) return "'" + s + "'";
-  std::size_t n = kMax;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return "'" + s.substr(0, n) + "...'";
+  return "'" + std::string(utf8::truncate(s, kMax)) + "...'";
 }
 
 std::string Dump(const json& v) {
@@ -446,7 +440,7 @@ std::string ArgTypes(const Value* args, std::size_t n) {
 bool FnLen(Value* a, std::size_t, EvalContext& c, Value& out) {
   const json& x = a[0].get();
   if (const std::string* s = StringOf(x)) {
-    out.set(static_cast<std::int64_t>(CountCodePoints(*s)));
+    out.set(static_cast<std::int64_t>(utf8::count_code_points(*s)));
   } else if (x.is_array() || x.is_object()) {
     out.set(static_cast<std::int64_t>(x.size()));
   } else {
@@ -975,59 +969,6 @@ struct ParseError {
   std::string message;
 };
 
-// Position of the first byte that is not part of valid UTF-8, or npos.
-std::size_t FindInvalidUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t len;
-    std::uint32_t cp;
-    if (b < 0x80) {
-      ++i;
-      continue;
-    } else if ((b & 0xE0) == 0xC0) {
-      len = 2;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      len = 3;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      len = 4;
-      cp = b & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cb = static_cast<unsigned char>(s[i + k]);
-      if ((cb & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cb & 0x3F);
-    }
-    static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-void AppendUtf8(std::string& s, std::uint32_t cp) {
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 std::string DescribeChar(char ch) {
   const auto b = static_cast<unsigned char>(ch);
   if (b >= 0x80) return "non-ASCII character";
@@ -1160,7 +1101,7 @@ class Lexer {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             throw ParseError{i_, "invalid \\u escape (unpaired surrogate)"};
           }
-          AppendUtf8(s, static_cast<std::uint32_t>(cp));
+          utf8::append_code_point(s, static_cast<char32_t>(cp));
           i_ += len;
           continue;
         }
@@ -1531,7 +1472,7 @@ Result<Expression> Expression::parse(std::string_view source) {
     return error(kMaxSourceLength,
                  "expression longer than " + std::to_string(kMaxSourceLength) + " characters");
   }
-  if (const std::size_t bad = FindInvalidUtf8(source); bad != std::string_view::npos) {
+  if (const std::size_t bad = utf8::find_invalid(source); bad != std::string_view::npos) {
     return error(bad, "invalid UTF-8");
   }
   try {

@@ -43,31 +43,6 @@ constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxSignalName = 128;
 constexpr size_t kMaxApprovers = 100;
 
-std::string child(std::string_view pointer, std::string_view key) {
-  std::string out(pointer);
-  out += '/';
-  out += pointer_escape(key);
-  return out;
-}
-
-std::string child(std::string_view pointer, size_t index) {
-  return std::string(pointer) + "/" + std::to_string(index);
-}
-
-// Names echoed in messages come from the document; keep a hostile 1 MB key
-// from becoming a 1 MB error message, without cutting a UTF-8 sequence.
-std::string shown(std::string_view s) {
-  constexpr size_t kMax = 64;
-  if (s.size() <= kMax) return std::string(s);
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return std::string(s.substr(0, cut)) + "...";
-}
-
-std::string in_quotes(std::string_view s) {
-  return "'" + shown(s) + "'";
-}
-
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -328,7 +303,7 @@ class Parser {
     const json* v = find(obj, key);
     if (v == nullptr) return false;
     if (!v->is_boolean()) {
-      add(child(pointer, key), "must be a boolean");
+      add(pointer_child(pointer, key), "must be a boolean");
       return false;
     }
     out = v->get<bool>();
@@ -339,7 +314,7 @@ class Parser {
   void read_transition(const json& obj, std::string_view key, std::string_view pointer,
                        std::string& out, StepInfo& info) {
     if (read_string(obj, key, pointer, false, out, true)) {
-      info.transitions.push_back(Transition{out, child(pointer, key)});
+      info.transitions.push_back(Transition{out, pointer_child(pointer, key)});
     }
   }
 
@@ -380,15 +355,16 @@ class Parser {
     }
     for (size_t i = 0; i < callbacks.size(); ++i) {
       const json& doc = callbacks[i];
-      std::string cp = child(p, i);
+      std::string cp = pointer_child(p, i);
       if (!r.expect_object(doc, cp)) continue;
       r.check_fields(doc, cp, {"events", "secret", "url"});
       Callback callback;
       if (r.read_string(doc, "url", cp, true, callback.url) && !valid_callback_url(callback.url)) {
-        add(child(cp, "url"), "must be an http:// or https:// URL of at most 2048 characters");
+        add(pointer_child(cp, "url"),
+            "must be an http:// or https:// URL of at most 2048 characters");
       }
       const json* events = find(doc, "events");
-      std::string ep = child(cp, "events");
+      std::string ep = pointer_child(cp, "events");
       if (events == nullptr) {
         add(ep, "is required");
       } else if (!events->is_array() || events->empty()) {
@@ -404,10 +380,10 @@ class Parser {
               message += known == kEvents[0] ? " " : ", ";
               message += known;
             }
-            add(child(ep, j), message);
+            add(pointer_child(ep, j), message);
           } else if (std::find(callback.events.begin(), callback.events.end(), *name) !=
                      callback.events.end()) {
-            add(child(ep, j), "duplicate event " + in_quotes(*name));
+            add(pointer_child(ep, j), "duplicate event " + quote_name(*name));
           } else {
             callback.events.push_back(*name);
           }
@@ -445,14 +421,15 @@ class Parser {
     info.steps.reserve(info.scope->steps.capacity());
     for (size_t i = 0; i < steps.size(); ++i) {
       if (total_steps_ == kMaxSteps) {
-        add(child(pointer, i), "a flow may have at most " + std::to_string(kMaxSteps) + " steps");
+        add(pointer_child(pointer, i),
+            "a flow may have at most " + std::to_string(kMaxSteps) + " steps");
         limit_hit_ = true;
         return;
       }
       ++total_steps_;
       info.scope->steps.emplace_back();
       info.steps.emplace_back();
-      parse_step(steps[i], child(pointer, i), info, i, depth);
+      parse_step(steps[i], pointer_child(pointer, i), info, i, depth);
     }
   }
 
@@ -470,15 +447,15 @@ class Parser {
         {"config", "id", "name", "on_failure", "on_success", "on_timeout", "retry_config", "type"});
 
     if (read_string(doc, "id", pointer, true, step.id)) {
-      std::string id_pointer = child(pointer, "id");
+      std::string id_pointer = pointer_child(pointer, "id");
       if (!valid_step_id(step.id)) {
         add(id_pointer, "must match [A-Za-z_][A-Za-z0-9_-]{0,63}");
       } else if (is_reserved(step.id)) {
-        add(id_pointer, in_quotes(step.id) + " is a reserved name");
+        add(id_pointer, quote_name(step.id) + " is a reserved name");
       }
       auto [first, inserted] = defined_.emplace(step.id, Defined{&info, pos, pointer});
       if (!inserted) {
-        add(id_pointer, "duplicate step id " + in_quotes(step.id) + " (first defined at " +
+        add(id_pointer, "duplicate step id " + quote_name(step.id) + " (first defined at " +
                             first->second.pointer + ")");
       }
       info.scope->index.emplace(step.id, pos);
@@ -488,7 +465,7 @@ class Parser {
     std::string type_name;
     if (read_string(doc, "type", pointer, true, type_name)) {
       type = step_type(type_name);
-      if (!type) add(child(pointer, "type"), "unknown step type " + in_quotes(type_name));
+      if (!type) add(pointer_child(pointer, "type"), "unknown step type " + quote_name(type_name));
     }
     if (type) step.type = *type;
 
@@ -502,21 +479,21 @@ class Parser {
       if (waits) {
         read_transition(doc, "on_timeout", pointer, step.on_timeout, si);
       } else if (type) {
-        add(child(pointer, "on_timeout"),
+        add(pointer_child(pointer, "on_timeout"),
             "only wait_signal and approval steps can have on_timeout");
       }
     }
 
     if (const json* retry = find(doc, "retry_config")) {
       if (type == StepType::kAction) {
-        parse_retry(*retry, child(pointer, "retry_config"), step.retry);
+        parse_retry(*retry, pointer_child(pointer, "retry_config"), step.retry);
       } else if (type) {
-        add(child(pointer, "retry_config"), "only action steps can have a retry_config");
+        add(pointer_child(pointer, "retry_config"), "only action steps can have a retry_config");
       }
     }
 
     const json* config = find(doc, "config");
-    std::string cp = child(pointer, "config");
+    std::string cp = pointer_child(pointer, "config");
     if (config == nullptr) {
       add(cp, "is required");
       return;
@@ -540,7 +517,7 @@ class Parser {
     }
     if (!step.on_timeout.empty() && step.timeout_ms == 0 &&
         find(*config, "timeout_ms") == nullptr) {
-      add(child(pointer, "on_timeout"),
+      add(pointer_child(pointer, "on_timeout"),
           "needs config.timeout_ms: without it the step never times out");
     }
   }
@@ -555,7 +532,8 @@ class Parser {
     check_fields(config, cp, {"name", "timeout_ms"});
     if (read_string(config, "name", cp, true, step.signal_name, true) &&
         step.signal_name.size() > kMaxSignalName) {
-      add(child(cp, "name"), "must be at most " + std::to_string(kMaxSignalName) + " bytes");
+      add(pointer_child(cp, "name"),
+          "must be at most " + std::to_string(kMaxSignalName) + " bytes");
     }
     read_wait_timeout(config, cp, step);
   }
@@ -566,7 +544,7 @@ class Parser {
   void parse_approval(const json& config, const std::string& cp, Step& step) {
     check_fields(config, cp, {"approvers", "policy", "timeout_ms"});
     const json* approvers = find(config, "approvers");
-    const std::string ap = child(cp, "approvers");
+    const std::string ap = pointer_child(cp, "approvers");
     if (approvers == nullptr) {
       add(ap, "is required");
     } else if (!approvers->is_array() || approvers->empty()) {
@@ -576,7 +554,7 @@ class Parser {
     } else {
       for (size_t i = 0; i < approvers->size(); ++i) {
         const json& entry = (*approvers)[i];
-        const std::string ep = child(ap, i);
+        const std::string ep = pointer_child(ap, i);
         if (!entry.is_string()) {
           add(ep, "must be a string");
           continue;
@@ -586,10 +564,10 @@ class Parser {
           add(ep,
               "must be an API key id (key_...) or role:owner, role:admin, role:editor or "
               "role:viewer, got " +
-                  in_quotes(text));
+                  quote_name(text));
         } else if (std::find(step.approvers.begin(), step.approvers.end(), text) !=
                    step.approvers.end()) {
-          add(ep, "duplicate approver " + in_quotes(text));
+          add(ep, "duplicate approver " + quote_name(text));
         } else {
           step.approvers.push_back(text);
         }
@@ -625,7 +603,7 @@ class Parser {
     // max simply follows a large initial delay up.
     if (read_int(doc, "max_delay_ms", pointer, false, 0, kMaxDurationMs, retry.max_delay_ms)) {
       if (retry.max_delay_ms < retry.initial_delay_ms) {
-        add(child(pointer, "max_delay_ms"),
+        add(pointer_child(pointer, "max_delay_ms"),
             "must be ≥ initial_delay_ms (" + std::to_string(retry.initial_delay_ms) + ")");
       }
     } else {
@@ -633,7 +611,7 @@ class Parser {
     }
     if (const json* m = find(doc, "multiplier")) {
       if (!m->is_number() || m->get<double>() < 1.0) {
-        add(child(pointer, "multiplier"), "must be a number ≥ 1");
+        add(pointer_child(pointer, "multiplier"), "must be a number ≥ 1");
       } else {
         retry.multiplier = m->get<double>();
       }
@@ -648,17 +626,17 @@ class Parser {
       auto tool = std::find_if(opts_.tools.begin(), opts_.tools.end(),
                                [&](const ToolSpec& t) { return t.id == step.tool_id; });
       if (tool == opts_.tools.end()) {
-        add(child(cp, "tool_id"), "unknown tool " + in_quotes(step.tool_id));
+        add(pointer_child(cp, "tool_id"), "unknown tool " + quote_name(step.tool_id));
       } else if (has_action && !tool->actions.empty() &&
                  std::find(tool->actions.begin(), tool->actions.end(), step.action) ==
                      tool->actions.end()) {
-        add(child(cp, "action"),
-            "tool " + in_quotes(step.tool_id) + " has no action " + in_quotes(step.action));
+        add(pointer_child(cp, "action"),
+            "tool " + quote_name(step.tool_id) + " has no action " + quote_name(step.action));
       }
     }
     const json* parameters = find(config, "parameters");
-    step.parameters =
-        compile(parameters ? *parameters : json::object(), child(cp, "parameters"), si.uses);
+    step.parameters = compile(parameters ? *parameters : json::object(),
+                              pointer_child(cp, "parameters"), si.uses);
     read_int(config, "timeout_ms", cp, false, 0, kMaxDurationMs, step.timeout_ms);
   }
 
@@ -668,7 +646,7 @@ class Parser {
     read_transition(config, "on_false", cp, step.on_false, si);
 
     const json* cond = find(config, "condition");
-    std::string p = child(cp, "condition");
+    std::string p = pointer_child(cp, "condition");
     if (cond == nullptr) {
       add(p, "is required");
       return;
@@ -679,7 +657,7 @@ class Parser {
     }
     if (const json* source = find(*cond, "$expr")) {
       check_fields(*cond, p, {"$expr"});
-      std::string ep = child(p, "$expr");
+      std::string ep = pointer_child(p, "$expr");
       if (!source->is_string()) {
         add(ep, "must be a string");
         return;
@@ -695,18 +673,18 @@ class Parser {
     }
     check_fields(*cond, p, {"left", "operator", "right"});
     if (read_string(*cond, "operator", p, true, step.op) && !expr::is_operator(step.op)) {
-      add(child(p, "operator"), "unknown operator " + in_quotes(step.op) +
-                                    " (expected one of == != > < >= <= contains in)");
+      add(pointer_child(p, "operator"), "unknown operator " + quote_name(step.op) +
+                                            " (expected one of == != > < >= <= contains in)");
     }
     if (const json* left = find(*cond, "left")) {
-      step.left = compile(*left, child(p, "left"), si.uses);
+      step.left = compile(*left, pointer_child(p, "left"), si.uses);
     } else {
-      add(child(p, "left"), "is required");
+      add(pointer_child(p, "left"), "is required");
     }
     if (const json* right = find(*cond, "right")) {
-      step.right = compile(*right, child(p, "right"), si.uses);
+      step.right = compile(*right, pointer_child(p, "right"), si.uses);
     } else {
-      add(child(p, "right"), "is required");
+      add(pointer_child(p, "right"), "is required");
     }
   }
 
@@ -718,12 +696,12 @@ class Parser {
       // is checked when it is evaluated.
       if (items->is_array() ||
           (items->is_object() && (items->contains("$ref") || items->contains("$expr")))) {
-        step.items = compile(*items, child(cp, "items"), si.uses);
+        step.items = compile(*items, pointer_child(cp, "items"), si.uses);
       } else {
-        add(child(cp, "items"), "must be an array, a $ref or a $expr");
+        add(pointer_child(cp, "items"), "must be an array, a $ref or a $expr");
       }
     } else {
-      add(child(cp, "items"), "is required");
+      add(pointer_child(cp, "items"), "is required");
     }
     read_bool(config, "parallel", cp, step.parallel);
     int64_t n = 0;
@@ -754,7 +732,7 @@ class Parser {
                   ScopeKind kind, int depth) {
     const json* steps = find(config, "steps");
     if (steps == nullptr) {
-      add(child(cp, "steps"), "is required");
+      add(pointer_child(cp, "steps"), "is required");
       return;
     }
     step.body = std::make_shared<Scope>();
@@ -764,7 +742,7 @@ class Parser {
     body.parent = &info;
     body.container = &step;
     body.in_loop = info.in_loop || kind == ScopeKind::kLoop;
-    parse_scope(*steps, child(cp, "steps"), body, depth + 1);
+    parse_scope(*steps, pointer_child(cp, "steps"), body, depth + 1);
   }
 
   // ---- the second pass
@@ -789,9 +767,9 @@ class Parser {
           edges[i].push_back(Edge{local->second, &t});
           targeted[local->second] = true;
         } else if (defined_.count(t.target) != 0) {
-          add(t.pointer, "step " + in_quotes(t.target) + " is in another scope");
+          add(t.pointer, "step " + quote_name(t.target) + " is in another scope");
         } else {
-          add(t.pointer, "unknown step " + in_quotes(t.target));
+          add(t.pointer, "unknown step " + quote_name(t.target));
         }
       }
     }
@@ -848,8 +826,8 @@ class Parser {
             owner[i] = r;
           } else if (owner[i] != r && named(i)) {
             add(info.steps[i].pointer,
-                "step " + in_quotes(scope.steps[i].id) + " is reached from branches " +
-                    in_quotes(scope.steps[owner[i]].id) + " and " + in_quotes(scope.steps[r].id) +
+                "step " + quote_name(scope.steps[i].id) + " is reached from branches " +
+                    quote_name(scope.steps[owner[i]].id) + " and " + quote_name(scope.steps[r].id) +
                     "; parallel branches cannot merge, put the joining "
                     "step after the parallel step");
             continue;
@@ -879,8 +857,8 @@ class Parser {
       }
       for (size_t i = 1; i < n; ++i) {
         if (!reached[i] && named(i)) {
-          add(info.steps[i].pointer, "step " + in_quotes(scope.steps[i].id) +
-                                         " is unreachable from " + in_quotes(scope.steps[0].id));
+          add(info.steps[i].pointer, "step " + quote_name(scope.steps[i].id) +
+                                         " is unreachable from " + quote_name(scope.steps[0].id));
         }
       }
     }
@@ -897,20 +875,20 @@ class Parser {
     const std::string& root = use.root;
     if (root.empty() || root == "input" || root == "execution") return;
     if (root == "item" || root == "index") {
-      if (!info.in_loop) add(use.pointer, in_quotes(root) + " is only available inside a loop");
+      if (!info.in_loop) add(use.pointer, quote_name(root) + " is only available inside a loop");
       return;
     }
     auto it = defined_.find(root);
     if (it == defined_.end()) {
-      add(use.pointer, "unknown step " + in_quotes(root) + " in " + ref_kind(use.pointer));
+      add(use.pointer, "unknown step " + quote_name(root) + " in " + ref_kind(use.pointer));
       return;
     }
     const ScopeInfo* s = it->second.scope;
     if (encloses(s, &info)) return;
     while (!encloses(s->parent, &info)) s = s->parent;
-    add(use.pointer, in_quotes(root) + " is inside " +
+    add(use.pointer, quote_name(root) + " is inside " +
                          (s->kind == ScopeKind::kLoop ? "loop " : "parallel ") +
-                         in_quotes(s->container->id) + " and not visible here");
+                         quote_name(s->container->id) + " and not visible here");
   }
 
   // Template::Use and condition expressions point at the "$ref"/"$expr" member.

@@ -23,6 +23,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "base/utf8.hpp"
 #include "runtime/flow.hpp"
 
 namespace yantra {
@@ -158,29 +159,6 @@ Resolved resolve_plain(std::string_view s) {
   return {std::string(s), {}};
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
 // ---- YAML -> JSON
 
 struct ConvertError {
@@ -269,7 +247,7 @@ class Converter {
   }
 
   void count_bytes(const YAML::Node& node, const std::string& text) {
-    if (!valid_utf8(text)) throw ConvertError{node.Mark(), "invalid UTF-8"};
+    if (!utf8::is_valid(text)) throw ConvertError{node.Mark(), "invalid UTF-8"};
     bytes_ += text.size();
     if (bytes_ > kMaxBytes) {
       throw ConvertError{node.Mark(), "document expands to more than " +

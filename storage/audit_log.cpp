@@ -20,14 +20,15 @@
 //   their purpose, and the API's own backpressure bounds the request rate.
 #include "storage/audit_log.hpp"
 
-#include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "storage/internal/db.hpp"
+#include "base/crypto.hpp"
+#include "base/encoding.hpp"
+#include "base/time.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
 
@@ -55,21 +56,9 @@ void append_field(std::string& out, const std::string& field) {
   out.append(field);
 }
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
+// The first 8 bytes, enough to tell two hashes apart in a message.
 std::string hex_prefix(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes.size() && i < 8; ++i) {
-    const auto b = static_cast<unsigned char>(bytes[i]);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xF]);
-  }
-  return out;
+  return hex_encode(std::string_view(bytes).substr(0, 8));
 }
 
 }  // namespace
@@ -94,10 +83,7 @@ std::string AuditLog::compute_hash(const v1::AuditRecord& record) {
   append_field(data, record.outcome());
   append_field(data, record.request_id());
   append_field(data, record.detail());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), len);
+  return crypto::sha256(data);
 }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {

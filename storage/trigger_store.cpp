@@ -4,13 +4,13 @@
 // store's read-only latch applies to them like to every other write.
 #include "storage/trigger_store.hpp"
 
-#include <openssl/rand.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
 #include <memory>
 
 #include "storage/internal/db.hpp"
+#include "base/crypto.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {
@@ -36,17 +36,10 @@ Status write(Store& store, rocksdb::WriteBatch& batch) {
 
 }  // namespace
 
-std::string TriggerStore::new_hook_id() {
-  unsigned char raw[24];
-  RAND_bytes(raw, sizeof raw);
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out = "hk_";
-  // 24 bytes are exactly 32 six-bit groups: no padding.
-  for (size_t i = 0; i < sizeof raw; i += 3) {
-    const uint32_t v = (uint32_t{raw[i]} << 16) | (uint32_t{raw[i + 1]} << 8) | raw[i + 2];
-    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kAlphabet[(v >> shift) & 63]);
-  }
-  return out;
+Result<std::string> TriggerStore::new_hook_id() {
+  auto token = crypto::random_token(24);  // 24 bytes: 32 characters, no padding
+  if (!token.ok()) return token.status();
+  return "hk_" + token.value();
 }
 
 Result<std::optional<TriggerStore::HookTarget>> TriggerStore::find_hook(
@@ -77,7 +70,9 @@ Result<std::string> TriggerStore::ensure_hook(std::string_view tenant, std::stri
   auto current = hook_of(tenant, flow_id);
   if (!current.ok()) return current.status();
   if (current.value().has_value()) return *current.value();
-  const std::string id = new_hook_id();
+  auto fresh = new_hook_id();
+  if (!fresh.ok()) return fresh.status();
+  const std::string& id = fresh.value();
   std::string target(tenant);
   target.push_back('\0');
   target.append(flow_id);
@@ -96,7 +91,9 @@ Result<std::string> TriggerStore::rotate_hook(std::string_view tenant, std::stri
   std::lock_guard<std::mutex> lock(write_mu_);
   auto current = hook_of(tenant, flow_id);
   if (!current.ok()) return current.status();
-  const std::string id = new_hook_id();
+  auto fresh = new_hook_id();
+  if (!fresh.ok()) return fresh.status();
+  const std::string& id = fresh.value();
   std::string target(tenant);
   target.push_back('\0');
   target.append(flow_id);

@@ -41,8 +41,9 @@ class TriggerStore {
   TriggerStore& operator=(const TriggerStore&) = delete;
 
   // "hk_" + 32 characters of base64url over 24 random bytes (OpenSSL
-  // RAND_bytes): unguessable, and safe in a URL path.
-  static std::string new_hook_id();
+  // RAND_bytes, through base/crypto): unguessable, and safe in a URL path.
+  // Fails ("crypto_error") only when the CSPRNG does.
+  static Result<std::string> new_hook_id();
 
   struct HookTarget {
     std::string tenant;

@@ -3,7 +3,7 @@
 // - AES-256-GCM through OpenSSL's EVP interface (the FIPS-capable path; the
 //   low-level AES_* calls are deprecated in OpenSSL 3). GCM authenticates, so
 //   tampering and wrong keys are detected rather than yielding garbage.
-// - Nonces are 12 random bytes per encryption (RAND_bytes). With random
+// - Nonces are 12 random bytes per encryption (crypto::random_bytes). With random
 //   nonces GCM stays safe for about 2^32 encryptions per key; a tenant's data
 //   key sees one per secret write and a master key one per tenant and
 //   rotation, far below that.
@@ -23,7 +23,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
@@ -36,6 +35,8 @@
 #include <sstream>
 
 #include "storage/internal/db.hpp"
+#include "base/crypto.hpp"
+#include "base/encoding.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
 #include "yantra/v1/tenancy.pb.h"
@@ -71,14 +72,6 @@ const unsigned char* bytes(std::string_view s) {
 
 unsigned char* bytes(std::string& s) {
   return reinterpret_cast<unsigned char*>(s.data());
-}
-
-Result<std::string> random_bytes(size_t n) {
-  std::string out(n, '\0');
-  if (RAND_bytes(bytes(out), static_cast<int>(n)) != 1) {
-    return Status("crypto_error", "RAND_bytes failed");
-  }
-  return out;
 }
 
 struct CipherCtx {
@@ -171,7 +164,7 @@ Status check_secret_args(std::string_view tenant, std::string_view name) {
 // A new TenantDataKey row: `data_key` wrapped by `master_key`.
 Result<v1::TenantDataKey> wrap(std::string_view master_key, std::string_view tenant,
                                std::string_view data_key, int64_t created_ms) {
-  auto nonce = random_bytes(kNonceSize);
+  auto nonce = crypto::random_bytes(kNonceSize);
   if (!nonce.ok()) return nonce.status();
   auto wrapped = seal(master_key, *nonce, tenant, data_key);
   if (!wrapped.ok()) return wrapped.status();
@@ -199,22 +192,6 @@ Result<std::string> unwrap(std::string_view master_key, std::string_view tenant,
   return std::move(*key);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;  // standard and URL-safe alphabets
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
 Status bad_master_key(const std::string& what) {
   return {"invalid_master_key",
           "master key must be 64 hex digits or the base64 of 32 bytes: " + what};
@@ -228,40 +205,22 @@ Result<std::string> parse_master_key(std::string_view text) {
   if (first == std::string_view::npos) return bad_master_key("it is empty");
   text = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
 
-  std::string out;
-  const bool all_hex =
-      std::all_of(text.begin(), text.end(), [](char c) { return hex_value(c) >= 0; });
-  if (text.size() == 2 * kMasterKeySize && all_hex) {
-    out.resize(kMasterKeySize);
-    for (size_t i = 0; i < kMasterKeySize; ++i) {
-      out[i] = static_cast<char>(hex_value(text[2 * i]) * 16 + hex_value(text[2 * i + 1]));
-    }
-    return out;
-  }
-
-  std::string_view body = text;
-  while (!body.empty() && body.back() == '=') body.remove_suffix(1);
-  if (text.size() - body.size() > 2) return bad_master_key("too much '=' padding");
-  uint32_t bits = 0;
-  int nbits = 0;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const int v = base64_value(body[i]);
-    // Never echo key material: name the position only.
-    if (v < 0) return bad_master_key("character " + std::to_string(i + 1) + " is neither");
-    bits = (bits << 6) | static_cast<uint32_t>(v);
-    nbits += 6;
-    if (nbits >= 8) {
-      nbits -= 8;
-      out.push_back(static_cast<char>((bits >> nbits) & 0xFF));
-    }
-  }
-  if (out.size() != kMasterKeySize || body.size() % 4 == 1) {
-    const size_t n = out.size();
-    wipe(out);
+  // 64 hex digits, else base64 in the alphabet its characters name (the
+  // URL-safe one if it has '-' or '_'), padded or not.
+  const bool hex = text.size() == 2 * kMasterKeySize &&
+                   text.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+  const Base64 alphabet =
+      text.find_first_of("-_") != std::string_view::npos ? Base64::kUrl : Base64::kStandard;
+  Result<std::string> key = hex ? hex_decode(text) : base64_decode(text, alphabet);
+  // The decoders' messages name a position, never key material.
+  if (!key.ok()) return bad_master_key(key.status().message());
+  if (key->size() != kMasterKeySize) {
+    const size_t n = key->size();
+    wipe(key.value());
     return bad_master_key(std::to_string(text.size()) + " characters, which as base64 are " +
                           std::to_string(n) + " bytes");
   }
-  return out;
+  return key;
 }
 
 Result<std::string> read_master_key_file(const std::string& path) {
@@ -292,16 +251,7 @@ Result<std::string> read_master_key_file(const std::string& path) {
 }
 
 std::string master_key_id(std::string_view key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < 8 && i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xF]);
-  }
-  return out;
+  return crypto::sha256_hex(key).substr(0, 16);
 }
 
 Vault::Vault(Store& store, std::string master_key)
@@ -383,7 +333,7 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
   if (existing_key.value()) {
     key = std::move(*existing_key.value());
   } else {
-    auto fresh = random_bytes(kDataKeySize);
+    auto fresh = crypto::random_bytes(kDataKeySize);
     if (!fresh.ok()) return fresh.status();
     key = std::move(*fresh);
     auto row = wrap(master_key_, tenant, key, now_ms);
@@ -414,7 +364,7 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
     return storage_error(s);
   }
 
-  auto nonce = random_bytes(kNonceSize);
+  auto nonce = crypto::random_bytes(kNonceSize);
   Result<std::string> sealed =
       nonce.ok() ? seal(key, *nonce, secret_aad(tenant, name), value) : nonce.status();
   if (!sealed.ok()) {

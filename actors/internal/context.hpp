@@ -19,6 +19,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/internal/io_pool.hpp"
+#include "base/time.hpp"
 #include "storage/log_writer.hpp"
 
 namespace yantra::detail {
@@ -155,8 +156,6 @@ struct EngineCtx {
   std::atomic<uint64_t> recovered{0};
   std::atomic<uint64_t> restarts{0};
 };
-
-int64_t now_ms();
 
 // Spawners (one file each).
 caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,

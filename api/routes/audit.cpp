@@ -6,24 +6,13 @@
 //
 // Times in from/to are Unix milliseconds or RFC 3339 UTC timestamps
 // ("2026-11-22T10:00:00Z").
-#include <cstdio>
-#include <ctime>
-
 #include "api/services.hpp"
+#include "base/encoding.hpp"
+#include "base/time.hpp"
 #include "storage/audit_log.hpp"
 
 namespace yantra::api {
 namespace {
-
-std::string hex(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 json record_view(const v1::AuditRecord& r) {
   return {{"seq", r.seq()},         {"time", iso_time(r.time_ms())},
@@ -31,7 +20,7 @@ json record_view(const v1::AuditRecord& r) {
           {"key_id", r.key_id()},   {"role", r.role()},
           {"action", r.action()},   {"resource", r.resource()},
           {"outcome", r.outcome()}, {"request_id", r.request_id()},
-          {"detail", r.detail()},   {"hash", hex(r.hash())}};
+          {"detail", r.detail()},   {"hash", hex_encode(r.hash())}};
 }
 
 // Unix ms, or "YYYY-MM-DDTHH:MM:SS[.fff]Z".
@@ -45,32 +34,9 @@ Result<int64_t> query_time(const HttpRequest& req, const std::string& name) {
     if (v->size() > 15) return bad;
     return static_cast<int64_t>(std::stoll(*v));
   }
-  int y, mo, d, h, mi, sec, consumed = 0;
-  if (std::sscanf(v->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) !=
-      6) {
-    return bad;
-  }
-  int ms = 0;
-  size_t i = static_cast<size_t>(consumed);
-  if (i < v->size() && (*v)[i] == '.') {
-    int digits = 0;
-    for (++i; i < v->size() && std::isdigit(static_cast<unsigned char>((*v)[i])); ++i) {
-      if (digits++ < 3) ms = ms * 10 + ((*v)[i] - '0');
-    }
-    for (; digits < 3; ++digits) ms *= 10;
-  }
-  if (i + 1 != v->size() || (*v)[i] != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-      mi > 59 || sec > 60) {
-    return bad;
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+  auto t = parse_rfc3339_ms(*v);
+  if (!t.ok()) return bad;
+  return t.value();
 }
 
 // The chain a request reads: the caller's tenant, or for the operator the

@@ -4,6 +4,7 @@
 // run. Definitions are validated by the engine; every problem comes back in
 // error.details with its JSON pointer.
 #include "api/services.hpp"
+#include "base/utf8.hpp"
 #include "runtime/redact.hpp"
 
 namespace yantra::api {
@@ -15,46 +16,8 @@ namespace {
 // header made a flow (and its tenant's flow list) or an execution answer
 // 500 storage_corrupt for good. JSON and YAML bodies are checked by their
 // parsers; headers are checked here.
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;  // continuation bytes
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) ||
-        cp > 0x10FFFF) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json def, int status) {
-  if (!valid_utf8(ctx->req.header("x-change-note"))) {
+  if (!utf8::is_valid(ctx->req.header("x-change-note"))) {
     return respond_error(ctx, Status("invalid_request", "X-Change-Note is not valid UTF-8"));
   }
   auto version =
@@ -284,7 +247,7 @@ void register_flow_routes(Router& router, Services& svc) {
           return respond_error(ctx,
                                Status("invalid_request", "Idempotency-Key is longer than 200"));
         }
-        if (!valid_utf8(run.idempotency_key)) {
+        if (!utf8::is_valid(run.idempotency_key)) {
           return respond_error(ctx,
                                Status("invalid_request", "Idempotency-Key is not valid UTF-8"));
         }

@@ -3,9 +3,10 @@
 // or revokes owner keys (so an admin cannot promote itself or lock the
 // owners out). The secret is shown once, at creation; the store keeps its
 // SHA-256 only. Revocation is immediate: the key leaves the cache too.
-#include <chrono>
-
+#include "api/auth.hpp"
 #include "api/services.hpp"
+#include "base/crypto.hpp"
+#include "base/time.hpp"
 
 namespace yantra::api {
 namespace {
@@ -52,16 +53,16 @@ void register_key_routes(Router& router, Services& svc) {
       return respond_error(ctx, Status("forbidden", "role '" + ctx->who.role +
                                                         "' may not create '" + role + "' keys"));
     }
-    const std::string secret = "yk_" + random_token(32);
+    auto fresh = new_api_key();
+    if (!fresh.ok()) return respond_error(ctx, fresh.status());
+    const std::string& secret = fresh->secret;
     v1::ApiKey key;
-    key.set_key_id("key_" + random_token(9));
+    key.set_key_id(fresh->key_id);
     key.set_tenant(ctx->who.tenant);
     key.set_role(role);
     key.set_name(name);
-    key.set_created_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count());
-    Status s = svc.engine.put_api_key(sha256_hex(secret), key);
+    key.set_created_ms(now_ms());
+    Status s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
     if (!s.is_ok()) return respond_error(ctx, s);
     json view = key_view(key);
     view["secret"] = secret;

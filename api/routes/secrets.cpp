@@ -6,9 +6,8 @@
 //
 // Under /accounts/{tenant}, a tenant other than the caller's answers 404,
 // the same as a missing secret: tenant names are not probed this way.
-#include <chrono>
-
 #include "api/services.hpp"
+#include "base/time.hpp"
 #include "storage/vault.hpp"
 
 namespace yantra::api {
@@ -64,10 +63,8 @@ void put_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!problems.empty()) {
     return respond_error(ctx, Status("invalid_request", "secret is invalid", std::move(problems)));
   }
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  auto info = vault->put(ctx->who.tenant, ctx->param("name"), b["value"].get<std::string>(), now);
+  auto info =
+      vault->put(ctx->who.tenant, ctx->param("name"), b["value"].get<std::string>(), now_ms());
   if (!info.ok()) return respond_error(ctx, info.status());
   respond_json(ctx, info.value().version == 1 ? 201 : 200, info_view(info.value()));
 }

@@ -4,19 +4,15 @@
 // ever act in the new tenant. Deleting a tenant revokes every key at once;
 // its flows and executions stay in the store, and a tombstone keeps its id
 // from ever naming a new tenant (which would inherit them).
-#include <chrono>
 #include <regex>
 
+#include "api/auth.hpp"
 #include "api/services.hpp"
+#include "base/crypto.hpp"
+#include "base/time.hpp"
 
 namespace yantra::api {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool valid_tenant_id(const std::string& id) {
   static const std::regex kId("[a-z0-9][a-z0-9_-]{0,62}");
@@ -123,18 +119,22 @@ void register_tenant_routes(Router& router, Services& svc) {
                                                  "' belonged to a deleted tenant and is not reused"
                                            : "tenant '" + t.id() + "' already exists"));
         }
+        // The owner key is drawn before the tenant is stored: a failing
+        // CSPRNG must not leave a tenant without a key.
+        auto fresh = new_api_key();
+        if (!fresh.ok()) return respond_error(ctx, fresh.status());
+        const std::string& secret = fresh->secret;
         t.set_created_ms(now_ms());
         t.set_updated_ms(t.created_ms());
         s = svc.engine.put_tenant(t);
         if (!s.is_ok()) return respond_error(ctx, s);
-        const std::string secret = "yk_" + random_token(32);
         v1::ApiKey key;
-        key.set_key_id("key_" + random_token(9));
+        key.set_key_id(fresh->key_id);
         key.set_tenant(t.id());
         key.set_role("owner");
         key.set_name("initial owner key");
         key.set_created_ms(t.created_ms());
-        s = svc.engine.put_api_key(sha256_hex(secret), key);
+        s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
         if (!s.is_ok()) return respond_error(ctx, s);
         json view = tenant_view(t, {});
         view["owner_key"] = {{"id", key.key_id()}, {"secret", secret}, {"role", "owner"}};

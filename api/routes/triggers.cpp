@@ -7,22 +7,20 @@
 // app's authentication does not apply; what a request must carry is part of
 // the flow's trigger (docs/workflows.md). Every comparison with a
 // credential runs in constant time: secrets are compared as SHA-256 digests
-// with CRYPTO_memcmp, so neither their content nor their length leaks
+// with crypto::constant_time_equal, so neither their content nor their length leaks
 // through timing. An unknown hook id, a rotated-away one and a flow whose
 // latest version has no webhook trigger all answer the same 404.
 //
 // Pausing stores a new version whose only change is "status": the flow's
 // history shows who paused it and when, like any other change, and every
 // trigger reads the status from the latest version.
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
-#include <cctype>
-#include <chrono>
 #include <cstdlib>
 
 #include "api/services.hpp"
+#include "base/crypto.hpp"
+#include "base/encoding.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 #include "storage/audit_log.hpp"
 #include "storage/trigger_store.hpp"
 #include "storage/vault.hpp"
@@ -32,55 +30,9 @@ namespace {
 
 const Status kUnknownHook("not_found", "unknown webhook");
 
-int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool starts_with_ci(const std::string& s, const std::string& lower_prefix) {
-  return s.size() >= lower_prefix.size() && lower(s.substr(0, lower_prefix.size())) == lower_prefix;
-}
-
 // Constant time in content and length: both sides are hashed first.
 bool same_secret(const std::string& given, const std::string& expected) {
-  const std::string a = sha256_hex(given);
-  const std::string b = sha256_hex(expected);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// Standard base64 with padding, as Basic credentials use it.
-bool base64_decode(const std::string& in, std::string& out) {
-  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return false;
-  out.assign(in.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  if (n < 0) return false;
-  size_t pad = 0;
-  if (in[in.size() - 1] == '=') ++pad;
-  if (in[in.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return true;
-}
-
-std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 15]);
-  }
-  return out;
+  return crypto::constant_time_equal(crypto::sha256(given), crypto::sha256(expected));
 }
 
 // A credential as written in the trigger: a string, or {"$secret": NAME}
@@ -112,11 +64,13 @@ Status check_webhook_auth(Services& svc, const std::string& tenant, const Trigge
   if (t.auth == "none") return Status::ok();
   const std::string& authorization = req.header("authorization");
   if (t.auth == "basic") {
-    std::string decoded;
-    if (!starts_with_ci(authorization, "basic ") ||
-        !base64_decode(authorization.substr(6), decoded)) {
-      return unauthorized("this webhook needs HTTP Basic credentials");
+    Result<std::string> credentials = unauthorized("this webhook needs HTTP Basic credentials");
+    if (ascii_starts_with_ci(authorization, "basic ") && authorization.size() > 6 &&
+        authorization.size() <= 6 + 4096) {
+      credentials = base64_decode(std::string_view(authorization).substr(6));
     }
+    if (!credentials.ok()) return unauthorized("this webhook needs HTTP Basic credentials");
+    const std::string& decoded = credentials.value();
     auto password = credential(svc, tenant, t.credentials.value("password", json()));
     if (!password.ok()) return password.status();
     const std::string expected =
@@ -125,7 +79,7 @@ Status check_webhook_auth(Services& svc, const std::string& tenant, const Trigge
     return Status::ok();
   }
   if (t.auth == "bearer") {
-    if (!starts_with_ci(authorization, "bearer ")) {
+    if (!ascii_starts_with_ci(authorization, "bearer ")) {
       return unauthorized("this webhook needs 'Authorization: Bearer <token>'");
     }
     auto token = credential(svc, tenant, t.credentials.value("token", json()));
@@ -136,25 +90,24 @@ Status check_webhook_auth(Services& svc, const std::string& tenant, const Trigge
     return Status::ok();
   }
   // signature
-  std::string signature = req.header(lower(t.signature_header));
-  const std::string& stamp = req.header(lower(t.timestamp_header));
+  std::string signature = req.header(ascii_lower(t.signature_header));
+  const std::string& stamp = req.header(ascii_lower(t.timestamp_header));
   if (signature.empty()) return unauthorized("missing " + t.signature_header + " header");
   if (stamp.empty()) return unauthorized("missing " + t.timestamp_header + " header");
   if (stamp.size() > 12 || stamp.find_first_not_of("0123456789") != std::string::npos) {
     return unauthorized(t.timestamp_header + " must be Unix seconds");
   }
   const int64_t sent_ms = std::strtoll(stamp.c_str(), nullptr, 10) * 1000;
-  if (std::llabs(unix_ms() - sent_ms) > t.replay_window_ms) {
+  if (std::llabs(now_ms() - sent_ms) > t.replay_window_ms) {
     return unauthorized("stale webhook timestamp: more than " + std::to_string(t.replay_window_ms) +
                         " ms from the server's time");
   }
   auto secret = credential(svc, tenant, t.credentials.value("secret", json()));
   if (!secret.ok()) return secret.status();
-  signature = lower(signature);
+  signature = ascii_lower(signature);
   if (signature.rfind("sha256=", 0) == 0) signature = signature.substr(7);
-  const std::string expected = hmac_sha256_hex(secret.value(), stamp + "." + req.body);
-  if (signature.size() != expected.size() ||
-      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+  const std::string expected = crypto::hmac_sha256_hex(secret.value(), stamp + "." + req.body);
+  if (!crypto::constant_time_equal(signature, expected)) {
     return unauthorized("webhook signature does not match");
   }
   return Status::ok();
@@ -168,7 +121,7 @@ json webhook_input(const HttpRequest& req, const Trigger& t) {
     // Not JSON: the text itself (invalid UTF-8 is replaced when stored).
     if (body.is_discarded()) body = req.body;
   }
-  const std::string signature = lower(t.signature_header);
+  const std::string signature = ascii_lower(t.signature_header);
   json headers = json::object();
   for (const auto& [name, value] : req.headers) {
     if (name == "authorization" || name == signature || headers.contains(name)) continue;

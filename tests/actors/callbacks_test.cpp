@@ -7,7 +7,7 @@
 // - exactly as often as the receiver made it necessary (its refusals + 1):
 //   nothing is lost, nothing sent again after a 2xx, no two attempts of one
 //   message overlap;
-// - the headers and the HMAC signature, recomputed here with OpenSSL, are
+// - the headers and the HMAC signature, recomputed here (base/crypto), are
 //   right, including a signing secret read from the vault (and one that is
 //   missing at first: retried until it is set);
 // - the outbox is empty afterwards; a receiver that never accepts gets the
@@ -15,8 +15,6 @@
 //   measured by bench/run callbacks (printed here for information only: a
 //   timed assertion would fail on a loaded CI machine, not on a regression).
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,8 +27,10 @@
 #include <thread>
 
 #include "actors/engine.hpp"
+#include "base/crypto.hpp"
 #include "base/metrics.hpp"
 #include "storage/outbox.hpp"
+#include "base/time.hpp"
 #include "storage/vault.hpp"
 #include "tests/http_test_server.hpp"
 #include "tests/test_util.hpp"
@@ -47,20 +47,6 @@ using testing::TestResponse;
 const char* kAllEvents[] = {"execution.started",   "execution.completed", "execution.failed",
                             "execution.cancelled", "execution.timed_out", "step.completed",
                             "step.failed"};
-
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  std::string out;
-  char hex[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", mac[i]);
-    out += hex;
-  }
-  return out;
-}
 
 // The callback type of an event, written out here rather than taken from
 // runtime/callbacks.hpp, so the test does not share the code it checks.
@@ -112,9 +98,7 @@ class Receiver {
       requests_.push_back(req);
       max_overlap_ = std::max(max_overlap_, ++in_flight_[id]);
       if (n > refusals_) {
-        accepted_ms_.emplace(id, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+        accepted_ms_.emplace(id, now_ms());
       }
     }
     // Long enough that a second attempt of the same message, were one sent
@@ -298,9 +282,7 @@ TEST_F(CallbacksTest, EverySubscribedEventArrivesExactlyAsOftenAsRetriesNeedSign
   EXPECT_EQ(rx.max_concurrent_per_id(), 1) << "two attempts of one message overlapped";
 
   std::set<std::string> types_seen;
-  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+  const int64_t now_s = now_ms() / 1000;
   for (const auto& req : rx.requests()) {
     const std::string id = req.header("x-yantra-delivery");
     SCOPED_TRACE(id);
@@ -320,7 +302,8 @@ TEST_F(CallbacksTest, EverySubscribedEventArrivesExactlyAsOftenAsRetriesNeedSign
     EXPECT_LE(std::llabs(std::stoll(stamp) - now_s), 120);
     const bool from_vault = id.substr(id.rfind('/') + 1) == "1";
     const std::string key = from_vault ? "vault-signing-key" : "plain-signing-key";
-    EXPECT_EQ(req.header("x-yantra-signature"), "sha256=" + hmac_hex(key, stamp + "." + req.body));
+    EXPECT_EQ(req.header("x-yantra-signature"),
+              "sha256=" + crypto::hmac_sha256_hex(key, stamp + "." + req.body));
     EXPECT_EQ(req.body.find("api-value"), std::string::npos) << "a secret value leaked";
   }
   EXPECT_EQ(types_seen, std::set<std::string>(std::begin(kAllEvents), std::end(kAllEvents)));
@@ -365,9 +348,9 @@ TEST_F(CallbacksTest, AMissingVaultSecretIsRetriedUntilItIsSet) {
   ASSERT_TRUE(wait_outbox_empty());
   auto reqs = rx.requests();
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(
-      reqs[0].header("x-yantra-signature"),
-      "sha256=" + hmac_hex("late-key", reqs[0].header("x-yantra-timestamp") + "." + reqs[0].body));
+  EXPECT_EQ(reqs[0].header("x-yantra-signature"),
+            "sha256=" + crypto::hmac_sha256_hex(
+                            "late-key", reqs[0].header("x-yantra-timestamp") + "." + reqs[0].body));
 }
 
 TEST_F(CallbacksTest, ACallbackNeverAcceptedIsDroppedAfterItsMaximumAge) {

@@ -32,6 +32,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
+#include "base/time.hpp"
 #include "runtime/timeline.hpp"
 #include "storage/event_log.hpp"
 #include "storage/log_writer.hpp"
@@ -47,12 +48,6 @@ using testing::HttpTestServer;
 using testing::TempDir;
 using testing::TestRequest;
 using testing::TestResponse;
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::unique_ptr<Engine> open_engine(EngineOptions opts) {
   auto e = Engine::open(std::move(opts));
@@ -578,7 +573,7 @@ TEST(TimeMachineEngine, RetentionDropsOldHistoriesKeepsSummariesAndLiveRuns) {
   for (const auto& id : old) {
     const int64_t ended = engine->summary("default", id).value().updated_ms();
     ASSERT_TRUE(eventually([&] {
-      const int64_t now = wall_ms();
+      const int64_t now = now_ms();
       if (!events_gone(*engine, id)) return false;
       EXPECT_GE(now - ended, 200) << id << " expired too early";
       return true;
@@ -601,7 +596,7 @@ TEST(TimeMachineEngine, RetentionDropsOldHistoriesKeepsSummariesAndLiveRuns) {
   const int64_t recent_end = engine->summary("default", recent).value().updated_ms();
   bool checked_present = false;
   ASSERT_TRUE(eventually([&] {
-    const int64_t now = wall_ms();
+    const int64_t now = now_ms();
     if (!events_gone(*engine, recent)) {
       checked_present = true;
       return false;
@@ -656,10 +651,10 @@ TEST(TimeMachineEngine, RetentionNeverExpiresARetriedRunWhileItRuns) {
   const int64_t failed_at = engine->summary("default", id).value().updated_ms();
   auto retried = retry_sync(*engine, id);
   ASSERT_TRUE(retried.ok()) << retried.status().to_string();
-  ASSERT_LT(wall_ms() - failed_at, 1000) << "too slow to retry before retention";
+  ASSERT_LT(now_ms() - failed_at, 1000) << "too slow to retry before retention";
 
   // Past failed_at + retention_ms (+ a few passes) while the delay runs.
-  ASSERT_TRUE(eventually([&] { return wall_ms() - failed_at > 1300; }));
+  ASSERT_TRUE(eventually([&] { return now_ms() - failed_at > 1300; }));
   auto summary = engine->summary("default", id);
   ASSERT_TRUE(summary.ok());
   ASSERT_FALSE(summary.value().status() == "completed") << "the delay is too short";
@@ -668,9 +663,9 @@ TEST(TimeMachineEngine, RetentionNeverExpiresARetriedRunWhileItRuns) {
   ExecutionResult r = finish(*engine, id);
   ASSERT_EQ(r.status, "completed");
   const int64_t ended = engine->summary("default", id).value().updated_ms();
-  if (wall_ms() - ended < 900) expect_full_history(*engine, id);
+  if (now_ms() - ended < 900) expect_full_history(*engine, id);
   ASSERT_TRUE(eventually([&] {
-    const int64_t now = wall_ms();
+    const int64_t now = now_ms();
     if (!events_gone(*engine, id)) return false;
     EXPECT_GE(now - ended, 1000) << "expired too early";
     return true;

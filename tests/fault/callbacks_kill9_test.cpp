@@ -8,8 +8,6 @@
 // - the receiver recovers, a new node starts on the same data, the
 //   executions finish, and every callback event of the final logs is
 //   accepted exactly once, with a valid signature; the outbox ends empty.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -20,6 +18,7 @@
 #include <mutex>
 #include <set>
 
+#include "base/crypto.hpp"
 #include "runtime/ids.hpp"
 #include "storage/event_log.hpp"
 #include "storage/outbox.hpp"
@@ -38,20 +37,6 @@ using nlohmann::json;
 constexpr uint32_t kPartitions = 4;  // the node's default
 constexpr int kRuns = 40;
 constexpr const char* kSecret = "kill9-signing-key";
-
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  std::string out;
-  char hex[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", mac[i]);
-    out += hex;
-  }
-  return out;
-}
 
 json flow(const std::string& url) {
   return {
@@ -116,7 +101,8 @@ TEST(CallbacksKill9, OwedCallbacksSurviveTheKillAndAreDeliveredOnceAfterRestart)
     }
     const std::string id = req.header("x-yantra-delivery");
     const std::string expected =
-        "sha256=" + hmac_hex(kSecret, req.header("x-yantra-timestamp") + "." + req.body);
+        "sha256=" +
+        crypto::hmac_sha256_hex(kSecret, req.header("x-yantra-timestamp") + "." + req.body);
     if (req.header("x-yantra-signature") != expected) bad_signatures.push_back(id);
     ++accepted[id];
     return testing::TestResponse::json(200, {{"ok", true}});

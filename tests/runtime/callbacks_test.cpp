@@ -228,12 +228,5 @@ TEST(CallbackRetryDelay, DoublesFromTheInitialDelayUpToTheCap) {
   EXPECT_EQ(callback_retry_delay_ms(3, 50, 150), 150);
 }
 
-TEST(IsoTime, Utc) {
-  EXPECT_EQ(iso_time_utc(0), "1970-01-01T00:00:00.000Z");
-  EXPECT_EQ(iso_time_utc(kT0 + 123), "2026-01-05T10:00:00.123Z");
-  EXPECT_EQ(iso_time_utc(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day
-  EXPECT_EQ(iso_time_utc(4102444799999), "2099-12-31T23:59:59.999Z");
-}
-
 }  // namespace
 }  // namespace yantra
