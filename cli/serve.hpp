@@ -9,9 +9,10 @@ namespace yantra::cli {
 
 struct ServeFlags {
   std::string config_file;
-  std::string data_dir;         // empty: from config / env / default
-  std::string listen;           // empty: from config / env / default
-  std::string master_key_file;  // empty: from config / env
+  std::string data_dir;           // empty: from config / env / default
+  std::string listen;             // empty: from config / env / default
+  std::string master_key_file;    // empty: from config / env
+  bool accept_data_loss = false;  // --accept-data-loss; else from config / env
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new
