@@ -351,9 +351,14 @@ Engine::~Engine() = default;
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  auto store = storage::Store::open(storage::StoreOptions{options.data_dir, options.durability});
+  storage::StoreOptions store_options{options.data_dir, options.durability};
+  store_options.accept_data_loss = options.accept_data_loss;
+  auto store = storage::Store::open(store_options);
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
+  for (const auto& line : impl->store->data_loss()) {
+    spdlog::critical("storage: DATA LOST, accepted by accept_data_loss: {}", line);
+  }
   if (!options.master_key.empty()) {
     auto vault = storage::Vault::open(*impl->store, options.master_key);
     if (!vault.ok()) return vault.status();

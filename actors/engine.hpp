@@ -30,9 +30,9 @@
 
 #include "actors/clock.hpp"
 #include "actors/tools.hpp"
+#include "base/result.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
-#include "base/result.hpp"
 #include "runtime/waits.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/execution_index.hpp"
@@ -67,6 +67,10 @@ struct EngineOptions {
   // be stored and a step that references one fails ("vault_unavailable").
   // `yantra serve` refuses to start without one.
   std::string master_key;
+  // Open the store even if its write-ahead log is damaged, dropping what
+  // follows the damage (storage::StoreOptions::accept_data_loss); what was
+  // dropped is logged at critical level.
+  bool accept_data_loss = false;
   // The time the trigger scheduler sees (null = the system clock); tests
   // pass a ManualClock to cross days and DST transitions without sleeping.
   // Nothing else in the engine reads it.

@@ -1,7 +1,9 @@
 // The `yantra` command: `serve` runs a node; the other subcommands are
 // clients of a node's HTTP API (see client.hpp). Exit codes scripts can rely
 // on: 0 success, 1 the server answered with an error, 2 usage or
-// configuration error, 3 the server could not be reached.
+// configuration error, 3 the server could not be reached, 4 (`serve`) the
+// data directory is damaged and the node refuses to start (restarting it
+// will not help; see docs/operations.md).
 #include <CLI/CLI.hpp>
 
 #include "cli/client.hpp"
@@ -25,6 +27,9 @@ int main(int argc, char** argv) {
                    "open HTTP connections per client address before 503 (default 1024, 0 = "
                    "no limit)")
       ->check(CLI::NonNegativeNumber);
+  serve_cmd->add_flag("--accept-data-loss", serve.accept_data_loss,
+                      "start even if the write-ahead log is damaged, dropping every write after "
+                      "the damage (see docs/operations.md; remove it after that start)");
   yantra::cli::RotateFlags rotate;
   auto* rotate_cmd = app.add_subcommand(
       "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");

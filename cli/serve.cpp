@@ -52,6 +52,23 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return !host.empty();
 }
 
+// A damaged write-ahead log: the node will not start, and restarting it
+// will not help. The operator gets the damage and the ways out.
+void print_damaged_data(const std::string& data_dir, const Status& status) {
+  std::cerr << "yantra: REFUSING TO START: " << status.message() << "\n"
+            << "Starting would silently lose acknowledged work. Options:\n"
+            << "  1. Restore " << data_dir << " from a backup taken before the damage.\n"
+            << "  2. Accept the loss: start once with --accept-data-loss (config\n"
+            << "     accept_data_loss: true, or YANTRA_ACCEPT_DATA_LOSS=1). The node recovers\n"
+            << "     to the last consistent point before the damage and drops every write\n"
+            << "     after it; copies of the write-ahead log files as found are kept in\n"
+            << "     " << (std::filesystem::path(data_dir) / "lost+found").string()
+            << "/, what was dropped is logged,\n"
+            << "     and the metric yantra_storage_recovered_with_data_loss reads 1.\n"
+            << "     Remove the flag again afterwards.\n"
+            << "See docs/operations.md, \"Damaged write-ahead log\".\n";
+}
+
 }  // namespace
 
 void block_shutdown_signals() {
@@ -87,6 +104,7 @@ int run_serve(const ServeFlags& flags) {
     config.max_connections_per_address =
         static_cast<uint32_t>(std::min<int64_t>(flags.max_connections_per_address, UINT32_MAX));
   }
+  if (flags.accept_data_loss) config.accept_data_loss = true;
   Status valid = validate(config);
   if (!valid.is_ok()) {
     for (const auto& p : valid.details())
@@ -141,7 +159,12 @@ int run_serve(const ServeFlags& flags) {
   options.snapshot_every = config.snapshot_every;
   options.retention_ms = static_cast<int64_t>(config.retention_days) * 24 * 3600 * 1000;
   options.tools.push_back(make_http_tool(http_options));
+  options.accept_data_loss = config.accept_data_loss;
   auto engine = Engine::open(options);
+  if (!engine.ok() && engine.status().code() == "storage_corrupt") {
+    print_damaged_data(config.data_dir, engine.status());
+    return 4;
+  }
   if (!engine.ok()) {
     std::cerr << "yantra: cannot open the engine: " << engine.status().to_string() << "\n";
     return 1;

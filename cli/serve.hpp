@@ -15,6 +15,7 @@ struct ServeFlags {
   std::string master_key_file;  // empty: from config / env
   // -1: from config / env / default.
   int64_t max_connections_per_address = -1;
+  bool accept_data_loss = false;  // --accept-data-loss; else from config / env
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new

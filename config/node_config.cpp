@@ -20,6 +20,16 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     out = v;
     return {};
   };
+  auto as_bool = [&](bool& out) -> Status {
+    if (value == "true" || value == "1" || value == "yes") {
+      out = true;
+    } else if (value == "false" || value == "0" || value == "no") {
+      out = false;
+    } else {
+      return Status("invalid_config", where + ": '" + value + "' is not true or false");
+    }
+    return {};
+  };
   if (key == "data_dir") {
     c.data_dir = value;
   } else if (key == "listen") {
@@ -50,6 +60,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.master_key_file = value;
   } else if (key == "operator_key") {
     c.operator_key = value;
+  } else if (key == "accept_data_loss") {
+    return as_bool(c.accept_data_loss);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -102,6 +114,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_MASTER_KEY_FILE", "master_key_file"},
       {"YANTRA_OPERATOR_KEY", "operator_key"},
       {"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "max_connections_per_address"},
+      {"YANTRA_ACCEPT_DATA_LOSS", "accept_data_loss"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);

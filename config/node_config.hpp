@@ -34,6 +34,10 @@ struct NodeConfig {
   std::string master_key_file;
   // The operator key (opens /admin/v1 only); empty = no operator routes.
   std::string operator_key;
+  // Start even if the write-ahead log is damaged, dropping what follows the
+  // damage (docs/operations.md). For one start after an operator decided
+  // so; without it such a node refuses to start.
+  bool accept_data_loss = false;
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -44,7 +48,8 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
-// YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS from `env`.
+// YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS, YANTRA_ACCEPT_DATA_LOSS
+// from `env`. Booleans are true/false (also 1/0, yes/no).
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Checks ranges and enums; every problem is reported.

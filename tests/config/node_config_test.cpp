@@ -65,6 +65,26 @@ TEST(NodeConfig, ErrorsNameTheKey) {
   EXPECT_EQ(missing.status().code(), "invalid_config");
 }
 
+// The escape hatch for a damaged write-ahead log (docs/operations.md) is
+// off unless a file or the environment turns it on, and takes only booleans.
+TEST(NodeConfig, AcceptDataLossIsAnExplicitBoolean) {
+  testing::TempDir dir;
+  EXPECT_FALSE(NodeConfig{}.accept_data_loss);
+  auto file = load_config_file(write_file(dir, "accept_data_loss: true\n"));
+  ASSERT_TRUE(file.ok()) << file.status().to_string();
+  EXPECT_TRUE(file->accept_data_loss);
+  auto env_off = apply_env(file.value(), {{"YANTRA_ACCEPT_DATA_LOSS", "false"}});
+  ASSERT_TRUE(env_off.ok());
+  EXPECT_FALSE(env_off->accept_data_loss);
+  auto env_on = apply_env(NodeConfig{}, {{"YANTRA_ACCEPT_DATA_LOSS", "1"}});
+  ASSERT_TRUE(env_on.ok());
+  EXPECT_TRUE(env_on->accept_data_loss);
+  auto bad = apply_env(NodeConfig{}, {{"YANTRA_ACCEPT_DATA_LOSS", "maybe"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), "invalid_config");
+  EXPECT_NE(bad.status().message().find("YANTRA_ACCEPT_DATA_LOSS"), std::string::npos);
+}
+
 TEST(NodeConfig, ValidateReportsEveryProblem) {
   NodeConfig c;
   c.partitions = 0;
