@@ -464,9 +464,6 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
                                          "copied aside before recovery: " +
                                          error);
   }
-  if (rocksdb::IOStatus s = recovery.guard->adopt_present(); !s.ok()) {
-    return Status("storage_error", "cannot write the WAL list in " + path + ": " + s.ToString());
-  }
   std::shared_ptr<rocksdb::Logger> info_log;
   if (rocksdb::Status s = rocksdb::CreateLoggerFromOptions(path, options, &info_log); s.ok()) {
     recovery.drop_log = std::make_shared<DropLog>(info_log);
@@ -479,6 +476,9 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
   options.wal_filter = &recovery.sequence_check;
   handles->clear();
   rocksdb::Status s = rocksdb::DB::Open(options, path, column_families, handles, db);
+  if (!s.ok() && !s.IsCorruption()) {
+    return Status("storage_error", "recovering " + path + " failed: " + s.ToString());
+  }
   if (!s.ok()) {
     return Status("storage_corrupt", "the data in " + path +
                                          " is damaged beyond the write-ahead log: even "
@@ -487,6 +487,15 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
                                          "); restore it from a backup. Copies of its WAL files "
                                          "are in " +
                                          copies);
+  }
+  // Only now that the loss is taken: had this open failed, the next one
+  // must still see the damage the list records.
+  if (rocksdb::IOStatus a = recovery.guard->adopt_present(); !a.ok()) {
+    for (auto* handle : *handles) (*db)->DestroyColumnFamilyHandle(handle);
+    handles->clear();
+    delete *db;
+    *db = nullptr;
+    return Status("storage_error", "cannot write the WAL list in " + path + ": " + a.ToString());
   }
   report->assign(damage.begin(), damage.end());
   if (recovery.drop_log) {

@@ -164,9 +164,9 @@ struct WalRecovery {
 };
 
 // Opens the DB at `path` after a strict open found `damage` (one sentence
-// each): copies the WAL files aside (preserve_wals), lists the WALs present
-// in the guard, and opens with RocksDB's point-in-time recovery, which keeps
-// the longest consistent prefix. WAL tracking is off for this open, which
+// each): copies the WAL files aside (preserve_wals), opens with RocksDB's
+// point-in-time recovery, which keeps the longest consistent prefix, and
+// then lists the WALs present in the guard. WAL tracking is off for this open, which
 // clears the MANIFEST's list; the next strict open starts a new one. Fills
 // `handles` and `db`, and `report` with the damage, what RocksDB says it
 // dropped and where the copies are; or says why even this failed

@@ -10,7 +10,8 @@
 //   "storage_corrupt", naming the directory and the damage.
 // - accept_data_loss opens them anyway, to a dense prefix of what was
 //   written, keeps copies of the WAL files, says what was dropped and
-//   counts yantra_storage_recovered_with_data_loss.
+//   counts yantra_storage_recovered_with_data_loss; if that open fails, the
+//   damage stays on record.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -27,6 +28,7 @@
 #include "storage/event_log.hpp"
 #include "storage/store.hpp"
 #include "tests/storage/test_support.hpp"
+#include "tests/support/fault_fs.hpp"
 
 namespace yantra::storage {
 namespace {
@@ -306,6 +308,25 @@ TEST(WalDamageTest, WalCutBelowItsDurableSizeRefusesToOpen) {
   const size_t kept = dense_events(*store);
   EXPECT_GT(kept, 0u);
   EXPECT_LT(kept, static_cast<size_t>(kAcked));
+}
+
+// An open that accepts the loss but then fails (here: the disk refuses the
+// rename of CURRENT) must leave the damage on record: the next ordinary open
+// still refuses instead of finding an adopted, "clean" WAL list.
+TEST(WalDamageTest, AFailedAcceptingOpenKeepsTheDamageOnRecord) {
+  ScopedDir dir;
+  write_acked(dir.path());
+  fs::remove(newest_wal(dir.path()));
+  auto faults = std::make_shared<yantra::testing::FaultFs>();
+  faults->fail(yantra::testing::FaultFs::Op::kRename, {"CURRENT"});
+  StoreOptions options{dir.path()};
+  options.accept_data_loss = true;
+  options.file_system = faults;
+  auto failed = Store::open(options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), "storage_error") << failed.status().to_string();
+  EXPECT_GE(faults->failed(yantra::testing::FaultFs::Op::kRename), 1u);
+  expect_refused(reopen(dir.path()), dir.path(), "is missing");
 }
 
 TEST(WalDamageTest, AcceptDataLossOnAnIntactStoreChangesNothing) {
