@@ -31,6 +31,9 @@ inline void check_document(const json& doc) {
   const std::string text = doc.dump();
   auto again = parse_json_text(text);
   FUZZ_CHECK(again.ok() && *again == doc, "JSON round trip failed: %s", text.c_str());
+  // JSON text is YAML (json_to_yaml writes some documents that way).
+  auto as_yaml = yaml_to_json(text);
+  FUZZ_CHECK(as_yaml.ok() && *as_yaml == doc, "JSON text read as YAML differs: %s", text.c_str());
 
   auto flow = parse_flow(doc, node_parse_options());
   if (!flow.ok()) {
