@@ -952,7 +952,7 @@ TEST(FlowLimits, AtMostAThousandSteps) {
 
 TEST(FlowLimits, NestingDepth) {
   auto nested = [](int levels) {
-    json steps = {action("leaf")};
+    json steps = json::array({action("leaf")});
     for (int i = levels - 1; i >= 1; --i) {
       steps = json::array({loop("l" + std::to_string(i), json::array({1}), steps)});
     }
