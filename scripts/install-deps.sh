@@ -5,11 +5,18 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libcaf-dev libprotobuf-dev protobuf-compiler librocksdb-dev
   libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev openssl libjemalloc-dev libcli11-dev curl
   libhowardhinnant-date-dev
   libgtest-dev libgmock-dev
+  # The checks of scripts/test.sh (docs/testing.md): the format check, and the
+  # sanitizer and fuzzer builds, which need clang. clang's sanitizer and
+  # libFuzzer runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14, for
+  # file:line in sanitizer reports) are only *recommended* by clang-14, and
+  # --no-install-recommends skips them: they are named here. lld links the
+  # instrumented test binaries several times faster than GNU ld.
+  clang-14 libclang-rt-14-dev llvm-14 lld-14 clang-format-14
 )
 
 missing=()

@@ -67,6 +67,9 @@ void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRe
   // Exactly one of "started", "finished" and "timer" answers the request;
   // the one that does also frees the in-flight slot.
   struct Answer {
+    // A constructor, not aggregate init: clang 14 (the sanitizer builds)
+    // lacks C++20's parenthesised aggregate initialisation in make_shared.
+    explicit Answer(Services& s) : svc(s) {}
     Services& svc;
     std::atomic<bool> done{false};
     bool claim() {

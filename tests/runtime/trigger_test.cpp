@@ -377,7 +377,7 @@ TEST(FlowCallbacks, Validate) {
   EXPECT_TRUE(parse_ok(with_callbacks(many)));
 
   EXPECT_EQ(problems(with_callbacks({"http://x"})), one(p + "/0", "must be an object"));
-  EXPECT_EQ(problems(with_callbacks({json::object()})),
+  EXPECT_EQ(problems(with_callbacks(json::array({json::object()}))),
             (Problems{{p + "/0/events", "is required"}, {p + "/0/url", "is required"}}));
   const char* kUrl = "must be an http:// or https:// URL of at most 2048 characters";
   for (const char* bad : {"ftp://x", "http://", "https://", "HTTP://x", "x", ""}) {
