@@ -248,9 +248,12 @@ class Parser {
     if (!problems_.empty()) {
       std::stable_sort(problems_.begin(), problems_.end(), document_order);
       size_t n = problems_.size();
-      return Status("invalid_flow",
-                    "flow is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
-                    std::move(problems_));
+      std::string message =
+          "flow is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems");
+      // Said once for the whole flow, not in each problem: a misspelt type
+      // is usually repeated, and the list is the same for every one.
+      if (unknown_type_) message += " (known step types: " + step_kind_names(nullptr, ", ") + ")";
+      return Status("invalid_flow", std::move(message), std::move(problems_));
     }
     flow->source = doc_;
     for (const ScopeInfo& info : scopes_) {
@@ -488,7 +491,10 @@ class Parser {
     std::string type_name;
     if (read_string(doc, "type", pointer, true, type_name)) {
       kind = find_step_kind(type_name);
-      if (kind == nullptr) add(child(pointer, "type"), "unknown step type " + in_quotes(type_name));
+      if (kind == nullptr) {
+        add(child(pointer, "type"), "unknown step type " + in_quotes(type_name));
+        unknown_type_ = true;
+      }
     }
     if (kind != nullptr) step.type = kind->type;
 
@@ -760,6 +766,7 @@ class Parser {
   std::map<std::string, Defined> defined_;  // step id -> first definition
   size_t total_steps_ = 0;
   bool limit_hit_ = false;
+  bool unknown_type_ = false;  // a step names a type no kind has
 };
 
 }  // namespace
