@@ -8,11 +8,18 @@
 // (buffered per name, appended to the step) and never acted on here; the
 // policy checks that decide whether they may be appended at all live in
 // runtime/waits.hpp, and what they lead to is decide()'s to write down.
+//
+// What differs between step types is read from the type's StepKind
+// (runtime/steps/step_kind.hpp), found by the kind name the StepStarted
+// recorded, never from the flow: its traits (calls a tool, owns frames,
+// takes decisions, which timer it starts) and, for a wait_signal's
+// StepCompleted, its `complete` hook.
 #include <algorithm>
 #include <string>
 
 #include "runtime/execution.hpp"
 #include "runtime/json_patch.hpp"
+#include "runtime/steps/step_kind.hpp"
 
 namespace yantra {
 namespace {
@@ -43,6 +50,10 @@ std::string timer_id(const std::string& path, uint32_t attempt) {
   return path + "#" + std::to_string(attempt);
 }
 
+bool is_container(const StepState& s) {
+  return recorded_kind(s.kind).body != BodyKind::kNone;
+}
+
 // Marks the active child frames of a finished container as abandoned, down
 // through their own running containers, and forgets their in-flight tool
 // calls: nothing will wait for them any more. Detached frames (parallel
@@ -63,8 +74,7 @@ void abandon_children(ExecutionState& st, StepState& container) {
     // Its deadline, delay or retry timer would only wake a step nobody waits for.
     st.timers.erase(timer_id(path, sit->second.attempt));
     st.timers.erase(timer_id(path, sit->second.attempt + 1));
-    if (sit->second.status == StepStatus::kRunning &&
-        (sit->second.kind == "loop" || sit->second.kind == "parallel")) {
+    if (sit->second.status == StepStatus::kRunning && is_container(sit->second)) {
       abandon_children(st, sit->second);
     }
   }
@@ -85,7 +95,8 @@ void fail_attempt(ExecutionState& st, const std::string& path, StepState& s, jso
 // Only an attempt in flight can end. A late result (its attempt timed out,
 // its frame was abandoned, or it already ended) does not fit the state.
 bool in_flight(const ExecutionState& st, const std::string& path, const StepState& s) {
-  return s.status == StepStatus::kRunning && (s.kind != "action" || st.running.count(path) != 0);
+  return s.status == StepStatus::kRunning &&
+         (!recorded_kind(s.kind).calls_tool || st.running.count(path) != 0);
 }
 
 Status apply_started(ExecutionState& st, const v1::Event& ev) {
@@ -151,6 +162,7 @@ Status apply_step_started(ExecutionState& st, const v1::Event& ev) {
   }
   fit->second.current = e.path();
 
+  const StepKind& kind = recorded_kind(e.kind());
   StepState& s = st.steps[e.path()];
   s.step_id = e.step_id();
   s.frame = e.frame();
@@ -164,19 +176,18 @@ Status apply_step_started(ExecutionState& st, const v1::Event& ev) {
   s.ended_ms = 0;
   if (e.attempt() <= 1) s.first_started_ms = ev.time_ms();
   // A new attempt of an approval asks again: earlier decisions do not carry over.
-  s.decisions = e.kind() == "approval" ? json::array() : json(nullptr);
+  s.decisions = kind.takes_decisions ? json::array() : json(nullptr);
   st.timers.erase(timer_id(e.path(), e.attempt()));  // a consumed retry timer
-  if (e.kind() == "action") st.running.insert(e.path());
-  if (e.kind() == "loop") {
+  if (kind.calls_tool) st.running.insert(e.path());
+  if (kind.body == BodyKind::kIterations) {
     s.results = json::array();
     if (s.input.is_array()) s.results = json(std::vector<json>(s.input.size(), nullptr));
-  } else if (e.kind() == "parallel") {
+  } else if (kind.body == BodyKind::kBranches) {
     s.results = json::object();
   }
   if (e.timer_due_ms() > 0) {
     st.timers[timer_id(e.path(), e.attempt())] =
-        Timer{e.kind() == "delay" ? TimerKind::kDelay : TimerKind::kDeadline, e.path(), e.attempt(),
-              e.timer_due_ms()};
+        Timer{kind.timer, e.path(), e.attempt(), e.timer_due_ms()};
   }
   return {};
 }
@@ -190,23 +201,14 @@ Status apply_step_completed(ExecutionState& st, const v1::Event& ev) {
   if (!in_flight(st, e.path(), s)) return bad(ev, "'" + e.path() + "' has no attempt in flight");
   json output;
   if (!parse_payload(e.output_json(), output)) return bad(ev, "output is not JSON");
-  // A wait_signal step ends only by consuming a signal: the oldest one of
-  // the name it recorded in its input, named by seq, removed here exactly once.
-  if ((s.kind == "wait_signal") != (e.signal_seq() != 0)) {
-    return bad(ev, s.kind == "wait_signal"
-                       ? "wait_signal step '" + e.path() + "' completes only with a signal"
-                       : "'" + e.path() + "' is not a wait_signal step and consumes no signal");
-  }
-  if (e.signal_seq() != 0) {
-    const std::string name = s.input.is_object() ? s.input.value("name", "") : "";
-    auto qit = st.signals.find(name);
-    if (qit == st.signals.end() || qit->second.empty() ||
-        qit->second.front().seq != e.signal_seq()) {
-      return bad(ev, "signal " + std::to_string(e.signal_seq()) + " is not the oldest pending '" +
-                         name + "' signal");
-    }
-    qit->second.erase(qit->second.begin());
-    if (qit->second.empty()) st.signals.erase(qit);
+  // A wait_signal step ends only by consuming a signal, which its hook
+  // checks and removes; no other step consumes one.
+  const StepKind& kind = recorded_kind(s.kind);
+  if (kind.complete != nullptr) {
+    Status checked = kind.complete(st, e.path(), s, e);
+    if (!checked.is_ok()) return bad(ev, checked.message());
+  } else if (e.signal_seq() != 0) {
+    return bad(ev, "'" + e.path() + "' is not a wait_signal step and consumes no signal");
   }
   s.output = std::move(output);
   s.status = StepStatus::kCompleted;
@@ -257,15 +259,16 @@ Status apply_timer(ExecutionState& st, const v1::Event& ev) {
       int64_t limit = t.due_ms - s.started_ms;
       // A slow tool call may succeed next time; nobody answering a wait
       // (signal, approval) is not something a retry fixes.
+      const StepKind& kind = recorded_kind(s.kind);
       json error = {{"code", "timeout"},
                     {"message", "step timed out after " + std::to_string(limit) + " ms"},
-                    {"retriable", s.kind == "action"}};
-      if (s.kind == "approval") error["details"] = {{"decisions", s.decisions}};
+                    {"retriable", kind.calls_tool}};
+      if (kind.takes_decisions) error["details"] = {{"decisions", s.decisions}};
       fail_attempt(st, t.path, s, std::move(error), ev.time_ms());
       break;
     }
     case TimerKind::kRetry: s.status = StepStatus::kRetryReady; break;
-    case TimerKind::kDelay:
+    case TimerKind::kDelay:  // the step's own timer (StepKind::timer): it ends the step
       s.status = StepStatus::kCompleted;
       s.ended_ms = ev.time_ms();
       s.output = json{{"delayed_ms", ev.time_ms() - s.started_ms}};
@@ -296,8 +299,9 @@ Status apply_approval(ExecutionState& st, const v1::Event& ev) {
   if (it == st.steps.end()) return bad(ev, "unknown step '" + e.step_path() + "'");
   StepState& s = it->second;
   auto fit = st.frames.find(s.frame);
-  if (s.kind != "approval" || s.status != StepStatus::kRunning || fit == st.frames.end() ||
-      fit->second.status != FrameStatus::kActive || fit->second.current != e.step_path()) {
+  if (!recorded_kind(s.kind).takes_decisions || s.status != StepStatus::kRunning ||
+      fit == st.frames.end() || fit->second.status != FrameStatus::kActive ||
+      fit->second.current != e.step_path()) {
     return bad(ev, "'" + e.step_path() + "' is not an approval step waiting for decisions");
   }
   if (e.key_id().empty()) return bad(ev, "a decision needs a key id");
@@ -388,10 +392,6 @@ Status apply_frame_ended(ExecutionState& st, const v1::Event& ev) {
   return {};
 }
 
-bool is_container(const StepState& s) {
-  return s.kind == "loop" || s.kind == "parallel";
-}
-
 // Drops the step's own timers (deadline or delay of the current attempt, the
 // retry timer of the next one): a step whose fate was decided by a user
 // must not be woken by them.
@@ -424,8 +424,8 @@ Status apply_overridden(ExecutionState& st, const v1::Event& ev) {
       if (sit == st.steps.end()) return bad(ev, "unknown step '" + it.key() + "'");
       // A condition's successor was chosen by the flow; an output alone
       // cannot say which branch to take.
-      if (sit->second.kind == "condition") {
-        return bad(ev, "condition step '" + it.key() + "' cannot be overridden");
+      if (recorded_kind(sit->second.kind).branches) {
+        return bad(ev, sit->second.kind + " step '" + it.key() + "' cannot be overridden");
       }
       if (!it->is_object() || it->size() != 1 || !it->contains("output")) {
         return bad(ev, "step '" + it.key() + "' must be overridden as {\"output\": value}");

@@ -1,22 +1,10 @@
 // Names of the model's enums as they appear in definitions, events and API
 // responses. They are part of the stored formats, so they never change; the
-// parser in flow_parse.cpp accepts exactly these spellings.
+// parser in flow_parse.cpp accepts exactly these spellings. Step type names
+// are the registry's (runtime/steps/registry.cpp).
 #include "runtime/flow.hpp"
 
 namespace yantra {
-
-const char* to_string(StepType t) {
-  switch (t) {
-    case StepType::kAction: return "action";
-    case StepType::kCondition: return "condition";
-    case StepType::kLoop: return "loop";
-    case StepType::kParallel: return "parallel";
-    case StepType::kDelay: return "delay";
-    case StepType::kWaitSignal: return "wait_signal";
-    case StepType::kApproval: return "approval";
-  }
-  return "unknown";
-}
 
 const char* to_string(WaitFor w) {
   switch (w) {

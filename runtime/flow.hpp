@@ -11,6 +11,7 @@
 // steps are for), so each step runs at most once per frame.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/expr.hpp"
 #include "base/result.hpp"
+#include "runtime/expr.hpp"
 #include "runtime/template.hpp"
 #include "runtime/trigger.hpp"
 
@@ -28,7 +29,11 @@ namespace yantra {
 
 using json = nlohmann::json;
 
+// The step types. Each is implemented in one file, runtime/steps/<type>.cpp,
+// and registered in runtime/steps/registry.cpp in this order (see
+// runtime/README.md, "Adding a step type"); to_string() gives its name.
 enum class StepType { kAction, kCondition, kLoop, kParallel, kDelay, kWaitSignal, kApproval };
+inline constexpr size_t kStepTypeCount = static_cast<size_t>(StepType::kApproval) + 1;
 enum class Backoff { kFixed, kExponential };
 enum class WaitFor { kAll, kAny, kNone };
 enum class OnError { kFail, kContinue };

@@ -8,19 +8,19 @@
 //
 // Two passes. The first walks the document, builds the model and records the
 // local problems (types, required and unknown fields, ids, malformed
-// $ref/$expr). Cross-references need every step id first, so the second pass
-// checks, scope by scope, transitions, cycles, reachability and the roots of
-// every $ref/$expr. Problems are sorted by pointer at the end, which gives
-// document order whatever pass found them (nlohmann::json orders object keys,
-// so key order is the order the document has once parsed).
+// $ref/$expr); each step's config is read by its type's parse hook
+// (runtime/steps/<type>.cpp) through a StepContext. Cross-references need
+// every step id first, so the second pass checks, scope by scope,
+// transitions, cycles, reachability and the roots of every $ref/$expr.
+// Problems are sorted by pointer at the end, which gives document order
+// whatever pass found them (nlohmann::json orders object keys, so key order
+// is the order the document has once parsed).
 #include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
-#include <limits>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,20 +28,13 @@
 #include "runtime/doc_reader.hpp"
 #include "runtime/flow.hpp"
 #include "runtime/json_patch.hpp"
+#include "runtime/steps/step_kind.hpp"
 
 namespace yantra {
 namespace {
 
 constexpr size_t kMaxSteps = 1000;
 constexpr int kMaxDepth = 16;
-// Durations are added to clock readings; a bound far above any real use keeps
-// that arithmetic clear of int64 overflow.
-constexpr int64_t kMaxDurationMs = 100LL * 365 * 24 * 3600 * 1000;  // 100 years
-constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
-// Signal names travel in URLs and log keys of the API; approver lists are
-// read on every decision.
-constexpr size_t kMaxSignalName = 128;
-constexpr size_t kMaxApprovers = 100;
 
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -67,34 +60,8 @@ bool valid_flow_id(std::string_view s) {
   });
 }
 
-// "key_" + [A-Za-z0-9_-]{1,64}, or "role:" + one of the API's roles.
-bool valid_approver(std::string_view s) {
-  constexpr std::string_view kRole = "role:";
-  if (s.substr(0, kRole.size()) == kRole) {
-    std::string_view role = s.substr(kRole.size());
-    return role == "owner" || role == "admin" || role == "editor" || role == "viewer";
-  }
-  constexpr std::string_view kKey = "key_";
-  if (s.substr(0, kKey.size()) != kKey) return false;
-  std::string_view rest = s.substr(kKey.size());
-  return !rest.empty() && rest.size() <= 64 && std::all_of(rest.begin(), rest.end(), [](char c) {
-    return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
-  });
-}
-
 bool is_reserved(std::string_view id) {
   return id == "input" || id == "item" || id == "index" || id == "execution";
-}
-
-std::optional<StepType> step_type(std::string_view s) {
-  if (s == "action") return StepType::kAction;
-  if (s == "condition") return StepType::kCondition;
-  if (s == "loop") return StepType::kLoop;
-  if (s == "parallel") return StepType::kParallel;
-  if (s == "delay") return StepType::kDelay;
-  if (s == "wait_signal") return StepType::kWaitSignal;
-  if (s == "approval") return StepType::kApproval;
-  return std::nullopt;
 }
 
 // Compares JSON pointers in the order their targets appear in the document:
@@ -136,8 +103,6 @@ bool document_order(const Problem& a, const Problem& b) {
   return ta.size() < tb.size();
 }
 
-enum class ScopeKind { kRoot, kLoop, kParallel };
-
 // What the second pass needs about a step beyond the model: where it is in the
 // document and the cross-references it makes.
 struct Transition {
@@ -156,7 +121,7 @@ struct StepInfo {
 
 struct ScopeInfo {
   Scope* scope = nullptr;
-  ScopeKind kind = ScopeKind::kRoot;
+  BodyKind kind = BodyKind::kNone;  // kNone for the root scope
   const ScopeInfo* parent = nullptr;
   const Step* container = nullptr;  // the loop/parallel step owning the scope
   bool in_loop = false;             // a loop body, or nested inside one
@@ -258,9 +223,12 @@ class Parser {
     if (!problems_.empty()) {
       std::stable_sort(problems_.begin(), problems_.end(), document_order);
       size_t n = problems_.size();
-      return Status("invalid_flow",
-                    "flow is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
-                    std::move(problems_));
+      std::string message =
+          "flow is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems");
+      // Said once for the whole flow, not in each problem: a misspelt type
+      // is usually repeated, and the list is the same for every one.
+      if (unknown_type_) message += " (known step types: " + step_kind_names(nullptr, ", ") + ")";
+      return Status("invalid_flow", std::move(message), std::move(problems_));
     }
     flow->source = doc_;
     for (const ScopeInfo& info : scopes_) {
@@ -323,6 +291,41 @@ class Parser {
     for (const Template::Use& use : t.uses()) uses.push_back(RefUse{use.root, use.pointer});
     return t;
   }
+
+  // What a step kind's parse hook reads its config through (step_kind.hpp):
+  // the parser's readers, with the step's transitions and $ref/$expr roots
+  // noted for the second pass.
+  class StepContext final : public ParseContext {
+   public:
+    StepContext(Parser& parser, ScopeInfo& info, StepInfo& si, int depth)
+        : p_(parser), info_(info), si_(si), depth_(depth) {}
+
+    DocReader& reader() override { return p_.reader_; }
+    bool read_bool(const json& obj, std::string_view key, std::string_view pointer,
+                   bool& out) override {
+      return p_.read_bool(obj, key, pointer, out);
+    }
+    void read_transition(const json& obj, std::string_view key, std::string_view pointer,
+                         std::string& out) override {
+      p_.read_transition(obj, key, pointer, out, si_);
+    }
+    Template compile(const json& doc, const std::string& pointer) override {
+      return p_.compile(doc, pointer, si_.uses);
+    }
+    void use(const std::string& root, const std::string& pointer) override {
+      si_.uses.push_back(RefUse{root, pointer});
+    }
+    void parse_body(const json& config, const std::string& pointer, Step& step) override {
+      p_.parse_body(config, pointer, step, info_, depth_);
+    }
+    const std::vector<ToolSpec>& tools() const override { return p_.opts_.tools; }
+
+   private:
+    Parser& p_;
+    ScopeInfo& info_;
+    StepInfo& si_;
+    int depth_;
+  };
 
   // ---- the first pass
 
@@ -461,34 +464,38 @@ class Parser {
       info.scope->index.emplace(step.id, pos);
     }
 
-    std::optional<StepType> type;
+    const StepKind* kind = nullptr;
     std::string type_name;
     if (read_string(doc, "type", pointer, true, type_name)) {
-      type = step_type(type_name);
-      if (!type) add(pointer_child(pointer, "type"), "unknown step type " + quote_name(type_name));
+      kind = find_step_kind(type_name);
+      if (kind == nullptr) {
+        add(pointer_child(pointer, "type"), "unknown step type " + quote_name(type_name));
+        unknown_type_ = true;
+      }
     }
-    if (type) step.type = *type;
+    if (kind != nullptr) step.type = kind->type;
 
     read_string(doc, "name", pointer, false, step.name);
     read_transition(doc, "on_success", pointer, step.on_success, si);
     read_transition(doc, "on_failure", pointer, step.on_failure, si);
     // Only steps that wait for people or signals have a timeout of their own
     // to branch on; elsewhere on_timeout would be a transition never taken.
-    const bool waits = type == StepType::kWaitSignal || type == StepType::kApproval;
     if (find(doc, "on_timeout") != nullptr) {
-      if (waits) {
+      if (kind != nullptr && kind->waits_for_input) {
         read_transition(doc, "on_timeout", pointer, step.on_timeout, si);
-      } else if (type) {
+      } else if (kind != nullptr) {
         add(pointer_child(pointer, "on_timeout"),
-            "only wait_signal and approval steps can have on_timeout");
+            "only " + step_kind_names(&StepKind::waits_for_input) + " steps can have on_timeout");
       }
     }
 
+    // Retrying is for calls that may succeed next time.
     if (const json* retry = find(doc, "retry_config")) {
-      if (type == StepType::kAction) {
+      if (kind != nullptr && kind->calls_tool) {
         parse_retry(*retry, pointer_child(pointer, "retry_config"), step.retry);
-      } else if (type) {
-        add(pointer_child(pointer, "retry_config"), "only action steps can have a retry_config");
+      } else if (kind != nullptr) {
+        add(pointer_child(pointer, "retry_config"),
+            "only " + step_kind_names(&StepKind::calls_tool) + " steps can have a retry_config");
       }
     }
 
@@ -502,84 +509,14 @@ class Parser {
       add(cp, "must be an object");
       return;
     }
-    if (!type) return;  // the fields of an unknown type are unknown too
-    switch (*type) {
-      case StepType::kAction: parse_action(*config, cp, step, si); break;
-      case StepType::kCondition: parse_condition(*config, cp, step, si); break;
-      case StepType::kLoop: parse_loop(*config, cp, step, si, info, depth); break;
-      case StepType::kParallel: parse_parallel(*config, cp, step, info, depth); break;
-      case StepType::kDelay:
-        check_fields(*config, cp, {"duration_ms"});
-        read_int(*config, "duration_ms", cp, true, 0, kMaxDurationMs, step.duration_ms);
-        break;
-      case StepType::kWaitSignal: parse_wait_signal(*config, cp, step); break;
-      case StepType::kApproval: parse_approval(*config, cp, step); break;
-    }
+    if (kind == nullptr) return;  // the fields of an unknown type are unknown too
+    StepContext ctx(*this, info, si, depth);
+    kind->parse(ctx, *config, cp, step);
     if (!step.on_timeout.empty() && step.timeout_ms == 0 &&
         find(*config, "timeout_ms") == nullptr) {
       add(pointer_child(pointer, "on_timeout"),
           "needs config.timeout_ms: without it the step never times out");
     }
-  }
-
-  // A wait's timeout is optional; when given it must be a real duration (0
-  // would time out at once, which is what a missing wait step is for).
-  void read_wait_timeout(const json& config, const std::string& cp, Step& step) {
-    read_int(config, "timeout_ms", cp, false, 1, kMaxDurationMs, step.timeout_ms);
-  }
-
-  void parse_wait_signal(const json& config, const std::string& cp, Step& step) {
-    check_fields(config, cp, {"name", "timeout_ms"});
-    if (read_string(config, "name", cp, true, step.signal_name, true) &&
-        step.signal_name.size() > kMaxSignalName) {
-      add(pointer_child(cp, "name"),
-          "must be at most " + std::to_string(kMaxSignalName) + " bytes");
-    }
-    read_wait_timeout(config, cp, step);
-  }
-
-  // Approvers are API key ids ("key_" + [A-Za-z0-9_-], as the API issues
-  // them) or "role:<role>"; anything else is most likely a typo ("admin" for
-  // "role:admin") that would leave the step waiting for nobody.
-  void parse_approval(const json& config, const std::string& cp, Step& step) {
-    check_fields(config, cp, {"approvers", "policy", "timeout_ms"});
-    const json* approvers = find(config, "approvers");
-    const std::string ap = pointer_child(cp, "approvers");
-    if (approvers == nullptr) {
-      add(ap, "is required");
-    } else if (!approvers->is_array() || approvers->empty()) {
-      add(ap, "must be a non-empty array of API key ids and \"role:<role>\" entries");
-    } else if (approvers->size() > kMaxApprovers) {
-      add(ap, "may have at most " + std::to_string(kMaxApprovers) + " entries");
-    } else {
-      for (size_t i = 0; i < approvers->size(); ++i) {
-        const json& entry = (*approvers)[i];
-        const std::string ep = pointer_child(ap, i);
-        if (!entry.is_string()) {
-          add(ep, "must be a string");
-          continue;
-        }
-        const std::string& text = entry.get_ref<const std::string&>();
-        if (!valid_approver(text)) {
-          add(ep,
-              "must be an API key id (key_...) or role:owner, role:admin, role:editor or "
-              "role:viewer, got " +
-                  quote_name(text));
-        } else if (std::find(step.approvers.begin(), step.approvers.end(), text) !=
-                   step.approvers.end()) {
-          add(ep, "duplicate approver " + quote_name(text));
-        } else {
-          step.approvers.push_back(text);
-        }
-      }
-    }
-    std::string policy;
-    if (read_enum(config, "policy", cp, {"any", "all", "majority"}, policy)) {
-      step.policy = policy == "any"   ? ApprovalPolicy::kAny
-                    : policy == "all" ? ApprovalPolicy::kAll
-                                      : ApprovalPolicy::kMajority;
-    }
-    read_wait_timeout(config, cp, step);
   }
 
   void parse_retry(const json& doc, const std::string& pointer, RetryPolicy& retry) {
@@ -618,130 +555,23 @@ class Parser {
     }
   }
 
-  void parse_action(const json& config, const std::string& cp, Step& step, StepInfo& si) {
-    check_fields(config, cp, {"action", "parameters", "timeout_ms", "tool_id"});
-    bool has_tool = read_string(config, "tool_id", cp, true, step.tool_id, true);
-    bool has_action = read_string(config, "action", cp, true, step.action, true);
-    if (has_tool && !opts_.tools.empty()) {
-      auto tool = std::find_if(opts_.tools.begin(), opts_.tools.end(),
-                               [&](const ToolSpec& t) { return t.id == step.tool_id; });
-      if (tool == opts_.tools.end()) {
-        add(pointer_child(cp, "tool_id"), "unknown tool " + quote_name(step.tool_id));
-      } else if (has_action && !tool->actions.empty() &&
-                 std::find(tool->actions.begin(), tool->actions.end(), step.action) ==
-                     tool->actions.end()) {
-        add(pointer_child(cp, "action"),
-            "tool " + quote_name(step.tool_id) + " has no action " + quote_name(step.action));
-      }
-    }
-    const json* parameters = find(config, "parameters");
-    step.parameters = compile(parameters ? *parameters : json::object(),
-                              pointer_child(cp, "parameters"), si.uses);
-    read_int(config, "timeout_ms", cp, false, 0, kMaxDurationMs, step.timeout_ms);
-  }
-
-  void parse_condition(const json& config, const std::string& cp, Step& step, StepInfo& si) {
-    check_fields(config, cp, {"condition", "on_false", "on_true"});
-    read_transition(config, "on_true", cp, step.on_true, si);
-    read_transition(config, "on_false", cp, step.on_false, si);
-
-    const json* cond = find(config, "condition");
-    std::string p = pointer_child(cp, "condition");
-    if (cond == nullptr) {
-      add(p, "is required");
-      return;
-    }
-    if (!cond->is_object()) {
-      add(p, "must be an object");
-      return;
-    }
-    if (const json* source = find(*cond, "$expr")) {
-      check_fields(*cond, p, {"$expr"});
-      std::string ep = pointer_child(p, "$expr");
-      if (!source->is_string()) {
-        add(ep, "must be a string");
-        return;
-      }
-      auto parsed = expr::Expression::parse(source->get_ref<const std::string&>());
-      if (!parsed) {
-        add(ep, "invalid $expr: " + parsed.status().message());
-        return;
-      }
-      for (const std::string& root : parsed->roots()) si.uses.push_back(RefUse{root, ep});
-      step.expression = std::make_shared<const expr::Expression>(std::move(parsed).value());
-      return;
-    }
-    check_fields(*cond, p, {"left", "operator", "right"});
-    if (read_string(*cond, "operator", p, true, step.op) && !expr::is_operator(step.op)) {
-      add(pointer_child(p, "operator"), "unknown operator " + quote_name(step.op) +
-                                            " (expected one of == != > < >= <= contains in)");
-    }
-    if (const json* left = find(*cond, "left")) {
-      step.left = compile(*left, pointer_child(p, "left"), si.uses);
-    } else {
-      add(pointer_child(p, "left"), "is required");
-    }
-    if (const json* right = find(*cond, "right")) {
-      step.right = compile(*right, pointer_child(p, "right"), si.uses);
-    } else {
-      add(pointer_child(p, "right"), "is required");
-    }
-  }
-
-  void parse_loop(const json& config, const std::string& cp, Step& step, StepInfo& si,
-                  ScopeInfo& info, int depth) {
-    check_fields(config, cp, {"items", "max_concurrency", "max_iterations", "parallel", "steps"});
-    if (const json* items = find(config, "items")) {
-      // Only an array can be iterated: a literal must be one, a $ref/$expr
-      // is checked when it is evaluated.
-      if (items->is_array() ||
-          (items->is_object() && (items->contains("$ref") || items->contains("$expr")))) {
-        step.items = compile(*items, pointer_child(cp, "items"), si.uses);
-      } else {
-        add(pointer_child(cp, "items"), "must be an array, a $ref or a $expr");
-      }
-    } else {
-      add(pointer_child(cp, "items"), "is required");
-    }
-    read_bool(config, "parallel", cp, step.parallel);
-    int64_t n = 0;
-    if (read_int(config, "max_iterations", cp, false, 1, 100000, n)) {
-      step.max_iterations = static_cast<uint32_t>(n);
-    }
-    if (read_int(config, "max_concurrency", cp, false, 0, kNoMax, n)) {
-      // Any bound above uint32 is "unbounded" in practice.
-      step.max_concurrency =
-          static_cast<uint32_t>(std::min<int64_t>(n, std::numeric_limits<uint32_t>::max()));
-    }
-    parse_body(config, cp, step, info, ScopeKind::kLoop, depth);
-  }
-
-  void parse_parallel(const json& config, const std::string& cp, Step& step, ScopeInfo& info,
-                      int depth) {
-    check_fields(config, cp, {"steps", "wait_for"});
-    std::string wait_for;
-    if (read_enum(config, "wait_for", cp, {"all", "any", "none"}, wait_for)) {
-      step.wait_for = wait_for == "all"   ? WaitFor::kAll
-                      : wait_for == "any" ? WaitFor::kAny
-                                          : WaitFor::kNone;
-    }
-    parse_body(config, cp, step, info, ScopeKind::kParallel, depth);
-  }
-
+  // The nested steps of a container; its kind says how they run (a loop's
+  // iterations or a parallel step's branches).
   void parse_body(const json& config, const std::string& cp, Step& step, ScopeInfo& info,
-                  ScopeKind kind, int depth) {
+                  int depth) {
     const json* steps = find(config, "steps");
     if (steps == nullptr) {
       add(pointer_child(cp, "steps"), "is required");
       return;
     }
+    const BodyKind kind = step_kind(step.type).body;
     step.body = std::make_shared<Scope>();
     ScopeInfo& body = scopes_.emplace_back();  // deque: earlier infos stay put
     body.scope = step.body.get();
     body.kind = kind;
     body.parent = &info;
     body.container = &step;
-    body.in_loop = info.in_loop || kind == ScopeKind::kLoop;
+    body.in_loop = info.in_loop || kind == BodyKind::kIterations;
     parse_scope(*steps, pointer_child(cp, "steps"), body, depth + 1);
   }
 
@@ -806,7 +636,7 @@ class Parser {
       auto it = defined_.find(scope.steps[i].id);
       return it != defined_.end() && it->second.scope == &info && it->second.pos == i;
     };
-    if (info.kind == ScopeKind::kParallel) {
+    if (info.kind == BodyKind::kBranches) {
       for (size_t i = 0; i < n; ++i) {
         if (!targeted[i] && named(i)) scope.roots.push_back(scope.steps[i].id);
       }
@@ -886,8 +716,7 @@ class Parser {
     const ScopeInfo* s = it->second.scope;
     if (encloses(s, &info)) return;
     while (!encloses(s->parent, &info)) s = s->parent;
-    add(use.pointer, quote_name(root) + " is inside " +
-                         (s->kind == ScopeKind::kLoop ? "loop " : "parallel ") +
+    add(use.pointer, quote_name(root) + " is inside " + to_string(s->container->type) + " " +
                          quote_name(s->container->id) + " and not visible here");
   }
 
@@ -914,6 +743,7 @@ class Parser {
   std::map<std::string, Defined> defined_;  // step id -> first definition
   size_t total_steps_ = 0;
   bool limit_hit_ = false;
+  bool unknown_type_ = false;  // a step names a type no kind has
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/json_patch.hpp"
+#include "runtime/steps/step_kind.hpp"
 
 namespace yantra {
 namespace {
@@ -42,10 +43,10 @@ std::vector<Problem> check_patch(const json& patch, const ExecutionState& st) {
         if (found == st.steps.end()) {
           out.push_back({step_at, "no step instance '" + sit.key() + "' at seq " +
                                       std::to_string(st.last_seq)});
-        } else if (found->second.kind == "condition") {
-          out.push_back({step_at,
-                         "a condition step cannot be overridden (fork from before it and patch "
-                         "what it reads instead)"});
+        } else if (recorded_kind(found->second.kind).branches) {
+          out.push_back({step_at, "a " + found->second.kind +
+                                      " step cannot be overridden (fork from before it and "
+                                      "patch what it reads instead)"});
         }
         if (!sit->is_object()) {
           out.push_back({step_at, "must be an object {\"output\": value}"});
@@ -67,7 +68,7 @@ std::vector<Problem> check_patch(const json& patch, const ExecutionState& st) {
 }
 
 bool is_container(const StepState& s) {
-  return s.kind == "loop" || s.kind == "parallel";
+  return recorded_kind(s.kind).body != BodyKind::kNone;
 }
 
 // Collects the frames and steps of a Resumed event (rules in fork.hpp).

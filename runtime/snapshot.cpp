@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "runtime/steps/step_kind.hpp"
+
 namespace yantra {
 namespace {
 
@@ -133,9 +135,11 @@ void read_step(Reader& r, const json& j, const std::string& where, StepState& s)
   r.integer(j, "started_ms", where, s.started_ms);
   r.integer(j, "ended_ms", where, s.ended_ms);
   if (j.is_object() && j.contains("next")) r.str(j, "next", where, s.next);
-  // to_json() writes the container fields for loops and parallels only; for
-  // other kinds they keep their defaults, which is what apply() leaves there.
-  if (s.kind == "loop" || s.kind == "parallel") {
+  // to_json() writes the container fields for containers (loops, parallels)
+  // only; for other kinds they keep their defaults, which is what apply()
+  // leaves there. Likewise the decisions of kinds that take them.
+  const StepKind& kind = recorded_kind(s.kind);
+  if (kind.body != BodyKind::kNone) {
     r.strings(j, "children", where, s.children);
     r.integer(j, "next_index", where, s.next_index);
     r.integer(j, "active", where, s.active);
@@ -144,7 +148,7 @@ void read_step(Reader& r, const json& j, const std::string& where, StepState& s)
     r.boolean(j, "child_failed", where, s.child_failed);
     r.any(j, "child_error", where, s.child_error);
   }
-  if (s.kind == "approval") {
+  if (kind.takes_decisions) {
     r.any(j, "decisions", where, s.decisions);
     if (r.error().empty() && !s.decisions.is_array()) r.fail(where + ".decisions is not an array");
   }

@@ -5,6 +5,7 @@
 // decisions) are written only when there is something in them, so a state
 // that uses neither has the bytes it had before.
 #include "runtime/execution.hpp"
+#include "runtime/steps/step_kind.hpp"
 #include "runtime/waits.hpp"
 
 namespace yantra {
@@ -87,7 +88,8 @@ json to_json(const ExecutionState& st) {
               {"started_ms", s.started_ms},
               {"ended_ms", s.ended_ms}};
     if (!s.next.empty()) j["next"] = s.next;
-    if (s.kind == "loop" || s.kind == "parallel") {
+    const StepKind& kind = recorded_kind(s.kind);
+    if (kind.body != BodyKind::kNone) {
       j["children"] = s.children;
       j["next_index"] = s.next_index;
       j["active"] = s.active;
@@ -96,7 +98,7 @@ json to_json(const ExecutionState& st) {
       j["child_failed"] = s.child_failed;
       j["child_error"] = s.child_error;
     }
-    if (s.kind == "approval") j["decisions"] = s.decisions;
+    if (kind.takes_decisions) j["decisions"] = s.decisions;
     steps[path] = std::move(j);
   }
   json frames = json::object();

@@ -15,6 +15,7 @@
 
 #include "runtime/execution.hpp"
 #include "runtime/redact.hpp"
+#include "runtime/steps/step_kind.hpp"
 #include "runtime/waits.hpp"
 
 namespace yantra {
@@ -211,17 +212,11 @@ class Builder {
     touch(e.step_path(), ev.seq());
   }
 
-  // What a step waiting at the end of the events waits for.
+  // What a step waiting at the end of the events waits for (its kind
+  // describes it: input_waits() lists only kinds that wait for input) and
+  // when it times out.
   json waiting_for(const std::string& path, const StepState& s) const {
-    json w;
-    if (s.kind == "wait_signal") {
-      w = {{"kind", "signal"}, {"name", s.input.value("name", "")}};
-    } else {
-      auto spec = approval_spec(s);
-      w = {{"kind", "approval"},
-           {"approvers", spec ? spec->approvers : std::vector<std::string>()},
-           {"policy", spec ? to_string(spec->policy) : ""}};
-    }
+    json w = recorded_kind(s.kind).waiting_for(s);
     auto timer = st_.timers.find(path + "#" + std::to_string(s.attempt));
     w["due_at_ms"] = timer == st_.timers.end() ? json(nullptr) : json(timer->second.due_ms);
     return w;
@@ -283,7 +278,7 @@ class Builder {
   // would otherwise make this quadratic).
   void close_abandoned_if_container(const std::string& path, const v1::Event& ev) {
     auto sit = st_.steps.find(path);
-    if (sit != st_.steps.end() && (sit->second.kind == "loop" || sit->second.kind == "parallel")) {
+    if (sit != st_.steps.end() && recorded_kind(sit->second.kind).body != BodyKind::kNone) {
       close_abandoned(ev);
     }
   }

@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "runtime/steps/step_kind.hpp"
+
 namespace yantra {
 namespace {
 
 bool is_wait_kind(const std::string& kind) {
-  return kind == "wait_signal" || kind == "approval";
+  return recorded_kind(kind).waits_for_input;
 }
 
 // The step `frame_id` waits at, when it waits for a signal or an approval.
@@ -28,17 +30,6 @@ const StepState* waiting_step(const ExecutionState& st, const std::string& frame
   }
   if (path != nullptr) *path = sit->first;
   return &sit->second;
-}
-
-std::string signal_name_of(const StepState& s) {
-  if (!s.input.is_object()) return "";
-  auto it = s.input.find("name");
-  return it != s.input.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-bool has_buffered(const ExecutionState& st, const std::string& name) {
-  auto it = st.signals.find(name);
-  return it != st.signals.end() && !it->second.empty();
 }
 
 std::optional<ApprovalPolicy> policy_of(const std::string& s) {
@@ -73,12 +64,18 @@ Status can_accept_signal(const ExecutionState& st, std::string_view name) {
   // Full, but a step waiting for this name consumes it at once.
   for (const auto& fid : st.active_frames) {
     const StepState* s = waiting_step(st, fid);
-    if (s != nullptr && s->kind == "wait_signal" && signal_name_of(*s) == name) return {};
+    if (s != nullptr && s->kind == "wait_signal" && waited_signal_name(*s) == name) return {};
   }
   return Status("too_many_signals", "execution " + st.execution_id + " already holds " +
                                         std::to_string(buffered) +
                                         " signals no step has consumed (the limit is " +
                                         std::to_string(kMaxPendingSignals) + ")");
+}
+
+std::string waited_signal_name(const StepState& s) {
+  if (!s.input.is_object()) return "";
+  auto it = s.input.find("name");
+  return it != s.input.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 v1::Event make_signal_event(const ExecutionState& st, std::string_view name, const json& data,
@@ -266,23 +263,18 @@ bool is_idle_waiting(const ExecutionState& st) {
     const StepState& s = sit->second;
     switch (s.status) {
       case StepStatus::kRetryWaiting: continue;
-      case StepStatus::kRunning:
-        // Containers wait for their frames, delays for their timer.
-        if (s.kind == "loop" || s.kind == "parallel" || s.kind == "delay") continue;
-        if (s.kind == "wait_signal") {
-          if (has_buffered(st, signal_name_of(s))) return false;  // decide() consumes it
-          waits_for_input = true;
-          continue;
-        }
-        if (s.kind == "approval") {
-          auto spec = approval_spec(s);
-          if (spec && approval_outcome(*spec, s.decisions) != ApprovalOutcome::kPending) {
-            return false;  // decide() ends it
-          }
+      case StepStatus::kRunning: {
+        // Containers wait for their frames, delays for their own timer.
+        const StepKind& kind = recorded_kind(s.kind);
+        if (kind.body != BodyKind::kNone || kind.timer == TimerKind::kDelay) continue;
+        if (kind.waits_for_input) {
+          // A buffered signal or a settled policy: decide() ends it.
+          if (kind.input_ready != nullptr && kind.input_ready(st, s)) return false;
           waits_for_input = true;
           continue;
         }
         return false;  // an action in flight or a condition to evaluate
+      }
       case StepStatus::kCompleted:
         // The root frame stays active after its last step while detached
         // branches (parallel wait_for "none") still run.

@@ -33,9 +33,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
-#include "base/result.hpp"
 
 namespace yantra {
 
@@ -48,6 +48,10 @@ inline constexpr size_t kMaxSignalNameBytes = 128;
 // long name), "conflict" (the execution has not started or has ended),
 // "too_many_signals" (kMaxPendingSignals are buffered already).
 Status can_accept_signal(const ExecutionState& state, std::string_view name);
+
+// The signal name a wait_signal step waits for, as its StepStarted
+// recorded it ("" when its input has none).
+std::string waited_signal_name(const StepState& step);
 
 // Builds the input event for a signal (seq and time filled in as make_event
 // does); the caller checks can_accept_signal() first.
