@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.hpp"
-#include "runtime/execution.hpp"
 #include "base/result.hpp"
+#include "runtime/execution.hpp"
 #include "yantra/v1/events.pb.h"
 
 namespace yantra::api {

@@ -25,8 +25,8 @@
 #include <date/date.h>
 #include <date/tz.h>
 
-#include "runtime/doc_reader.hpp"
 #include "base/text.hpp"
+#include "runtime/doc_reader.hpp"
 
 // Zone rules must come from the system's tzdata: a scheduler that downloads
 // (or fails to download) a database at run time would fire differently on

@@ -39,8 +39,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/flow.hpp"
 #include "base/result.hpp"
+#include "runtime/flow.hpp"
 #include "yantra/v1/events.pb.h"
 
 namespace yantra {

@@ -101,8 +101,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/execution.hpp"
 #include "base/result.hpp"
+#include "runtime/execution.hpp"
 
 namespace yantra {
 

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/execution.hpp"
 #include "base/result.hpp"
+#include "runtime/execution.hpp"
 
 namespace yantra {
 

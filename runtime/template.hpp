@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/expr.hpp"
 #include "base/result.hpp"
+#include "runtime/expr.hpp"
 
 namespace yantra {
 

@@ -33,9 +33,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/result.hpp"
 #include "runtime/cron.hpp"
 #include "runtime/expr.hpp"
-#include "base/result.hpp"
 
 namespace yantra {
 

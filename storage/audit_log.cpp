@@ -25,10 +25,10 @@
 
 #include <algorithm>
 
-#include "storage/internal/db.hpp"
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
 

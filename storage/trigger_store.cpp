@@ -9,8 +9,8 @@
 
 #include <memory>
 
-#include "storage/internal/db.hpp"
 #include "base/crypto.hpp"
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {

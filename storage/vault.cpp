@@ -34,9 +34,9 @@
 #include <iterator>
 #include <sstream>
 
-#include "storage/internal/db.hpp"
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
+#include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
 #include "yantra/v1/tenancy.pb.h"

@@ -23,8 +23,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "runtime/flow.hpp"
 #include "base/result.hpp"
+#include "runtime/flow.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/run_queue.hpp"

@@ -40,9 +40,9 @@
 #include <set>
 #include <sstream>
 
-#include "storage/internal/scan.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
+#include "storage/internal/scan.hpp"
 #include "storage/store.hpp"
 #include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"

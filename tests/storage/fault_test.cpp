@@ -16,10 +16,10 @@
 #include <random>
 #include <thread>
 
-#include "storage/log_writer.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/event_log.hpp"
 #include "storage/flow_store.hpp"
+#include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "tests/storage/test_support.hpp"
 #include "tests/support/fault_fs.hpp"

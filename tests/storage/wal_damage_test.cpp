@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "base/metrics.hpp"
-#include "storage/log_writer.hpp"
-#include "storage/internal/db.hpp"
 #include "storage/event_log.hpp"
+#include "storage/internal/db.hpp"
+#include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "tests/storage/test_support.hpp"
 #include "tests/support/fault_fs.hpp"
@@ -64,7 +64,9 @@ void write_acked(const std::string& path, bool torn_tail = false) {
     rocksdb::WriteOptions unsynced;
     unsynced.sync = false;
     ASSERT_TRUE(
-        internal::db_of(*store).rocks->Put(unsynced, internal::db_of(*store).flows, "unacked", std::string(600, 'u')).ok());
+        internal::db_of(*store)
+            .rocks->Put(unsynced, internal::db_of(*store).flows, "unacked", std::string(600, 'u'))
+            .ok());
   }
 }
 
@@ -177,7 +179,9 @@ TEST(WalDamageTest, TornLastRecordRecoversQuietlyWithEveryAcknowledgedRecord) {
   EXPECT_EQ(dense_events(*store), static_cast<size_t>(kAcked));
   std::string value;
   EXPECT_TRUE(
-      internal::db_of(*store).rocks->Get(rocksdb::ReadOptions(), internal::db_of(*store).flows, "unacked", &value).IsNotFound());
+      internal::db_of(*store)
+          .rocks->Get(rocksdb::ReadOptions(), internal::db_of(*store).flows, "unacked", &value)
+          .IsNotFound());
   EXPECT_TRUE(store->data_loss().empty());
   EXPECT_EQ(losses_counted(), counted);
   EXPECT_FALSE(fs::exists(fs::path(dir.path()) / "lost+found"));
@@ -237,7 +241,9 @@ TEST(WalDamageTest, ZeroedRecordHeaderIsAHoleNotATail) {
     for (int i = 0; i < 300; ++i) {
       char key[16];
       std::snprintf(key, sizeof key, "k%06d", i);
-      ASSERT_TRUE(internal::db_of(*store).rocks->Put(synced, internal::db_of(*store).flows, key, std::string(481, 'v')).ok());
+      ASSERT_TRUE(internal::db_of(*store)
+                      .rocks->Put(synced, internal::db_of(*store).flows, key, std::string(481, 'v'))
+                      .ok());
     }
   }
   const std::string wal = newest_wal(dir.path());
@@ -267,7 +273,9 @@ TEST(WalDamageTest, ZeroedRecordHeaderIsAHoleNotATail) {
     std::snprintf(key, sizeof key, "k%06d", i);
     std::string value;
     const bool found =
-        internal::db_of(*store).rocks->Get(rocksdb::ReadOptions(), internal::db_of(*store).flows, key, &value).ok();
+        internal::db_of(*store)
+            .rocks->Get(rocksdb::ReadOptions(), internal::db_of(*store).flows, key, &value)
+            .ok();
     if (found) {
       ++present;
       EXPECT_FALSE(after_hole) << key << " is present after the hole";
