@@ -29,11 +29,25 @@
 //   the tail and deleted at the head, so its CF compacts files that are
 //   mostly tombstones (CompactOnDeletionCollector), which keeps "scan from
 //   the head" cheap after many deliveries.
+// - A full disk (see disk_guard.hpp): RocksDB 7.8 as Debian builds it
+//   aborts on the next use of any file writer that saw an error, so it must
+//   never see ENOSPC on its WAL. Hence the floor (writes stop well before the
+//   disk is full), our own info LOG (internal/info_log.hpp: it drops lines
+//   instead of aborting), avoid_flush_during_recovery (a restart below the
+//   floor writes no SSTs; the WAL is replayed into memory and kept), and,
+//   if the disk is already full at open, a read-only open so that the node
+//   still starts and serves reads. Should RocksDB still run out of space,
+//   where it happened decides (WalErrorListener): a failed flush or
+//   compaction is recovered by RocksDB itself once space is back, so it is
+//   only "store_no_space"; a failed WAL write is not (the next append to
+//   that WAL would abort the process, measured), so it latches the store
+//   read-only and a restart, once space is freed, recovers.
 #include "storage/store.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -45,6 +59,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "base/metrics.hpp"
+#include "storage/internal/info_log.hpp"
 #include "storage/internal/keys.hpp"
 
 namespace yantra::storage {
@@ -82,6 +98,24 @@ Status invalid(std::string message) {
   return {"invalid_argument", std::move(message)};
 }
 
+// Tells the store that a write of the WAL itself failed (RocksDB reports it
+// as a background error of the write path before Write() returns). Lives as
+// long as the DB, which Store closes before its members go.
+class WalErrorListener final : public rocksdb::EventListener {
+ public:
+  explicit WalErrorListener(std::atomic<bool>* wal_failed) : wal_failed_(wal_failed) {}
+  const char* Name() const override { return "yantra.WalErrorListener"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status*) override {
+    if (reason == rocksdb::BackgroundErrorReason::kWriteCallback ||
+        reason == rocksdb::BackgroundErrorReason::kMemTable) {
+      wal_failed_->store(true);
+    }
+  }
+
+ private:
+  std::atomic<bool>* wal_failed_;
+};
+
 rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
                                               bool whole_key_filtering) {
   rocksdb::BlockBasedTableOptions t;
@@ -114,16 +148,12 @@ Status invalid_tenant() {
   return invalid("tenant must be non-empty and contain no NUL");
 }
 
-// Writes `batch`; a failure latches the store read-only.
+// Writes `batch`; a failure goes through Store::write_failed.
 Status write_batch(Store& store, rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status s = store.db()->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store.write_failed(s);
   return {};
 }
 
@@ -157,9 +187,28 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
   }
 
+  std::unique_ptr<Store> store(new Store());
+  store->options_ = options;
+  store->locks_ = std::make_unique<Locks>();
+  if (options.min_free_disk_bytes > 0) {
+    DiskGuard::Options guard;
+    guard.path = options.path;
+    guard.min_free_bytes = options.min_free_disk_bytes;
+    guard.interval = options.disk_sample_interval;
+    guard.probe = options.disk_probe;
+    Store* raw = store.get();  // the guard dies first, in ~Store
+    guard.on_change = [raw](bool below) { raw->publish_writable(below); };
+    store->disk_guard_ = DiskGuard::start(std::move(guard));
+  }
+
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  db_options.info_log = internal::InfoLog::open(options.path);
+  db_options.listeners.push_back(std::make_shared<WalErrorListener>(&store->wal_failed_));
+  // Recovery keeps the replayed WAL in memtables instead of flushing them to
+  // L0 at open: a node restarted on a nearly full disk writes no SST.
+  db_options.avoid_flush_during_recovery = true;
   // Background flushes and compactions share the node's 2 cores with the
   // engine; more threads would only contend.
   db_options.IncreaseParallelism(2);
@@ -221,11 +270,15 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     }
   }
 
-  std::unique_ptr<Store> store(new Store());
-  store->options_ = options;
-  store->locks_ = std::make_unique<Locks>();
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
+  if (s.IsNoSpace()) {
+    // Not even the few KB an open writes (a MANIFEST, an OPTIONS file) fit:
+    // serve what is stored, read-only, rather than not at all.
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &store->handles_,
+                                     &store->db_);
+    if (s.ok()) store->opened_read_only_.store(true);
+  }
   if (!s.ok()) return storage_error(s);
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == kCfEvents) store->cf_events_ = store->handles_[i];
@@ -237,12 +290,16 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfAudit) store->cf_audit_ = store->handles_[i];
     if (names[i] == kCfOutbox) store->cf_outbox_ = store->handles_[i];
   }
-  if (Status st = store->backfill_api_key_index(); !st.is_ok()) return st;
+  if (!store->opened_read_only_.load()) {
+    if (Status st = store->backfill_api_key_index(); !st.is_ok()) return st;
+  }
   if (Status st = store->init_queue_seq(); !st.is_ok()) return st;
+  store->publish_writable(store->out_of_space());
   return store;
 }
 
 Store::~Store() {
+  disk_guard_.reset();  // joins its thread, whose callback reads this store
   if (db_ == nullptr) return;
   for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
   // Close() waits for background work; its error has nowhere to go, and all
@@ -251,10 +308,39 @@ Store::~Store() {
   delete db_;
 }
 
+bool Store::read_only() const {
+  return latched() || out_of_space();
+}
+
 Status Store::read_only_error() const {
   if (!read_only()) return Status::ok();
-  std::lock_guard lock(locks_->cause_mu);
-  return {"store_read_only", "store is read-only after a write error: " + locks_->read_only_cause};
+  static metrics::Counter& latched_refusals = metrics::global().counter(
+      "yantra_storage_write_refusals_total", "Writes refused while the store is read-only",
+      {{"reason", "read_only"}});
+  static metrics::Counter& space_refusals = metrics::global().counter(
+      "yantra_storage_write_refusals_total", "Writes refused while the store is read-only",
+      {{"reason", "no_space"}});
+  Status s = write_status();
+  if (s.code() == "store_no_space") {
+    space_refusals.inc();
+  } else if (!s.is_ok()) {
+    latched_refusals.inc();
+  }
+  return s;
+}
+
+Status Store::write_status() const {
+  if (!read_only()) return Status::ok();
+  if (latched()) {
+    std::lock_guard lock(locks_->cause_mu);
+    return {"store_read_only",
+            "store is read-only after a write error: " + locks_->read_only_cause};
+  }
+  if (opened_read_only_.load()) {
+    return {"store_no_space", "the node is read-only: the disk under " + options_.path +
+                                  " was full when it started; free space, then restart it"};
+  }
+  return disk_guard_->refusal();
 }
 
 void Store::latch_read_only(const Status& cause) {
@@ -263,6 +349,26 @@ void Store::latch_read_only(const Status& cause) {
     if (locks_->read_only_cause.empty()) locks_->read_only_cause = cause.to_string();
   }
   read_only_.store(true);
+  publish_writable(out_of_space());
+}
+
+Status Store::write_failed(const rocksdb::Status& s) {
+  if (s.IsNoSpace() && disk_guard_ != nullptr && !wal_failed_.load()) {
+    disk_guard_->note_no_space();
+    return read_only_error();
+  }
+  latch_read_only(storage_error(s));
+  return read_only_error();
+}
+
+void Store::note_written(uint64_t bytes) {
+  if (disk_guard_ != nullptr) disk_guard_->note_written(bytes);
+}
+
+void Store::publish_writable(bool below_floor) const {
+  static metrics::Gauge& writable = metrics::global().gauge(
+      "yantra_storage_writable", "1 while the store accepts writes, 0 while it is read-only");
+  writable.set(latched() || opened_read_only_.load() || below_floor ? 0 : 1);
 }
 
 Result<std::vector<v1::Event>> Store::read_events(uint32_t partition, std::string_view execution_id,
@@ -386,11 +492,7 @@ Result<uint32_t> Store::put_flow(v1::FlowVersion flow) {
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare and user-visible: always durable, whatever the mode
   rocksdb::Status s = db_->Put(wo, cf_flows_, key, value);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return write_failed(s);
   return version;
 }
 
@@ -614,11 +716,7 @@ Result<size_t> Store::expire_finished(int64_t ended_before_ms, size_t limit) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.durability == Durability::kSync;
   rocksdb::Status s = db_->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return write_failed(s);
   return n;
 }
 

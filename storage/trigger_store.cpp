@@ -40,11 +40,7 @@ Status write(Store& store, rocksdb::WriteBatch& batch) {
   rocksdb::WriteOptions wo;
   wo.sync = store.sync_writes();
   rocksdb::Status s = store.db()->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store.write_failed(s);
   return Status::ok();
 }
 

@@ -437,9 +437,7 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
   s = store_.db()->Write(wo, &batch);
   if (!s.ok()) {
     wipe(key);
-    Status error = storage_error(s);
-    store_.latch_read_only(error);
-    return error;
+    return store_.write_failed(s);
   }
   if (created) {
     std::lock_guard cache_lock(cache_mu_);
@@ -518,11 +516,7 @@ Status Vault::remove(std::string_view tenant, std::string_view name) {
   rocksdb::WriteOptions wo;
   wo.sync = store_.sync_writes();
   s = store_.db()->Delete(wo, store_.cf_secrets(), k);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store_.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store_.write_failed(s);
   return {};
 }
 
@@ -559,11 +553,7 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare, and losing it would strand the keys under the old master key
   rocksdb::Status s = store.db()->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store.write_failed(s);
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   store.db()->Flush(rocksdb::FlushOptions(), store.cf_secrets()).PermitUncheckedError();
