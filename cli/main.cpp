@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT (default 127.0.0.1:8080)");
   serve_cmd->add_option("--master-key-file", serve.master_key_file,
                         "vault master key file (or YANTRA_MASTER_KEY)");
+  serve_cmd->add_option(
+      "--min-free-disk-mb", serve.min_free_disk_mb,
+      "refuse writes while the data dir's disk has less free space (default 256)");
+  serve_cmd->add_flag("--print-bootstrap-key", serve.print_bootstrap_key,
+                      "print the owner key made at first start (default: only its file's path)");
   yantra::cli::RotateFlags rotate;
   auto* rotate_cmd = app.add_subcommand(
       "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");

@@ -9,9 +9,13 @@ namespace yantra::cli {
 
 struct ServeFlags {
   std::string config_file;
-  std::string data_dir;         // empty: from config / env / default
-  std::string listen;           // empty: from config / env / default
-  std::string master_key_file;  // empty: from config / env
+  std::string data_dir;          // empty: from config / env / default
+  std::string listen;            // empty: from config / env / default
+  std::string master_key_file;   // empty: from config / env
+  std::string min_free_disk_mb;  // empty: from config / env / default
+  // Print the owner key made at first start (default: only its file's path,
+  // so that the key never reaches a log shipper reading stdout).
+  bool print_bootstrap_key = false;
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new
@@ -23,6 +27,12 @@ struct RotateFlags {
   std::string new_key_file;
 };
 int run_rotate_master_key(const RotateFlags& flags);
+
+// Owner-only files: sets the process umask to 077 (every file and directory
+// the node creates from then on, RocksDB's included, is 0600 / 0700) and
+// narrows an existing `data_dir` and what is in it to the owner, with a
+// warning on stderr naming what was wider. Call before anything is created.
+void harden_data_dir(const std::string& data_dir);
 
 // Blocks SIGTERM/SIGINT in the calling thread; call it before any other
 // thread exists so every thread inherits the mask.

@@ -48,6 +48,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.master_key_file = value;
   } else if (key == "operator_key") {
     c.operator_key = value;
+  } else if (key == "min_free_disk_mb") {
+    return as_u32(c.min_free_disk_mb);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -99,6 +101,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_MAX_RUNS_IN_FLIGHT", "max_runs_in_flight"},
       {"YANTRA_MASTER_KEY_FILE", "master_key_file"},
       {"YANTRA_OPERATOR_KEY", "operator_key"},
+      {"YANTRA_MIN_FREE_DISK_MB", "min_free_disk_mb"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -106,6 +109,13 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
     Status s = set_key(config, key, it->second, var);
     if (!s.is_ok()) return s;
   }
+  return config;
+}
+
+Result<NodeConfig> apply_flag(NodeConfig config, const std::string& key, const std::string& value,
+                              const std::string& flag) {
+  Status s = set_key(config, key, value, flag);
+  if (!s.is_ok()) return s;
   return config;
 }
 
@@ -132,6 +142,12 @@ Status validate(const NodeConfig& c) {
   }
   if (c.http_tool_concurrency < 1 || c.http_tool_concurrency > 4096) {
     problems.push_back({"/http_tool_concurrency", "must be between 1 and 4096"});
+  }
+  // Below 16 MiB the floor leaves RocksDB too little room for what it writes
+  // between two samples of free space and at open (a MANIFEST, an OPTIONS
+  // file, a new WAL); above 1 TiB it is a typo.
+  if (c.min_free_disk_mb < 16 || c.min_free_disk_mb > 1048576) {
+    problems.push_back({"/min_free_disk_mb", "must be between 16 and 1048576 (MiB)"});
   }
   if (problems.empty()) return {};
   std::string msg =

@@ -30,6 +30,10 @@ struct NodeConfig {
   std::string master_key_file;
   // The operator key (opens /admin/v1 only); empty = no operator routes.
   std::string operator_key;
+  // Free-space floor of the data dir's disk, in MiB: below it the node
+  // refuses writes (503 "store_no_space") and serves reads, until space is
+  // back. Well above what RocksDB needs to flush and compact a while.
+  uint32_t min_free_disk_mb = 256;
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -40,8 +44,13 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
-// YANTRA_OPERATOR_KEY from `env`.
+// YANTRA_OPERATOR_KEY, YANTRA_MIN_FREE_DISK_MB from `env`.
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
+
+// Sets one key (a name of the config file) from a command-line flag;
+// errors name `flag`.
+Result<NodeConfig> apply_flag(NodeConfig config, const std::string& key, const std::string& value,
+                              const std::string& flag);
 
 // Checks ranges and enums; every problem is reported.
 Status validate(const NodeConfig& config);
