@@ -21,6 +21,7 @@
 
 #include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"
+#include "tests/support/wal_file.hpp"
 
 namespace yantra {
 namespace {
@@ -35,40 +36,14 @@ constexpr int kRuns = 100;
 constexpr const char* kMasterKey =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-std::string newest_wal(const std::string& dir) {
-  std::string best;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".log" &&
-        (best.empty() || name > fs::path(best).filename().string())) {
-      best = entry.path().string();
-    }
-  }
-  return best;
-}
+using yantra::testing::wal::newest_wal;
+using yantra::testing::wal::read_file;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// Offsets of the payloads of the WAL's physical records (32 KiB blocks of
-// records with a 7-byte header: crc32c, length, type).
+// Offsets in the middle of the payloads of the WAL's physical records.
 std::vector<size_t> payload_offsets(const std::string& data) {
-  constexpr size_t kBlock = 32768;
   std::vector<size_t> out;
-  size_t pos = 0;
-  while (pos + 7 <= data.size()) {
-    const size_t left = kBlock - pos % kBlock;
-    if (left < 7) {
-      pos += left;
-      continue;
-    }
-    const size_t length = static_cast<unsigned char>(data[pos + 4]) |
-                          (static_cast<size_t>(static_cast<unsigned char>(data[pos + 5])) << 8);
-    if (data[pos + 6] == 0 && length == 0) break;
-    if (length > 0) out.push_back(pos + 7 + length / 2);
-    pos += 7 + length;
+  for (const auto& r : yantra::testing::wal::records_of(data)) {
+    if (r.length > 0) out.push_back(r.offset + 7 + r.length / 2);
   }
   return out;
 }

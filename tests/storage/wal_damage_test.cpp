@@ -29,6 +29,7 @@
 #include "storage/store.hpp"
 #include "tests/storage/test_support.hpp"
 #include "tests/support/fault_fs.hpp"
+#include "tests/support/wal_file.hpp"
 
 namespace yantra::storage {
 namespace {
@@ -70,55 +71,11 @@ void write_acked(const std::string& path, bool torn_tail = false) {
   }
 }
 
-std::string newest_wal(const std::string& dir) {
-  std::string best;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".log" &&
-        (best.empty() || name > fs::path(best).filename().string())) {
-      best = entry.path().string();
-    }
-  }
-  return best;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
-// Physical records of a WAL (db/log_format.h: 32 KiB blocks of records with
-// a 7-byte header: crc32c(4), length(2), type(1); 1 = a whole record).
-struct Record {
-  size_t offset;
-  size_t length;
-  int type;
-};
-
-std::vector<Record> records_of(const std::string& data) {
-  constexpr size_t kBlock = 32768;
-  std::vector<Record> out;
-  size_t pos = 0;
-  while (pos + 7 <= data.size()) {
-    const size_t left = kBlock - pos % kBlock;
-    if (left < 7) {
-      pos += left;
-      continue;
-    }
-    const size_t length = static_cast<unsigned char>(data[pos + 4]) |
-                          (static_cast<size_t>(static_cast<unsigned char>(data[pos + 5])) << 8);
-    const int type = data[pos + 6];
-    if (type == 0 && length == 0) break;
-    out.push_back({pos, length, type});
-    pos += 7 + length;
-  }
-  return out;
-}
+using yantra::testing::wal::newest_wal;
+using yantra::testing::wal::read_file;
+using yantra::testing::wal::Record;
+using yantra::testing::wal::records_of;
+using yantra::testing::wal::write_file;
 
 // Events of the test execution present after reopening: must be 1..n.
 size_t dense_events(Store& store) {
