@@ -19,38 +19,23 @@
 #include <sstream>
 
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 
 namespace yantra::e2e {
 namespace {
 
-class ApiTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class ApiTest : public NodeSuite<ApiTest> {
+ public:
+  static constexpr const char* kOperatorKey = "op_api_test_operator_key_0123456789";
+  static NodeProcess::Options node_options() {
     NodeProcess::Options options;
     options.env.emplace_back("YANTRA_OPERATOR_KEY", kOperatorKey);
-    node_ = new NodeProcess(options);
-    if (!node_->start(&start_error_)) return;
+    return options;
   }
-  static void TearDownTestSuite() {
-    // A clean exit on SIGTERM is part of the contract (see cli/serve.cpp).
-    EXPECT_TRUE(node_->stop()) << "the node did not exit with 0 after SIGTERM; log:\n"
-                               << node_->log();
-    delete node_;
-    node_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
 
-  Api api() { return Api(node_->port(), node_->key()); }
+ protected:
   Api operator_api() { return Api(node_->port(), kOperatorKey); }
-  static constexpr const char* kOperatorKey = "op_api_test_operator_key_0123456789";
-  uint16_t port() { return node_->port(); }
-
-  static NodeProcess* node_;
-  static std::string start_error_;
 };
-NodeProcess* ApiTest::node_ = nullptr;
-std::string ApiTest::start_error_;
 
 std::set<std::string> pointers(const Reply& r) {
   std::set<std::string> out;

@@ -13,24 +13,22 @@
 #include <thread>
 
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 
 namespace yantra::e2e {
 namespace {
 
-class CliTest : public ::testing::Test {
+class CliTest : public NodeSuite<CliTest> {
  protected:
   static void SetUpTestSuite() {
-    node_ = new NodeProcess();
-    node_->start(&start_error_);
+    NodeSuite::SetUpTestSuite();
     files_ = new TempDir();
   }
   static void TearDownTestSuite() {
-    EXPECT_TRUE(node_->stop()) << node_->log();
-    delete node_;
+    NodeSuite::TearDownTestSuite();
     delete files_;
+    files_ = nullptr;
   }
-  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
 
   // Runs `yantra args...` with the node's URL and key in the environment.
   static ProcessResult cli(const std::vector<std::string>& args, Env env = {}) {
@@ -47,15 +45,8 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  Api api() { return Api(node_->port(), node_->key()); }
-
-  static NodeProcess* node_;
-  static TempDir* files_;
-  static std::string start_error_;
+  static inline TempDir* files_ = nullptr;
 };
-NodeProcess* CliTest::node_ = nullptr;
-TempDir* CliTest::files_ = nullptr;
-std::string CliTest::start_error_;
 
 std::string show(const ProcessResult& r) {
   return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") +

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/e2e/wire.hpp"
 
@@ -82,6 +85,22 @@ inline json wait_finished(Api& api, const std::string& id,
                           std::chrono::milliseconds timeout = 20s) {
   return poll_execution(
       api, id, [](const json& d) { return is_terminal(d.value("status", "")); }, timeout);
+}
+
+// Waits until every execution of `ids` has ended, under one deadline for
+// all; returns the last view read of each (one still running at the deadline
+// keeps its running view, so the caller's status check names it; one that
+// could not be read maps to null).
+inline std::map<std::string, json> wait_all_ended(Api& api, const std::vector<std::string>& ids,
+                                                  std::chrono::milliseconds timeout = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::map<std::string, json> views;
+  for (const auto& id : ids) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    views[id] = wait_finished(api, id, std::max(left, std::chrono::milliseconds(0)));
+  }
+  return views;
 }
 
 inline json wait_status(Api& api, const std::string& id, const std::string& status,

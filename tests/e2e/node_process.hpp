@@ -307,6 +307,17 @@ class NodeProcess {
     return false;
   }
 
+  // A crash: SIGKILL (no shutdown path runs, nothing is flushed), then reap.
+  // True once the node is gone.
+  bool kill9() {
+    if (pid_ <= 0) return false;
+    const pid_t pid = pid_;
+    pid_ = -1;
+    if (::kill(pid, SIGKILL) != 0) return false;
+    int status = 0;
+    return detail::wait_exit(pid, std::chrono::seconds(10), &status);
+  }
+
   // False once the node has exited (it is then reaped, so its PID is never
   // signalled again: the number may already belong to another process).
   bool running() {

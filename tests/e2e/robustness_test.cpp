@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 
 namespace yantra::e2e {
 namespace {
@@ -31,12 +31,12 @@ struct Snapshot {
   bool operator==(const Snapshot&) const = default;
 };
 
-class RobustnessTest : public ::testing::Test {
+class RobustnessTest : public NodeSuite<RobustnessTest> {
  protected:
   static void SetUpTestSuite() {
-    node_ = new NodeProcess();
-    if (!node_->start(&start_error_)) return;
-    Api a(node_->port(), node_->key());
+    NodeSuite::SetUpTestSuite();
+    if (!started()) return;
+    Api a = api();
     a.post("/api/v1/flows", echo_flow("keeper"));
     json v2 = echo_flow("keeper");
     v2["description"] = "version two";
@@ -48,12 +48,13 @@ class RobustnessTest : public ::testing::Test {
     baseline_ = new Snapshot(snapshot(a));
   }
   static void TearDownTestSuite() {
-    EXPECT_TRUE(node_->stop()) << "no clean exit on SIGTERM; log:\n" << node_->log();
-    delete node_;
+    NodeSuite::TearDownTestSuite();
     delete baseline_;
+    baseline_ = nullptr;
   }
   void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << start_error_;
+    NodeSuite::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_EQ(baseline_->executions["executions"].size(), 3u) << baseline_->executions.dump();
   }
 
@@ -84,22 +85,14 @@ class RobustnessTest : public ::testing::Test {
     EXPECT_EQ(now.flow_count, baseline_->flow_count) << after;
   }
 
-  Api api() { return Api(node_->port(), node_->key()); }
-  uint16_t port() { return node_->port(); }
-
   // A request that must be refused as a client error, never 5xx or silence.
   void expect_4xx(const std::string& what, const Reply& r) {
     EXPECT_GE(r.status, 400) << what << ": " << r.describe();
     EXPECT_LT(r.status, 500) << what << ": " << r.describe();
   }
 
-  static NodeProcess* node_;
-  static std::string start_error_;
-  static Snapshot* baseline_;
+  static inline Snapshot* baseline_ = nullptr;
 };
-NodeProcess* RobustnessTest::node_ = nullptr;
-std::string RobustnessTest::start_error_;
-Snapshot* RobustnessTest::baseline_ = nullptr;
 
 std::string nested_arrays(size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');

@@ -45,7 +45,7 @@
 #include "storage/internal/scan.hpp"
 #include "storage/store.hpp"
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 #include "tests/http_test_server.hpp"
 #include "yantra/v1/tenancy.pb.h"
 
@@ -235,30 +235,17 @@ std::string substitute(std::string text,
 
 // ---- the shared node ---------------------------------------------------------
 
-class TenancyTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class TenancyTest : public NodeSuite<TenancyTest> {
+ public:
+  static NodeProcess::Options node_options() {
     NodeProcess::Options options;
     options.env.emplace_back("YANTRA_OPERATOR_KEY", kOperatorKey);
-    node_ = new NodeProcess(options);
-    node_->start(&start_error_);
+    return options;
   }
-  static void TearDownTestSuite() {
-    EXPECT_TRUE(node_->stop()) << "the node did not exit with 0 after SIGTERM; log:\n"
-                               << node_->log();
-    delete node_;
-    node_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
 
-  static uint16_t port() { return node_->port(); }
+ protected:
   static Api op() { return Api(node_->port(), kOperatorKey); }
-
-  static NodeProcess* node_;
-  static std::string start_error_;
 };
-NodeProcess* TenancyTest::node_ = nullptr;
-std::string TenancyTest::start_error_;
 
 // ---- 1. roles × routes -------------------------------------------------------
 

@@ -20,32 +20,12 @@
 #include <vector>
 
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 
 namespace yantra::e2e {
 namespace {
 
-class TimeMachineTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    node_ = new NodeProcess();
-    node_->start(&start_error_);
-  }
-  static void TearDownTestSuite() {
-    EXPECT_TRUE(node_->stop()) << "the node did not exit with 0 after SIGTERM; log:\n"
-                               << node_->log();
-    delete node_;
-    node_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
-
-  Api api() { return Api(node_->port(), node_->key()); }
-
-  static NodeProcess* node_;
-  static std::string start_error_;
-};
-NodeProcess* TimeMachineTest::node_ = nullptr;
-std::string TimeMachineTest::start_error_;
+class TimeMachineTest : public NodeSuite<TimeMachineTest> {};
 
 // ---- a tiny RFC 6902 applier (add, remove, replace: what diffs contain) -----------
 

@@ -15,27 +15,13 @@
 #include "base/encoding.hpp"
 #include "base/time.hpp"
 #include "tests/e2e/e2e_common.hpp"
-#include "tests/e2e/node_process.hpp"
+#include "tests/e2e/node_fixture.hpp"
 
 namespace yantra::e2e {
 namespace {
 
-class TriggersE2E : public ::testing::Test {
+class TriggersE2E : public NodeSuite<TriggersE2E> {
  protected:
-  static void SetUpTestSuite() {
-    node_ = new NodeProcess();
-    if (!node_->start(&start_error_)) return;
-  }
-  static void TearDownTestSuite() {
-    EXPECT_TRUE(node_->stop()) << node_->log();
-    delete node_;
-    node_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
-
-  Api api() { return Api(node_->port(), node_->key()); }
-  uint16_t port() { return node_->port(); }
-
   // POST to a webhook URL without an API key.
   Reply hook(const std::string& url, const std::string& body, Headers headers = {}) {
     headers.emplace_back("Content-Type", "application/json");
@@ -68,12 +54,7 @@ class TriggersE2E : public ::testing::Test {
     EXPECT_EQ(r.doc()["webhook"], hook) << "the create answer shows the hook too";
     return hook.value("url", "");
   }
-
-  static NodeProcess* node_;
-  static std::string start_error_;
 };
-NodeProcess* TriggersE2E::node_ = nullptr;
-std::string TriggersE2E::start_error_;
 
 int64_t unix_seconds() {
   return now_ms() / 1000;

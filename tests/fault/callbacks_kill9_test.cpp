@@ -23,6 +23,7 @@
 #include "storage/event_log.hpp"
 #include "storage/outbox.hpp"
 #include "storage/store.hpp"
+#include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/http_test_server.hpp"
 
@@ -135,9 +136,7 @@ TEST(CallbacksKill9, OwedCallbacksSurviveTheKillAndAreDeliveredOnceAfterRestart)
       }
       std::this_thread::sleep_for(10ms);
     }
-    ASSERT_EQ(::kill(node.pid(), SIGKILL), 0);
-    for (int i = 0; i < 100 && node.running(); ++i) std::this_thread::sleep_for(20ms);
-    ASSERT_FALSE(node.running());
+    ASSERT_TRUE(node.kill9());
   }
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -171,17 +170,8 @@ TEST(CallbacksKill9, OwedCallbacksSurviveTheKillAndAreDeliveredOnceAfterRestart)
   ASSERT_TRUE(node.start(&error)) << error;
   Api api(node.port(), node.key());
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  for (const auto& id : ids) {
-    json view;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto r = api.get("/api/v1/executions/" + id);
-      ASSERT_EQ(r.status, 200) << r.body;
-      view = json::parse(r.body);
-      const std::string status = view.at("status");
-      if (status != "running" && status != "waiting") break;
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_EQ(view.at("status"), "completed") << id << " " << view.dump();
+  for (const auto& [id, view] : e2e::wait_all_ended(api, ids, 60s)) {
+    ASSERT_EQ(view.value("status", ""), "completed") << id << " " << view.dump();
   }
   // Every execution ended: wait until its callbacks are all accepted.
   size_t owed_total = 0;
