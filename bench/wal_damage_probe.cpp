@@ -28,12 +28,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/wal_file.hpp"
+
 namespace {
+
+using namespace yantra::testing::wal;
 
 namespace fs = std::filesystem;
 
 constexpr int kRecords = 400;
-constexpr size_t kBlock = 32768;
 
 std::string key(int i) {
   char b[16];
@@ -73,50 +76,6 @@ int populate(const std::string& dir, int layout) {
   std::_Exit(0);  // no Close, no flush: like SIGKILL
 }
 
-std::vector<std::string> wals(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() > 4 && n.substr(n.size() - 4) == ".log") out.push_back(e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-struct Record {
-  size_t offset;
-  size_t length;
-  int type;
-};
-
-std::vector<Record> records(const std::string& data) {
-  std::vector<Record> out;
-  size_t pos = 0;
-  while (pos + 7 <= data.size()) {
-    const size_t left = kBlock - pos % kBlock;
-    if (left < 7) {
-      pos += left;
-      continue;
-    }
-    const size_t len = static_cast<unsigned char>(data[pos + 4]) |
-                       (static_cast<size_t>(static_cast<unsigned char>(data[pos + 5])) << 8);
-    const int type = data[pos + 6];
-    if (type == 0 && len == 0) break;
-    out.push_back({pos, len, type});
-    pos += 7 + len;
-  }
-  return out;
-}
-
-std::string read_all(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_all(const std::string& p, const std::string& d) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << d;
-}
-
 struct Setting {
   const char* name;
   rocksdb::WALRecoveryMode mode;
@@ -149,65 +108,65 @@ int main(int argc, char** argv) {
   };
   auto newest = [](const std::vector<std::string>& w) { return w.back(); };
   auto flip = [](const std::string& wal, size_t pos) {
-    std::string d = read_all(wal);
+    std::string d = read_file(wal);
     d[pos] ^= 0x5a;
-    write_all(wal, d);
+    write_file(wal, d);
   };
   const std::vector<Damage> damages = {
       {"none", 0, [](const auto&) {}},
       {"last (unsynced) record cut in half", 0,
        [&](const auto& w) {
-         auto r = records(read_all(newest(w)));
+         auto r = records_of(read_file(newest(w)));
          fs::resize_file(newest(w), r.back().offset + 7 + r.back().length / 2);
        }},
       {"cut mid-record halfway", 0,
        [&](const auto& w) {
-         auto r = records(read_all(newest(w)));
+         auto r = records_of(read_file(newest(w)));
          const Record& m = r[r.size() / 2];
          fs::resize_file(newest(w), m.offset + 7 + m.length / 2);
        }},
       {"cut at a record boundary halfway", 0,
        [&](const auto& w) {
-         auto r = records(read_all(newest(w)));
+         auto r = records_of(read_file(newest(w)));
          fs::resize_file(newest(w), r[r.size() / 2].offset);
        }},
       {"byte flipped a third of the way in", 0,
        [&](const auto& w) {
-         auto r = records(read_all(newest(w)));
+         auto r = records_of(read_file(newest(w)));
          const Record& m = r[r.size() / 3];
          flip(newest(w), m.offset + 7 + m.length / 2);
        }},
       {"record zeroed a third of the way in", 0,
        [&](const auto& w) {
-         std::string d = read_all(newest(w));
-         auto r = records(d);
+         std::string d = read_file(newest(w));
+         auto r = records_of(d);
          const Record& m = r[r.size() / 3];
          std::fill(d.begin() + static_cast<std::ptrdiff_t>(m.offset),
                    d.begin() + static_cast<std::ptrdiff_t>(m.offset + 7 + m.length), '\0');
-         write_all(newest(w), d);
+         write_file(newest(w), d);
        }},
       {"record header zeroed, next block starts with a whole record", 1,
        [&](const auto& w) {
-         std::string d = read_all(newest(w));
-         for (const Record& m : records(d)) {
+         std::string d = read_file(newest(w));
+         for (const Record& m : records_of(d)) {
            if (m.type == 1 && m.offset > 4096 && m.offset + 7 + m.length < kBlock) {
              std::fill(d.begin() + static_cast<std::ptrdiff_t>(m.offset),
                        d.begin() + static_cast<std::ptrdiff_t>(m.offset + 7), '\0');
              break;
            }
          }
-         write_all(newest(w), d);
+         write_file(newest(w), d);
        }},
       {"byte flipped in the last (unsynced) record", 0,
        [&](const auto& w) {
-         auto r = records(read_all(newest(w)));
+         auto r = records_of(read_file(newest(w)));
          flip(newest(w), r.back().offset + 7 + r.back().length / 2);
        }},
       {"4096 zero bytes appended", 0,
        [&](const auto& w) {
-         std::string d = read_all(newest(w));
+         std::string d = read_file(newest(w));
          d.append(4096, '\0');
-         write_all(newest(w), d);
+         write_file(newest(w), d);
        }},
       {"WAL deleted", 0, [&](const auto& w) { fs::remove(newest(w)); }},
       {"WAL cut to 0 bytes", 0, [&](const auto& w) { fs::resize_file(newest(w), 0); }},
@@ -236,7 +195,7 @@ int main(int argc, char** argv) {
         std::cout << "  populate failed (" << status << ")\n";
         return 1;
       }
-      damage.apply(wals(dir));
+      damage.apply(wals_of(dir));
       rocksdb::Options o;
       o.wal_recovery_mode = setting.mode;
       o.track_and_verify_wals_in_manifest = setting.track;

@@ -3,9 +3,10 @@
 // (db/log_format.h: 32 KiB blocks of records with a 7-byte header:
 // crc32c(4), length(2), type(1); type 1 = a whole record). Shared by the
 // storage-level and the real-binary WAL damage tests, which corrupt records
-// at known offsets.
+// at known offsets, and by bench/wal_damage_probe.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -15,17 +16,26 @@
 
 namespace yantra::testing::wal {
 
-// The path of the highest-numbered `*.log` file in `dir`; "" when none.
-inline std::string newest_wal(const std::string& dir) {
-  std::string best;
+// RocksDB's WAL block size (db/log_format.h).
+constexpr size_t kBlock = 32768;
+
+// Every `*.log` file of `dir`, oldest first (their names are zero-padded
+// file numbers, so name order is age order).
+inline std::vector<std::string> wals_of(const std::string& dir) {
+  std::vector<std::string> out;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".log" &&
-        (best.empty() || name > std::filesystem::path(best).filename().string())) {
-      best = entry.path().string();
-    }
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".log")
+      out.push_back(entry.path().string());
   }
-  return best;
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The path of the highest-numbered `*.log` file in `dir`; "" when none.
+inline std::string newest_wal(const std::string& dir) {
+  const std::vector<std::string> all = wals_of(dir);
+  return all.empty() ? std::string() : all.back();
 }
 
 inline std::string read_file(const std::string& path) {
@@ -46,7 +56,6 @@ struct Record {
 
 // The physical records of a WAL's bytes, up to the first zero header.
 inline std::vector<Record> records_of(const std::string& data) {
-  constexpr size_t kBlock = 32768;
   std::vector<Record> out;
   size_t pos = 0;
   while (pos + 7 <= data.size()) {
