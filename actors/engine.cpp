@@ -17,7 +17,9 @@
 #include "actors/internal/admission.hpp"
 #include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
+#include "actors/internal/parts.hpp"
 #include "actors/internal/triggers.hpp"
+#include "actors/testing.hpp"
 #include "runtime/fork.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/snapshot.hpp"
@@ -26,6 +28,7 @@
 #include "storage/auth_store.hpp"
 #include "storage/event_log.hpp"
 #include "storage/flow_store.hpp"
+#include "storage/log_writer.hpp"
 #include "storage/run_queue.hpp"
 #include "storage/vault.hpp"
 
@@ -351,8 +354,11 @@ Engine::~Engine() = default;
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  storage::StoreOptions store_options{options.data_dir, options.durability};
+  storage::StoreOptions store_options{options.data_dir, options.durability == Durability::kAsync
+                                                            ? storage::Durability::kAsync
+                                                            : storage::Durability::kSync};
   store_options.accept_data_loss = options.accept_data_loss;
+  store_options.file_system = options.file_system;
   auto store = storage::Store::open(store_options);
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
@@ -377,8 +383,14 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   ctx.snapshot_every = options.snapshot_every;
   ctx.vault = impl->vault.get();
   ctx.audit = impl->audit.get();
+  // Each partition's log, from the composition root's factory (default:
+  // a local LogWriter per partition).
+  std::shared_ptr<storage::PartitionLogFactory> logs = options.partition_logs;
+  if (!logs) logs = std::make_shared<storage::LocalPartitionLogs>();
   for (uint32_t p = 0; p < parts; ++p) {
-    ctx.writers.push_back(std::make_unique<storage::LogWriter>(*impl->store, p));
+    auto log = logs->open(*impl->store, p);
+    if (!log.ok()) return log.status();
+    ctx.writers.push_back(std::move(log.value()));
   }
   impl->io = std::make_unique<detail::IoPool>(options.io_threads);
   ctx.io = impl->io.get();
@@ -784,12 +796,12 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   return version.value();
 }
 
-Result<storage::ExecutionIndex::Page> Engine::list_executions(const std::string& tenant,
-                                                              const std::string& flow_id,
-                                                              const std::string& status,
-                                                              size_t limit,
-                                                              const std::string& cursor) const {
-  return impl_->store->executions().list(tenant, flow_id, status, limit, cursor);
+Result<ExecutionPage> Engine::list_executions(const std::string& tenant, const std::string& flow_id,
+                                              const std::string& status, size_t limit,
+                                              const std::string& cursor) const {
+  auto page = impl_->store->executions().list(tenant, flow_id, status, limit, cursor);
+  if (!page.ok()) return page.status();
+  return ExecutionPage{std::move(page.value().items), std::move(page.value().next_cursor)};
 }
 
 Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
@@ -945,24 +957,21 @@ EngineStats Engine::stats() const {
   return s;
 }
 
-const storage::Store& Engine::store() const {
-  return *impl_->store;
+detail::EngineParts detail::parts_of(const Engine& engine) {
+  Engine::Impl& impl = *engine.impl_;
+  return EngineParts{impl.store.get(), impl.vault.get(), impl.audit.get(), &impl.triggers->rows()};
 }
 
-storage::AuthStore& Engine::auth_store() {
-  return impl_->store->auth();
+const storage::Store& testing::store_of(const Engine& engine) {
+  return *detail::parts_of(engine).store;
 }
 
-storage::Vault* Engine::vault() {
-  return impl_->vault.get();
+storage::Vault* testing::vault_of(Engine& engine) {
+  return detail::parts_of(engine).vault;
 }
 
-storage::AuditLog& Engine::audit() {
-  return *impl_->audit;
-}
-
-storage::TriggerStore& Engine::triggers() {
-  return impl_->triggers->rows();
+storage::TriggerStore& testing::triggers_of(Engine& engine) {
+  return *detail::parts_of(engine).triggers;
 }
 
 void Engine::emit_event(const std::string& tenant, const std::string& name, const json& data,

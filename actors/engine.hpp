@@ -6,7 +6,11 @@
 //           ├─ tool actors: `core` (non-blocking) and pools for blocking tools
 //           └─ an I/O pool for reads (recovery, activation), off the scheduler
 //
-// This header hides CAF (pimpl) so the API layer and tests do not compile it.
+// This header hides CAF (pimpl) and storage (value types only, below) so the
+// API layer does not compile either; actors links storage privately. Admin
+// writes from the API go through the admin seam (actors/admin.hpp), whose
+// single-node implementation calls the synchronous write methods here on a
+// pool of its own.
 // Thread-safety: every method may be called from any thread; callbacks run on
 // engine threads and must not block.
 //
@@ -34,23 +38,48 @@
 #include "runtime/execution.hpp"
 #include "runtime/flow.hpp"
 #include "runtime/waits.hpp"
-#include "storage/auth_store.hpp"
-#include "storage/execution_index.hpp"
-#include "storage/log_writer.hpp"
-#include "storage/store.hpp"
 #include "yantra/v1/tenancy.pb.h"
+
+// Opaque here: the engine's users never see storage (api/ does not link it);
+// only the composition root, which does, fills these options in.
+namespace rocksdb {
+class FileSystem;
+}  // namespace rocksdb
 
 namespace yantra {
 namespace storage {
-class Vault;
-class AuditLog;
-class TriggerStore;
+class PartitionLogFactory;  // storage/partition_log.hpp
 }  // namespace storage
+
+// How the event log commits (storage::Durability): kSync fsyncs every group
+// commit; kAsync leaves it to the OS (throwaway work, benchmarks).
+enum class Durability { kSync, kAsync };
+
+// Group-commit counters, summed over the partitions' logs.
+struct WriterStats {
+  uint64_t batches = 0;
+  uint64_t requests = 0;
+  uint64_t events = 0;
+  uint64_t sync_ns_total = 0;  // time spent in DB::Write
+  uint64_t max_batch_requests = 0;
+};
+
+// One page of a tenant's executions, newest first.
+struct ExecutionPage {
+  std::vector<v1::ExecutionSummary> items;
+  std::string next_cursor;  // "" when there is nothing more
+};
+
+class Engine;
+namespace detail {
+struct EngineParts;
+EngineParts parts_of(const Engine& engine);  // actors/internal/parts.hpp
+}  // namespace detail
 
 struct EngineOptions {
   std::string data_dir = "./data";
   uint32_t partitions = 4;
-  storage::Durability durability = storage::Durability::kSync;
+  Durability durability = Durability::kSync;
   size_t scheduler_threads = 0;              // 0 = one per core (at least 2)
   std::string scheduler_policy = "sharing";  // sharing | stealing
   size_t core_tool_concurrency = 1024;
@@ -82,6 +111,13 @@ struct EngineOptions {
   size_t callback_workers = 8;
   int64_t callback_initial_backoff_ms = 1000;
   int64_t callback_max_age_ms = 24LL * 3600 * 1000;
+  // The file system under the store (null = the OS's); tests pass a
+  // fault-injecting one (tests/support/fault_fs.hpp).
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Makes each partition's log, the append path the partition and
+  // execution actors commit through (null = a local storage::LogWriter per
+  // partition). The cluster puts a replicated log behind it.
+  std::shared_ptr<storage::PartitionLogFactory> partition_logs;
 };
 
 struct RunRequest {
@@ -132,7 +168,7 @@ struct EngineStats {
   uint64_t tool_calls = 0;
   uint64_t recovered = 0;
   uint64_t restarts = 0;
-  storage::WriterStats writer;  // summed over partitions
+  WriterStats writer;  // summed over partitions
 };
 
 class Engine {
@@ -147,6 +183,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Validates and stores a new version of a flow; returns the version.
+  // This and the other synchronous writes below (delete_flow, put_api_key,
+  // put_tenant, delete_tenant) block on a synced write: not for HTTP I/O or
+  // actor threads (the API uses Admin).
   Result<uint32_t> put_flow(const std::string& tenant, const json& definition,
                             const std::string& created_by = "", const std::string& note = "");
   Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant,
@@ -170,12 +209,11 @@ class Engine {
   // input {"name", "data"}; `done` gets one entry per such flow, ordered by
   // flow id, once every start answered (on an engine thread; at once on the
   // caller's when none matched). Never blocks on an actor. schedules(): the
-  // schedule triggers of a tenant, by flow id. triggers(): webhook ids and
-  // schedule positions (storage/trigger_store.hpp).
+  // schedule triggers of a tenant, by flow id. Webhook ids are the admin
+  // seam's (actors/admin.hpp).
   void emit_event(const std::string& tenant, const std::string& name, const json& data,
                   EmitFn done);
   std::vector<ScheduleInfo> schedules(const std::string& tenant) const;
-  storage::TriggerStore& triggers();
 
   // Calls `done` once the execution has ended (at once if it already has);
   // never waits for the actor. Error "not_found" for an unknown id. Returns a
@@ -198,10 +236,9 @@ class Engine {
                                const std::string& deleted_by = "");
 
   // Executions of a tenant, newest first (cursor = last id of the previous page).
-  Result<storage::ExecutionIndex::Page> list_executions(const std::string& tenant,
-                                                        const std::string& flow_id,
-                                                        const std::string& status, size_t limit,
-                                                        const std::string& cursor) const;
+  Result<ExecutionPage> list_executions(const std::string& tenant, const std::string& flow_id,
+                                        const std::string& status, size_t limit,
+                                        const std::string& cursor) const;
   // The summary row, only if it belongs to `tenant` (else "not_found", the
   // same answer as for a missing id: ids of other tenants do not leak).
   Result<v1::ExecutionSummary> summary(const std::string& tenant,
@@ -236,12 +273,6 @@ class Engine {
     int64_t queued = 0;
   };
   TenantUsage usage(const std::string& tenant) const;
-
-  // The typed stores behind the API: API keys and tenants (auth_store),
-  // secrets (vault; null without a master key) and the audit chain.
-  storage::AuthStore& auth_store();
-  storage::Vault* vault();
-  storage::AuditLog& audit();
 
   // Signals and approvals (runtime/waits.hpp). A sleeping execution is
   // woken for them. signal(): `done` gets the signal id once SignalReceived
@@ -281,9 +312,6 @@ class Engine {
 
   bool ready() const;
   EngineStats stats() const;
-  // Read access to every typed store (tests and tools); writes go through
-  // the methods above.
-  const storage::Store& store() const;
 
   // Test hooks: kill an execution actor as a crash would (its partition
   // rebuilds it from the log), and simulate power loss of the whole node.
@@ -293,6 +321,7 @@ class Engine {
   struct Impl;
 
  private:
+  friend detail::EngineParts detail::parts_of(const Engine& engine);
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

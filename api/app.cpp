@@ -19,7 +19,6 @@
 #include "base/crypto.hpp"
 #include "base/metrics.hpp"
 #include "base/time.hpp"
-#include "storage/audit_log.hpp"
 
 namespace yantra::api {
 namespace {
@@ -91,7 +90,7 @@ int required_rank(Access access) {
 
 }  // namespace
 
-ApiApp::ApiApp(Engine& engine) : services_{engine}, auth_(engine) {
+ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(engine) {
   services_.auth = &auth_;
   register_system_routes(router_, services_);
   register_flow_routes(router_, services_);
@@ -131,7 +130,7 @@ uint64_t ApiApp::Refusals::note(const std::string& tenant, int64_t second) {
 void ApiApp::audit(const Principal& who, const std::string& tenant, const std::string& action,
                    const std::string& resource, const std::string& outcome,
                    const std::string& request_id, const std::string& detail) {
-  storage::AuditEntry e;
+  AuditEntry e;
   e.time_ms = now_us() / 1000;
   e.tenant = tenant;
   e.key_id = who.key_id;
@@ -141,7 +140,7 @@ void ApiApp::audit(const Principal& who, const std::string& tenant, const std::s
   e.outcome = outcome;
   e.request_id = request_id;
   e.detail = detail;
-  services_.engine.audit().append(std::move(e));
+  services_.admin.audit(std::move(e));
 }
 
 void ApiApp::handle(HttpRequest req, Responder respond) {

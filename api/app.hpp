@@ -19,7 +19,9 @@ namespace yantra::api {
 
 class ApiApp {
  public:
-  explicit ApiApp(Engine& engine);
+  // `admin` carries every write that is not an execution command (and the
+  // audit chain); both must outlive the app.
+  ApiApp(Engine& engine, Admin& admin);
   void handle(HttpRequest req, Responder respond);
   void set_server(HttpServer* server) { services_.server.store(server); }
   void set_max_runs_in_flight(int64_t n) { services_.max_runs_in_flight = n; }

@@ -1,10 +1,14 @@
 // What route handlers may use. Handlers run on HTTP I/O threads: they may
-// read through the engine (RocksDB point reads and short scans) but never
-// wait for an actor; anything that involves one answers by callback.
+// read through the engine and the admin seam (RocksDB point reads and short
+// scans) but never wait for an actor or an fsync: execution commands go to
+// the engine and every other write (flows, keys, tenants, secrets, webhook
+// ids) and every audit query to the admin seam (actors/admin.hpp), and all
+// of them answer by callback.
 #pragma once
 
 #include <atomic>
 
+#include "actors/admin.hpp"
 #include "actors/engine.hpp"
 #include "api/errors.hpp"
 #include "api/router.hpp"
@@ -14,6 +18,7 @@ namespace yantra::api {
 
 struct Services {
   Engine& engine;
+  Admin& admin;
   Authenticator* auth = nullptr;             // for revocations (drops cached keys)
   std::atomic<HttpServer*> server{nullptr};  // set once listening (for after())
   uint32_t max_wait_ms = 60000;

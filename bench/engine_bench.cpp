@@ -93,8 +93,7 @@ std::unique_ptr<yantra::Engine> open_engine(const Args& a, const std::string& su
   opts.data_dir = a.dir + "/" + sub;
   opts.partitions = a.partitions;
   opts.scheduler_policy = a.policy;
-  opts.durability =
-      a.async ? yantra::storage::Durability::kAsync : yantra::storage::Durability::kSync;
+  opts.durability = a.async ? yantra::Durability::kAsync : yantra::Durability::kSync;
   auto e = yantra::Engine::open(opts);
   if (!e.ok()) {
     std::cerr << e.status().to_string() << "\n";

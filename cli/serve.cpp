@@ -12,11 +12,13 @@
 #include <iostream>
 #include <map>
 
+#include "actors/admin.hpp"
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
 #include "api/app.hpp"
 #include "api/errors.hpp"
 #include "config/node_config.hpp"
+#include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 
@@ -152,8 +154,10 @@ int run_serve(const ServeFlags& flags) {
   options.master_key = master_key.value();
   options.data_dir = config.data_dir;
   options.partitions = config.partitions;
-  options.durability =
-      config.durability == "async" ? storage::Durability::kAsync : storage::Durability::kSync;
+  options.durability = config.durability == "async" ? Durability::kAsync : Durability::kSync;
+  // Today's single-node implementations behind the engine's seams: a local
+  // LogWriter per partition (the admin seam is wired below, over the engine).
+  options.partition_logs = std::make_shared<storage::LocalPartitionLogs>();
   options.scheduler_threads = config.scheduler_threads;
   options.core_tool_concurrency = config.core_tool_concurrency;
   options.snapshot_every = config.snapshot_every;
@@ -170,7 +174,10 @@ int run_serve(const ServeFlags& flags) {
     return 1;
   }
 
-  api::ApiApp app(*engine.value());
+  // The single-node admin seam: flow, key, tenant, secret and webhook
+  // writes run on its pool, never on an HTTP I/O thread.
+  std::unique_ptr<Admin> admin = make_local_admin(*engine.value());
+  api::ApiApp app(*engine.value(), *admin);
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
@@ -216,6 +223,7 @@ int run_serve(const ServeFlags& flags) {
             << std::endl;
   app.set_server(nullptr);
   server.value()->stop();
+  admin.reset();  // finishes queued admin writes; before the engine it uses
   engine.value().reset();
   std::cout << "yantra: stopped" << std::endl;
   return 0;

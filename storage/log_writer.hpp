@@ -21,63 +21,19 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "storage/partition_log.hpp"
 #include "storage/store.hpp"
 #include "yantra/v1/events.pb.h"
 
 namespace yantra::storage {
 
-// One callback delivery owed (since 0.3): the outbox row "o" | due_ms | id
-// holding `entry` (a serialized yantra.v1.OutboxEntry whose id and next_ms
-// are `id` and `due_ms`).
-struct OutboxRow {
-  int64_t due_ms = 0;
-  std::string id;
-  std::string entry;
-};
-
-// Everything one execution wants durable at once.
-struct WriteRequest {
-  uint32_t partition = 0;
-  std::string execution_id;
-  // (seq, serialized yantra.v1.Event); seqs are dense and ascending.
-  std::vector<std::pair<uint64_t, std::string>> events;
-  // Upserts the summary row; a non-terminal status sets the active marker of
-  // (partition, id), a terminal one removes it.
-  std::optional<v1::ExecutionSummary> summary;
-  // The first request of an execution: also writes its listing row (tenant
-  // and flow from `summary`) and, if set, its idempotency row, atomically
-  // with ExecutionStarted.
-  bool created = false;
-  std::string idempotency_key;
-  std::string parent_execution_id;  // a fork: links parent -> this execution
-  // A snapshot of the state after event `first` (yantra.v1.Snapshot bytes).
-  std::optional<std::pair<uint64_t, std::string>> snapshot;
-  // An executions-CF key deleted in the same batch (since 0.3): a queued
-  // run's row (RunQueue::row_key), so that its ExecutionStarted and its
-  // leaving the queue commit together; a crash can neither lose the run nor
-  // start it twice. "" = nothing.
-  std::string delete_key;
-  // Callback deliveries the events of this request cause (since 0.3),
-  // written in the same WriteBatch: a callback is owed exactly when its
-  // event is in the log, never lost by a crash and never invented.
-  std::vector<OutboxRow> outbox;
-};
-
-struct WriterStats {
-  uint64_t batches = 0;
-  uint64_t requests = 0;
-  uint64_t events = 0;
-  uint64_t sync_ns_total = 0;  // time spent in DB::Write
-  uint64_t max_batch_requests = 0;
-};
-
-class LogWriter {
+// The single-node PartitionLog (storage/partition_log.hpp): group commit
+// into the local store.
+class LogWriter final : public PartitionLog {
  public:
-  using Callback = std::function<void(const Status&)>;
-
   // max_batch_requests bounds one WriteBatch (latency under overload).
   LogWriter(Store& store, uint32_t partition, size_t max_batch_requests = 4096);
-  ~LogWriter();  // commits what is queued, then joins the thread
+  ~LogWriter() override;  // commits what is queued, then joins the thread
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
@@ -87,14 +43,14 @@ class LogWriter {
   // for a partition above 0xFFFF, an execution id not of 1..255 bytes or an
   // outbox row without an id (that request only). Keys use
   // request.partition, not partition().
-  void append(WriteRequest request, Callback done);
+  void append(WriteRequest request, Callback done) override;
 
   // Test hook simulating power loss: queued requests are dropped without
   // their callbacks running, and later appends are silently dropped too.
-  void halt();
+  void halt() override;
 
-  WriterStats stats() const;
-  uint32_t partition() const { return partition_; }
+  WriterStats stats() const override;
+  uint32_t partition() const override { return partition_; }
 
  private:
   void run();
@@ -112,6 +68,15 @@ class LogWriter {
   bool halted_ = false;
   WriterStats stats_;
   std::thread thread_;
+};
+
+// One LogWriter per partition, on the local store (the default of
+// EngineOptions::partition_logs).
+class LocalPartitionLogs final : public PartitionLogFactory {
+ public:
+  Result<std::unique_ptr<PartitionLog>> open(Store& store, uint32_t partition) override {
+    return std::unique_ptr<PartitionLog>(std::make_unique<LogWriter>(store, partition));
+  }
 };
 
 }  // namespace yantra::storage

@@ -20,7 +20,13 @@
 #include "actors/engine.hpp"
 #include "actors/internal/io_pool.hpp"
 #include "base/time.hpp"
-#include "storage/log_writer.hpp"
+#include "storage/partition_log.hpp"
+#include "storage/store.hpp"
+
+namespace yantra::storage {
+class Vault;
+class AuditLog;
+}  // namespace yantra::storage
 
 namespace yantra::detail {
 
@@ -118,8 +124,10 @@ struct SecretsResolved {
 
 struct EngineCtx {
   storage::Store* store = nullptr;
-  std::vector<std::unique_ptr<storage::LogWriter>> writers;  // by partition
-  std::unordered_map<std::string, caf::actor> tools;         // by tool id
+  // Each partition's log (storage/partition_log.hpp), by partition: the
+  // only way events become durable.
+  std::vector<std::unique_ptr<storage::PartitionLog>> writers;
+  std::unordered_map<std::string, caf::actor> tools;  // by tool id
   std::vector<caf::actor> partitions;
   IoPool* io = nullptr;
   storage::Vault* vault = nullptr;  // null without a master key

@@ -9,7 +9,6 @@
 #include "api/services.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
-#include "storage/audit_log.hpp"
 
 namespace yantra::api {
 namespace {
@@ -64,31 +63,40 @@ void list_records(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   auto after = query_uint(ctx->req, "cursor", 0, UINT64_MAX / 2);
   if (!after.ok()) return respond_error(ctx, after.status());
   const std::string* action = ctx->req.query_param("action");
-  auto records = svc.engine.audit().query(chain.value(), from.value(), to.value(),
-                                          action ? *action : "", limit.value(), after.value());
-  if (!records.ok()) return respond_error(ctx, records.status());
-  json items = json::array();
-  for (const auto& r : records.value()) items.push_back(record_view(r));
-  json next = nullptr;
-  if (records.value().size() == limit.value() && !records.value().empty()) {
-    next = std::to_string(records.value().back().seq());
-  }
-  respond_json(ctx, 200, {{"records", items}, {"next_cursor", next}});
+  AuditQuery q;
+  q.chain = chain.value();
+  q.from_ms = from.value();
+  q.to_ms = to.value();
+  q.action = action ? *action : "";
+  q.limit = limit.value();
+  q.after_seq = after.value();
+  svc.admin.audit_query(std::move(q),
+                        [ctx, limit = limit.value()](Result<std::vector<v1::AuditRecord>> records) {
+                          if (!records.ok()) return respond_error(ctx, records.status());
+                          json items = json::array();
+                          for (const auto& r : records.value()) items.push_back(record_view(r));
+                          json next = nullptr;
+                          if (records.value().size() == limit && !records.value().empty()) {
+                            next = std::to_string(records.value().back().seq());
+                          }
+                          respond_json(ctx, 200, {{"records", items}, {"next_cursor", next}});
+                        });
 }
 
 void verify_chain(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   auto chain = chain_of(ctx);
   if (!chain.ok()) return respond_error(ctx, chain.status());
-  // Records appended just before are written by the audit thread: flush so
-  // that verify covers everything this caller did.
-  svc.engine.audit().flush();
-  auto report = svc.engine.audit().verify(chain.value());
-  if (!report.ok()) return respond_error(ctx, report.status());
-  const auto& r = report.value();
-  json body = {{"ok", r.ok}, {"records", r.records}};
-  body["first_broken_seq"] = r.ok ? json(nullptr) : json(r.first_broken_seq);
-  body["reason"] = r.ok ? json(nullptr) : json(r.reason);
-  respond_json(ctx, 200, body);
+  // Records appended just before are written by the audit thread: the
+  // seam waits for them (off this thread) so that verify covers everything
+  // this caller did.
+  svc.admin.audit_verify(chain.value(), [ctx](Result<AuditVerifyReport> report) {
+    if (!report.ok()) return respond_error(ctx, report.status());
+    const auto& r = report.value();
+    json body = {{"ok", r.ok}, {"records", r.records}};
+    body["first_broken_seq"] = r.ok ? json(nullptr) : json(r.first_broken_seq);
+    body["reason"] = r.ok ? json(nullptr) : json(r.reason);
+    respond_json(ctx, 200, body);
+  });
 }
 
 void report_counts(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
@@ -98,15 +106,17 @@ void report_counts(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!from.ok()) return respond_error(ctx, from.status());
   auto to = query_time(ctx->req, "to");
   if (!to.ok()) return respond_error(ctx, to.status());
-  auto counts = svc.engine.audit().report(chain.value(), from.value(), to.value());
-  if (!counts.ok()) return respond_error(ctx, counts.status());
-  json by_action = json::object();
-  uint64_t total = 0;
-  for (const auto& [key, n] : counts.value()) {
-    by_action[key.first][key.second] = n;
-    total += n;
-  }
-  respond_json(ctx, 200, {{"total", total}, {"actions", by_action}});
+  svc.admin.audit_report(chain.value(), from.value(), to.value(),
+                         [ctx](Result<AuditCounts> counts) {
+                           if (!counts.ok()) return respond_error(ctx, counts.status());
+                           json by_action = json::object();
+                           uint64_t total = 0;
+                           for (const auto& [key, n] : counts.value()) {
+                             by_action[key.first][key.second] = n;
+                             total += n;
+                           }
+                           respond_json(ctx, 200, {{"total", total}, {"actions", by_action}});
+                         });
 }
 
 }  // namespace

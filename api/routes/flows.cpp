@@ -20,15 +20,16 @@ void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json de
   if (!utf8::is_valid(ctx->req.header("x-change-note"))) {
     return respond_error(ctx, Status("invalid_request", "X-Change-Note is not valid UTF-8"));
   }
-  auto version =
-      svc.engine.put_flow(ctx->who.tenant, def, ctx->who.key_id, ctx->req.header("x-change-note"));
-  if (!version.ok()) return respond_error(ctx, version.status());
-  auto fv = svc.engine.get_flow_version(ctx->who.tenant, def.value("id", ""), version.value());
-  if (!fv.ok()) return respond_error(ctx, fv.status());
-  json view = flow_view(fv.value(), true);
-  json hook = webhook_view(svc, ctx->who.tenant, fv.value().flow_id());
-  if (!hook.is_null()) view["webhook"] = std::move(hook);
-  respond_json(ctx, status, view);
+  // The synced write runs on the admin pool; the answer is sent from there.
+  svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
+                     ctx->req.header("x-change-note"),
+                     [&svc, ctx, status](Result<v1::FlowVersion> fv) {
+                       if (!fv.ok()) return respond_error(ctx, fv.status());
+                       json view = flow_view(fv.value(), true);
+                       json hook = webhook_view(svc, ctx->who.tenant, fv.value().flow_id());
+                       if (!hook.is_null()) view["webhook"] = std::move(hook);
+                       respond_json(ctx, status, view);
+                     });
 }
 
 }  // namespace
@@ -185,9 +186,11 @@ void register_flow_routes(Router& router, Services& svc) {
 
   router.add("DELETE", "/api/v1/flows/{id}", Access::kEditor,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-               auto v = svc.engine.delete_flow(ctx->who.tenant, ctx->param("id"), ctx->who.key_id);
-               if (!v.ok()) return respond_error(ctx, v.status());
-               ctx->respond(json_response(204, ""));
+               svc.admin.delete_flow(ctx->who.tenant, ctx->param("id"), ctx->who.key_id,
+                                     [ctx](Result<uint32_t> v) {
+                                       if (!v.ok()) return respond_error(ctx, v.status());
+                                       ctx->respond(json_response(204, ""));
+                                     });
              });
 
   router.add("GET", "/api/v1/flows/{id}/versions", Access::kViewer,
@@ -212,32 +215,31 @@ void register_flow_routes(Router& router, Services& svc) {
 
   // Stores the definition of an old version as a new version: history is
   // never rewritten, so a rollback is itself visible and reversible.
-  router.add(
-      "POST", "/api/v1/flows/{id}/rollback", Access::kEditor,
-      [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        auto body = parse_body(ctx->req);
-        if (!body.ok()) return respond_error(ctx, body.status());
-        const json& b = body.value();
-        if (!b.is_object() || !b.contains("version") || !b["version"].is_number_unsigned() ||
-            b["version"].get<uint64_t>() == 0 || b["version"].get<uint64_t>() > UINT32_MAX) {
-          return respond_error(ctx, Status("invalid_request", "version is required",
-                                           {{"/version", "must be a version number ≥ 1"}}));
-        }
-        const auto version = static_cast<uint32_t>(b["version"].get<uint64_t>());
-        auto old = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), version);
-        if (!old.ok()) return respond_error(ctx, old.status());
-        if (old.value().deleted()) {
-          return respond_error(
-              ctx, Status("conflict", "version " + std::to_string(version) + " is a deletion"));
-        }
-        json def = json::parse(old.value().definition_json(), nullptr, false);
-        auto stored = svc.engine.put_flow(ctx->who.tenant, def, ctx->who.key_id,
-                                          "rollback to version " + std::to_string(version));
-        if (!stored.ok()) return respond_error(ctx, stored.status());
-        auto fv = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), stored.value());
-        if (!fv.ok()) return respond_error(ctx, fv.status());
-        respond_json(ctx, 200, flow_view(fv.value(), true));
-      });
+  router.add("POST", "/api/v1/flows/{id}/rollback", Access::kEditor,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto body = parse_body(ctx->req);
+               if (!body.ok()) return respond_error(ctx, body.status());
+               const json& b = body.value();
+               if (!b.is_object() || !b.contains("version") || !b["version"].is_number_unsigned() ||
+                   b["version"].get<uint64_t>() == 0 || b["version"].get<uint64_t>() > UINT32_MAX) {
+                 return respond_error(ctx, Status("invalid_request", "version is required",
+                                                  {{"/version", "must be a version number ≥ 1"}}));
+               }
+               const auto version = static_cast<uint32_t>(b["version"].get<uint64_t>());
+               auto old = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), version);
+               if (!old.ok()) return respond_error(ctx, old.status());
+               if (old.value().deleted()) {
+                 return respond_error(ctx, Status("conflict", "version " + std::to_string(version) +
+                                                                  " is a deletion"));
+               }
+               json def = json::parse(old.value().definition_json(), nullptr, false);
+               svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
+                                  "rollback to version " + std::to_string(version),
+                                  [ctx](Result<v1::FlowVersion> fv) {
+                                    if (!fv.ok()) return respond_error(ctx, fv.status());
+                                    respond_json(ctx, 200, flow_view(fv.value(), true));
+                                  });
+             });
 
   router.add(
       "POST", "/api/v1/flows/{id}/run", Access::kEditor,

@@ -62,15 +62,16 @@ void register_key_routes(Router& router, Services& svc) {
     key.set_role(role);
     key.set_name(name);
     key.set_created_ms(now_ms());
-    Status s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
-    if (!s.is_ok()) return respond_error(ctx, s);
-    json view = key_view(key);
-    view["secret"] = secret;
-    respond_json(ctx, 201, view);
+    svc.admin.put_api_key(crypto::sha256_hex(secret), key, [ctx, key, secret](Status s) {
+      if (!s.is_ok()) return respond_error(ctx, s);
+      json view = key_view(key);
+      view["secret"] = secret;
+      respond_json(ctx, 201, view);
+    });
   });
 
   router.add("GET", "/api/v1/keys", Access::kAdmin, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    auto keys = svc.engine.auth_store().list_api_keys(ctx->who.tenant);
+    auto keys = svc.admin.list_api_keys(ctx->who.tenant);
     if (!keys.ok()) return respond_error(ctx, keys.status());
     json items = json::array();
     for (const auto& k : keys.value()) items.push_back(key_view(k));
@@ -79,20 +80,21 @@ void register_key_routes(Router& router, Services& svc) {
 
   router.add(
       "DELETE", "/api/v1/keys/{id}", Access::kAdmin, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        auto& auth = svc.engine.auth_store();
-        auto found = auth.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
+        auto found = svc.admin.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
         if (!found.ok()) return respond_error(ctx, found.status());
         if (!found.value().has_value()) {
           return respond_error(ctx,
                                Status("not_found", "key '" + ctx->param("id") + "' not found"));
         }
-        if (found.value()->second.role() == "owner" && ctx->who.role != "owner") {
+        if (found.value()->role() == "owner" && ctx->who.role != "owner") {
           return respond_error(ctx, Status("forbidden", "only an owner may revoke an owner key"));
         }
-        auto hash = auth.revoke_api_key(ctx->who.tenant, ctx->param("id"));
-        if (!hash.ok()) return respond_error(ctx, hash.status());
-        svc.auth->forget_key(hash.value());
-        ctx->respond(json_response(204, ""));
+        svc.admin.revoke_api_key(ctx->who.tenant, ctx->param("id"),
+                                 [&svc, ctx](Result<std::string> hash) {
+                                   if (!hash.ok()) return respond_error(ctx, hash.status());
+                                   svc.auth->forget_key(hash.value());
+                                   ctx->respond(json_response(204, ""));
+                                 });
       });
 }
 

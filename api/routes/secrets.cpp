@@ -8,27 +8,24 @@
 // the same as a missing secret: tenant names are not probed this way.
 #include "api/services.hpp"
 #include "base/time.hpp"
-#include "storage/vault.hpp"
 
 namespace yantra::api {
 namespace {
 
 constexpr size_t kMaxSecretBytes = 64 * 1024;
 
-json info_view(const storage::Vault::SecretInfo& i) {
+json info_view(const SecretInfo& i) {
   return {{"name", i.name},
           {"version", i.version},
           {"created_at", iso_time(i.created_ms)},
           {"updated_at", iso_time(i.updated_ms)}};
 }
 
-// The vault, or the answer for its absence (a node without a master key).
-storage::Vault* vault_or_error(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
-  storage::Vault* v = svc.engine.vault();
-  if (v == nullptr) {
-    respond_error(ctx, Status("vault_unavailable", "this node has no master key configured"));
-  }
-  return v;
+// Whether the node has a vault; answers for its absence (no master key).
+bool vault_or_error(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
+  if (svc.admin.has_vault()) return true;
+  respond_error(ctx, Status("vault_unavailable", "this node has no master key configured"));
+  return false;
 }
 
 // Under /accounts/{tenant}: the path must name the caller's own tenant.
@@ -41,8 +38,7 @@ bool own_account(const std::shared_ptr<RouteCtx>& ctx) {
 
 void put_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!own_account(ctx)) return;
-  storage::Vault* vault = vault_or_error(svc, ctx);
-  if (vault == nullptr) return;
+  if (!vault_or_error(svc, ctx)) return;
   auto body = parse_body(ctx->req);
   if (!body.ok()) return respond_error(ctx, body.status());
   const json& b = body.value();
@@ -63,17 +59,18 @@ void put_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!problems.empty()) {
     return respond_error(ctx, Status("invalid_request", "secret is invalid", std::move(problems)));
   }
-  auto info =
-      vault->put(ctx->who.tenant, ctx->param("name"), b["value"].get<std::string>(), now_ms());
-  if (!info.ok()) return respond_error(ctx, info.status());
-  respond_json(ctx, info.value().version == 1 ? 201 : 200, info_view(info.value()));
+  svc.admin.put_secret(ctx->who.tenant, ctx->param("name"), b["value"].get<std::string>(), now_ms(),
+                       [ctx](Result<SecretInfo> info) {
+                         if (!info.ok()) return respond_error(ctx, info.status());
+                         respond_json(ctx, info.value().version == 1 ? 201 : 200,
+                                      info_view(info.value()));
+                       });
 }
 
 void list_secrets(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!own_account(ctx)) return;
-  storage::Vault* vault = vault_or_error(svc, ctx);
-  if (vault == nullptr) return;
-  auto all = vault->list(ctx->who.tenant);
+  if (!vault_or_error(svc, ctx)) return;
+  auto all = svc.admin.list_secrets(ctx->who.tenant);
   if (!all.ok()) return respond_error(ctx, all.status());
   json items = json::array();
   for (const auto& i : all.value()) items.push_back(info_view(i));
@@ -82,11 +79,11 @@ void list_secrets(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
 
 void delete_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!own_account(ctx)) return;
-  storage::Vault* vault = vault_or_error(svc, ctx);
-  if (vault == nullptr) return;
-  Status s = vault->remove(ctx->who.tenant, ctx->param("name"));
-  if (!s.is_ok()) return respond_error(ctx, s);
-  ctx->respond(json_response(204, ""));
+  if (!vault_or_error(svc, ctx)) return;
+  svc.admin.delete_secret(ctx->who.tenant, ctx->param("name"), [ctx](Status s) {
+    if (!s.is_ok()) return respond_error(ctx, s);
+    ctx->respond(json_response(204, ""));
+  });
 }
 
 }  // namespace

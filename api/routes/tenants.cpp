@@ -126,19 +126,23 @@ void register_tenant_routes(Router& router, Services& svc) {
         const std::string& secret = fresh->secret;
         t.set_created_ms(now_ms());
         t.set_updated_ms(t.created_ms());
-        s = svc.engine.put_tenant(t);
-        if (!s.is_ok()) return respond_error(ctx, s);
         v1::ApiKey key;
         key.set_key_id(fresh->key_id);
         key.set_tenant(t.id());
         key.set_role("owner");
         key.set_name("initial owner key");
         key.set_created_ms(t.created_ms());
-        s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
-        if (!s.is_ok()) return respond_error(ctx, s);
-        json view = tenant_view(t, {});
-        view["owner_key"] = {{"id", key.key_id()}, {"secret", secret}, {"role", "owner"}};
-        respond_json(ctx, 201, view);
+        // Tenant first, then its owner key, each a write on the admin pool.
+        svc.admin.put_tenant(t, [&svc, ctx, t, key, secret](Status stored) {
+          if (!stored.is_ok()) return respond_error(ctx, stored);
+          svc.admin.put_api_key(
+              crypto::sha256_hex(secret), key, [ctx, t, key, secret](Status keyed) {
+                if (!keyed.is_ok()) return respond_error(ctx, keyed);
+                json view = tenant_view(t, {});
+                view["owner_key"] = {{"id", key.key_id()}, {"secret", secret}, {"role", "owner"}};
+                respond_json(ctx, 201, view);
+              });
+        });
       });
 
   router.add("GET", "/admin/v1/tenants", Access::kOperator,
@@ -182,17 +186,19 @@ void register_tenant_routes(Router& router, Services& svc) {
                Status s = apply_fields(body.value(), updated);
                if (!s.is_ok()) return respond_error(ctx, s);
                updated.set_updated_ms(now_ms());
-               s = svc.engine.put_tenant(updated);
-               if (!s.is_ok()) return respond_error(ctx, s);
-               respond_json(ctx, 200, tenant_view(updated, svc.engine.usage(updated.id())));
+               svc.admin.put_tenant(updated, [&svc, ctx, updated](Status stored) {
+                 if (!stored.is_ok()) return respond_error(ctx, stored);
+                 respond_json(ctx, 200, tenant_view(updated, svc.engine.usage(updated.id())));
+               });
              });
 
   router.add("DELETE", "/admin/v1/tenants/{t}", Access::kOperator,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-               Status s = svc.engine.delete_tenant(ctx->param("t"));
-               if (!s.is_ok()) return respond_error(ctx, s);
-               svc.auth->forget_tenant(ctx->param("t"));
-               ctx->respond(json_response(204, ""));
+               svc.admin.delete_tenant(ctx->param("t"), [&svc, ctx](Status s) {
+                 if (!s.is_ok()) return respond_error(ctx, s);
+                 svc.auth->forget_tenant(ctx->param("t"));
+                 ctx->respond(json_response(204, ""));
+               });
              });
 }
 

@@ -21,9 +21,6 @@
 #include "base/encoding.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
-#include "storage/audit_log.hpp"
-#include "storage/trigger_store.hpp"
-#include "storage/vault.hpp"
 
 namespace yantra::api {
 namespace {
@@ -41,12 +38,11 @@ bool same_secret(const std::string& given, const std::string& expected) {
 Result<std::string> credential(Services& svc, const std::string& tenant, const json& c) {
   if (c.is_string()) return c.get<std::string>();
   const std::string name = c.is_object() ? c.value("$secret", "") : "";
-  storage::Vault* vault = svc.engine.vault();
-  if (vault == nullptr) {
+  if (!svc.admin.has_vault()) {
     return Status("vault_unavailable",
                   "the webhook's credential is secret '" + name + "' and this node has no vault");
   }
-  auto value = vault->get(tenant, name);
+  auto value = svc.admin.secret_value(tenant, name);
   if (!value.ok()) return value.status();
   if (!value.value().has_value()) {
     return Status("unavailable", "the webhook's credential secret '" + name + "' is not set");
@@ -160,15 +156,15 @@ void set_flow_status(Services& svc, const std::shared_ptr<RouteCtx>& ctx,
     return respond_error(ctx, Status("conflict", "flow '" + id + "' is already " + wanted));
   }
   def["status"] = wanted;
-  auto version = svc.engine.put_flow(ctx->who.tenant, def, ctx->who.key_id,
-                                     wanted == "paused" ? "paused" : "resumed");
-  if (!version.ok()) return respond_error(ctx, version.status());
-  auto stored = svc.engine.get_flow_version(ctx->who.tenant, id, version.value());
-  if (!stored.ok()) return respond_error(ctx, stored.status());
-  json view = flow_view(stored.value(), true);
-  json hook = webhook_view(svc, ctx->who.tenant, id);
-  if (!hook.is_null()) view["webhook"] = std::move(hook);
-  respond_json(ctx, 200, view);
+  svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
+                     wanted == "paused" ? "paused" : "resumed",
+                     [&svc, ctx, id](Result<v1::FlowVersion> stored) {
+                       if (!stored.ok()) return respond_error(ctx, stored.status());
+                       json view = flow_view(stored.value(), true);
+                       json hook = webhook_view(svc, ctx->who.tenant, id);
+                       if (!hook.is_null()) view["webhook"] = std::move(hook);
+                       respond_json(ctx, 200, view);
+                     });
 }
 
 json hook_json(const std::string& hook_id) {
@@ -180,7 +176,7 @@ json hook_json(const std::string& hook_id) {
 json webhook_view(Services& svc, const std::string& tenant, const std::string& flow_id) {
   auto flow = svc.engine.get_flow(tenant, flow_id);
   if (!flow.ok() || flow.value()->trigger_spec.type != Trigger::Type::kWebhook) return nullptr;
-  auto id = svc.engine.triggers().hook_of(tenant, flow_id);
+  auto id = svc.admin.hook_of(tenant, flow_id);
   if (!id.ok() || !id.value().has_value()) return nullptr;
   return hook_json(*id.value());
 }
@@ -188,7 +184,7 @@ json webhook_view(Services& svc, const std::string& tenant, const std::string& f
 void register_trigger_routes(Router& router, Services& svc) {
   router.add("POST", "/hooks/{hook_id}", Access::kPublic,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-               auto target = svc.engine.triggers().find_hook(ctx->param("hook_id"));
+               auto target = svc.admin.find_hook(ctx->param("hook_id"));
                if (!target.ok()) return respond_error(ctx, target.status());
                if (!target.value().has_value()) return respond_error(ctx, kUnknownHook);
                const std::string tenant = target.value()->tenant;
@@ -205,14 +201,14 @@ void register_trigger_routes(Router& router, Services& svc) {
                // principal only, and this one has none).
                ctx->respond = [&svc, respond = std::move(ctx->respond), tenant, flow_id,
                                request_id = ctx->request_id](HttpResponse r) {
-                 storage::AuditEntry e;
+                 AuditEntry e;
                  e.tenant = tenant;
                  e.role = "webhook";
                  e.action = "hook.received";
                  e.resource = "/api/v1/flows/" + flow_id + "/webhook";
                  e.outcome = r.error_code.empty() ? "ok" : r.error_code;
                  e.request_id = request_id;
-                 svc.engine.audit().append(std::move(e));
+                 svc.admin.audit(std::move(e));
                  respond(std::move(r));
                };
                Status auth = check_webhook_auth(svc, tenant, trigger, ctx->req);
@@ -242,9 +238,10 @@ void register_trigger_routes(Router& router, Services& svc) {
                  return respond_error(
                      ctx, Status("conflict", "flow '" + id + "' has no webhook trigger"));
                }
-               auto hook = svc.engine.triggers().rotate_hook(ctx->who.tenant, id);
-               if (!hook.ok()) return respond_error(ctx, hook.status());
-               respond_json(ctx, 200, hook_json(hook.value()));
+               svc.admin.rotate_hook(ctx->who.tenant, id, [ctx](Result<std::string> hook) {
+                 if (!hook.ok()) return respond_error(ctx, hook.status());
+                 respond_json(ctx, 200, hook_json(hook.value()));
+               });
              });
 
   router.add("POST", "/api/v1/flows/{id}/pause", Access::kEditor,

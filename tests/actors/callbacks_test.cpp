@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "actors/engine.hpp"
+#include "actors/testing.hpp"
 #include "base/crypto.hpp"
 #include "base/metrics.hpp"
 #include "base/time.hpp"
@@ -190,7 +191,7 @@ class CallbacksTest : public ::testing::Test {
   bool wait_outbox_empty(std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto n = engine_->store().outbox().count();
+      auto n = testing::store_of(*engine_).outbox().count();
       if (n.ok() && n.value() == 0) return true;
       std::this_thread::sleep_for(20ms);
     }
@@ -234,8 +235,8 @@ TEST_F(CallbacksTest, EverySubscribedEventArrivesExactlyAsOftenAsRetriesNeedSign
   constexpr int kRefusals = 2;
   Receiver rx(kRefusals);
   open();
-  ASSERT_TRUE(engine_->vault()->put("default", "HOOK", "vault-signing-key", 0).ok());
-  ASSERT_TRUE(engine_->vault()->put("default", "API", "api-value", 0).ok());
+  ASSERT_TRUE(testing::vault_of(*engine_)->put("default", "HOOK", "vault-signing-key", 0).ok());
+  ASSERT_TRUE(testing::vault_of(*engine_)->put("default", "API", "api-value", 0).ok());
   const json all_events(std::vector<std::string>(std::begin(kAllEvents), std::end(kAllEvents)));
   const json callbacks = {
       {{"url", rx.url()}, {"events", all_events}, {"secret", "plain-signing-key"}},
@@ -329,7 +330,7 @@ TEST_F(CallbacksTest, AMissingVaultSecretIsRetriedUntilItIsSet) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   uint32_t attempts = 0;
   while (attempts < 2 && std::chrono::steady_clock::now() < deadline) {
-    auto rows = engine_->store().outbox().due(INT64_MAX / 2, 10);
+    auto rows = testing::store_of(*engine_).outbox().due(INT64_MAX / 2, 10);
     ASSERT_TRUE(rows.ok());
     attempts = rows->empty() ? 0 : rows->front().attempt();
     std::this_thread::sleep_for(20ms);
@@ -337,12 +338,12 @@ TEST_F(CallbacksTest, AMissingVaultSecretIsRetriedUntilItIsSet) {
   ASSERT_GE(attempts, 2u);
   EXPECT_TRUE(rx.counts().empty());
   {
-    auto rows = engine_->store().outbox().due(INT64_MAX / 2, 10);
+    auto rows = testing::store_of(*engine_).outbox().due(INT64_MAX / 2, 10);
     ASSERT_EQ(rows->size(), 1u);
     EXPECT_NE(rows->front().last_error().find("secret_not_found"), std::string::npos)
         << rows->front().last_error();
   }
-  ASSERT_TRUE(engine_->vault()->put("default", "LATER", "late-key", 0).ok());
+  ASSERT_TRUE(testing::vault_of(*engine_)->put("default", "LATER", "late-key", 0).ok());
   const std::set<std::string> expected = owed({id}, 0, {"execution.completed"});
   ASSERT_TRUE(wait_received(rx, expected, 1, 15s));
   ASSERT_TRUE(wait_outbox_empty());

@@ -3,6 +3,7 @@
 // test drives executions through the public Engine API only and checks both
 // the outcome and what the event log recorded.
 #include "actors/engine.hpp"
+#include "actors/testing.hpp"
 
 #include <gtest/gtest.h>
 
@@ -92,11 +93,11 @@ TEST_F(EngineTest, ThreeStepFlowCompletesAndLogIsDense) {
   }
   EXPECT_TRUE(events.value().front().has_execution_started());
   EXPECT_TRUE(events.value().back().has_execution_completed());
-  auto summary = engine_->store().executions().summary(id);
+  auto summary = testing::store_of(*engine_).executions().summary(id);
   ASSERT_TRUE(summary.ok() && summary.value().has_value());
   EXPECT_EQ(summary.value()->status(), "completed");
   EXPECT_EQ(summary.value()->last_seq(), 8u);
-  auto active = engine_->store().executions().active(summary.value()->partition());
+  auto active = testing::store_of(*engine_).executions().active(summary.value()->partition());
   ASSERT_TRUE(active.ok());
   EXPECT_TRUE(std::find(active.value().begin(), active.value().end(), id) == active.value().end());
 }
@@ -173,7 +174,7 @@ TEST_F(EngineTest, DelayMakesTheExecutionWaitDurably) {
                                              "parameters": {"ok": true}}}]})J"));
   const auto t0 = std::chrono::steady_clock::now();
   const std::string id = run("nap", json::object());
-  auto summary = engine_->store().executions().summary(id);
+  auto summary = testing::store_of(*engine_).executions().summary(id);
   ASSERT_TRUE(summary.ok() && summary.value().has_value());
   EXPECT_EQ(summary.value()->status(), "waiting");
   ExecutionResult r = finish(id);

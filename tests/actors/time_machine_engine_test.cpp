@@ -32,6 +32,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
+#include "actors/testing.hpp"
 #include "base/time.hpp"
 #include "runtime/timeline.hpp"
 #include "storage/event_log.hpp"
@@ -214,15 +215,16 @@ TEST(TimeMachineEngine, SnapshotsAreOnlyAnOptimisation) {
     ASSERT_GT(logs[0].size(), 150u);
     // The snapshotting engine did take snapshots (else this test proves
     // nothing): several for the long run, none on the other engine.
-    const uint32_t p0 = snap->store().executions().summary(ids[0]).value()->partition();
-    auto last_snap = snap->store().events().latest_snapshot(p0, ids[0], UINT64_MAX);
+    const uint32_t p0 = testing::store_of(*snap).executions().summary(ids[0]).value()->partition();
+    auto last_snap = testing::store_of(*snap).events().latest_snapshot(p0, ids[0], UINT64_MAX);
     ASSERT_TRUE(last_snap.ok() && last_snap.value().has_value());
     EXPECT_GE(last_snap.value()->seq(), logs[0].size() - 14);
-    auto early_snap = snap->store().events().latest_snapshot(p0, ids[0], 20);
+    auto early_snap = testing::store_of(*snap).events().latest_snapshot(p0, ids[0], 20);
     ASSERT_TRUE(early_snap.ok() && early_snap.value().has_value());
     EXPECT_LE(early_snap.value()->seq(), 20u);
-    const uint32_t q0 = plain->store().executions().summary(plain_ids[0]).value()->partition();
-    auto none = plain->store().events().latest_snapshot(q0, plain_ids[0], UINT64_MAX);
+    const uint32_t q0 =
+        testing::store_of(*plain).executions().summary(plain_ids[0]).value()->partition();
+    auto none = testing::store_of(*plain).events().latest_snapshot(q0, plain_ids[0], UINT64_MAX);
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(none.value().has_value());
   }
@@ -250,9 +252,12 @@ TEST(TimeMachineEngine, SnapshotsAreOnlyAnOptimisation) {
   ASSERT_TRUE(plain && snap);
   for (size_t i = 0; i < ids.size(); ++i) {
     SCOPED_TRACE(ids[i]);
-    const uint32_t p = plain->store().executions().summary(ids[i]).value()->partition();
-    ASSERT_FALSE(
-        plain->store().events().latest_snapshot(p, ids[i], UINT64_MAX).value().has_value());
+    const uint32_t p = testing::store_of(*plain).executions().summary(ids[i]).value()->partition();
+    ASSERT_FALSE(testing::store_of(*plain)
+                     .events()
+                     .latest_snapshot(p, ids[i], UINT64_MAX)
+                     .value()
+                     .has_value());
     ASSERT_EQ(serialized(plain->load_events(ids[i]).value()), serialized(logs[i]));
     const uint64_t last = logs[i].back().seq();
     size_t from_snapshot = 0;
@@ -267,7 +272,7 @@ TEST(TimeMachineEngine, SnapshotsAreOnlyAnOptimisation) {
       ASSERT_EQ(bytes, to_json(b.value()).dump()) << "seq " << n;
       ASSERT_EQ(bytes, to_json(folded.value()).dump()) << "seq " << n;
       EXPECT_EQ(a.value().last_seq, n);
-      auto s = snap->store().events().latest_snapshot(p, ids[i], n);
+      auto s = testing::store_of(*snap).events().latest_snapshot(p, ids[i], n);
       if (s.ok() && s.value().has_value()) ++from_snapshot;
     }
     EXPECT_GT(from_snapshot, last / 2) << "most states should start from a snapshot";

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/engine.hpp"
+#include "actors/testing.hpp"
 #include "storage/trigger_store.hpp"
 #include "tests/test_util.hpp"
 
@@ -54,7 +55,7 @@ json event_flow(const std::string& id, const std::string& name, const std::strin
 
 class TriggersTest : public ::testing::Test {
  protected:
-  void open(storage::Durability durability = storage::Durability::kSync) {
+  void open(Durability durability = Durability::kSync) {
     EngineOptions opts;
     opts.data_dir = dir_.str();
     opts.durability = durability;
@@ -233,13 +234,13 @@ TEST_F(TriggersTest, CatchUpNoneSkipsWhatWasMissedWhileDown) {
 
 TEST_F(TriggersTest, CatchUpAllIsBoundedToTheOldestSlots) {
   // A thousand starts: without an fsync each, to keep the test short.
-  open(storage::Durability::kAsync);
+  open(Durability::kAsync);
   put(schedule_flow("minutely", "* * * * *", "all"));
   advance_to(kT0 + kMinute, "minutely");
   ASSERT_EQ(fired("minutely").size(), 1u);
   engine_.reset();
   clock_->set(kT0 + 1200 * kMinute + 30000);  // 1199 slots missed
-  open(storage::Durability::kAsync);
+  open(Durability::kAsync);
   settle(kT0 + 1200 * kMinute + 30000, "minutely");
   const auto all = fired("minutely");
   EXPECT_EQ(all.size(), 1001u);
@@ -305,7 +306,7 @@ TEST_F(TriggersTest, PauseStopsTheScheduleAndResumeCountsFromNow) {
   // Deleted: no schedule, and its rows are gone.
   ASSERT_TRUE(engine_->delete_flow("default", "pausable").ok());
   EXPECT_FALSE(schedule("pausable").has_value());
-  auto row = engine_->triggers().schedule("default", "pausable");
+  auto row = testing::triggers_of(*engine_).schedule("default", "pausable");
   ASSERT_TRUE(row.ok());
   EXPECT_FALSE(row.value().has_value());
 }
@@ -375,7 +376,7 @@ TEST_F(TriggersTest, WebhookIdsSurviveVersionsAndGoWithTheFlow) {
       "steps": [{"id": "a", "type": "action",
                  "config": {"tool_id": "core", "action": "echo", "parameters": {}}}]})");
   put(def);
-  auto& rows = engine_->triggers();
+  auto& rows = testing::triggers_of(*engine_);
   auto id = rows.hook_of("default", "hooked");
   ASSERT_TRUE(id.ok() && id.value().has_value());
   EXPECT_EQ(id.value()->rfind("hk_", 0), 0u);
@@ -390,17 +391,17 @@ TEST_F(TriggersTest, WebhookIdsSurviveVersionsAndGoWithTheFlow) {
   EXPECT_EQ(rows.hook_of("default", "hooked").value(), id.value());
   engine_.reset();
   open();
-  EXPECT_EQ(engine_->triggers().hook_of("default", "hooked").value(), id.value());
+  EXPECT_EQ(testing::triggers_of(*engine_).hook_of("default", "hooked").value(), id.value());
 
-  auto rotated = engine_->triggers().rotate_hook("default", "hooked");
+  auto rotated = testing::triggers_of(*engine_).rotate_hook("default", "hooked");
   ASSERT_TRUE(rotated.ok());
   EXPECT_NE(rotated.value(), *id.value());
-  EXPECT_FALSE(engine_->triggers().find_hook(*id.value()).value().has_value());
-  EXPECT_TRUE(engine_->triggers().find_hook(rotated.value()).value().has_value());
+  EXPECT_FALSE(testing::triggers_of(*engine_).find_hook(*id.value()).value().has_value());
+  EXPECT_TRUE(testing::triggers_of(*engine_).find_hook(rotated.value()).value().has_value());
 
   ASSERT_TRUE(engine_->delete_flow("default", "hooked").ok());
-  EXPECT_FALSE(engine_->triggers().hook_of("default", "hooked").value().has_value());
-  EXPECT_FALSE(engine_->triggers().find_hook(rotated.value()).value().has_value());
+  EXPECT_FALSE(testing::triggers_of(*engine_).hook_of("default", "hooked").value().has_value());
+  EXPECT_FALSE(testing::triggers_of(*engine_).find_hook(rotated.value()).value().has_value());
 }
 
 }  // namespace
