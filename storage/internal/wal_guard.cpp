@@ -464,8 +464,12 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
                                          "copied aside before recovery: " +
                                          error);
   }
-  std::shared_ptr<rocksdb::Logger> info_log;
-  if (rocksdb::Status s = rocksdb::CreateLoggerFromOptions(path, options, &info_log); s.ok()) {
+  // The store's own info LOG (internal/info_log.hpp) when it set one.
+  std::shared_ptr<rocksdb::Logger> info_log = options.info_log;
+  if (!info_log) {
+    rocksdb::CreateLoggerFromOptions(path, options, &info_log).PermitUncheckedError();
+  }
+  if (info_log) {
     recovery.drop_log = std::make_shared<DropLog>(info_log);
     options.info_log = recovery.drop_log;
   }
