@@ -353,6 +353,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   impl->options = options;
   storage::StoreOptions store_options{options.data_dir, options.durability};
   store_options.accept_data_loss = options.accept_data_loss;
+  store_options.min_free_disk_bytes = options.min_free_disk_bytes;
   auto store = storage::Store::open(store_options);
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
@@ -922,6 +923,10 @@ Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, ui
 
 bool Engine::ready() const {
   return impl_->ready.load();
+}
+
+Status Engine::write_status() const {
+  return impl_->store->write_status();
 }
 
 EngineStats Engine::stats() const {
