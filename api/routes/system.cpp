@@ -25,9 +25,9 @@ void register_system_routes(Router& router, Services& svc) {
     for (const auto& [name, value] : ctx->req.query) {
       if (name != "writes") continue;
       if (value != "true" && value != "false") {
-        return respond_error(ctx, Status("invalid_parameter",
-                                         "query parameter writes must be true or false, not '" +
-                                             value + "'"));
+        return respond_error(
+            ctx, Status("invalid_parameter",
+                        "query parameter writes must be true or false, not '" + value + "'"));
       }
       need_writes = value == "true";
     }

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "base/metrics.hpp"
@@ -314,16 +315,38 @@ class RealEnospcTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+// One event of `bytes` of padding that does not compress (RocksDB's SSTs
+// are compressed): letters of a 64-symbol alphabet, drawn at random.
+WriteRequest incompressible_request(const std::string& id, uint64_t seq, size_t bytes) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::mt19937_64 rng(seq);
+  std::string pad(bytes, ' ');
+  for (char& c : pad) c = kAlphabet[rng() % 64];
+  v1::Event event;
+  event.set_seq(seq);
+  event.mutable_step_started()->set_path(id);
+  event.mutable_step_started()->set_input_json(pad);
+  WriteRequest request = make_request(0, id, seq, 0);
+  request.events.emplace_back(seq, event.SerializeAsString());
+  return request;
+}
+
 // A flush that runs out of space: RocksDB stops writes and recovers by
 // itself once space is back, so the store says "store_no_space" (not the
-// latch) and writes work again without a restart.
+// latch) and writes work again without a restart. The memtable switch of
+// that flush lists its new WAL in the WAL guard's side file, which the
+// guard's reserve (storage/internal/wal_guard.hpp) makes possible on a full
+// disk; the SST (~12 MiB) does not fit in what the reserve gives back.
 TEST_F(RealEnospcTest, AFailedFlushIsReversible) {
   open_store();  // its WAL preallocates ~70 MiB, so the WAL never runs out
+  ASSERT_TRUE(std::filesystem::exists(dir_.sub("data/yantra-wal-guard.reserve")));
   for (uint64_t seq = 1; seq <= 16; ++seq) {
-    ASSERT_TRUE(commit(*store_, make_request(0, "before", seq, 1, kMiB)).is_ok());
+    ASSERT_TRUE(commit(*store_, incompressible_request("before", seq, kMiB)).is_ok());
   }
   fill("filler", 0);
-  rocksdb::Status flushed = testing::raw(*store_).rocks->Flush(rocksdb::FlushOptions(), testing::raw(*store_).events);
+  rocksdb::Status flushed =
+      testing::raw(*store_).rocks->Flush(rocksdb::FlushOptions(), testing::raw(*store_).events);
   ASSERT_TRUE(flushed.IsNoSpace()) << flushed.ToString();
   Status refused = commit(*store_, make_request(0, "during", 1, 1));
   EXPECT_EQ(refused.code(), "store_no_space") << refused.to_string();
