@@ -178,7 +178,14 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   db_options.listeners.push_back(std::make_shared<WalErrorListener>(&store->wal_failed_));
   // Recovery strictness, see the design notes above. Recovered memtables are
   // flushed at open (avoid_flush_during_recovery off), so a WAL is replayed
-  // once and then deleted.
+  // once and then deleted. Measured against the disk-full design, which had
+  // it on so that a restart on a nearly full disk writes no SST: on, an
+  // open that accepted data loss keeps the damaged WAL, and the next
+  // ordinary open refuses it again (storage_fault_test's
+  // CorruptRecordBeforeTheTailRefusesToOpen and fault_wal_damage_test fail);
+  // off, every disk-full test passes too, because an open that finds no
+  // room to flush fails with NoSpace and falls back to the read-only open
+  // below (storage_disk_guard_test's ARestartWithNoRoomToFlushTheWal...).
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.track_and_verify_wals_in_manifest = true;
   db_options.paranoid_checks = true;

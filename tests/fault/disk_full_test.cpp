@@ -244,7 +244,11 @@ TEST_F(DiskFullTest, RefusesWritesBelowTheFloorServesReadsAndResumes) {
   EXPECT_EQ(status, 503);
   readyz(node_->port(), "?writes=false", &status);
   EXPECT_EQ(status, 200);
-  readyz(node_->port(), "?bogus=1", &status);
+  // Other parameters are a load balancer's own (x-yantra-any-query); a
+  // writes value that is not a boolean is a mistake.
+  readyz(node_->port(), "?lb_check=1", &status);
+  EXPECT_EQ(status, 200);
+  readyz(node_->port(), "?writes=yes", &status);
   EXPECT_EQ(status, 400);
   // Metrics, in base units.
   EXPECT_EQ(metric(node_->port(), "yantra_storage_writable"), 0);

@@ -396,6 +396,36 @@ TEST_F(RealEnospcTest, AFailedWalWriteLatchesAndARestartRecovers) {
   EXPECT_TRUE(commit(*store_, make_request(0, "after", 1, 1)).is_ok());
 }
 
+// A restart with acknowledged writes only in the WAL (16 MiB, not yet
+// flushed) on a disk with no room for the SST that recovery flushes
+// (avoid_flush_during_recovery is off, see store.cpp): the open must not
+// abort; it opens read-only with every acknowledged event readable, and a
+// restart once space is back writes again, nothing lost.
+TEST_F(RealEnospcTest, ARestartWithNoRoomToFlushTheWalOpensReadOnly) {
+  open_store();
+  for (uint64_t seq = 1; seq <= 16; ++seq) {
+    ASSERT_TRUE(commit(*store_, incompressible_request("before", seq, kMiB)).is_ok());
+  }
+  store_.reset();  // the memtable is not flushed at close: the WAL holds it
+  fill("filler", 0);
+  ASSERT_LT(free_bytes(), 64 * 1024u);
+  open_store();
+  EXPECT_EQ(store_->write_status().code(), "store_no_space") << store_->write_status().to_string();
+  EXPECT_NE(store_->write_status().message().find("was full when it started"), std::string::npos)
+      << store_->write_status().message();
+  EXPECT_FALSE(store_->latched());
+  EXPECT_EQ(store_->events().read(0, "before")->size(), 16u);
+  EXPECT_EQ(commit(*store_, make_request(0, "during", 1, 1)).code(), "store_no_space");
+  store_.reset();
+
+  std::filesystem::remove(dir_.sub("filler"));
+  measure_ = true;
+  open_store();
+  EXPECT_TRUE(store_->write_status().is_ok()) << store_->write_status().to_string();
+  EXPECT_EQ(store_->events().read(0, "before")->size(), 16u);
+  EXPECT_TRUE(commit(*store_, make_request(0, "after", 1, 1)).is_ok());
+}
+
 // A store without a floor never refuses for space.
 TEST(StoreNoFloor, HasNoGuard) {
   ScopedDir dir;
