@@ -359,6 +359,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
                                                             : storage::Durability::kSync};
   store_options.accept_data_loss = options.accept_data_loss;
   store_options.file_system = options.file_system;
+  store_options.min_free_disk_bytes = options.min_free_disk_bytes;
   auto store = storage::Store::open(store_options);
   if (!store.ok()) return store.status();
   impl->store = std::move(store.value());
@@ -934,6 +935,10 @@ Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, ui
 
 bool Engine::ready() const {
   return impl_->ready.load();
+}
+
+Status Engine::write_status() const {
+  return impl_->store->write_status();
 }
 
 EngineStats Engine::stats() const {

@@ -91,6 +91,9 @@ struct EngineOptions {
   // deleted by a background task (summaries stay); 0 = keep forever.
   int64_t retention_ms = 30LL * 24 * 3600 * 1000;
   int64_t retention_interval_ms = 60000;
+  // Free-space floor of the data dir (storage/disk_guard.hpp): below it the
+  // node refuses writes ("store_no_space") until space is back. 0 = none.
+  uint64_t min_free_disk_bytes = 0;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
   // The vault's master key (32 raw bytes). Empty = no vault: secrets cannot
   // be stored and a step that references one fails ("vault_unavailable").
@@ -311,6 +314,10 @@ class Engine {
                                              uint64_t to_seq = UINT64_MAX) const;
 
   bool ready() const;
+  // Ok while the node accepts writes; else why not: "store_read_only" (a
+  // write failed; for good) or "store_no_space" (below the free-space
+  // floor; ends when space is back). For readiness probes.
+  Status write_status() const;
   EngineStats stats() const;
 
   // Test hooks: kill an execution actor as a crash would (its partition

@@ -5,6 +5,13 @@
 // execution that keeps dying is given up after kMaxRestarts and stays active
 // in the store, to be retried at the next start of the node.
 //
+// An execution that died because the disk went below the free-space floor
+// (its batch was refused with "store_no_space", storage/disk_guard.hpp) is
+// not a crash and costs no restart: it is rebuilt from its log once the
+// store accepts writes again (checked every kStalledRetry), so runs resume
+// by themselves when space is freed. A run refused before its first batch
+// was stored has no log: its client got the 503, and nothing is rebuilt.
+//
 // A retry (an activation carrying Resumed) may arrive while the actor of the
 // run it resumes is still registered here: the actor tells its watchers that
 // the run ended before it exits, so a client that retries as soon as it sees
@@ -42,8 +49,10 @@ namespace {
 
 constexpr int kMaxRestarts = 5;
 constexpr auto kParkedMs = std::chrono::milliseconds(5000);
+constexpr auto kStalledRetry = std::chrono::milliseconds(500);
 
 using parked_atom = caf::atom_constant<caf::atom("yparked")>;
+using stalled_atom = caf::atom_constant<caf::atom("ystalled")>;
 
 struct PartitionState {
   static inline const char* name = "yantra.partition";
@@ -219,6 +228,14 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       st.restarts.erase(id);
       return;
     }
+    if (ctx->store->out_of_space() && !ctx->store->latched()) {
+      spdlog::warn(
+          "partition {}: execution {} paused: the disk is below its free-space floor; "
+          "it resumes once space is freed",
+          p, id);
+      self->delayed_send(self, kStalledRetry, stalled_atom::value, id);
+      return;
+    }
     if (ctx->store->read_only()) {
       spdlog::error("partition {}: execution {} stopped and the store is read-only", p, id);
       return;
@@ -280,6 +297,25 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
         if (act.started) act.started(still_active());
       },
       [=](activate_atom, const std::string& id) { reload(self, id); },
+      // An execution paused by a full disk (see the top of this file).
+      [=](stalled_atom, const std::string& id) {
+        auto& st = self->state;
+        if (st.live.count(id) != 0 || st.waking.count(id) != 0) return;  // rebuilt meanwhile
+        if (ctx->store->latched()) return;
+        if (ctx->store->out_of_space()) {
+          self->delayed_send(self, kStalledRetry, stalled_atom::value, id);
+          return;
+        }
+        // Off the scheduler: only an execution whose start was stored has a
+        // log to rebuild from.
+        auto handle = caf::actor_cast<caf::actor>(self);
+        ctx->io->submit([ctx, id, handle] {
+          auto summary = ctx->store->executions().summary(id);
+          if (summary.ok() && summary.value().has_value()) {
+            caf::anon_send(handle, activate_atom::value, id);
+          }
+        });
+      },
       [=](cancel_atom, CancelCommand& cmd) {
         const std::string id = cmd.execution_id;
         deliver(self, id, cancel_atom::value, std::move(cmd));

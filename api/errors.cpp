@@ -20,7 +20,7 @@ int http_status_for(const std::string& code) {
       {"unavailable", 503},       {"store_read_only", 503},    {"timeout", 504},
       {"tenant_suspended", 403},  {"quota_exceeded", 429},     {"too_many_signals", 429},
       {"vault_unavailable", 503}, {"invalid_master_key", 400}, {"invalid_cron", 400},
-      {"invalid_time_zone", 400}, {"secret_not_found", 400},
+      {"invalid_time_zone", 400}, {"secret_not_found", 400},   {"store_no_space", 503},
   };
   auto it = kTable.find(code);
   return it == kTable.end() ? 500 : it->second;

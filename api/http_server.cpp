@@ -538,17 +538,24 @@ class Session : public std::enable_shared_from_this<Session> {
   // it has not earned keep-alive patience yet.
   void wait_for_request(bool fresh) {
     const auto& o = server_->options;
-    if (fresh) header_deadline_ = after_ms(o.header_timeout_ms);
+    // One clock reading for both deadlines: when the header deadline is the
+    // shortest, read_request() then finds it already armed (a re-arm would
+    // cost a timer cancellation and, measured, a timerfd_settime per
+    // connection).
+    const auto now = Clock::now();
+    if (fresh || buffer_.size() > 0) {
+      header_deadline_ = now + std::chrono::milliseconds(o.header_timeout_ms);
+    }
     if (buffer_.size() > 0) {  // pipelined bytes already here
-      if (!fresh) header_deadline_ = after_ms(o.header_timeout_ms);
       read_request();
       return;
     }
     phase_ = Phase::idle;
     fresh_ = fresh;
-    set_deadline(
-        after_ms(fresh ? std::min({o.read_timeout_ms, o.idle_timeout_ms, o.header_timeout_ms})
-                       : o.idle_timeout_ms));
+    set_deadline(now +
+                 std::chrono::milliseconds(
+                     fresh ? std::min({o.read_timeout_ms, o.idle_timeout_ms, o.header_timeout_ms})
+                           : o.idle_timeout_ms));
     socket_.async_read_some(
         buffer_.prepare(kReadChunk),
         [self = shared_from_this()](error_code ec, size_t n) { self->on_first_bytes(ec, n); });

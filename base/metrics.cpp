@@ -98,6 +98,16 @@ Counter& Registry::counter(const std::string& name, const std::string& help, con
   return *slot;
 }
 
+Gauge& Registry::gauge(const std::string& name, const std::string& help, const Labels& labels) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Family& f = families_[name];
+  if (f.help.empty()) f.help = help;
+  f.is_gauge = true;
+  auto& slot = f.gauges[render_labels(labels)];
+  if (!slot) slot = std::make_unique<Gauge>();
+  return *slot;
+}
+
 Histogram& Registry::histogram(const std::string& name, const std::string& help,
                                const std::vector<double>& bounds, const Labels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -114,9 +124,15 @@ std::string Registry::render() const {
   std::string out;
   for (const auto& [name, f] : families_) {
     out += "# HELP " + name + " " + f.help + "\n";
-    out += "# TYPE " + name + (f.is_histogram ? " histogram\n" : " counter\n");
+    out += "# TYPE " + name +
+           (f.is_histogram ? " histogram\n"
+            : f.is_gauge   ? " gauge\n"
+                           : " counter\n");
     for (const auto& [labels, c] : f.counters) {
       out += name + labels + " " + std::to_string(c->value()) + "\n";
+    }
+    for (const auto& [labels, g] : f.gauges) {
+      out += name + labels + " " + std::to_string(g->value()) + "\n";
     }
     for (const auto& [labels, h] : f.histograms) {
       auto cum = h->cumulative();

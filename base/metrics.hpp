@@ -1,4 +1,4 @@
-// A small Prometheus-style metrics registry: counters and histograms with
+// A small Prometheus-style metrics registry: counters, gauges and histograms with
 // labels, rendered in the text exposition format for GET /metrics.
 //
 // Hot paths keep a reference to their series (lookups take a mutex; updates
@@ -29,6 +29,18 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
+// A value that goes up and down (free bytes, 0/1 states). Integer-valued:
+// every gauge of ours counts something (bytes, states).
+class Gauge {
+ public:
+  void set(int64_t v) { value_.store(v, std::memory_order_relaxed); }
+  void add(int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
@@ -52,6 +64,7 @@ std::vector<double> size_buckets();
 class Registry {
  public:
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
+  Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram& histogram(const std::string& name, const std::string& help,
                        const std::vector<double>& bounds, const Labels& labels = {});
   std::string render() const;
@@ -60,7 +73,9 @@ class Registry {
   struct Family {
     std::string help;
     bool is_histogram = false;
+    bool is_gauge = false;
     std::map<std::string, std::unique_ptr<Counter>> counters;      // by rendered labels
+    std::map<std::string, std::unique_ptr<Gauge>> gauges;          // by rendered labels
     std::map<std::string, std::unique_ptr<Histogram>> histograms;  // by rendered labels
   };
   mutable std::mutex mu_;

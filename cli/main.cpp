@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--accept-data-loss", serve.accept_data_loss,
                       "start even if the write-ahead log is damaged, dropping every write after "
                       "the damage (see docs/operations.md; remove it after that start)");
+  serve_cmd->add_option(
+      "--min-free-disk-mb", serve.min_free_disk_mb,
+      "refuse writes while the data dir's disk has less free space (default 256)");
+  serve_cmd->add_flag("--print-bootstrap-key", serve.print_bootstrap_key,
+                      "print the owner key made at first start (default: only its file's path)");
   yantra::cli::RotateFlags rotate;
   auto* rotate_cmd = app.add_subcommand(
       "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");

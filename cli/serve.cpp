@@ -1,12 +1,22 @@
 // Configuration precedence: defaults < --config file < YANTRA_* environment
 // < flags. Shutdown signals are blocked in every thread and taken with
 // sigwait() by the main thread, so no handler runs in async-signal context.
+//
+// Files are owner-only (harden_data_dir): a umask of 077 for the whole
+// process is the one setting that also covers the files RocksDB creates
+// (it opens them with 0644), and an existing data dir is narrowed at start,
+// so a store made by an older version gets the same protection. The owner
+// key made at first start goes to <data>/bootstrap-key (0600) and only that
+// path is printed, unless --print-bootstrap-key asks for the key itself:
+// stdout usually ends up in a log shipper.
 #include "cli/serve.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -73,6 +83,41 @@ void print_damaged_data(const std::string& data_dir, const Status& status) {
 
 }  // namespace
 
+void harden_data_dir(const std::string& data_dir) {
+  ::umask(077);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(data_dir, ec)) return;  // created later, under the umask
+  size_t narrowed = 0;
+  size_t failed = 0;
+  auto narrow = [&](const fs::path& p) {
+    std::error_code e;
+    const fs::file_status st = fs::symlink_status(p, e);
+    if (e || fs::is_symlink(st)) return;  // links are not followed
+    const fs::perms wide = fs::perms::group_all | fs::perms::others_all;
+    if ((st.permissions() & wide) == fs::perms::none) return;
+    fs::permissions(p, wide, fs::perm_options::remove, e);
+    ++(e ? failed : narrowed);
+  };
+  const auto before = fs::status(data_dir, ec).permissions();
+  narrow(data_dir);
+  for (fs::recursive_directory_iterator it(data_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    narrow(it->path());
+  }
+  if (narrowed > 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(before) & 07777);
+    std::cerr << "yantra: warning: " << data_dir << " (mode " << mode << ") or files in it "
+              << "were readable by others; narrowed " << narrowed
+              << " entries to owner-only (0700 / 0600)\n";
+  }
+  if (failed > 0 || ec) {
+    std::cerr << "yantra: warning: could not make everything in " << data_dir << " owner-only ("
+              << failed << " entries left as they were"
+              << (ec ? "; " + ec.message() : std::string()) << ")\n";
+  }
+}
+
 void block_shutdown_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -107,6 +152,14 @@ int run_serve(const ServeFlags& flags) {
         static_cast<uint32_t>(std::min<int64_t>(flags.max_connections_per_address, UINT32_MAX));
   }
   if (flags.accept_data_loss) config.accept_data_loss = true;
+  if (!flags.min_free_disk_mb.empty()) {
+    auto f = apply_flag(config, "min_free_disk_mb", flags.min_free_disk_mb, "--min-free-disk-mb");
+    if (!f.ok()) {
+      std::cerr << "yantra: " << f.status().message() << "\n";
+      return 2;
+    }
+    config = f.value();
+  }
   Status valid = validate(config);
   if (!valid.is_ok()) {
     for (const auto& p : valid.details())
@@ -150,9 +203,11 @@ int run_serve(const ServeFlags& flags) {
     return 2;
   }
 
+  harden_data_dir(config.data_dir);
   EngineOptions options;
   options.master_key = master_key.value();
   options.data_dir = config.data_dir;
+  options.min_free_disk_bytes = static_cast<uint64_t>(config.min_free_disk_mb) << 20;
   options.partitions = config.partitions;
   options.durability = config.durability == "async" ? Durability::kAsync : Durability::kSync;
   // Today's single-node implementations behind the engine's seams: a local
@@ -187,9 +242,15 @@ int run_serve(const ServeFlags& flags) {
     return 1;
   }
   if (!secret.value().empty() && preset == nullptr) {
-    std::cout << "Created tenant 'default' with an owner API key (shown once; also in "
-              << (std::filesystem::path(config.data_dir) / "bootstrap-key").string() << "):\n  "
-              << secret.value() << "\n";
+    const std::string key_file =
+        (std::filesystem::path(config.data_dir) / "bootstrap-key").string();
+    if (flags.print_bootstrap_key) {
+      std::cout << "Created tenant 'default' with an owner API key (also in " << key_file
+                << "):\n  " << secret.value() << "\n";
+    } else {
+      std::cout << "Created tenant 'default' with an owner API key in " << key_file
+                << " (mode 0600; --print-bootstrap-key prints it)\n";
+    }
   }
 
   api::HttpServerOptions server_options;
@@ -230,6 +291,7 @@ int run_serve(const ServeFlags& flags) {
 }
 
 int run_rotate_master_key(const RotateFlags& flags) {
+  harden_data_dir(flags.data_dir);
   auto old_key = storage::read_master_key_file(flags.old_key_file);
   if (!old_key.ok()) {
     std::cerr << "yantra: old key: " << old_key.status().message() << "\n";

@@ -16,6 +16,10 @@ struct ServeFlags {
   // -1: from config / env / default.
   int64_t max_connections_per_address = -1;
   bool accept_data_loss = false;  // --accept-data-loss; else from config / env
+  std::string min_free_disk_mb;   // empty: from config / env / default
+  // Print the owner key made at first start (default: only its file's path,
+  // so that the key never reaches a log shipper reading stdout).
+  bool print_bootstrap_key = false;
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new
@@ -27,6 +31,12 @@ struct RotateFlags {
   std::string new_key_file;
 };
 int run_rotate_master_key(const RotateFlags& flags);
+
+// Owner-only files: sets the process umask to 077 (every file and directory
+// the node creates from then on, RocksDB's included, is 0600 / 0700) and
+// narrows an existing `data_dir` and what is in it to the owner, with a
+// warning on stderr naming what was wider. Call before anything is created.
+void harden_data_dir(const std::string& data_dir);
 
 // Blocks SIGTERM/SIGINT in the calling thread; call it before any other
 // thread exists so every thread inherits the mask.

@@ -62,6 +62,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.operator_key = value;
   } else if (key == "accept_data_loss") {
     return as_bool(c.accept_data_loss);
+  } else if (key == "min_free_disk_mb") {
+    return as_u32(c.min_free_disk_mb);
   } else {
     return Status("invalid_config", where + ": unknown key '" + key + "'");
   }
@@ -115,6 +117,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_OPERATOR_KEY", "operator_key"},
       {"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "max_connections_per_address"},
       {"YANTRA_ACCEPT_DATA_LOSS", "accept_data_loss"},
+      {"YANTRA_MIN_FREE_DISK_MB", "min_free_disk_mb"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -122,6 +125,13 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
     Status s = set_key(config, key, it->second, var);
     if (!s.is_ok()) return s;
   }
+  return config;
+}
+
+Result<NodeConfig> apply_flag(NodeConfig config, const std::string& key, const std::string& value,
+                              const std::string& flag) {
+  Status s = set_key(config, key, value, flag);
+  if (!s.is_ok()) return s;
   return config;
 }
 
@@ -152,6 +162,12 @@ Status validate(const NodeConfig& c) {
   }
   if (c.http_tool_concurrency < 1 || c.http_tool_concurrency > 4096) {
     problems.push_back({"/http_tool_concurrency", "must be between 1 and 4096"});
+  }
+  // Below 16 MiB the floor leaves RocksDB too little room for what it writes
+  // between two samples of free space and at open (a MANIFEST, an OPTIONS
+  // file, a new WAL); above 1 TiB it is a typo.
+  if (c.min_free_disk_mb < 16 || c.min_free_disk_mb > 1048576) {
+    problems.push_back({"/min_free_disk_mb", "must be between 16 and 1048576 (MiB)"});
   }
   if (problems.empty()) return {};
   std::string msg =

@@ -38,6 +38,10 @@ struct NodeConfig {
   // damage (docs/operations.md). For one start after an operator decided
   // so; without it such a node refuses to start.
   bool accept_data_loss = false;
+  // Free-space floor of the data dir's disk, in MiB: below it the node
+  // refuses writes (503 "store_no_space") and serves reads, until space is
+  // back. Well above what RocksDB needs to flush and compact a while.
+  uint32_t min_free_disk_mb = 256;
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -48,9 +52,14 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_SCHEDULER_THREADS, YANTRA_CORE_TOOL_CONCURRENCY, YANTRA_HTTP_THREADS,
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
-// YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS, YANTRA_ACCEPT_DATA_LOSS
-// from `env`. Booleans are true/false (also 1/0, yes/no).
+// YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS, YANTRA_ACCEPT_DATA_LOSS,
+// YANTRA_MIN_FREE_DISK_MB from `env`. Booleans are true/false (also 1/0, yes/no).
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
+
+// Sets one key (a name of the config file) from a command-line flag;
+// errors name `flag`.
+Result<NodeConfig> apply_flag(NodeConfig config, const std::string& key, const std::string& value,
+                              const std::string& flag);
 
 // Checks ranges and enums; every problem is reported.
 Status validate(const NodeConfig& config);

@@ -18,6 +18,10 @@
 //   whatever the database holds (see the header).
 // - The queue is unbounded: dropping audit entries under load would defeat
 //   their purpose, and the API's own backpressure bounds the request rate.
+// - While the store refuses writes (read-only latch, or below the free-space
+//   floor: disk_guard.hpp) entries are dropped, and status() reports why.
+//   A failed batch restores the heads it advanced, so the chains stay
+//   intact when writing resumes.
 #include "storage/audit_log.hpp"
 
 #include <rocksdb/db.h>
@@ -149,7 +153,9 @@ void AuditLog::flush() {
     done_cv_.wait(lock, [&] { return processed_ >= target; });
   }
   // The writes themselves are not synced (see run()): make them durable now.
-  if (store_.sync_writes()) db_.rocks->SyncWAL();
+  // Not after a write error: nothing was written since, and RocksDB aborts
+  // on a sync of a WAL whose write failed.
+  if (store_.sync_writes() && !store_.latched()) db_.rocks->SyncWAL();
 }
 
 Status AuditLog::status() const {
@@ -171,6 +177,7 @@ void AuditLog::run() {
   std::string value;
   v1::AuditRecord record;
   std::map<std::string, uint64_t, std::less<>> touched;  // chain -> last seq of this batch
+  std::map<std::string, Head, std::less<>> before;       // chain -> head before this batch
 
   for (;;) {
     {
@@ -184,6 +191,7 @@ void AuditLog::run() {
       const size_t end = std::min(work.size(), begin + kMaxBatch);
       Status result = store_.read_only_error();
       touched.clear();
+      before.clear();
       if (result.is_ok()) {
         batch.Clear();
         rocksdb::Status put_status;
@@ -194,6 +202,7 @@ void AuditLog::run() {
           if (head == heads_.end()) {
             head = heads_.emplace(chain, Head{0, std::string(kHashSize, '\0')}).first;
           }
+          before.try_emplace(chain, head->second);
           record.Clear();
           record.set_tenant(std::move(e.tenant));
           record.set_seq(head->second.seq + 1);
@@ -216,9 +225,13 @@ void AuditLog::run() {
           if (put_status.ok()) put_status = std::move(s);
         }
         if (put_status.ok()) put_status = db_.rocks->Write(wo, &batch);
+        if (put_status.ok()) store_.note_written(batch.GetDataSize());
         if (!put_status.ok()) {
-          store_.latch_read_only(Status("storage_error", put_status.ToString()));
-          result = store_.read_only_error();
+          store_.write_failed(put_status);
+          result = store_.write_status();
+          // Nothing of the batch is stored: the chains continue from their
+          // old heads, or the next record would link to a phantom.
+          for (auto& [chain, head] : before) heads_[chain] = head;
         }
       }
       {

@@ -20,6 +20,9 @@
 //   that saw its callback also sees its batch counted.
 // - A failed write latches the store read-only (see store.hpp) and every
 //   request from then on fails, including other writers' on the same store.
+//   Below the free-space floor (disk_guard.hpp) every batch is refused
+//   with "store_no_space" instead, and nothing of it is acknowledged; the
+//   refusal ends when space is back.
 // - halt() models power loss: nothing queued or in flight is acknowledged,
 //   whether or not the DB write itself happened.
 #include "storage/log_writer.hpp"
@@ -191,8 +194,12 @@ void LogWriter::run() {
           sync_ms.observe(static_cast<double>(write_ns) / 1e6);
         }
         if (!put_status.ok()) {
-          store_.latch_read_only(Status("storage_error", put_status.ToString()));
-          result = store_.read_only_error();
+          // This batch is answered like every later one: "store_read_only"
+          // naming the cause, or "store_no_space" below the floor.
+          store_.write_failed(put_status);
+          result = store_.write_status();
+        } else if (batch.Count() > 0) {
+          store_.note_written(batch.GetDataSize());
         }
       }
 

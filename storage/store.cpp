@@ -34,12 +34,25 @@
 //   makes open fail with "storage_corrupt", unless accept_data_loss: then
 //   the WALs are copied aside and RocksDB's point-in-time recovery keeps the
 //   longest consistent prefix, reporting what it dropped.
+// - A full disk (see disk_guard.hpp): RocksDB 7.8 as Debian builds it
+//   aborts on the next use of any file writer that saw an error, so it must
+//   never see ENOSPC on its WAL. Hence the floor (writes stop well before the
+//   disk is full), our own info LOG (internal/info_log.hpp: it drops lines
+//   instead of aborting), and, if the disk is already full at open, a
+//   read-only open so that the node still starts and serves reads. Should
+//   RocksDB still run out of space, where it happened decides
+//   (WalErrorListener): a failed flush or compaction is recovered by RocksDB
+//   itself once space is back, so it is only "store_no_space"; a failed WAL
+//   write is not (the next append to that WAL would abort the process,
+//   measured), so it latches the store read-only and a restart, once space
+//   is freed, recovers.
 #include "storage/store.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -55,6 +68,7 @@
 #include "storage/execution_index.hpp"
 #include "storage/flow_store.hpp"
 #include "storage/internal/db.hpp"
+#include "storage/internal/info_log.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/wal_guard.hpp"
 #include "storage/outbox.hpp"
@@ -90,6 +104,24 @@ class ExecutionPrefix final : public rocksdb::SliceTransform {
 using internal::invalid;
 using internal::storage_error;
 
+// Tells the store that a write of the WAL itself failed (RocksDB reports it
+// as a background error of the write path before Write() returns). Lives as
+// long as the DB, which Store closes before its members go.
+class WalErrorListener final : public rocksdb::EventListener {
+ public:
+  explicit WalErrorListener(std::atomic<bool>* wal_failed) : wal_failed_(wal_failed) {}
+  const char* Name() const override { return "yantra.WalErrorListener"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status*) override {
+    if (reason == rocksdb::BackgroundErrorReason::kWriteCallback ||
+        reason == rocksdb::BackgroundErrorReason::kMemTable) {
+      wal_failed_->store(true);
+    }
+  }
+
+ private:
+  std::atomic<bool>* wal_failed_;
+};
+
 rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
                                               bool whole_key_filtering) {
   rocksdb::BlockBasedTableOptions t;
@@ -119,6 +151,20 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
   }
 
+  std::unique_ptr<Store> store(new Store());
+  store->options_ = options;
+  store->locks_ = std::make_unique<Locks>();
+  if (options.min_free_disk_bytes > 0) {
+    DiskGuard::Options guard;
+    guard.path = options.path;
+    guard.min_free_bytes = options.min_free_disk_bytes;
+    guard.interval = options.disk_sample_interval;
+    guard.probe = options.disk_probe;
+    Store* raw = store.get();  // the guard dies first, in ~Store
+    guard.on_change = [raw](bool below) { raw->publish_writable(below); };
+    store->disk_guard_ = DiskGuard::start(std::move(guard));
+  }
+
   auto recovery = std::make_shared<internal::WalRecovery>();
   recovery->guard = std::make_shared<internal::WalGuard>(
       options.path, options.file_system ? options.file_system : rocksdb::FileSystem::Default());
@@ -128,9 +174,18 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   db_options.env = recovery->env.get();
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  db_options.info_log = internal::InfoLog::open(options.path);
+  db_options.listeners.push_back(std::make_shared<WalErrorListener>(&store->wal_failed_));
   // Recovery strictness, see the design notes above. Recovered memtables are
   // flushed at open (avoid_flush_during_recovery off), so a WAL is replayed
-  // once and then deleted.
+  // once and then deleted. Measured against the disk-full design, which had
+  // it on so that a restart on a nearly full disk writes no SST: on, an
+  // open that accepted data loss keeps the damaged WAL, and the next
+  // ordinary open refuses it again (storage_fault_test's
+  // CorruptRecordBeforeTheTailRefusesToOpen and fault_wal_damage_test fail);
+  // off, every disk-full test passes too, because an open that finds no
+  // room to flush fails with NoSpace and falls back to the read-only open
+  // below (storage_disk_guard_test's ARestartWithNoRoomToFlushTheWal...).
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.track_and_verify_wals_in_manifest = true;
   db_options.paranoid_checks = true;
@@ -200,19 +255,44 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   static metrics::Counter& recovered_with_loss = metrics::global().counter(
       "yantra_storage_recovered_with_data_loss",
       "1 once the store was opened with accept_data_loss over a damaged write-ahead log");
-  std::unique_ptr<Store> store(new Store());
-  store->options_ = options;
-  store->locks_ = std::make_unique<Locks>();
   store->recovery_ = recovery;
   std::vector<std::string> damage;
-  if (rocksdb::IOStatus s = recovery->guard->check(&damage); !s.ok()) return storage_error(s);
-  if (damage.empty()) {
+  // Not even the few KB an open writes (the guard's list, a MANIFEST, an
+  // OPTIONS file) fit: serve what is stored, read-only, rather than not at
+  // all (the alternative is a node that cannot start until someone frees
+  // space by hand).
+  bool no_space = false;
+  if (rocksdb::IOStatus s = recovery->guard->check(&damage); !s.ok()) {
+    if (!s.IsNoSpace()) return storage_error(s);
+    no_space = true;
+  }
+  if (damage.empty() && !no_space) {
     rocksdb::Status s =
         rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &store->db_);
-    if (!s.ok() && !s.IsCorruption()) return storage_error(s);
-    if (!s.ok()) {
+    if (s.IsNoSpace()) {
+      no_space = true;
+    } else if (!s.ok() && !s.IsCorruption()) {
+      return storage_error(s);
+    } else if (!s.ok()) {
       damage = recovery->sequence_check.gaps();
       damage.push_back("RocksDB: " + s.ToString());
+    }
+  }
+  if (no_space && damage.empty()) {
+    // The read-only open replays the WALs into memory only (it writes
+    // nothing), through the same strict checks as the open that failed.
+    recovery->sequence_check.reset();
+    store->handles_.clear();
+    store->db_ = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors,
+                                                     &store->handles_, &store->db_);
+    if (s.IsCorruption()) {
+      damage = recovery->sequence_check.gaps();
+      damage.push_back("RocksDB: " + s.ToString());
+    } else if (!s.ok()) {
+      return storage_error(s);
+    } else {
+      store->opened_read_only_.store(true);
     }
   }
   if (!damage.empty()) {
@@ -241,6 +321,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfOutbox) store->cf_outbox_ = store->handles_[i];
   }
   if (Status st = store->open_stores(); !st.is_ok()) return st;
+  store->publish_writable(store->out_of_space());
   return store;
 }
 
@@ -265,11 +346,16 @@ Status Store::open_stores() {
   auth_.reset(new AuthStore(db));
   run_queue_.reset(new RunQueue(db));
   outbox_.reset(new Outbox(db));
-  if (Status st = auth_->backfill_api_key_index(); !st.is_ok()) return st;
+  // A store opened read-only (disk full) cannot backfill; the next open
+  // with space does.
+  if (!opened_read_only_.load()) {
+    if (Status st = auth_->backfill_api_key_index(); !st.is_ok()) return st;
+  }
   return run_queue_->init_seq();
 }
 
 Store::~Store() {
+  disk_guard_.reset();  // joins its thread, whose callback reads this store
   // The typed stores hold no iterators or snapshots: nothing of theirs
   // outlives a call, so they may go before or after the handles.
   if (db_ == nullptr) return;
@@ -280,10 +366,39 @@ Store::~Store() {
   delete db_;
 }
 
+bool Store::read_only() const {
+  return latched() || out_of_space();
+}
+
 Status Store::read_only_error() const {
   if (!read_only()) return Status::ok();
-  std::lock_guard lock(locks_->cause_mu);
-  return {"store_read_only", "store is read-only after a write error: " + locks_->read_only_cause};
+  static metrics::Counter& latched_refusals = metrics::global().counter(
+      "yantra_storage_write_refusals_total", "Writes refused while the store is read-only",
+      {{"reason", "read_only"}});
+  static metrics::Counter& space_refusals = metrics::global().counter(
+      "yantra_storage_write_refusals_total", "Writes refused while the store is read-only",
+      {{"reason", "no_space"}});
+  Status s = write_status();
+  if (s.code() == "store_no_space") {
+    space_refusals.inc();
+  } else if (!s.is_ok()) {
+    latched_refusals.inc();
+  }
+  return s;
+}
+
+Status Store::write_status() const {
+  if (!read_only()) return Status::ok();
+  if (latched()) {
+    std::lock_guard lock(locks_->cause_mu);
+    return {"store_read_only",
+            "store is read-only after a write error: " + locks_->read_only_cause};
+  }
+  if (opened_read_only_.load()) {
+    return {"store_no_space", "the node is read-only: the disk under " + options_.path +
+                                  " was full when it started; free space, then restart it"};
+  }
+  return disk_guard_->refusal();
 }
 
 void Store::latch_read_only(const Status& cause) {
@@ -292,6 +407,27 @@ void Store::latch_read_only(const Status& cause) {
     if (locks_->read_only_cause.empty()) locks_->read_only_cause = cause.to_string();
   }
   read_only_.store(true);
+  publish_writable(out_of_space());
+}
+
+Status Store::write_failed(const rocksdb::Status& s) {
+  if (s.IsNoSpace() && disk_guard_ != nullptr && !wal_failed_.load()) {
+    disk_guard_->note_no_space();
+    return read_only_error();
+  }
+  Status error = storage_error(s);
+  latch_read_only(error);
+  return error;
+}
+
+void Store::note_written(uint64_t bytes) {
+  if (disk_guard_ != nullptr) disk_guard_->note_written(bytes);
+}
+
+void Store::publish_writable(bool below_floor) const {
+  static metrics::Gauge& writable = metrics::global().gauge(
+      "yantra_storage_writable", "1 while the store accepts writes, 0 while it is read-only");
+  writable.set(latched() || opened_read_only_.load() || below_floor ? 0 : 1);
 }
 
 namespace internal {

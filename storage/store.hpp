@@ -46,22 +46,30 @@
 // Lifecycle: open() once per process; the Store must outlive every LogWriter
 // built on it. An I/O error on write latches the store read-only: later
 // writes fail with "store_read_only" instead of pretending to succeed.
+// Separately, and reversibly, a free-space floor (StoreOptions::
+// min_free_disk_bytes, disk_guard.hpp) refuses writes with "store_no_space"
+// while the data dir's disk is below it: read_only() covers both. A disk
+// already full at open gives a store opened read-only (reads work; a
+// restart once space is back writes again).
 // open() refuses a store whose write-ahead log is damaged or missing
 // ("storage_corrupt") unless StoreOptions::accept_data_loss says otherwise.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.hpp"
+#include "storage/disk_guard.hpp"
 
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class FileSystem;
+class Status;
 }  // namespace rocksdb
 
 namespace yantra::storage {
@@ -100,6 +108,11 @@ struct StoreOptions {
   // Tests only: the file system RocksDB runs on (a fault-injecting one,
   // tests/support/fault_fs.hpp); null = the operating system's.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Free-space floor of the data dir (disk_guard.hpp): below it every write
+  // is refused with "store_no_space" until space is back. 0 = no floor.
+  uint64_t min_free_disk_bytes = 0;
+  std::chrono::milliseconds disk_sample_interval{250};
+  DiskGuard::Probe disk_probe = nullptr;  // null = statvfs of `path` (tests inject one)
 };
 
 class Store {
@@ -130,11 +143,32 @@ class Store {
   Outbox& outbox() { return *outbox_; }
   const Outbox& outbox() const { return *outbox_; }
 
-  // True once a write failed; every later write fails.
-  bool read_only() const { return read_only_.load(); }
-  // The error later writes get: "store_read_only" naming the first cause;
-  // ok while the store is writable.
+  // True while writes are refused: for good once a write failed (latched()),
+  // or while the disk is below the free-space floor (out_of_space()).
+  bool read_only() const;
+  bool latched() const { return read_only_.load(); }
+  bool out_of_space() const {
+    return opened_read_only_.load() || (disk_guard_ != nullptr && disk_guard_->below_floor());
+  }
+  // The error writes get: "store_read_only" naming the first cause once
+  // latched, else "store_no_space" below the floor; ok while writable.
+  // Counted in yantra_storage_write_refusals_total: for writers only.
   Status read_only_error() const;
+  // The same, not counted: for readiness probes and dashboards.
+  Status write_status() const;
+  // The free-space gate; null without a floor.
+  const DiskGuard* disk_guard() const { return disk_guard_.get(); }
+  // What every writer of this store does with a failed RocksDB write (and
+  // returns to its caller): running out of space in a flush or compaction
+  // marks the disk as below the floor and answers "store_no_space"
+  // (reversible: RocksDB recovers by itself once space is back); any other
+  // error, a WAL write that ran out of space included, latches the store
+  // read-only and is returned as "storage_error" (later writes get
+  // "store_read_only", until restart).
+  Status write_failed(const rocksdb::Status& s);
+  // Writers report the bytes they wrote, so that the free-space floor also
+  // holds between two samples (DiskGuard::note_written).
+  void note_written(uint64_t bytes);
 
   // Whether writes fsync: true unless the store is Durability::kAsync.
   bool sync_writes() const { return options_.durability == Durability::kSync; }
@@ -162,6 +196,15 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_audit_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_outbox_ = nullptr;
   std::atomic<bool> read_only_{false};
+  // The disk was full at open: RocksDB could not open for writing, so the
+  // store was opened read-only (reads work; a restart with space writes).
+  std::atomic<bool> opened_read_only_{false};
+  // Set by RocksDB (a listener) when a write of the WAL itself failed.
+  std::atomic<bool> wal_failed_{false};
+  std::shared_ptr<DiskGuard> disk_guard_;  // reset first in ~Store
+  // Sets yantra_storage_writable from the latch and the guard's state
+  // (passed in: the guard's callback runs before disk_guard_ is set).
+  void publish_writable(bool below_floor) const;
   struct Locks;  // the read-only cause
   std::unique_ptr<Locks> locks_;
   std::unique_ptr<internal::Db> db_view_;  // the handles above, for storage's own files

@@ -388,10 +388,9 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
   s = db_.rocks->Write(wo, &batch);
   if (!s.ok()) {
     wipe(key);
-    Status error = storage_error(s);
-    store_.latch_read_only(error);
-    return error;
+    return store_.write_failed(s);
   }
+  store_.note_written(batch.GetDataSize());
   if (created) {
     std::lock_guard cache_lock(cache_mu_);
     data_keys_.emplace(std::string(tenant), std::move(key));
@@ -469,11 +468,7 @@ Status Vault::remove(std::string_view tenant, std::string_view name) {
   rocksdb::WriteOptions wo;
   wo.sync = store_.sync_writes();
   s = db_.rocks->Delete(wo, db_.secrets, k);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store_.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store_.write_failed(s);
   return {};
 }
 
@@ -507,11 +502,8 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare, and losing it would strand the keys under the old master key
   rocksdb::Status s = db.rocks->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store.latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store.write_failed(s);
+  store.note_written(batch.GetDataSize());
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   db.rocks->Flush(rocksdb::FlushOptions(), db.secrets).PermitUncheckedError();

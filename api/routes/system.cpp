@@ -2,6 +2,11 @@
 // long as the process serves HTTP; /readyz only once recovery has handed
 // every unfinished execution back to its actor, so a load balancer does not
 // send traffic to a node that is still replaying.
+//
+// A read-only node (a write failed, or the disk is below its free-space
+// floor) still serves reads, so /readyz stays 200 and says "writes": false
+// with the reason; a probe that routes writes asks /readyz?writes=true,
+// which answers 503 then.
 #include "api/openapi.hpp"
 #include "api/services.hpp"
 #include "base/metrics.hpp"
@@ -13,8 +18,32 @@ void register_system_routes(Router& router, Services& svc) {
     respond_json(ctx, 200, {{"status", "ok"}});
   });
   router.add("GET", "/readyz", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-    if (svc.engine.ready()) return respond_json(ctx, 200, {{"status", "ready"}});
-    ctx->respond(error_response(503, "not_ready", "recovery in progress"));
+    // Other query parameters are ignored (x-yantra-any-query in
+    // openapi.json: load balancers add their own); `writes` is ours, and a
+    // value that is neither true nor false is a mistake worth a 400.
+    bool need_writes = false;
+    for (const auto& [name, value] : ctx->req.query) {
+      if (name != "writes") continue;
+      if (value != "true" && value != "false") {
+        return respond_error(
+            ctx, Status("invalid_parameter",
+                        "query parameter writes must be true or false, not '" + value + "'"));
+      }
+      need_writes = value == "true";
+    }
+    if (!svc.engine.ready()) {
+      return ctx->respond(error_response(503, "not_ready", "recovery in progress"));
+    }
+    const Status writes = svc.engine.write_status();
+    if (need_writes && !writes.is_ok()) {
+      return ctx->respond(error_response(503, writes.code(), writes.message()));
+    }
+    json body = {{"status", "ready"}, {"writes", writes.is_ok()}};
+    if (!writes.is_ok()) {
+      body["reason"] = writes.code();
+      body["message"] = writes.message();
+    }
+    respond_json(ctx, 200, body);
   });
   router.add("GET", "/metrics", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     auto stats = svc.engine.stats();

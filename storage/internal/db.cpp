@@ -16,11 +16,8 @@ Status Db::write(rocksdb::WriteBatch& batch, bool sync) const {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status s = rocks->Write(wo, &batch);
-  if (!s.ok()) {
-    Status error = storage_error(s);
-    store->latch_read_only(error);
-    return error;
-  }
+  if (!s.ok()) return store->write_failed(s);
+  store->note_written(batch.GetDataSize());
   return {};
 }
 

@@ -39,9 +39,11 @@ struct Db {
   // The value at `key`; nullopt when absent, "storage_error" on failure.
   Result<std::optional<std::string>> get(rocksdb::ColumnFamilyHandle* cf,
                                          const rocksdb::Slice& key) const;
-  // Writes `batch`, synced when `sync`. A failure latches the store
-  // read-only (after a failed fsync the WAL's state is unknown) and is
-  // returned as "storage_error". Callers check read_only() first.
+  // Writes `batch`, synced when `sync`. A failure goes through
+  // Store::write_failed: it latches the store read-only (after a failed
+  // fsync the WAL's state is unknown) and is returned as "storage_error",
+  // or, for lack of space outside the WAL, is "store_no_space" until space
+  // is back. Callers check read_only() first.
   Status write(rocksdb::WriteBatch& batch, bool sync) const;
 };
 

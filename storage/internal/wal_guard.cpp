@@ -10,6 +10,9 @@
 //   count read before it started.
 #include "storage/internal/wal_guard.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdarg>
@@ -204,6 +207,39 @@ rocksdb::IOStatus WalGuard::adopt_present() {
 }
 
 rocksdb::IOStatus WalGuard::persist_locked() {
+  rocksdb::IOStatus s = write_list_locked();
+  if (s.IsNoSpace() && ::unlink(reserve_path().c_str()) == 0) {
+    // The disk is full: give back the reserve (this run's or a previous
+    // one's) and try once more, so that a new WAL can still be listed and
+    // RocksDB's memtable switch succeed.
+    reserve_present_ = false;
+    s = write_list_locked();
+  }
+  if (s.ok() && !reserve_present_ &&
+      std::chrono::steady_clock::now() - last_reserve_try_ >= kPersistInterval) {
+    last_reserve_try_ = std::chrono::steady_clock::now();
+    reserve_present_ = make_reserve();
+  }
+  return s;
+}
+
+std::string WalGuard::reserve_path() const {
+  return dir_ + "/" + kReserveName;
+}
+
+bool WalGuard::make_reserve() const {
+  // Plain POSIX, not the wrapped file system: the reserve holds no data, so
+  // neither test faults nor simulated power loss need to see it.
+  const std::string path = reserve_path();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const bool ok = ::posix_fallocate(fd, 0, kReserveBytes) == 0;
+  ::close(fd);
+  if (!ok) ::unlink(path.c_str());
+  return ok;
+}
+
+rocksdb::IOStatus WalGuard::write_list_locked() {
   std::string text = std::string(kFileName) + " 1\n";
   for (const auto& [n, bytes] : wals_)
     text += std::to_string(n) + " " + std::to_string(bytes) + "\n";
@@ -344,7 +380,15 @@ rocksdb::IOStatus WalGuard::on_synced(uint64_t number, uint64_t size) {
   if (std::chrono::steady_clock::now() - last_persist_ < kPersistInterval) {
     return rocksdb::IOStatus::OK();
   }
-  return persist_locked();
+  rocksdb::IOStatus s = persist_locked();
+  // Out of space for the side file: the WAL's own bytes are durable (its
+  // sync succeeded), and the list still names this WAL with an older, lower
+  // durable size, which can only make the cut check less strict, never
+  // raise a false alarm. Failing the sync would make RocksDB treat its WAL
+  // as broken and latch the store for what is a reversible state (a full
+  // disk, storage/disk_guard.hpp); the size is written at a later sync.
+  if (s.IsNoSpace()) return rocksdb::IOStatus::OK();
+  return s;
 }
 
 void WalGuard::on_closed() {
@@ -464,8 +508,12 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
                                          "copied aside before recovery: " +
                                          error);
   }
-  std::shared_ptr<rocksdb::Logger> info_log;
-  if (rocksdb::Status s = rocksdb::CreateLoggerFromOptions(path, options, &info_log); s.ok()) {
+  // The store's own info LOG (internal/info_log.hpp) when it set one.
+  std::shared_ptr<rocksdb::Logger> info_log = options.info_log;
+  if (!info_log) {
+    rocksdb::CreateLoggerFromOptions(path, options, &info_log).PermitUncheckedError();
+  }
+  if (info_log) {
     recovery.drop_log = std::make_shared<DropLog>(info_log);
     options.info_log = recovery.drop_log;
   }

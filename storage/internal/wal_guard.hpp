@@ -59,6 +59,14 @@ namespace yantra::storage::internal {
 class WalGuard : public rocksdb::FileSystemWrapper {
  public:
   static constexpr const char* kFileName = "yantra-wal-guard";
+  // Space kept aside (an allocated, empty file) so that the list can still
+  // be written when the disk fills up: without it, RocksDB's next memtable
+  // switch could not list its new WAL, and the store would latch read-only
+  // for what is a reversible state (storage/disk_guard.hpp). Given back at
+  // the first write of the list that runs out of space, made again (at most
+  // once a second) once writing the list works.
+  static constexpr const char* kReserveName = "yantra-wal-guard.reserve";
+  static constexpr long kReserveBytes = 1 << 20;
 
   // `dir` is the DB directory; `base` the file system under the guard.
   WalGuard(std::string dir, std::shared_ptr<rocksdb::FileSystem> base);
@@ -88,7 +96,8 @@ class WalGuard : public rocksdb::FileSystemWrapper {
                                rocksdb::IODebugContext* dbg) override;
 
   // Called by the WAL handles this guard hands out.
-  // on_synced may write the side file; its error fails the Sync.
+  // on_synced may write the side file; its error fails the Sync, except
+  // running out of space (the size is then written at a later sync).
   rocksdb::IOStatus on_synced(uint64_t number, uint64_t size);
   void on_closed();
 
@@ -96,8 +105,13 @@ class WalGuard : public rocksdb::FileSystemWrapper {
   // The WAL number of `fname` if it names a WAL in this guard's directory.
   bool wal_number(const std::string& fname, uint64_t* number) const;
   std::string wal_path(uint64_t number) const;
-  // Writes the list (tmp file, sync, rename, directory sync). mu_ held.
+  // Writes the list (write_list_locked) and keeps the reserve: see
+  // kReserveName. mu_ held.
   rocksdb::IOStatus persist_locked();
+  // Writes the list (tmp file, sync, rename, directory sync). mu_ held.
+  rocksdb::IOStatus write_list_locked();
+  std::string reserve_path() const;
+  bool make_reserve() const;  // false: no room for it (or no directory)
   std::vector<uint64_t> present_wals() const;
 
   std::string dir_;
@@ -105,6 +119,8 @@ class WalGuard : public rocksdb::FileSystemWrapper {
   std::map<uint64_t, uint64_t> wals_;  // number -> durable size, guarded by mu_
   bool dirty_ = false;                 // durable sizes not yet written
   std::chrono::steady_clock::time_point last_persist_{};
+  bool reserve_present_ = false;  // guarded by mu_
+  std::chrono::steady_clock::time_point last_reserve_try_{};
 };
 
 // Fails recovery when a WAL record's sequence number is above the one the

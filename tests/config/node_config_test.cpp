@@ -124,5 +124,40 @@ TEST(NodeConfig, MaxConnectionsPerAddress) {
   EXPECT_EQ(s.details()[0].path, "/max_connections_per_address");
 }
 
+// The disk-space floor: a file key, YANTRA_MIN_FREE_DISK_MB, a flag (which
+// wins, being applied last), and a range that refuses nonsense by name.
+TEST(NodeConfig, MinFreeDiskFromEverySourceAndValidated) {
+  EXPECT_EQ(NodeConfig{}.min_free_disk_mb, 256u);
+  testing::TempDir dir;
+  auto c = load_config_file(write_file(dir, "min_free_disk_mb: 512\n"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->min_free_disk_mb, 512u);
+  auto e = apply_env(c.value(), {{"YANTRA_MIN_FREE_DISK_MB", "1024"}});
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->min_free_disk_mb, 1024u);
+  auto f = apply_flag(e.value(), "min_free_disk_mb", "64", "--min-free-disk-mb");
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->min_free_disk_mb, 64u);
+  EXPECT_TRUE(validate(f.value()).is_ok());
+
+  auto bad_flag = apply_flag(NodeConfig{}, "min_free_disk_mb", "lots", "--min-free-disk-mb");
+  ASSERT_FALSE(bad_flag.ok());
+  EXPECT_NE(bad_flag.status().message().find("--min-free-disk-mb"), std::string::npos);
+  auto bad_env = apply_env(NodeConfig{}, {{"YANTRA_MIN_FREE_DISK_MB", "-5"}});
+  ASSERT_FALSE(bad_env.ok());
+  EXPECT_NE(bad_env.status().message().find("YANTRA_MIN_FREE_DISK_MB"), std::string::npos);
+  for (uint32_t mb : {0u, 15u, 1048577u}) {
+    NodeConfig n;
+    n.min_free_disk_mb = mb;
+    Status s = validate(n);
+    ASSERT_FALSE(s.is_ok()) << mb;
+    ASSERT_EQ(s.details().size(), 1u);
+    EXPECT_EQ(s.details()[0].path, "/min_free_disk_mb");
+  }
+  NodeConfig edge;
+  edge.min_free_disk_mb = 16;
+  EXPECT_TRUE(validate(edge).is_ok());
+}
+
 }  // namespace
 }  // namespace yantra

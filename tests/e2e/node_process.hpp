@@ -231,9 +231,12 @@ class NodeProcess {
  public:
   struct Options {
     std::string key = "e2e-owner-key-5b0c3c7a9f1d4e2a";
-    Env env;                        // extra environment for the node
-    std::string data_dir;           // empty: a fresh temporary dir owned by this object
-    std::vector<std::string> args;  // extra `yantra serve` arguments
+    Env env;               // extra environment for the node
+    std::string data_dir;  // empty: a fresh temporary dir owned by this object
+    // false: no YANTRA_BOOTSTRAP_KEY, so the node makes its own owner key
+    // (in <data>/bootstrap-key); key() is then not it.
+    bool preset_key = true;
+    std::vector<std::string> args;  // extra arguments of `yantra serve`
   };
 
   NodeProcess() : NodeProcess(Options{}) {}
@@ -257,7 +260,7 @@ class NodeProcess {
       Env env{{"YANTRA_MASTER_KEY",
                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}};
       env.insert(env.end(), options_.env.begin(), options_.env.end());
-      env.emplace_back("YANTRA_BOOTSTRAP_KEY", options_.key);
+      if (options_.preset_key) env.emplace_back("YANTRA_BOOTSTRAP_KEY", options_.key);
       std::vector<std::string> argv = {YANTRA_BIN, "serve",
                                        "--data",   data_dir_,
                                        "--listen", "127.0.0.1:" + std::to_string(port_)};
