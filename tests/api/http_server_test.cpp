@@ -1122,6 +1122,14 @@ class SlowLoris {
 // within 1 s. (Before the per-address limit, the 10,000 took every slot of
 // max_connections and every new client got 503 until the read timeout.)
 TEST_F(HttpServerTest, TenThousandSlowConnectionsFromOneAddressDoNotLockOthersOut) {
+  // What this checks is latency and exact counts at 10,000 connections,
+  // which the normal build does. Instrumented (scripts/sanitize.sh), the
+  // server drains its accept queue many times slower: under TSan the client
+  // was answered after 4-9 s, and 25 s later only 8,332 of the 8,976
+  // refusals had happened (the queue overflowing, so that the kernel's
+  // SYN-ACK retries decide when the rest arrive, would explain the stall). The per-address limit's
+  // code runs under the sanitizers in PerAddressLimitAnswers503AndFreesSlotsOnClose.
+  if (yantra::testing::kSlowdown > 1) GTEST_SKIP() << "latency-bound: normal build only";
   constexpr int kSlow = 10000;
   HttpServerOptions o;  // the defaults: max_connections 10000, per address 1024
   ASSERT_TRUE(raise_fd_limit(kSlow + 1000)) << "the server side needs descriptors";
