@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs test suites under a sanitizer (docs/testing.md):
 #
-#   bash scripts/sanitize.sh address   # ASan+UBSan: runtime, storage, actors, api, e2e
+#   bash scripts/sanitize.sh address   # ASan+UBSan: base, config, runtime, storage, actors, api, e2e
 #   bash scripts/sanitize.sh thread    # TSan: actors, storage, api
 #   bash scripts/sanitize.sh address configure   # only configure (scripts/fuzz.sh)
 #
@@ -29,7 +29,7 @@ STEP=${2:-all}
 case "$MODE" in
   address)
     BUILD_DIR=${BUILD_DIR:-build-asan}
-    SUITES='^(runtime|storage|actors|api|e2e)_'
+    SUITES='^(base|config|runtime|storage|actors|api|e2e)_'
     EXTRA=(-DYANTRA_SANITIZE=address -DYANTRA_FUZZ=ON)
     ;;
   thread)

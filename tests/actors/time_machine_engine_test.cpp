@@ -39,6 +39,7 @@
 #include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "tests/http_test_server.hpp"
+#include "tests/support/slowdown.hpp"
 #include "tests/test_util.hpp"
 
 namespace yantra {
@@ -637,10 +638,15 @@ TEST(TimeMachineEngine, RetentionDropsOldHistoriesKeepsSummariesAndLiveRuns) {
 // live again, so that entry must not expire it while it runs, nor earlier
 // than retention_ms after it ends again.
 TEST(TimeMachineEngine, RetentionNeverExpiresARetriedRunWhileItRuns) {
+  // Every duration below is a multiple of `unit`: 100 ms, times kSlowdown in
+  // a sanitizer build, where failing, reading and retrying take that much
+  // longer and would otherwise not fit before retention.
+  const int64_t unit = 100 * testing::kSlowdown;
+  const std::chrono::milliseconds wait_limit(100 * unit);
   TempDir dir;
   EngineOptions opts;
   opts.data_dir = dir.str();
-  opts.retention_ms = 1000;
+  opts.retention_ms = 10 * unit;
   opts.retention_interval_ms = 50;
   auto engine = open_engine(opts);
   ASSERT_TRUE(engine);
@@ -650,16 +656,17 @@ TEST(TimeMachineEngine, RetentionNeverExpiresARetriedRunWhileItRuns) {
     {"id": "f", "type": "action",
      "config": {"tool_id": "core", "action": "fail", "parameters": {"times": 1}},
      "on_success": "d"},
-    {"id": "d", "type": "delay", "config": {"duration_ms": 2500}}]})J"));
+    {"id": "d", "type": "delay", "config": {"duration_ms": )J" +
+                           std::to_string(25 * unit) + "}}]}"));
   const std::string id = start(*engine, "comeback");
   ASSERT_EQ(finish(*engine, id).status, "failed");
   const int64_t failed_at = engine->summary("default", id).value().updated_ms();
   auto retried = retry_sync(*engine, id);
   ASSERT_TRUE(retried.ok()) << retried.status().to_string();
-  ASSERT_LT(now_ms() - failed_at, 1000) << "too slow to retry before retention";
+  ASSERT_LT(now_ms() - failed_at, 10 * unit) << "too slow to retry before retention";
 
   // Past failed_at + retention_ms (+ a few passes) while the delay runs.
-  ASSERT_TRUE(eventually([&] { return now_ms() - failed_at > 1300; }));
+  ASSERT_TRUE(eventually([&] { return now_ms() - failed_at > 13 * unit; }, wait_limit));
   auto summary = engine->summary("default", id);
   ASSERT_TRUE(summary.ok());
   ASSERT_FALSE(summary.value().status() == "completed") << "the delay is too short";
@@ -668,13 +675,15 @@ TEST(TimeMachineEngine, RetentionNeverExpiresARetriedRunWhileItRuns) {
   ExecutionResult r = finish(*engine, id);
   ASSERT_EQ(r.status, "completed");
   const int64_t ended = engine->summary("default", id).value().updated_ms();
-  if (now_ms() - ended < 900) expect_full_history(*engine, id);
-  ASSERT_TRUE(eventually([&] {
-    const int64_t now = now_ms();
-    if (!events_gone(*engine, id)) return false;
-    EXPECT_GE(now - ended, 1000) << "expired too early";
-    return true;
-  }));
+  if (now_ms() - ended < 9 * unit) expect_full_history(*engine, id);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const int64_t now = now_ms();
+        if (!events_gone(*engine, id)) return false;
+        EXPECT_GE(now - ended, 10 * unit) << "expired too early";
+        return true;
+      },
+      wait_limit));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // the server promises to send.
 #include "api/http_server.hpp"
 #include "base/metrics.hpp"
+#include "tests/support/slowdown.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1121,6 +1122,14 @@ class SlowLoris {
 // within 1 s. (Before the per-address limit, the 10,000 took every slot of
 // max_connections and every new client got 503 until the read timeout.)
 TEST_F(HttpServerTest, TenThousandSlowConnectionsFromOneAddressDoNotLockOthersOut) {
+  // What this checks is latency and exact counts at 10,000 connections,
+  // which the normal build does. Instrumented (scripts/sanitize.sh), the
+  // server drains its accept queue many times slower: under TSan the client
+  // was answered after 4-9 s, and 25 s later only 8,332 of the 8,976
+  // refusals had happened (the queue overflowing, so that the kernel's
+  // SYN-ACK retries decide when the rest arrive, would explain the stall). The per-address limit's
+  // code runs under the sanitizers in PerAddressLimitAnswers503AndFreesSlotsOnClose.
+  if (yantra::testing::kSlowdown > 1) GTEST_SKIP() << "latency-bound: normal build only";
   constexpr int kSlow = 10000;
   HttpServerOptions o;  // the defaults: max_connections 10000, per address 1024
   ASSERT_TRUE(raise_fd_limit(kSlow + 1000)) << "the server side needs descriptors";
@@ -1132,15 +1141,17 @@ TEST_F(HttpServerTest, TenThousandSlowConnectionsFromOneAddressDoNotLockOthersOu
   std::printf("[          ] %d slow connections opened in %lld ms\n", kSlow,
               static_cast<long long>(ms_since(t0)));
 
+  // Within 1 s (kSlowdown: a sanitizer build is that many times slower).
+  const int bound_ms = 1000 * yantra::testing::kSlowdown;
   const auto asked = Clock::now();
   Client other(port(), false, "127.0.0.2");
   ASSERT_TRUE(other.connected());
   ASSERT_TRUE(other.send(get("/legit")));
-  auto r = other.read_response(1000);
+  auto r = other.read_response(bound_ms);
   const int64_t elapsed = ms_since(asked);
-  ASSERT_TRUE(r) << "no answer within 1 s";
+  ASSERT_TRUE(r) << "no answer within " << bound_ms << " ms";
   EXPECT_EQ(r->status, 200) << r->body;
-  EXPECT_LT(elapsed, 1000);
+  EXPECT_LT(elapsed, bound_ms);
   std::printf("[          ] the client from 127.0.0.2 was answered in %lld ms\n",
               static_cast<long long>(elapsed));
 
