@@ -28,6 +28,7 @@
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
@@ -95,7 +96,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
     std::string_view key = it.key().ToStringView();
     const size_t end = key.find('\0', 1);
     if (end == std::string_view::npos) {
-      return Status("storage_corrupt", "an audit row has a malformed key");
+      return Status(StorageErrc::kCorrupt, "an audit row has a malformed key");
     }
     std::string chain(key.substr(1, end - 1));
     keys::audit_prefix(prefix, chain);
@@ -217,7 +218,7 @@ void AuditLog::run() {
         }
         if (put_status.ok()) put_status = db_.rocks->Write(wo, &batch);
         if (!put_status.ok()) {
-          store_.latch_read_only(Status("storage_error", put_status.ToString()));
+          store_.latch_read_only(Status(StorageErrc::kError, put_status.ToString()));
           result = store_.read_only_error();
         }
       }
@@ -263,8 +264,8 @@ Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, in
   Status corrupt;
   Status s = scan(chain_of(tenant), after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
     if (record == nullptr) {
-      corrupt = Status("storage_corrupt", "audit record " + std::to_string(seq) + " of " +
-                                              chain_of(tenant) + " does not parse");
+      corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
+                                                  chain_of(tenant) + " does not parse");
       return false;
     }
     if (in_range(record->time_ms(), from_ms, to_ms) && action_matches(record->action(), action)) {

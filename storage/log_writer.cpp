@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "base/metrics.hpp"
+#include "storage/errc.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
@@ -191,7 +192,7 @@ void LogWriter::run() {
           sync_ms.observe(static_cast<double>(write_ns) / 1e6);
         }
         if (!put_status.ok()) {
-          store_.latch_read_only(Status("storage_error", put_status.ToString()));
+          store_.latch_read_only(Status(StorageErrc::kError, put_status.ToString()));
           result = store_.read_only_error();
         }
       }
@@ -212,7 +213,7 @@ void LogWriter::run() {
         if (valid[i - begin]) {
           done(result);
         } else {
-          done(Status("invalid_argument",
+          done(Status(Errc::kInvalidArgument,
                       "write request needs a partition below 65536, an execution id of "
                       "1..255 bytes and outbox rows with ids"));
         }

@@ -51,6 +51,7 @@
 
 #include "base/metrics.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/errc.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/flow_store.hpp"
@@ -116,7 +117,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (ec) {
-    return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
+    return Status(StorageErrc::kError, "cannot create " + options.path + ": " + ec.message());
   }
 
   auto recovery = std::make_shared<internal::WalRecovery>();
@@ -219,7 +220,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     std::string found;
     for (const auto& d : damage) found += (found.empty() ? "" : "; ") + d;
     if (!options.accept_data_loss) {
-      return Status("storage_corrupt",
+      return Status(StorageErrc::kCorrupt,
                     "the data in " + options.path + " is damaged: " + found +
                         ". Refusing to open rather than lose acknowledged writes silently; "
                         "accept_data_loss recovers to the last consistent point instead");
@@ -283,7 +284,8 @@ Store::~Store() {
 Status Store::read_only_error() const {
   if (!read_only()) return Status::ok();
   std::lock_guard lock(locks_->cause_mu);
-  return {"store_read_only", "store is read-only after a write error: " + locks_->read_only_cause};
+  return {StorageErrc::kReadOnly,
+          "store is read-only after a write error: " + locks_->read_only_cause};
 }
 
 void Store::latch_read_only(const Status& cause) {

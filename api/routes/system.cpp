@@ -2,6 +2,7 @@
 // long as the process serves HTTP; /readyz only once recovery has handed
 // every unfinished execution back to its actor, so a load balancer does not
 // send traffic to a node that is still replaying.
+#include "api/errc.hpp"
 #include "api/openapi.hpp"
 #include "api/services.hpp"
 #include "base/metrics.hpp"
@@ -14,7 +15,7 @@ void register_system_routes(Router& router, Services& svc) {
   });
   router.add("GET", "/readyz", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     if (svc.engine.ready()) return respond_json(ctx, 200, {{"status", "ready"}});
-    ctx->respond(error_response(503, "not_ready", "recovery in progress"));
+    ctx->respond(error_response(Status(ApiErrc::kNotReady, "recovery in progress")));
   });
   router.add("GET", "/metrics", Access::kPublic, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
     auto stats = svc.engine.stats();

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "api/auth.hpp"
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/crypto.hpp"
 #include "base/time.hpp"
@@ -38,7 +39,7 @@ json tenant_view(const v1::Tenant& t, const Engine::TenantUsage& usage) {
 // reported with its JSON pointer.
 Status apply_fields(const json& body, v1::Tenant& t) {
   std::vector<Problem> problems;
-  if (!body.is_object()) return Status("invalid_request", "body must be a JSON object");
+  if (!body.is_object()) return Status(ApiErrc::kInvalidRequest, "body must be a JSON object");
   for (const auto& [key, value] : body.items()) {
     if (key == "id") continue;  // checked by the caller
     if (key == "name") {
@@ -84,7 +85,7 @@ Status apply_fields(const json& body, v1::Tenant& t) {
     }
   }
   if (!problems.empty()) {
-    return Status("invalid_request", "tenant is invalid", std::move(problems));
+    return Status(ApiErrc::kInvalidRequest, "tenant is invalid", std::move(problems));
   }
   return Status::ok();
 }
@@ -92,54 +93,54 @@ Status apply_fields(const json& body, v1::Tenant& t) {
 }  // namespace
 
 void register_tenant_routes(Router& router, Services& svc) {
-  router.add(
-      "POST", "/admin/v1/tenants", Access::kOperator, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        auto body = parse_body(ctx->req);
-        if (!body.ok()) return respond_error(ctx, body.status());
-        const json& b = body.value();
-        if (!b.is_object() || !b.contains("id") || !b["id"].is_string() ||
-            !valid_tenant_id(b["id"].get<std::string>())) {
-          return respond_error(
-              ctx, Status("invalid_request", "tenant is invalid",
-                          {{"/id", "is required and must match [a-z0-9][a-z0-9_-]{0,62}"}}));
-        }
-        v1::Tenant t;
-        t.set_id(b["id"].get<std::string>());
-        t.set_name(t.id());
-        t.set_status("active");
-        Status s = apply_fields(b, t);
-        if (!s.is_ok()) return respond_error(ctx, s);
-        auto existing = svc.engine.tenant(t.id());
-        if (!existing.ok()) return respond_error(ctx, existing.status());
-        if (existing.value().has_value()) {
-          return respond_error(
-              ctx,
-              Status("already_exists", existing.value()->status() == "deleted"
-                                           ? "tenant id '" + t.id() +
-                                                 "' belonged to a deleted tenant and is not reused"
-                                           : "tenant '" + t.id() + "' already exists"));
-        }
-        // The owner key is drawn before the tenant is stored: a failing
-        // CSPRNG must not leave a tenant without a key.
-        auto fresh = new_api_key();
-        if (!fresh.ok()) return respond_error(ctx, fresh.status());
-        const std::string& secret = fresh->secret;
-        t.set_created_ms(now_ms());
-        t.set_updated_ms(t.created_ms());
-        s = svc.engine.put_tenant(t);
-        if (!s.is_ok()) return respond_error(ctx, s);
-        v1::ApiKey key;
-        key.set_key_id(fresh->key_id);
-        key.set_tenant(t.id());
-        key.set_role("owner");
-        key.set_name("initial owner key");
-        key.set_created_ms(t.created_ms());
-        s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
-        if (!s.is_ok()) return respond_error(ctx, s);
-        json view = tenant_view(t, {});
-        view["owner_key"] = {{"id", key.key_id()}, {"secret", secret}, {"role", "owner"}};
-        respond_json(ctx, 201, view);
-      });
+  router.add("POST", "/admin/v1/tenants", Access::kOperator,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto body = parse_body(ctx->req);
+               if (!body.ok()) return respond_error(ctx, body.status());
+               const json& b = body.value();
+               if (!b.is_object() || !b.contains("id") || !b["id"].is_string() ||
+                   !valid_tenant_id(b["id"].get<std::string>())) {
+                 return respond_error(
+                     ctx, Status(ApiErrc::kInvalidRequest, "tenant is invalid",
+                                 {{"/id", "is required and must match [a-z0-9][a-z0-9_-]{0,62}"}}));
+               }
+               v1::Tenant t;
+               t.set_id(b["id"].get<std::string>());
+               t.set_name(t.id());
+               t.set_status("active");
+               Status s = apply_fields(b, t);
+               if (!s.is_ok()) return respond_error(ctx, s);
+               auto existing = svc.engine.tenant(t.id());
+               if (!existing.ok()) return respond_error(ctx, existing.status());
+               if (existing.value().has_value()) {
+                 return respond_error(
+                     ctx, Status(Errc::kAlreadyExists,
+                                 existing.value()->status() == "deleted"
+                                     ? "tenant id '" + t.id() +
+                                           "' belonged to a deleted tenant and is not reused"
+                                     : "tenant '" + t.id() + "' already exists"));
+               }
+               // The owner key is drawn before the tenant is stored: a failing
+               // CSPRNG must not leave a tenant without a key.
+               auto fresh = new_api_key();
+               if (!fresh.ok()) return respond_error(ctx, fresh.status());
+               const std::string& secret = fresh->secret;
+               t.set_created_ms(now_ms());
+               t.set_updated_ms(t.created_ms());
+               s = svc.engine.put_tenant(t);
+               if (!s.is_ok()) return respond_error(ctx, s);
+               v1::ApiKey key;
+               key.set_key_id(fresh->key_id);
+               key.set_tenant(t.id());
+               key.set_role("owner");
+               key.set_name("initial owner key");
+               key.set_created_ms(t.created_ms());
+               s = svc.engine.put_api_key(crypto::sha256_hex(secret), key);
+               if (!s.is_ok()) return respond_error(ctx, s);
+               json view = tenant_view(t, {});
+               view["owner_key"] = {{"id", key.key_id()}, {"secret", secret}, {"role", "owner"}};
+               respond_json(ctx, 201, view);
+             });
 
   router.add("GET", "/admin/v1/tenants", Access::kOperator,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
@@ -159,7 +160,7 @@ void register_tenant_routes(Router& router, Services& svc) {
                if (!t.ok()) return respond_error(ctx, t.status());
                if (!t.value().has_value() || t.value()->status() == "deleted") {
                  return respond_error(
-                     ctx, Status("not_found", "tenant '" + ctx->param("t") + "' not found"));
+                     ctx, Status(Errc::kNotFound, "tenant '" + ctx->param("t") + "' not found"));
                }
                respond_json(ctx, 200, tenant_view(*t.value(), svc.engine.usage(ctx->param("t"))));
              });
@@ -169,14 +170,14 @@ void register_tenant_routes(Router& router, Services& svc) {
                auto body = parse_body(ctx->req);
                if (!body.ok()) return respond_error(ctx, body.status());
                if (body.value().is_object() && body.value().contains("id")) {
-                 return respond_error(ctx, Status("invalid_request", "tenant is invalid",
+                 return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "tenant is invalid",
                                                   {{"/id", "cannot be changed"}}));
                }
                auto t = svc.engine.tenant(ctx->param("t"));
                if (!t.ok()) return respond_error(ctx, t.status());
                if (!t.value().has_value() || t.value()->status() == "deleted") {
                  return respond_error(
-                     ctx, Status("not_found", "tenant '" + ctx->param("t") + "' not found"));
+                     ctx, Status(Errc::kNotFound, "tenant '" + ctx->param("t") + "' not found"));
                }
                v1::Tenant updated = *t.value();
                Status s = apply_fields(body.value(), updated);

@@ -198,10 +198,10 @@ std::string post(const std::string& target, const std::string& body) {
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-HttpResponse format_error(int status, const std::string& code, const std::string& message) {
+HttpResponse format_error(const Status& error) {
   HttpResponse r;
-  r.status = status;
-  r.body = json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  r.status = http_status_for(error);
+  r.body = json{{"error", {{"code", error.code()}, {"message", error.message()}}}}.dump();
   return r;
 }
 
