@@ -66,7 +66,8 @@ void check_enum(const std::array<E, N>& all, Seen& seen) {
     ASSERT_FALSE(wire.empty()) << "value " << i + 1 << " has no wire string";
     EXPECT_TRUE(seen.wires.insert(wire).second) << "wire string used twice: " << wire;
     for (const char c : wire) {
-      EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << "not snake_case: " << wire;
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
+          << "not snake_case: " << wire;
     }
 
     const Status s(e, "m");
