@@ -4,6 +4,7 @@
 // counters per flow.
 #include "actors/internal/admission.hpp"
 
+#include "actors/errc.hpp"
 #include "runtime/ids.hpp"
 
 namespace yantra::detail {
@@ -91,7 +92,7 @@ Status Admission::delete_tenant(const std::string& id) {
   const v1::Tenant* t = cached_tenant(id, &error);
   if (!error.is_ok()) return error;
   if (t == nullptr || t->status() == "deleted") {
-    return Status("not_found", "tenant '" + id + "' not found");
+    return Status(Errc::kNotFound, "tenant '" + id + "' not found");
   }
   v1::Tenant tombstone = *t;
   Status s = auth_.delete_tenant(id);  // revokes every key, one batch
@@ -115,8 +116,9 @@ Status Admission::check_month(const std::string& tenant, TenantCounts& counts, u
     counts.month_count = static_cast<int64_t>(n.value());
   }
   if (static_cast<uint64_t>(counts.month_count) >= limit) {
-    return Status("quota_exceeded", "tenant '" + tenant + "' has used its " +
-                                        std::to_string(limit) + " executions for this month (UTC)")
+    return Status(Errc::kQuotaExceeded, "tenant '" + tenant + "' has used its " +
+                                            std::to_string(limit) +
+                                            " executions for this month (UTC)")
         .with_retry_after_ms(end - now_ms);
   }
   return Status::ok();
@@ -128,15 +130,17 @@ Status Admission::check_tenant(const std::string& tenant, const v1::Tenant* t, T
                                bool new_execution, int64_t now_ms) {
   if (t == nullptr) return Status::ok();
   if (t->status() == "suspended") {
-    return Status("tenant_suspended", "tenant '" + tenant + "' is suspended");
+    return Status(ActorsErrc::kTenantSuspended, "tenant '" + tenant + "' is suspended");
   }
-  if (t->status() == "deleted") return Status("not_found", "tenant '" + tenant + "' was deleted");
+  if (t->status() == "deleted")
+    return Status(Errc::kNotFound, "tenant '" + tenant + "' was deleted");
   const auto& limits = t->limits();
   if (limits.max_concurrent_executions() > 0 &&
       counts.running >= static_cast<int64_t>(limits.max_concurrent_executions())) {
-    return Status("rate_limited", "tenant '" + tenant + "' has " + std::to_string(counts.running) +
-                                      " running executions (limit " +
-                                      std::to_string(limits.max_concurrent_executions()) + ")")
+    return Status(Errc::kRateLimited, "tenant '" + tenant + "' has " +
+                                          std::to_string(counts.running) +
+                                          " running executions (limit " +
+                                          std::to_string(limits.max_concurrent_executions()) + ")")
         .with_retry_after_ms(1000);
   }
   if (new_execution && limits.max_executions_per_month() > 0) {
@@ -163,9 +167,9 @@ Result<Admission::Verdict> Admission::admit(const std::string& tenant, const Flo
       const int64_t window = now_ms - now_ms % 60000;
       if (slots.minute_start != window) slots.minute_start = window, slots.minute_count = 0;
       if (slots.minute_count >= flow.max_runs_per_minute) {
-        return Status("rate_limited", "flow '" + flow.id + "' allows " +
-                                          std::to_string(flow.max_runs_per_minute) +
-                                          " runs per minute")
+        return Status(Errc::kRateLimited, "flow '" + flow.id + "' allows " +
+                                              std::to_string(flow.max_runs_per_minute) +
+                                              " runs per minute")
             .with_retry_after_ms(window + 60000 - now_ms);
       }
     }
@@ -173,8 +177,9 @@ Result<Admission::Verdict> Admission::admit(const std::string& tenant, const Flo
       const int64_t window = now_ms - now_ms % 3600000;
       if (slots.hour_start != window) slots.hour_start = window, slots.hour_count = 0;
       if (slots.hour_count >= flow.max_runs_per_hour) {
-        return Status("rate_limited", "flow '" + flow.id + "' allows " +
-                                          std::to_string(flow.max_runs_per_hour) + " runs per hour")
+        return Status(Errc::kRateLimited, "flow '" + flow.id + "' allows " +
+                                              std::to_string(flow.max_runs_per_hour) +
+                                              " runs per hour")
             .with_retry_after_ms(window + 3600000 - now_ms);
       }
     }
@@ -289,8 +294,8 @@ Status Admission::cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSum
   std::lock_guard<std::mutex> lock(mu_);
   FlowSlots& slots = flows_[flow_slot_key(run.tenant(), run.flow_id())];
   if (run.queue_seq() <= slots.cursor) {
-    return Status("conflict", "execution " + run.execution_id() +
-                                  " is leaving the queue and starting; cancel it again");
+    return Status(Errc::kConflict, "execution " + run.execution_id() +
+                                       " is leaving the queue and starting; cancel it again");
   }
   Status s = queue_.cancel(run, cancelled);
   if (!s.is_ok()) return s;

@@ -30,10 +30,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/errc.hpp"
 #include "base/crypto.hpp"
 #include "base/metrics.hpp"
 #include "base/time.hpp"
 #include "runtime/callbacks.hpp"
+#include "runtime/errc.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/outbox.hpp"
 #include "storage/vault.hpp"
@@ -75,16 +77,18 @@ Result<std::string> resolve_secret(const v1::OutboxEntry& entry, storage::Vault*
   const json* name =
       secret.is_object() && secret.contains("$secret") ? &secret["$secret"] : nullptr;
   if (name == nullptr || !name->is_string()) {
-    return Status("invalid_secret", "the callback secret is neither a string nor a $secret");
+    return Status(ActorsErrc::kInvalidSecret,
+                  "the callback secret is neither a string nor a $secret");
   }
   if (vault == nullptr) {
-    return Status("vault_unavailable",
+    return Status(ActorsErrc::kVaultUnavailable,
                   "the callback secret is a vault secret and this node has no master key");
   }
   auto value = vault->get(entry.tenant(), name->get<std::string>());
   if (!value.ok()) return value.status();
   if (!value.value().has_value()) {
-    return Status("secret_not_found", "secret '" + name->get<std::string>() + "' is not set");
+    return Status(RuntimeErrc::kSecretNotFound,
+                  "secret '" + name->get<std::string>() + "' is not set");
   }
   return std::move(*value.value());
 }

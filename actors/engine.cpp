@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
+#include "actors/errc.hpp"
 #include "actors/http_tool.hpp"
 #include "actors/internal/admission.hpp"
 #include "actors/internal/callbacks.hpp"
@@ -136,9 +137,9 @@ struct Engine::Impl {
     auto stored = store->flows().get(tenant, flow_id, version);
     if (!stored.ok()) return stored.status();
     if (!stored.value().has_value() || stored.value()->deleted()) {
-      return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
-                                              : "flow '" + flow_id + "' has no version " +
-                                                    std::to_string(version));
+      return Status(Errc::kNotFound, version == 0 ? "flow '" + flow_id + "' not found"
+                                                  : "flow '" + flow_id + "' has no version " +
+                                                        std::to_string(version));
     }
     const v1::FlowVersion& fv = *stored.value();
     auto doc = parse_json_text(fv.definition_json());
@@ -263,8 +264,8 @@ struct Engine::Impl {
       notify(r);
       return Status::ok();
     }
-    return Status("conflict", "execution " + summary.execution_id() +
-                                  " is leaving the queue and starting; cancel it again");
+    return Status(Errc::kConflict, "execution " + summary.execution_id() +
+                                       " is leaving the queue and starting; cancel it again");
   }
 
   // Recovery of the queues: counts what waits and starts what may run.
@@ -550,7 +551,7 @@ std::vector<ToolSpec> Engine::tool_specs() const {
 
 void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (impl_->stopped) {
-    if (started) started(Status("unavailable", "engine is shutting down"));
+    if (started) started(Status(Errc::kUnavailable, "engine is shutting down"));
     return;
   }
   // An idempotency key names at most one execution per tenant: a repeated
@@ -612,7 +613,7 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (!flow.ok()) return answer_all(started, flow.status());
   request.flow_version = flow.value().first;
   if (flow.value().second->status == "paused") {
-    return answer_all(started, Status("conflict", "flow '" + request.flow_id + "' is paused"));
+    return answer_all(started, Status(Errc::kConflict, "flow '" + request.flow_id + "' is paused"));
   }
   auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, now_ms());
   if (!verdict.ok()) return answer_all(started, verdict.status());
@@ -653,7 +654,7 @@ Result<std::string> Engine::start_sync(RunRequest request) {
   auto future = promise->get_future();
   start(std::move(request), [promise](Result<std::string> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return Status("timeout", "start was not acknowledged within 30 s");
+    return Status(Errc::kTimeout, "start was not acknowledged within 30 s");
   }
   return future.get();
 }
@@ -669,12 +670,12 @@ uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
   // Registered first, then checked: an execution finishing in between is
   // seen either by the watcher or by the store (its summary is written in
   // the same batch as its last event, before anyone is notified).
-  Result<ExecutionResult> now = Status("running", "");
+  Result<ExecutionResult> now = Status(ActorsErrc::kRunning, "");
   auto summary = impl_->store->executions().summary(execution_id);
   if (!summary.ok()) {
     now = summary.status();
   } else if (!summary.value().has_value()) {
-    now = Status("not_found", "execution " + execution_id + " not found");
+    now = Status(Errc::kNotFound, "execution " + execution_id + " not found");
   } else if (storage::is_terminal_status(summary.value()->status())) {
     auto st = load_state(execution_id);
     if (st.ok()) {
@@ -693,7 +694,7 @@ uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
       now = st.status();
     }
   }
-  if (!now.ok() && now.status().code() == "running") return token;
+  if (!now.ok() && now.status().is(ActorsErrc::kRunning)) return token;
   if (WatchFn fn = impl_->take_watcher(execution_id, token)) fn(std::move(now));
   return token;
 }
@@ -710,7 +711,7 @@ Result<ExecutionResult> Engine::wait(const std::string& execution_id,
       execution_id, [promise](Result<ExecutionResult> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(timeout) != std::future_status::ready) {
     if (impl_->take_watcher(execution_id, token)) {
-      return Status("timeout", "execution " + execution_id + " still running");
+      return Status(Errc::kTimeout, "execution " + execution_id + " still running");
     }
   }
   return future.get();
@@ -719,7 +720,7 @@ Result<ExecutionResult> Engine::wait(const std::string& execution_id,
 void Engine::cancel_async(const std::string& execution_id, const std::string& reason,
                           std::function<void(Status)> done) {
   if (!is_valid_execution_id(execution_id)) {
-    done(Status("not_found", "execution " + execution_id + " not found"));
+    done(Status(Errc::kNotFound, "execution " + execution_id + " not found"));
     return;
   }
   auto summary = impl_->store->executions().summary(execution_id);
@@ -728,12 +729,12 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     return;
   }
   if (!summary.value().has_value()) {
-    done(Status("not_found", "execution " + execution_id + " not found"));
+    done(Status(Errc::kNotFound, "execution " + execution_id + " not found"));
     return;
   }
   if (storage::is_terminal_status(summary.value()->status())) {
-    done(Status("conflict", "execution " + execution_id + " already ended (" +
-                                summary.value()->status() + ")"));
+    done(Status(Errc::kConflict, "execution " + execution_id + " already ended (" +
+                                     summary.value()->status() + ")"));
     return;
   }
   if (summary.value()->status() == "queued") {
@@ -750,7 +751,7 @@ Status Engine::cancel(const std::string& execution_id, const std::string& reason
   auto future = promise->get_future();
   cancel_async(execution_id, reason, [promise](Status s) { promise->set_value(std::move(s)); });
   if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    return Status("timeout", "cancel was not acknowledged within 10 s");
+    return Status(Errc::kTimeout, "cancel was not acknowledged within 10 s");
   }
   return future.get();
 }
@@ -765,9 +766,9 @@ Result<v1::FlowVersion> Engine::get_flow_version(const std::string& tenant,
   auto fv = impl_->store->flows().get(tenant, flow_id, version);
   if (!fv.ok()) return fv.status();
   if (!fv.value().has_value() || (version == 0 && fv.value()->deleted())) {
-    return Status("not_found", version == 0 ? "flow '" + flow_id + "' not found"
-                                            : "flow '" + flow_id + "' has no version " +
-                                                  std::to_string(version));
+    return Status(Errc::kNotFound, version == 0 ? "flow '" + flow_id + "' not found"
+                                                : "flow '" + flow_id + "' has no version " +
+                                                      std::to_string(version));
   }
   return std::move(*fv.value());
 }
@@ -807,7 +808,7 @@ Result<ExecutionPage> Engine::list_executions(const std::string& tenant, const s
 
 Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
                                              const std::string& execution_id) const {
-  Status missing("not_found", "execution " + execution_id + " not found");
+  Status missing(Errc::kNotFound, "execution " + execution_id + " not found");
   if (!is_valid_execution_id(execution_id)) return missing;
   auto s = impl_->store->executions().summary(execution_id);
   if (!s.ok()) return s.status();
@@ -849,8 +850,8 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
   if (!source.ok()) return started(source.status());
   if (source.value().status() != "failed" && source.value().status() != "timed_out") {
     return started(
-        Status("conflict", "only a failed or timed-out execution can be retried (it is " +
-                               source.value().status() + ")"));
+        Status(Errc::kConflict, "only a failed or timed-out execution can be retried (it is " +
+                                    source.value().status() + ")"));
   }
   auto events = load_events(execution_id);
   if (!events.ok()) return started(events.status());
@@ -896,13 +897,13 @@ Result<size_t> Engine::count_api_keys(const std::string& tenant) const {
 Result<std::vector<v1::Event>> Engine::load_events(const std::string& execution_id,
                                                    uint64_t from_seq, uint64_t to_seq) const {
   if (!is_valid_execution_id(execution_id)) {
-    return Status("not_found", "execution " + execution_id + " not found");
+    return Status(Errc::kNotFound, "execution " + execution_id + " not found");
   }
   auto events = impl_->store->events().read(partition_of(execution_id, impl_->ctx.partition_count),
                                             execution_id, from_seq, to_seq);
   if (!events.ok()) return events.status();
   if (events.value().empty() && from_seq <= 1) {
-    return Status("not_found", "execution " + execution_id + " not found");
+    return Status(Errc::kNotFound, "execution " + execution_id + " not found");
   }
   return events;
 }
@@ -915,7 +916,7 @@ Result<ExecutionState> Engine::load_state(const std::string& execution_id) const
 
 Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, uint64_t seq) const {
   if (!is_valid_execution_id(execution_id)) {
-    return Status("not_found", "execution " + execution_id + " not found");
+    return Status(Errc::kNotFound, "execution " + execution_id + " not found");
   }
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
   auto snap = impl_->store->events().latest_snapshot(p, execution_id, seq);
@@ -1036,12 +1037,13 @@ void Engine::signal(const std::string& tenant, const std::string& execution_id,
   auto sum = summary(tenant, execution_id);
   if (!sum.ok()) return done(sum.status());
   if (storage::is_terminal_status(sum.value().status())) {
-    return done(Status(
-        "conflict", "execution " + execution_id + " already ended (" + sum.value().status() + ")"));
+    return done(Status(Errc::kConflict, "execution " + execution_id + " already ended (" +
+                                            sum.value().status() + ")"));
   }
   if (sum.value().status() == "queued") {
-    return done(Status("conflict", "execution " + execution_id +
-                                       " is queued; signals are accepted once it has started"));
+    return done(Status(
+        Errc::kConflict,
+        "execution " + execution_id + " is queued; signals are accepted once it has started"));
   }
   detail::SignalCommand cmd;
   cmd.execution_id = execution_id;
@@ -1066,8 +1068,8 @@ void Engine::approve(const std::string& tenant, const std::string& execution_id,
   auto sum = summary(tenant, execution_id);
   if (!sum.ok()) return done(sum.status());
   if (storage::is_terminal_status(sum.value().status()) || sum.value().status() == "queued") {
-    return done(Status("not_found", "execution " + execution_id + " has no step '" + step_path +
-                                        "' waiting for approval"));
+    return done(Status(Errc::kNotFound, "execution " + execution_id + " has no step '" + step_path +
+                                            "' waiting for approval"));
   }
   detail::ApprovalCommand cmd{execution_id, step_path, key_id,         role,
                               approved,     comment,   std::move(done)};

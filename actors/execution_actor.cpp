@@ -126,11 +126,11 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
 void submit(Self* self, v1::Event input) {
   auto& s = self->state;
   std::vector<Command> cmds;
-  Result<std::vector<v1::Event>> batch = Status("internal_error", "not run");
+  Result<std::vector<v1::Event>> batch = Status(Errc::kInternalError, "not run");
   try {
     batch = advance(*s.flow, s.st, std::move(input), now_ms(), &cmds);
   } catch (const std::exception& e) {
-    batch = Status("internal_error", e.what());
+    batch = Status(Errc::kInternalError, e.what());
   }
   if (!batch.ok()) {
     spdlog::error("execution {}: {}", s.id, batch.status().to_string());
@@ -364,7 +364,7 @@ void submit_acked(Self* self, v1::Event input, std::function<void(Status)> done)
   const uint64_t batch = s.next_batch;
   submit(self, std::move(input));
   if (s.next_batch == batch) {  // advance() failed: the actor is exiting
-    done(Status("internal_error", "execution " + s.id + " could not take the input"));
+    done(Status(Errc::kInternalError, "execution " + s.id + " could not take the input"));
     return;
   }
   s.acks[batch].push_back(std::move(done));
@@ -424,7 +424,7 @@ caf::behavior running(Self* self) {
       [=](cancel_atom, CancelCommand& cmd) {
         auto& s = self->state;
         if (s.done || is_terminal(s.st.status)) {
-          cmd.done(Status("conflict", "execution already ended"));
+          cmd.done(Status(Errc::kConflict, "execution already ended"));
           return;
         }
         v1::Event ev = make_event(s.st, now_ms());
@@ -434,7 +434,7 @@ caf::behavior running(Self* self) {
       },
       [=](signal_atom, SignalCommand& cmd) {
         auto& s = self->state;
-        Status ok = s.done ? Status("conflict", "execution already ended")
+        Status ok = s.done ? Status(Errc::kConflict, "execution already ended")
                            : can_accept_signal(s.st, cmd.name);
         if (!ok.is_ok()) return cmd.done(ok);
         submit_acked(self, make_signal_event(s.st, cmd.name, cmd.data, cmd.signal_id, now_ms()),
@@ -443,7 +443,7 @@ caf::behavior running(Self* self) {
       [=](approve_atom, ApprovalCommand& cmd) {
         auto& s = self->state;
         if (s.done || is_terminal(s.st.status)) {
-          return cmd.done(Status("conflict", "execution already ended"));
+          return cmd.done(Status(Errc::kConflict, "execution already ended"));
         }
         auto target = check_approval(*s.flow, s.st, cmd.step_path, cmd.key_id, cmd.role);
         if (!target.ok()) return cmd.done(target.status());

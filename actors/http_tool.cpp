@@ -802,17 +802,17 @@ class HttpTool final : public Tool {
 
 Status check_http_tool_options(const HttpToolOptions& options) {
   if (options.max_concurrency == 0) {
-    return Status("invalid_config", "http tool: max_concurrency must be at least 1");
+    return Status(Errc::kInvalidConfig, "http tool: max_concurrency must be at least 1");
   }
   if (options.default_timeout_ms <= 0 || options.idle_timeout_ms < 0) {
-    return Status("invalid_config", "http tool: timeouts must be positive");
+    return Status(Errc::kInvalidConfig, "http tool: timeouts must be positive");
   }
   if (!options.ca_file.empty()) {
     try {
       ssl::context ctx(ssl::context::tls_client);
       ctx.load_verify_file(options.ca_file);
     } catch (const std::exception& e) {
-      return Status("invalid_config",
+      return Status(Errc::kInvalidConfig,
                     "http tool: cannot load ca_file '" + options.ca_file + "': " + e.what());
     }
   }

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/admin.hpp"
+#include "actors/errc.hpp"
 #include "actors/engine.hpp"
 #include "actors/internal/io_pool.hpp"
 #include "actors/internal/parts.hpp"
@@ -32,7 +33,7 @@
 namespace yantra {
 namespace {
 
-const Status kNoVault("vault_unavailable", "this node has no master key configured");
+const Status kNoVault(ActorsErrc::kVaultUnavailable, "this node has no master key configured");
 
 SecretInfo info_of(const storage::Vault::SecretInfo& i) {
   return SecretInfo{i.name, i.version, i.created_ms, i.updated_ms};

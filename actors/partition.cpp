@@ -41,6 +41,7 @@
 
 #include "actors/internal/context.hpp"
 #include "runtime/snapshot.hpp"
+#include "storage/errc.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 
@@ -107,7 +108,7 @@ void reload(Self* self, const std::string& id) {
       act.error = events.status();
     } else if (!act.base &&
                (events.value().empty() || !events.value().front().has_execution_started())) {
-      act.error = Status("storage_corrupt", "log of " + id + " has no ExecutionStarted");
+      act.error = Status(StorageErrc::kCorrupt, "log of " + id + " has no ExecutionStarted");
     } else {
       const ExecutionState* base = act.base ? &*act.base : nullptr;
       const auto& started = events.value().empty() ? v1::ExecutionStarted()
@@ -128,7 +129,7 @@ void reload(Self* self, const std::string& id) {
 }
 
 Status still_active() {
-  return Status("conflict", "execution is still active");
+  return Status(Errc::kConflict, "execution is still active");
 }
 
 // Off the scheduler: starts a parked retry if the store still says what the
@@ -252,7 +253,7 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
       [=](start_atom, StartCommand& cmd) {
         auto& st = self->state;
         if (st.live.count(cmd.execution_id) != 0) {
-          if (cmd.started) cmd.started(Status("conflict", "execution id already running"));
+          if (cmd.started) cmd.started(Status(Errc::kConflict, "execution id already running"));
           return;
         }
         const std::string id = cmd.execution_id;

@@ -11,16 +11,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/errc.hpp"
 #include "base/time.hpp"
+#include "runtime/errc.hpp"
 
 namespace yantra::detail {
 namespace {
 
 // Refusals that will not change by trying the same slot again soon.
-bool consumes_slot(const std::string& code) {
-  return code == "tenant_suspended" || code == "rate_limited" || code == "quota_exceeded" ||
-         code == "conflict" || code == "not_found" || code == "invalid_flow" ||
-         code == "invalid_input";
+bool consumes_slot(const Status& s) {
+  return s.is(ActorsErrc::kTenantSuspended) || s.is(Errc::kRateLimited) ||
+         s.is(Errc::kQuotaExceeded) || s.is(Errc::kConflict) || s.is(Errc::kNotFound) ||
+         s.is(RuntimeErrc::kInvalidFlow);
 }
 
 std::string entry_key(const std::string& tenant, const std::string& flow_id) {
@@ -250,13 +252,13 @@ Status Scheduler::fire(const Firing& f) {
       auto r = future.get();
       return r.ok() ? Status::ok() : r.status();
     }
-    if (stop_) return Status("unavailable", "scheduler stopping");
+    if (stop_) return Status(Errc::kUnavailable, "scheduler stopping");
   }
-  return Status("timeout", "start of a scheduled run was not acknowledged within 30 s");
+  return Status(Errc::kTimeout, "start of a scheduled run was not acknowledged within 30 s");
 }
 
 void Scheduler::finish(const Firing& f, const Status& s) {
-  if (!s.is_ok() && !consumes_slot(s.code())) {
+  if (!s.is_ok() && !consumes_slot(s)) {
     if (!stop_) {
       spdlog::warn("scheduled run of {}/{} at {} failed, retrying: {}", f.tenant, f.flow_id,
                    format_rfc3339_ms(f.slot_ms), s.to_string());

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "api/errc.hpp"
 #include "api/openapi.hpp"
 #include "base/crypto.hpp"
 #include "base/metrics.hpp"
@@ -160,13 +161,14 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
   };
   if (route == nullptr) {
     if (!match.allow.empty()) {
-      HttpResponse r = error_response(405, "method_not_allowed",
-                                      "method " + req.method + " is not allowed on " + req.path +
-                                          " (allowed: " + match.allow + ")");
+      HttpResponse r = error_response(
+          Status(ApiErrc::kMethodNotAllowed, "method " + req.method + " is not allowed on " +
+                                                 req.path + " (allowed: " + match.allow + ")"));
       r.headers.emplace_back("Allow", match.allow);
       return counted(std::move(r));
     }
-    return counted(error_response(404, "not_found", "no route for " + req.method + " " + req.path));
+    return counted(
+        error_response(Status(Errc::kNotFound, "no route for " + req.method + " " + req.path)));
   }
   auto ctx = std::make_shared<RouteCtx>();
   ctx->request_id = request_id;
@@ -184,15 +186,15 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
     Status denied;
     if (route->access == Access::kOperator) {
       if (!ctx->who.is_operator()) {
-        denied = Status("forbidden", "this route needs the operator key");
+        denied = Status(Errc::kForbidden, "this route needs the operator key");
       }
     } else if (ctx->who.is_operator()) {
-      denied = Status("forbidden",
+      denied = Status(Errc::kForbidden,
                       "the operator key manages tenants (/admin/v1); use a tenant's key here");
     } else if (role_rank(ctx->who.role) < required_rank(route->access)) {
-      denied = Status("forbidden", "role '" + ctx->who.role + "' may not " + req.method + " " +
-                                       route->pattern + " (needs " + to_string(route->access) +
-                                       " or above)");
+      denied = Status(Errc::kForbidden, "role '" + ctx->who.role + "' may not " + req.method + " " +
+                                            route->pattern + " (needs " + to_string(route->access) +
+                                            " or above)");
     }
     if (!denied.is_ok()) {
       if (!route->action.empty()) {

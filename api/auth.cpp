@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "actors/errc.hpp"
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
 #include "base/text.hpp"
@@ -18,7 +19,7 @@ namespace yantra::api {
 
 namespace {
 
-const Status kMalformed("unauthorized",
+const Status kMalformed(Errc::kUnauthorized,
                         "malformed Authorization header (expected 'Bearer <key>' or Basic "
                         "credentials '<tenant>:<key>')");
 
@@ -57,11 +58,12 @@ Result<Principal> Authenticator::check_tenant(Principal p) {
   if (!t.value().has_value()) {
     // Only the bootstrap tenant of a store written before tenants existed
     // has keys but no row.
-    if (p.tenant != "default") return Status("unauthorized", "the key's tenant no longer exists");
+    if (p.tenant != "default")
+      return Status(Errc::kUnauthorized, "the key's tenant no longer exists");
   } else if (t.value()->status() == "deleted") {
-    return Status("unauthorized", "the key's tenant no longer exists");
+    return Status(Errc::kUnauthorized, "the key's tenant no longer exists");
   } else if (t.value()->status() == "suspended") {
-    return Status("tenant_suspended", "tenant '" + p.tenant + "' is suspended");
+    return Status(ActorsErrc::kTenantSuspended, "tenant '" + p.tenant + "' is suspended");
   }
   if (t.value().has_value()) {
     p.requests_per_second = t.value()->limits().requests_per_second();
@@ -72,7 +74,7 @@ Result<Principal> Authenticator::check_tenant(Principal p) {
 
 Result<Credentials> parse_authorization(const std::string& header, std::string* claimed_tenant) {
   if (header.empty()) {
-    return Status("unauthorized",
+    return Status(Errc::kUnauthorized,
                   "missing Authorization header (expected 'Bearer <key>' or Basic credentials)");
   }
   // The credentials after the scheme and its 1*SP (RFC 9110 §11.4).
@@ -124,15 +126,16 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
     auto key = engine_.find_api_key(hash);
     if (!key.ok()) return key.status();
     if (!key.value().has_value() || key.value()->revoked()) {
-      return Status("unauthorized", "invalid API key");
+      return Status(Errc::kUnauthorized, "invalid API key");
     }
     cached = Principal{key.value()->tenant(), key.value()->key_id(), key.value()->role(), 0, 0};
     std::lock_guard<std::mutex> lock(mu_);
-    if (revoked_.count(hash) != 0) return Status("unauthorized", "invalid API key");
+    if (revoked_.count(hash) != 0) return Status(Errc::kUnauthorized, "invalid API key");
     cache_.emplace(hash, *cached);
   }
   // Same answer as a wrong key: the name of another tenant is no hint.
-  if (basic && basic_tenant != cached->tenant) return Status("unauthorized", "invalid API key");
+  if (basic && basic_tenant != cached->tenant)
+    return Status(Errc::kUnauthorized, "invalid API key");
   return check_tenant(std::move(*cached));
 }
 
@@ -172,12 +175,13 @@ Result<std::string> Authenticator::bootstrap(const std::string& data_dir,
     // Written with 0600 from the start: the key must never be readable by others.
     const std::string path = (std::filesystem::path(data_dir) / "bootstrap-key").string();
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) return Status("io_error", "cannot write " + path);
+    if (fd < 0) return Status(Errc::kIoError, "cannot write " + path);
     std::string line = secret + "\n";
     ssize_t n = ::write(fd, line.data(), line.size());
     ::fsync(fd);
     ::close(fd);
-    if (n != static_cast<ssize_t>(line.size())) return Status("io_error", "cannot write " + path);
+    if (n != static_cast<ssize_t>(line.size()))
+      return Status(Errc::kIoError, "cannot write " + path);
   }
   return secret;
 }

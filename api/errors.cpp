@@ -1,29 +1,120 @@
 // Status codes are chosen here and nowhere else: handlers return Status values
-// with stable codes, and this table decides what HTTP says about them.
+// with typed codes, and these switches decide what HTTP says about them. Each
+// switch lists every enumerator of its enum and has no default; this file is
+// compiled with -Werror=switch in every build (api/CMakeLists.txt), so a new
+// code that is not given a status here fails the build, not a request.
 #include "api/errors.hpp"
-
-#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
-namespace yantra::api {
+#include "actors/errc.hpp"
+#include "api/errc.hpp"
+#include "runtime/errc.hpp"
+#include "storage/errc.hpp"
 
-int http_status_for(const std::string& code) {
-  static const std::unordered_map<std::string, int> kTable = {
-      {"bad_request", 400},       {"invalid_request", 400},    {"invalid_flow", 400},
-      {"invalid_json", 400},      {"invalid_yaml", 400},       {"invalid_argument", 400},
-      {"invalid_input", 400},     {"invalid_parameter", 400},  {"unauthorized", 401},
-      {"forbidden", 403},         {"not_found", 404},          {"method_not_allowed", 405},
-      {"not_acceptable", 406},    {"request_timeout", 408},    {"conflict", 409},
-      {"already_exists", 409},    {"payload_too_large", 413},  {"unsupported_media_type", 415},
-      {"headers_too_large", 431}, {"rate_limited", 429},       {"not_ready", 503},
-      {"unavailable", 503},       {"store_read_only", 503},    {"timeout", 504},
-      {"tenant_suspended", 403},  {"quota_exceeded", 429},     {"too_many_signals", 429},
-      {"vault_unavailable", 503}, {"invalid_master_key", 400}, {"invalid_cron", 400},
-      {"invalid_time_zone", 400}, {"secret_not_found", 400},   {"store_no_space", 503},
-  };
-  auto it = kTable.find(code);
-  return it == kTable.end() ? 500 : it->second;
+namespace yantra::api {
+namespace {
+
+int http_status(Errc c) {
+  switch (c) {
+    case Errc::kInvalidArgument: return 400;
+    case Errc::kNotFound: return 404;
+    case Errc::kConflict: return 409;
+    case Errc::kAlreadyExists: return 409;
+    case Errc::kUnauthorized: return 401;
+    case Errc::kForbidden: return 403;
+    case Errc::kRateLimited: return 429;
+    case Errc::kQuotaExceeded: return 429;
+    case Errc::kUnavailable: return 503;
+    case Errc::kTimeout: return 504;
+    case Errc::kInternalError: return 500;
+    case Errc::kIoError: return 500;
+    case Errc::kCryptoError: return 500;
+    case Errc::kInvalidHex: return 500;
+    case Errc::kInvalidBase64: return 500;
+    case Errc::kInvalidTime: return 500;
+    case Errc::kInvalidConfig: return 500;
+  }
+  return 500;  // not an enumerator
+}
+
+int http_status(RuntimeErrc c) {
+  switch (c) {
+    case RuntimeErrc::kInvalidFlow: return 400;
+    case RuntimeErrc::kInvalidJson: return 400;
+    case RuntimeErrc::kInvalidYaml: return 400;
+    case RuntimeErrc::kExpressionError: return 500;
+    case RuntimeErrc::kInvalidExpression: return 500;
+    case RuntimeErrc::kInvalidRef: return 500;
+    case RuntimeErrc::kInvalidCron: return 400;
+    case RuntimeErrc::kInvalidTimeZone: return 400;
+    case RuntimeErrc::kInvalidPatch: return 500;
+    case RuntimeErrc::kInvalidPointer: return 500;
+    case RuntimeErrc::kInvalidSnapshot: return 500;
+    case RuntimeErrc::kInvalidEvent: return 500;
+    case RuntimeErrc::kTooManySignals: return 429;
+    case RuntimeErrc::kSecretNotFound: return 400;
+  }
+  return 500;
+}
+
+int http_status(StorageErrc c) {
+  switch (c) {
+    case StorageErrc::kError: return 500;
+    case StorageErrc::kCorrupt: return 500;
+    case StorageErrc::kReadOnly: return 503;
+    case StorageErrc::kNoSpace: return 503;
+    case StorageErrc::kDecryptFailed: return 500;
+    case StorageErrc::kInvalidMasterKey: return 400;
+    case StorageErrc::kMasterKeyMismatch: return 500;
+    case StorageErrc::kMasterKeyUnreadable: return 500;
+    case StorageErrc::kInsecureMasterKeyFile: return 500;
+  }
+  return 500;
+}
+
+int http_status(ActorsErrc c) {
+  switch (c) {
+    case ActorsErrc::kTenantSuspended: return 403;
+    case ActorsErrc::kVaultUnavailable: return 503;
+    case ActorsErrc::kInvalidSecret: return 500;
+    case ActorsErrc::kRunning: return 500;
+  }
+  return 500;
+}
+
+int http_status(ApiErrc c) {
+  switch (c) {
+    case ApiErrc::kInvalidRequest: return 400;
+    case ApiErrc::kBadRequest: return 400;
+    case ApiErrc::kInvalidParameter: return 400;
+    case ApiErrc::kMethodNotAllowed: return 405;
+    case ApiErrc::kRequestTimeout: return 408;
+    case ApiErrc::kPayloadTooLarge: return 413;
+    case ApiErrc::kUnsupportedMediaType: return 415;
+    case ApiErrc::kHeadersTooLarge: return 431;
+    case ApiErrc::kNotReady: return 503;
+    case ApiErrc::kInternal: return 500;
+    case ApiErrc::kBindFailed: return 500;
+    case ApiErrc::kInvalidUrl: return 500;
+    case ApiErrc::kConnectFailed: return 500;
+    case ApiErrc::kProtocolError: return 500;
+  }
+  return 500;
+}
+
+}  // namespace
+
+int http_status_for(const Status& status) {
+  switch (status.domain()) {
+    case ErrorDomain::kOk: return 500;  // an error response without an error is our bug
+    case ErrorDomain::kBase: return http_status(status.code_as<Errc>());
+    case ErrorDomain::kRuntime: return http_status(status.code_as<RuntimeErrc>());
+    case ErrorDomain::kStorage: return http_status(status.code_as<StorageErrc>());
+    case ErrorDomain::kActors: return http_status(status.code_as<ActorsErrc>());
+    case ErrorDomain::kApi: return http_status(status.code_as<ApiErrc>());
+  }
+  return 500;
 }
 
 HttpResponse json_response(int status, const std::string& body) {
@@ -33,24 +124,18 @@ HttpResponse json_response(int status, const std::string& body) {
   return r;
 }
 
-HttpResponse error_response(int status, const std::string& code, const std::string& message) {
-  nlohmann::json j = {
-      {"error", {{"code", code}, {"message", message}, {"details", nlohmann::json::array()}}}};
-  HttpResponse r =
-      json_response(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  r.error_code = code;
-  return r;
-}
-
 HttpResponse error_response(const Status& status) {
   nlohmann::json details = nlohmann::json::array();
   for (const auto& p : status.details())
     details.push_back({{"path", p.path}, {"message", p.message}});
-  const int http = http_status_for(status.code());
+  const int http = http_status_for(status);
   // Internal failures keep their code but not their text: it may name files
-  // or internals that are none of the client's business.
-  const std::string message =
-      http == 500 ? "internal error (" + status.code() + ")" : status.message();
+  // or internals that are none of the client's business. ApiErrc::kInternal
+  // is the exception: the server writes its text for the client (what went
+  // wrong with the handler, or the request id to quote).
+  const std::string message = http == 500 && !status.is(ApiErrc::kInternal)
+                                  ? "internal error (" + status.code() + ")"
+                                  : status.message();
   nlohmann::json j = {
       {"error", {{"code", status.code()}, {"message", message}, {"details", details}}}};
   HttpResponse r =

@@ -10,8 +10,10 @@
 
 namespace yantra::api {
 
-int http_status_for(const std::string& code);
-HttpResponse error_response(int status, const std::string& code, const std::string& message);
+// The HTTP status for a failed Status: every enumerator of every error enum
+// (base/errc.hpp and each layer's errc.hpp) is mapped by an exhaustive switch
+// in errors.cpp, so a code without a status does not compile.
+int http_status_for(const Status& status);
 HttpResponse error_response(const Status& status);
 HttpResponse json_response(int status, const std::string& body);
 

@@ -53,6 +53,8 @@
 // the body would otherwise run as a second request that a proxy in front of
 // us framed differently and never checked: request smuggling.
 #include "api/http_server.hpp"
+#include "api/errc.hpp"
+#include "api/errors.hpp"
 #include "api/request_target.hpp"
 #include "base/metrics.hpp"
 #include "base/text.hpp"
@@ -158,9 +160,9 @@ bool header_allowed(const std::string& name, const std::string& value) {
   return !beast::iequals(name, "content-length") && !beast::iequals(name, "transfer-encoding");
 }
 
-HttpResponse default_error(int status, const std::string& code, const std::string& message) {
+HttpResponse default_error(const Status& error) {
   std::string escaped;
-  for (const char c : message) {
+  for (const char c : error.message()) {
     if (c == '"' || c == '\\') {
       escaped += '\\';
       escaped += c;
@@ -171,8 +173,8 @@ HttpResponse default_error(int status, const std::string& code, const std::strin
     }
   }
   HttpResponse r;
-  r.status = status;
-  r.body = R"({"error":{"code":")" + code + R"(","message":")" + escaped + "\"}}";
+  r.status = http_status_for(error);
+  r.body = R"({"error":{"code":")" + error.code() + R"(","message":")" + escaped + "\"}}";
   return r;
 }
 
@@ -392,15 +394,15 @@ struct HttpServer::Impl {
     return v;
   }
 
-  HttpResponse format_error(int status, const std::string& code, const std::string& message) {
+  HttpResponse format_error(const Status& error) {
     if (errors) {
       try {
-        return errors(status, code, message);
+        return errors(error);
       } catch (...) {
         // A broken formatter must not turn a 4xx into a dropped connection.
       }
     }
-    return default_error(status, code, message);
+    return default_error(error);
   }
 
   Status listen();
@@ -452,7 +454,7 @@ class Session : public std::enable_shared_from_this<Session> {
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     if (!counted_) {
-      fail(503, "unavailable", refusal);
+      fail(Status(Errc::kUnavailable, refusal));
       return;
     }
     wait_for_request(true);
@@ -471,8 +473,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_response(uint64_t seq, HttpResponse response, bool dropped) {
     if (closed_ || phase_ != Phase::handling || seq != seq_) return;
     if (dropped) {
-      response =
-          server_->format_error(500, "internal", "the request handler finished without answering");
+      response = server_->format_error(
+          Status(ApiErrc::kInternal, "the request handler finished without answering"));
     }
     write_response(std::move(response), !keep_alive_);
   }
@@ -601,13 +603,13 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t count = 0;
     for (auto it = req.begin(); it != req.end(); ++it) ++count;
     if (count > server_->options.max_header_count) {
-      fail(431, "headers_too_large",
-           "too many header fields: " + std::to_string(count) + " (at most " +
-               std::to_string(server_->options.max_header_count) + ")");
+      fail(Status(ApiErrc::kHeadersTooLarge,
+                  "too many header fields: " + std::to_string(count) + " (at most " +
+                      std::to_string(server_->options.max_header_count) + ")"));
       return;
     }
     if (const std::string problem = framing_problem(req); !problem.empty()) {
-      fail(400, "bad_request", problem);
+      fail(Status(ApiErrc::kBadRequest, problem));
       return;
     }
     if (parser_->is_done()) {
@@ -646,25 +648,26 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read_error(error_code ec) {
     if (ec == net::error::operation_aborted && timed_out_ && header_timed_out_) {
-      fail(408, "request_timeout",
-           "request headers not received within " +
-               std::to_string(server_->options.header_timeout_ms) + " ms");
+      fail(Status(ApiErrc::kRequestTimeout, "request headers not received within " +
+                                                std::to_string(server_->options.header_timeout_ms) +
+                                                " ms"));
     } else if (ec == net::error::operation_aborted && timed_out_) {
-      fail(408, "request_timeout",
-           "request not received within " + std::to_string(server_->options.read_timeout_ms) +
-               " ms");
+      fail(Status(ApiErrc::kRequestTimeout, "request not received within " +
+                                                std::to_string(server_->options.read_timeout_ms) +
+                                                " ms"));
     } else if (const std::string problem = beast_framing_problem(ec); !problem.empty()) {
-      fail(400, "bad_request", problem);
+      fail(Status(ApiErrc::kBadRequest, problem));
     } else if (ec == http::error::body_limit) {
-      fail(413, "payload_too_large",
-           "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
+      fail(Status(
+          ApiErrc::kPayloadTooLarge,
+          "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes"));
     } else if (ec == http::error::header_limit) {
-      fail(
-          431, "headers_too_large",
-          "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
+      fail(Status(ApiErrc::kHeadersTooLarge, "request headers exceed " +
+                                                 std::to_string(server_->options.max_header_bytes) +
+                                                 " bytes"));
     } else if (&ec.category() == &http::make_error_code(http::error::bad_method).category() &&
                ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      fail(400, "bad_request", "malformed request: " + ec.message());
+      fail(Status(ApiErrc::kBadRequest, "malformed request: " + ec.message()));
     } else {
       // The peer closed or reset mid-request: there is nobody to answer.
       close();
@@ -697,7 +700,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.method = upper(std_view(msg.method_string()));
     req.target = std::string(msg.target());
     if (!split_target(req.target, req)) {
-      fail(400, "bad_request", "invalid percent-encoding in the request target");
+      fail(Status(ApiErrc::kBadRequest, "invalid percent-encoding in the request target"));
       return;
     }
     req.headers.reserve(16);
@@ -723,12 +726,13 @@ class Session : public std::enable_shared_from_this<Session> {
       server_->handler(std::move(req), std::move(responder));
     } catch (const std::exception& e) {
       spdlog::error("http: request handler threw (peer {}): {}", remote_, e.what());
-      state->deliver(server_->format_error(500, "internal",
-                                           std::string("request handler failed: ") + e.what()),
+      state->deliver(server_->format_error(Status(
+                         ApiErrc::kInternal, std::string("request handler failed: ") + e.what())),
                      false);
     } catch (...) {
       spdlog::error("http: request handler threw a non-exception (peer {})", remote_);
-      state->deliver(server_->format_error(500, "internal", "request handler failed"), false);
+      state->deliver(server_->format_error(Status(ApiErrc::kInternal, "request handler failed")),
+                     false);
     }
   }
 
@@ -745,8 +749,8 @@ class Session : public std::enable_shared_from_this<Session> {
       // Beast throws on absurd fields (e.g. a 64 KiB header name); the
       // handler's answer is unusable, so the client gets a plain 500.
       close_after_write_ = true;
-      build_response(server_->format_error(
-          500, "internal", std::string("the handler's response is invalid: ") + e.what()));
+      build_response(server_->format_error(Status(
+          ApiErrc::kInternal, std::string("the handler's response is invalid: ") + e.what())));
     }
     http::async_write(socket_, response_,
                       [self = shared_from_this()](error_code ec, size_t) { self->on_written(ec); });
@@ -755,8 +759,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void build_response(HttpResponse r) {
     response_ = {};
     if (r.status < 100 || r.status > 999) {
-      r = server_->format_error(500, "internal",
-                                "handler answered with invalid status " + std::to_string(r.status));
+      r = server_->format_error(Status(
+          ApiErrc::kInternal, "handler answered with invalid status " + std::to_string(r.status)));
     }
     response_.result(static_cast<unsigned>(r.status));
     response_.version(version_);
@@ -799,10 +803,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Server-detected error: answer and close, whatever the request asked.
-  void fail(int status, const std::string& code, const std::string& message) {
+  void fail(const Status& error) {
     parser_.reset();
     version_ = 11;
-    write_response(server_->format_error(status, code, message), true);
+    write_response(server_->format_error(error), true);
   }
 
   // --- closing --------------------------------------------------------------
@@ -932,8 +936,8 @@ Status HttpServer::Impl::listen() {
     tcp::resolver resolver(loops[0]->ctx);
     const auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
     if (ec || results.empty()) {
-      return Status("bind_failed", "cannot resolve " + where + ": " +
-                                       (ec ? ec.message() : std::string("no address")));
+      return Status(ApiErrc::kBindFailed, "cannot resolve " + where + ": " +
+                                              (ec ? ec.message() : std::string("no address")));
     }
     endpoint = results.begin()->endpoint();
   }
@@ -941,9 +945,9 @@ Status HttpServer::Impl::listen() {
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return Status("bind_failed", "cannot listen on " + where + ": " + ec.message());
+  if (ec) return Status(ApiErrc::kBindFailed, "cannot listen on " + where + ": " + ec.message());
   bound_port = acceptor.local_endpoint(ec).port();
-  if (ec) return Status("bind_failed", "cannot listen on " + where + ": " + ec.message());
+  if (ec) return Status(ApiErrc::kBindFailed, "cannot listen on " + where + ": " + ec.message());
   return Status::ok();
 }
 

@@ -54,10 +54,11 @@ struct HttpResponse {
 // client waiting; a handler that throws gets the same.
 using Responder = std::function<void(HttpResponse)>;
 using Handler = std::function<void(HttpRequest, Responder)>;
-// Builds the response for errors the server detects itself (status, code,
-// message), so the body has the same shape as every other API error.
-using ErrorFormatter =
-    std::function<HttpResponse(int status, const std::string& code, const std::string& message)>;
+// Builds the response for errors the server detects itself (a typed code, as
+// ApiErrc::kPayloadTooLarge, and a message; the HTTP status comes from
+// api/errors.cpp like every other), so the body has the same shape as every
+// other API error.
+using ErrorFormatter = std::function<HttpResponse(const Status& error)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";

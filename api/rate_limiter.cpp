@@ -26,8 +26,8 @@ Status RateLimiter::admit(const std::string& tenant, uint32_t per_second, uint32
     return Status::ok();
   }
   const double wait_s = (1.0 - b.tokens) / per_second;
-  return Status("rate_limited", "tenant '" + tenant + "' exceeded its rate of " +
-                                    std::to_string(per_second) + " requests/s")
+  return Status(Errc::kRateLimited, "tenant '" + tenant + "' exceeded its rate of " +
+                                        std::to_string(per_second) + " requests/s")
       .with_retry_after_ms(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait_s * 1000))));
 }
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "api/errc.hpp"
 #include "api/errors.hpp"
 #include "base/metrics.hpp"
 
@@ -120,7 +121,7 @@ Status check_query(const Route& route, const HttpRequest& req) {
     for (const auto& k : known) accepted += (accepted.empty() ? "" : ", ") + k;
     // The name is client input: quote it, but not too much of it.
     const std::string shown = name.size() > 64 ? name.substr(0, 64) + "..." : name;
-    return Status("invalid_parameter",
+    return Status(ApiErrc::kInvalidParameter,
                   "unknown query parameter '" + shown + "' (" + route.method + " " + route.pattern +
                       (accepted.empty() ? " takes none)" : " takes: " + accepted + ")"));
   }
@@ -132,7 +133,7 @@ Status declare_query_params(Router& router, const std::string& openapi_json) {
   const json doc = json::parse(openapi_json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("paths") ||
       !doc["paths"].is_object()) {
-    return Status("invalid_argument", "the OpenAPI document has no 'paths' object");
+    return Status(Errc::kInvalidArgument, "the OpenAPI document has no 'paths' object");
   }
   const json* shared = nullptr;  // components/parameters
   if (auto c = doc.find("components"); c != doc.end() && c->is_object()) {
@@ -140,7 +141,7 @@ Status declare_query_params(Router& router, const std::string& openapi_json) {
   }
   // Appends the names of the query parameters in `list` to `out`.
   auto collect = [&](const json& list, std::vector<std::string>& out) -> Status {
-    if (!list.is_array()) return Status("invalid_argument", "'parameters' must be an array");
+    if (!list.is_array()) return Status(Errc::kInvalidArgument, "'parameters' must be an array");
     for (const json& item : list) {
       const json* p = &item;
       if (item.is_object() && item.contains("$ref") && item["$ref"].is_string()) {
@@ -148,13 +149,13 @@ Status declare_query_params(Router& router, const std::string& openapi_json) {
         const std::string prefix = "#/components/parameters/";
         if (ref.rfind(prefix, 0) != 0 || shared == nullptr ||
             !shared->contains(ref.substr(prefix.size()))) {
-          return Status("invalid_argument", "unresolvable parameter $ref '" + ref + "'");
+          return Status(Errc::kInvalidArgument, "unresolvable parameter $ref '" + ref + "'");
         }
         p = &(*shared)[ref.substr(prefix.size())];
       }
       if (!p->is_object() || !p->contains("in") || !p->contains("name") ||
           !(*p)["name"].is_string()) {
-        return Status("invalid_argument", "a parameter without 'in' and 'name'");
+        return Status(Errc::kInvalidArgument, "a parameter without 'in' and 'name'");
       }
       if ((*p)["in"] == "query") out.push_back((*p)["name"].get<std::string>());
     }
@@ -166,7 +167,7 @@ Status declare_query_params(Router& router, const std::string& openapi_json) {
     std::vector<std::string> common;
     if (auto it = item.find("parameters"); it != item.end()) {
       if (Status s = collect(*it, common); !s.is_ok())
-        return Status(s.code(), path + ": " + s.message());
+        return s.with_message(path + ": " + s.message());
     }
     for (const char* method : kMethods) {
       auto op = item.find(method);
@@ -178,11 +179,11 @@ Status declare_query_params(Router& router, const std::string& openapi_json) {
       std::vector<std::string> names = common;
       if (auto it = op->find("parameters"); it != op->end()) {
         if (Status s = collect(*it, names); !s.is_ok()) {
-          return Status(s.code(), where + ": " + s.message());
+          return s.with_message(where + ": " + s.message());
         }
       }
       if (!router.set_query(upper, path, std::move(names))) {
-        return Status("invalid_argument",
+        return Status(Errc::kInvalidArgument,
                       "the OpenAPI document describes " + where + ", which has no route");
       }
     }
@@ -202,8 +203,8 @@ void on_handler_exception(const Route& route, const std::shared_ptr<RouteCtx>& c
                {{"route", route.pattern}})
       .inc();
   // Ignored if the handler answered before it threw (see the wrapper).
-  ctx->respond(error_response(
-      500, "internal", "internal error (request " + ctx->request_id + "; see the node's log)"));
+  ctx->respond(error_response(Status(
+      ApiErrc::kInternal, "internal error (request " + ctx->request_id + "; see the node's log)")));
 }
 
 }  // namespace

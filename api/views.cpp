@@ -5,7 +5,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "api/errc.hpp"
 #include "base/time.hpp"
+#include "runtime/errc.hpp"
 #include "runtime/flow.hpp"
 
 namespace yantra::api {
@@ -130,14 +132,15 @@ Result<json> parse_body(const HttpRequest& req) {
   while (!type.empty() && type.back() == ' ') type.pop_back();
   for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (type.empty() || type == "application/json") {
-    if (req.body.empty()) return Status("invalid_json", "request body is empty (expected JSON)");
+    if (req.body.empty())
+      return Status(RuntimeErrc::kInvalidJson, "request body is empty (expected JSON)");
     return parse_json_text(req.body);
   }
   if (type == "application/yaml" || type == "application/x-yaml" || type == "text/yaml") {
     return yaml_to_json(req.body);
   }
-  return Status("unsupported_media_type", "unsupported Content-Type '" + type +
-                                              "' (use application/json or application/yaml)");
+  return Status(ApiErrc::kUnsupportedMediaType, "unsupported Content-Type '" + type +
+                                                    "' (use application/json or application/yaml)");
 }
 
 bool wants_yaml(const HttpRequest& req) {

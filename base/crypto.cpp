@@ -71,12 +71,12 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 Result<std::string> random_bytes(size_t n) {
-  if (n > INT_MAX) return Status("crypto_error", "too many random bytes requested");
+  if (n > INT_MAX) return Status(Errc::kCryptoError, "too many random bytes requested");
   std::string out(n, '\0');
   if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
     char detail[256];
     ERR_error_string_n(ERR_get_error(), detail, sizeof detail);
-    return Status("crypto_error", std::string("RAND_bytes failed: ") + detail);
+    return Status(Errc::kCryptoError, std::string("RAND_bytes failed: ") + detail);
   }
   return out;
 }

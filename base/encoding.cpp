@@ -56,7 +56,7 @@ std::string hex_encode(std::string_view bytes) {
 
 Result<std::string> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0) {
-    return Status("invalid_hex",
+    return Status(Errc::kInvalidHex,
                   "an odd number of hex digits (" + std::to_string(text.size()) + ")");
   }
   std::string out;
@@ -66,7 +66,7 @@ Result<std::string> hex_decode(std::string_view text) {
     const int lo = hex_value(text[i + 1]);
     if (hi < 0 || lo < 0) {
       wipe(out);
-      return Status("invalid_hex",
+      return Status(Errc::kInvalidHex,
                     "character " + std::to_string(i + (hi < 0 ? 1 : 2)) + " is not a hex digit");
     }
     out.push_back(static_cast<char>(hi * 16 + lo));
@@ -106,7 +106,7 @@ Result<std::string> base64_decode(std::string_view text, Base64 variant) {
   // encoder would have started writing '='.
   if (body.size() % 4 == 1 || padding > 2 ||
       (padding > 0 && (text.size() % 4 != 0 || (body.size() % 4) + padding != 4))) {
-    return Status("invalid_base64",
+    return Status(Errc::kInvalidBase64,
                   std::to_string(text.size()) + " characters are not a whole base64 encoding");
   }
   std::string out;
@@ -117,7 +117,7 @@ Result<std::string> base64_decode(std::string_view text, Base64 variant) {
     const int v = base64_value(body[i], variant);
     if (v < 0) {
       wipe(out);
-      return Status("invalid_base64", "character " + std::to_string(i + 1) + " is not base64");
+      return Status(Errc::kInvalidBase64, "character " + std::to_string(i + 1) + " is not base64");
     }
     bits = (bits << 6) | static_cast<uint32_t>(v);
     nbits += 6;
@@ -128,7 +128,7 @@ Result<std::string> base64_decode(std::string_view text, Base64 variant) {
   }
   if ((bits & ((1u << nbits) - 1)) != 0) {
     wipe(out);
-    return Status("invalid_base64", "the last character has bits that encode nothing set");
+    return Status(Errc::kInvalidBase64, "the last character has bits that encode nothing set");
   }
   return out;
 }

@@ -1,7 +1,9 @@
 // Expected failures as values. Every layer returns Status / Result<T> instead
 // of throwing, so nothing unexpected crosses an actor or thread boundary. The
-// error code is a short stable string ("invalid_flow", "not_found", ...); the
-// API maps codes to HTTP statuses in one place.
+// error code is typed: an enumerator of one layer's error enum (errc.hpp),
+// carried as (domain, value) together with its stable wire string
+// ("invalid_flow", "not_found", ...) that clients see; the API maps codes to
+// HTTP statuses in one place (api/errors.cpp), by an exhaustive switch.
 #pragma once
 
 #include <cassert>
@@ -11,6 +13,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "base/errc.hpp"
 
 namespace yantra {
 
@@ -24,13 +28,42 @@ struct Problem {
 class Status {
  public:
   Status() = default;  // ok
-  Status(std::string code, std::string message, std::vector<Problem> details = {})
-      : code_(std::move(code)), message_(std::move(message)), details_(std::move(details)) {}
+  template <ErrorCodeEnum E>
+  Status(E code, std::string message, std::vector<Problem> details = {})
+      : domain_(ErrcTraits<E>::kDomain),
+        value_(static_cast<uint16_t>(code)),
+        code_(ErrcTraits<E>::wire(code)),
+        message_(std::move(message)),
+        details_(std::move(details)) {}
 
   static Status ok() { return {}; }
-  bool is_ok() const { return code_.empty(); }
+  bool is_ok() const { return domain_ == ErrorDomain::kOk; }
   explicit operator bool() const { return is_ok(); }
+  // The wire string ("" when ok): for JSON, logs and audit records. Decide
+  // with is(), never by comparing this text.
   const std::string& code() const { return code_; }
+  template <ErrorCodeEnum E>
+  bool is(E code) const {
+    return domain_ == ErrcTraits<E>::kDomain && value_ == static_cast<uint16_t>(code);
+  }
+  ErrorDomain domain() const { return domain_; }
+  // The enumerator, for a switch over one domain; only when domain() is E's.
+  template <ErrorCodeEnum E>
+  E code_as() const {
+    assert(domain_ == ErrcTraits<E>::kDomain);
+    return static_cast<E>(value_);
+  }
+  // The same code with a new message and details (e.g. prefixed with where
+  // the error was found); the retry-after hint is not carried over.
+  Status with_message(std::string message, std::vector<Problem> details = {}) const {
+    Status s;
+    s.domain_ = domain_;
+    s.value_ = value_;
+    s.code_ = code_;
+    s.message_ = std::move(message);
+    s.details_ = std::move(details);
+    return s;
+  }
   const std::string& message() const { return message_; }
   const std::vector<Problem>& details() const { return details_; }
   std::string to_string() const { return is_ok() ? "ok" : code_ + ": " + message_; }
@@ -43,6 +76,8 @@ class Status {
   int64_t retry_after_ms() const { return retry_after_ms_; }
 
  private:
+  ErrorDomain domain_ = ErrorDomain::kOk;
+  uint16_t value_ = 0;
   std::string code_;
   std::string message_;
   std::vector<Problem> details_;

@@ -57,7 +57,7 @@ class Scanner {
 };
 
 Status invalid_time(const std::string& what) {
-  return {"invalid_time", "not an RFC 3339 time like 2026-11-22T10:00:00Z: " + what};
+  return {Errc::kInvalidTime, "not an RFC 3339 time like 2026-11-22T10:00:00Z: " + what};
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // reading a large body), the response is still read: what the server said is
 // more useful than "broken pipe".
 #include "cli/http_client.hpp"
+#include "api/errc.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -45,10 +46,11 @@ std::string BaseUrl::text() const {
 Result<BaseUrl> parse_base_url(const std::string& url) {
   static const std::string kScheme = "http://";
   if (lower(url.substr(0, 8)) == "https://") {
-    return Status("invalid_url", "https:// is not supported by the CLI (use http://): " + url);
+    return Status(ApiErrc::kInvalidUrl,
+                  "https:// is not supported by the CLI (use http://): " + url);
   }
   if (lower(url.substr(0, kScheme.size())) != kScheme) {
-    return Status("invalid_url", "URL must start with http:// : '" + url + "'");
+    return Status(ApiErrc::kInvalidUrl, "URL must start with http:// : '" + url + "'");
   }
   std::string rest = url.substr(kScheme.size());
   BaseUrl out;
@@ -59,10 +61,12 @@ Result<BaseUrl> parse_base_url(const std::string& url) {
   std::string port_text;
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
-    if (close == std::string::npos) return Status("invalid_url", "unclosed '[' in '" + url + "'");
+    if (close == std::string::npos)
+      return Status(ApiErrc::kInvalidUrl, "unclosed '[' in '" + url + "'");
     out.host = authority.substr(1, close - 1);
     if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return Status("invalid_url", "bad port in '" + url + "'");
+      if (authority[close + 1] != ':')
+        return Status(ApiErrc::kInvalidUrl, "bad port in '" + url + "'");
       port_text = authority.substr(close + 2);
     }
   } else {
@@ -70,17 +74,17 @@ Result<BaseUrl> parse_base_url(const std::string& url) {
     out.host = authority.substr(0, colon);
     if (colon != std::string::npos) port_text = authority.substr(colon + 1);
   }
-  if (out.host.empty()) return Status("invalid_url", "no host in '" + url + "'");
+  if (out.host.empty()) return Status(ApiErrc::kInvalidUrl, "no host in '" + url + "'");
   if (!port_text.empty() || authority.find(':') != std::string::npos) {
     if (port_text.empty() || port_text.size() > 5) {
-      return Status("invalid_url", "bad port in '" + url + "'");
+      return Status(ApiErrc::kInvalidUrl, "bad port in '" + url + "'");
     }
     unsigned long port = 0;
     for (char c : port_text) {
-      if (c < '0' || c > '9') return Status("invalid_url", "bad port in '" + url + "'");
+      if (c < '0' || c > '9') return Status(ApiErrc::kInvalidUrl, "bad port in '" + url + "'");
       port = port * 10 + static_cast<unsigned long>(c - '0');
     }
-    if (port == 0 || port > 65535) return Status("invalid_url", "bad port in '" + url + "'");
+    if (port == 0 || port > 65535) return Status(ApiErrc::kInvalidUrl, "bad port in '" + url + "'");
     out.port = static_cast<uint16_t>(port);
   }
   return out;
@@ -103,7 +107,7 @@ Result<HttpReply> HttpClient::request(const std::string& method, const std::stri
   tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(base_.host, std::to_string(base_.port), ec);
   if (ec) {
-    return Status("connect_failed", "cannot resolve '" + base_.host + "': " + ec.message());
+    return Status(ApiErrc::kConnectFailed, "cannot resolve '" + base_.host + "': " + ec.message());
   }
 
   http::request<http::string_body> req;
@@ -136,19 +140,19 @@ Result<HttpReply> HttpClient::request(const std::string& method, const std::stri
   auto on_read = [&](error_code rec, size_t) {
     if (!rec) return;
     if (rec == beast::error::timeout) {
-      failure = Status("timeout", "no complete response from " + base_.text() + " within " +
-                                      std::to_string((timeout_ + extra_wait).count()) + " ms");
+      failure = Status(Errc::kTimeout, "no complete response from " + base_.text() + " within " +
+                                           std::to_string((timeout_ + extra_wait).count()) + " ms");
     } else if (write_error) {
-      failure = Status("protocol_error", "sending the request to " + base_.text() +
-                                             " failed: " + write_error.message());
+      failure = Status(ApiErrc::kProtocolError, "sending the request to " + base_.text() +
+                                                    " failed: " + write_error.message());
     } else {
-      failure = Status("protocol_error",
+      failure = Status(ApiErrc::kProtocolError,
                        "bad or missing HTTP response from " + base_.text() + ": " + rec.message());
     }
   };
   auto on_write = [&](error_code wec, size_t) {
     if (wec == beast::error::timeout) {
-      failure = Status("timeout", "sending the request to " + base_.text() + " timed out");
+      failure = Status(Errc::kTimeout, "sending the request to " + base_.text() + " timed out");
       return;
     }
     write_error = wec;
@@ -159,7 +163,7 @@ Result<HttpReply> HttpClient::request(const std::string& method, const std::stri
   stream.async_connect(endpoints, [&](error_code cec, const tcp::endpoint&) {
     if (cec) {
       failure =
-          Status("connect_failed",
+          Status(ApiErrc::kConnectFailed,
                  "cannot connect to " + base_.text() + ": " +
                      (cec == beast::error::timeout ? std::string("timed out") : cec.message()));
       return;

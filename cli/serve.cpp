@@ -29,6 +29,7 @@
 #include "api/errors.hpp"
 #include "config/node_config.hpp"
 #include "storage/log_writer.hpp"
+#include "storage/errc.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 
@@ -183,7 +184,7 @@ int run_serve(const ServeFlags& flags) {
   }
 
   // No master key, no node: storing secrets in plaintext is not an option.
-  Result<std::string> master_key = Status("invalid_master_key", "");
+  Result<std::string> master_key = Status(StorageErrc::kInvalidMasterKey, "");
   if (const char* env_key = std::getenv("YANTRA_MASTER_KEY"); env_key != nullptr) {
     master_key = storage::parse_master_key(env_key);
     if (!master_key.ok()) {
@@ -220,7 +221,7 @@ int run_serve(const ServeFlags& flags) {
   options.tools.push_back(make_http_tool(http_options));
   options.accept_data_loss = config.accept_data_loss;
   auto engine = Engine::open(options);
-  if (!engine.ok() && engine.status().code() == "storage_corrupt") {
+  if (!engine.ok() && engine.status().is(StorageErrc::kCorrupt)) {
     print_damaged_data(config.data_dir, engine.status());
     return 4;
   }
@@ -263,9 +264,7 @@ int run_serve(const ServeFlags& flags) {
       [&app](api::HttpRequest req, api::Responder respond) {
         app.handle(std::move(req), std::move(respond));
       },
-      [](int status, const std::string& code, const std::string& message) {
-        return api::error_response(status, code, message);
-      });
+      [](const Status& error) { return api::error_response(error); });
   if (!server.ok()) {
     std::cerr << "yantra: " << server.status().message() << "\n";
     return 1;

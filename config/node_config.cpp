@@ -15,7 +15,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     uint32_t v = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
     if (ec != std::errc() || ptr != value.data() + value.size()) {
-      return Status("invalid_config", where + ": '" + value + "' is not a non-negative integer");
+      return Status(Errc::kInvalidConfig,
+                    where + ": '" + value + "' is not a non-negative integer");
     }
     out = v;
     return {};
@@ -26,7 +27,7 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     } else if (value == "false" || value == "0" || value == "no") {
       out = false;
     } else {
-      return Status("invalid_config", where + ": '" + value + "' is not true or false");
+      return Status(Errc::kInvalidConfig, where + ": '" + value + "' is not true or false");
     }
     return {};
   };
@@ -65,7 +66,7 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
   } else if (key == "min_free_disk_mb") {
     return as_u32(c.min_free_disk_mb);
   } else {
-    return Status("invalid_config", where + ": unknown key '" + key + "'");
+    return Status(Errc::kInvalidConfig, where + ": unknown key '" + key + "'");
   }
   return {};
 }
@@ -77,21 +78,21 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base) {
   try {
     root = YAML::LoadFile(path);
   } catch (const std::exception& e) {
-    return Status("invalid_config", path + ": " + e.what());
+    return Status(Errc::kInvalidConfig, path + ": " + e.what());
   }
   if (root.IsNull()) return base;
-  if (!root.IsMap()) return Status("invalid_config", path + ": expected a mapping of options");
+  if (!root.IsMap()) return Status(Errc::kInvalidConfig, path + ": expected a mapping of options");
   for (const auto& kv : root) {
     std::string key;
     std::string value;
     try {
       key = kv.first.as<std::string>();
       if (!kv.second.IsScalar()) {
-        return Status("invalid_config", path + ": '" + key + "' must be a scalar");
+        return Status(Errc::kInvalidConfig, path + ": '" + key + "' must be a scalar");
       }
       value = kv.second.as<std::string>();
     } catch (const std::exception& e) {
-      return Status("invalid_config", path + ": " + e.what());
+      return Status(Errc::kInvalidConfig, path + ": " + e.what());
     }
     Status s = set_key(base, key, value, path + ": " + key);
     if (!s.is_ok()) return s;
@@ -172,7 +173,7 @@ Status validate(const NodeConfig& c) {
   if (problems.empty()) return {};
   std::string msg =
       "invalid configuration: " + problems.front().path.substr(1) + " " + problems.front().message;
-  return Status("invalid_config", msg, std::move(problems));
+  return Status(Errc::kInvalidConfig, msg, std::move(problems));
 }
 
 }  // namespace yantra

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <string>
 
+#include "runtime/errc.hpp"
 #include "runtime/execution.hpp"
 #include "runtime/json_patch.hpp"
 #include "runtime/steps/step_kind.hpp"
@@ -25,7 +26,7 @@ namespace yantra {
 namespace {
 
 Status bad(const v1::Event& ev, const std::string& what) {
-  return Status("invalid_event", "event " + std::to_string(ev.seq()) + ": " + what);
+  return Status(RuntimeErrc::kInvalidEvent, "event " + std::to_string(ev.seq()) + ": " + what);
 }
 
 bool parse_payload(const std::string& text, json& out) {

@@ -27,6 +27,7 @@
 
 #include "base/text.hpp"
 #include "runtime/doc_reader.hpp"
+#include "runtime/errc.hpp"
 
 // Zone rules must come from the system's tzdata: a scheduler that downloads
 // (or fails to download) a database at run time would fire differently on
@@ -86,7 +87,7 @@ constexpr Macro kMacros[] = {
 };
 
 Status invalid(const FieldDef& f, const std::string& message) {
-  return Status("invalid_cron", std::string(f.name) + " field: " + message);
+  return Status(RuntimeErrc::kInvalidCron, std::string(f.name) + " field: " + message);
 }
 
 // A number echoed in a message: enough of it to recognise, never all of a
@@ -267,13 +268,13 @@ class Zone {
     try {
       date::get_tzdb();  // loads the database once; a missing one is not an unknown zone
     } catch (const std::exception& e) {
-      return Status("invalid_time_zone",
+      return Status(RuntimeErrc::kInvalidTimeZone,
                     "time zone " + quote_name(name) + " cannot be resolved: " + e.what());
     }
     try {
       return Zone(date::locate_zone(name));
     } catch (const std::exception&) {
-      return Status("invalid_time_zone", "unknown time zone " + quote_name(name));
+      return Status(RuntimeErrc::kInvalidTimeZone, "unknown time zone " + quote_name(name));
     }
   }
 
@@ -349,7 +350,7 @@ std::optional<int64_t> next_fire(const CronSpec& spec, const Zone& zone, int64_t
 
 Status check_time(int64_t ms) {
   if (ms >= kMinTimeMs && ms <= kMaxTimeMs) return {};
-  return Status("invalid_argument",
+  return Status(Errc::kInvalidArgument,
                 "time " + std::to_string(ms) + " is outside the years 1900-9999");
 }
 
@@ -367,22 +368,25 @@ bool CronSpec::matches_day(unsigned month, unsigned day, unsigned weekday) const
 
 Result<CronSpec> parse_cron(std::string_view expr) {
   if (expr.size() > kMaxExpressionSize) {
-    return Status("invalid_cron", "cron expression is longer than " +
-                                      std::to_string(kMaxExpressionSize) + " characters");
+    return Status(
+        RuntimeErrc::kInvalidCron,
+        "cron expression is longer than " + std::to_string(kMaxExpressionSize) + " characters");
   }
   std::vector<std::string_view> fields = split_blanks(expr);
   CronSpec spec;
   if (!fields.empty() && fields[0][0] == '@') {
     if (fields.size() > 1) {
-      return Status("invalid_cron", "macro " + quote_name(fields[0]) + " takes no other fields");
+      return Status(RuntimeErrc::kInvalidCron,
+                    "macro " + quote_name(fields[0]) + " takes no other fields");
     }
     std::string name = ascii_lower(fields[0]);
     auto macro = std::find_if(std::begin(kMacros), std::end(kMacros),
                               [&](const Macro& m) { return m.name == name; });
     if (macro == std::end(kMacros)) {
-      return Status("invalid_cron", "unknown macro " + quote_name(fields[0]) +
-                                        " (expected @yearly, @annually, @monthly, @weekly, "
-                                        "@daily, @midnight or @hourly)");
+      return Status(RuntimeErrc::kInvalidCron,
+                    "unknown macro " + quote_name(fields[0]) +
+                        " (expected @yearly, @annually, @monthly, @weekly, "
+                        "@daily, @midnight or @hourly)");
     }
     auto expanded = parse_cron(macro->expansion);
     if (!expanded) return expanded.status();
@@ -391,7 +395,7 @@ Result<CronSpec> parse_cron(std::string_view expr) {
     return spec;
   }
   if (fields.size() != 5) {
-    return Status("invalid_cron",
+    return Status(RuntimeErrc::kInvalidCron,
                   "expected 5 fields (minute hour day-of-month month day-of-week), got " +
                       std::to_string(fields.size()));
   }
@@ -418,8 +422,9 @@ Result<CronSpec> parse_cron(std::string_view expr) {
   // ("30 2", "31 4,6,9,11"); one Gregorian cycle settles it either way.
   date::local_days start{date::year{2000} / 1 / 1};
   if (!next_day(spec, start, start + kGregorianCycle)) {
-    return Status("invalid_cron", "never fires: day-of-month " + quote_name(fields[2]) +
-                                      " does not occur in month " + quote_name(fields[3]));
+    return Status(RuntimeErrc::kInvalidCron, "never fires: day-of-month " + quote_name(fields[2]) +
+                                                 " does not occur in month " +
+                                                 quote_name(fields[3]));
   }
   return spec;
 }
@@ -439,11 +444,11 @@ Result<int64_t> next_fire_ms(const CronSpec& spec, std::string_view time_zone,
   try {
     if (auto next = next_fire(spec, *zone, after_utc_ms, after_utc_ms + kHorizonMs)) return *next;
   } catch (const std::exception& e) {
-    return Status("invalid_time_zone",
+    return Status(RuntimeErrc::kInvalidTimeZone,
                   "time zone " + quote_name(time_zone) + " could not be read: " + e.what());
   }
-  return Status("invalid_cron", "never fires: nothing matches " + quote_name(spec.expression) +
-                                    " within 400 years");
+  return Status(RuntimeErrc::kInvalidCron, "never fires: nothing matches " +
+                                               quote_name(spec.expression) + " within 400 years");
 }
 
 Result<std::vector<int64_t>> fire_times_between(const CronSpec& spec, std::string_view time_zone,
@@ -461,7 +466,7 @@ Result<std::vector<int64_t>> fire_times_between(const CronSpec& spec, std::strin
       after_ms = *next;
     }
   } catch (const std::exception& e) {
-    return Status("invalid_time_zone",
+    return Status(RuntimeErrc::kInvalidTimeZone,
                   "time zone " + quote_name(time_zone) + " could not be read: " + e.what());
   }
   return out;

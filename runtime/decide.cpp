@@ -361,7 +361,7 @@ Result<std::vector<v1::Event>> settle(const Flow& flow, ExecutionState& state, i
       batch.push_back(std::move(ev));
     }
   }
-  return Status("internal_error", "decide() did not settle");
+  return Status(Errc::kInternalError, "decide() did not settle");
 }
 
 Result<std::vector<v1::Event>> advance(const Flow& flow, ExecutionState& state, v1::Event input,

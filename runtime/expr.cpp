@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/utf8.hpp"
+#include "runtime/errc.hpp"
 
 namespace yantra::expr {
 
@@ -1466,7 +1467,7 @@ bool ParseIndexSegment(const std::string& s, std::size_t& index) {
 
 Result<Expression> Expression::parse(std::string_view source) {
   auto error = [](std::size_t pos, const std::string& what) {
-    return Status("invalid_expression", "at " + std::to_string(pos) + ": " + what);
+    return Status(RuntimeErrc::kInvalidExpression, "at " + std::to_string(pos) + ": " + what);
   };
   if (source.size() > kMaxSourceLength) {
     return error(kMaxSourceLength,
@@ -1495,17 +1496,17 @@ Result<json> Expression::eval(const Scope& scope) const {
   try {
     EvalContext c{scope, {}};
     Value v;
-    if (!Eval(*root_, c, v)) return Status("expression_error", std::move(c.error));
+    if (!Eval(*root_, c, v)) return Status(RuntimeErrc::kExpressionError, std::move(c.error));
     return std::move(v).take();
   } catch (const std::exception& e) {
-    return Status("expression_error", std::string("evaluation failed: ") + e.what());
+    return Status(RuntimeErrc::kExpressionError, std::string("evaluation failed: ") + e.what());
   } catch (...) {
-    return Status("expression_error", "evaluation failed");
+    return Status(RuntimeErrc::kExpressionError, "evaluation failed");
   }
 }
 
 Result<Ref> Ref::parse(std::string_view path) {
-  auto error = [](std::string what) { return Status("invalid_ref", std::move(what)); };
+  auto error = [](std::string what) { return Status(RuntimeErrc::kInvalidRef, std::move(what)); };
   if (path.empty()) return error("empty $ref path");
   if (path.size() > kMaxSourceLength) {
     return error("$ref path longer than " + std::to_string(kMaxSourceLength) + " characters");
@@ -1577,9 +1578,9 @@ Result<bool> apply_operator(std::string_view op, const json& left, const json& r
   } else if (op == "in") {
     ok = Contains(right, left, "in", result, error);
   } else {
-    return Status("expression_error", "unknown operator '" + std::string(op) + "'");
+    return Status(RuntimeErrc::kExpressionError, "unknown operator '" + std::string(op) + "'");
   }
-  if (!ok) return Status("expression_error", std::move(error));
+  if (!ok) return Status(RuntimeErrc::kExpressionError, std::move(error));
   return result;
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runtime/doc_reader.hpp"
+#include "runtime/errc.hpp"
 #include "runtime/flow.hpp"
 #include "runtime/json_patch.hpp"
 #include "runtime/steps/step_kind.hpp"
@@ -228,7 +229,7 @@ class Parser {
       // Said once for the whole flow, not in each problem: a misspelt type
       // is usually repeated, and the list is the same for every one.
       if (unknown_type_) message += " (known step types: " + step_kind_names(nullptr, ", ") + ")";
-      return Status("invalid_flow", std::move(message), std::move(problems_));
+      return Status(RuntimeErrc::kInvalidFlow, std::move(message), std::move(problems_));
     }
     flow->source = doc_;
     for (const ScopeInfo& info : scopes_) {
@@ -755,7 +756,7 @@ Result<std::shared_ptr<const Flow>> parse_flow(const json& doc, const ParseOptio
   try {
     return Parser(doc, opts).run();
   } catch (const std::exception& e) {
-    return Status("invalid_flow", std::string("flow could not be parsed: ") + e.what());
+    return Status(RuntimeErrc::kInvalidFlow, std::string("flow could not be parsed: ") + e.what());
   }
 }
 

@@ -17,7 +17,7 @@ namespace yantra {
 namespace {
 
 Status invalid(const std::string& message, std::vector<Problem> details = {}) {
-  return Status("invalid_argument", message, std::move(details));
+  return Status(Errc::kInvalidArgument, message, std::move(details));
 }
 
 // Checks the shape of a fork patch against the state at the fork point;
@@ -167,9 +167,10 @@ Result<std::vector<v1::Event>> make_fork(const std::vector<v1::Event>& source, u
   const bool has_patch = !patch.is_null() && !(patch.is_object() && patch.empty());
   if (!has_patch) return out;
   if (is_terminal(st.status)) {
-    return Status("conflict", "the source is " + std::string(to_string(st.status)) + " at seq " +
-                                  std::to_string(at_seq) +
-                                  "; a finished copy cannot be patched: fork from an earlier seq");
+    return Status(Errc::kConflict,
+                  "the source is " + std::string(to_string(st.status)) + " at seq " +
+                      std::to_string(at_seq) +
+                      "; a finished copy cannot be patched: fork from an earlier seq");
   }
   std::vector<Problem> problems = check_patch(patch, st);
   if (!problems.empty()) {
@@ -186,8 +187,8 @@ Result<std::vector<v1::Event>> make_fork(const std::vector<v1::Event>& source, u
 
 Result<v1::Event> make_resume(const ExecutionState& state, int64_t now_ms) {
   if (state.status != ExecStatus::kFailed && state.status != ExecStatus::kTimedOut) {
-    return Status("conflict", "execution is " + state.display_status() +
-                                  "; only failed or timed_out executions can be retried");
+    return Status(Errc::kConflict, "execution is " + state.display_status() +
+                                       "; only failed or timed_out executions can be retried");
   }
   ResumePlan plan(state);
   plan.frame("");
@@ -209,7 +210,7 @@ Result<v1::Event> make_resume(const ExecutionState& state, int64_t now_ms) {
   e.set_reason(reason);
   ExecutionState check = state;
   Status applied = apply(check, ev);
-  if (!applied.is_ok()) return Status("internal_error", "resume: " + applied.message());
+  if (!applied.is_ok()) return Status(Errc::kInternalError, "resume: " + applied.message());
   return ev;
 }
 

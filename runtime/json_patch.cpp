@@ -3,6 +3,7 @@
 // in runtime/ may let an exception escape (a bad patch from a client must be
 // an error value, not a crashed actor).
 #include "runtime/json_patch.hpp"
+#include "runtime/errc.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -14,7 +15,7 @@ namespace yantra {
 namespace {
 
 Status bad_patch(size_t index, const std::string& what) {
-  return Status("invalid_patch", "op " + std::to_string(index) + ": " + what);
+  return Status(RuntimeErrc::kInvalidPatch, "op " + std::to_string(index) + ": " + what);
 }
 
 // RFC 6901 array index: "0" or digits without a leading zero, within size_t.
@@ -246,7 +247,7 @@ Result<std::vector<std::string>> parse_pointer(std::string_view pointer) {
   std::vector<std::string> tokens;
   if (pointer.empty()) return tokens;
   if (pointer[0] != '/') {
-    return Status("invalid_pointer",
+    return Status(RuntimeErrc::kInvalidPointer,
                   "JSON pointer \"" + std::string(pointer) + "\" must be empty or start with '/'");
   }
   std::string cur;
@@ -262,8 +263,8 @@ Result<std::vector<std::string>> parse_pointer(std::string_view pointer) {
         ++i;
         continue;
       }
-      return Status("invalid_pointer", "JSON pointer \"" + std::string(pointer) +
-                                           "\" has a '~' not followed by 0 or 1");
+      return Status(RuntimeErrc::kInvalidPointer, "JSON pointer \"" + std::string(pointer) +
+                                                      "\" has a '~' not followed by 0 or 1");
     }
     cur += pointer[i];
   }
@@ -278,7 +279,7 @@ json diff(const json& from, const json& to) {
 }
 
 Result<json> apply_patch(json doc, const json& patch) {
-  if (!patch.is_array()) return Status("invalid_patch", "a JSON Patch must be an array");
+  if (!patch.is_array()) return Status(RuntimeErrc::kInvalidPatch, "a JSON Patch must be an array");
   for (size_t i = 0; i < patch.size(); ++i) {
     Status s = apply_op(doc, patch[i], i);
     if (!s.is_ok()) return s;

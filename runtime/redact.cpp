@@ -1,6 +1,7 @@
 // Redaction is a copy, never in place: the values come from the state or
 // the log, which must keep exactly what happened (the marker, not "***").
 #include "runtime/redact.hpp"
+#include "runtime/errc.hpp"
 
 namespace yantra {
 namespace {
@@ -43,7 +44,8 @@ Status resolve_into(json& v, const SecretLookup& lookup, std::vector<std::string
     auto secret = lookup(name);
     if (!secret.ok()) return secret.status();
     if (!secret.value().has_value()) {
-      return Status("secret_not_found", "secret '" + name + "' does not exist in this tenant");
+      return Status(RuntimeErrc::kSecretNotFound,
+                    "secret '" + name + "' does not exist in this tenant");
     }
     if (values != nullptr) values->push_back(*secret.value());
     v = std::move(*secret.value());

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "runtime/errc.hpp"
 #include "runtime/steps/step_kind.hpp"
 
 namespace yantra {
@@ -220,7 +221,7 @@ Result<ExecutionState> decode_document(json j);
 
 Result<ExecutionState> decode_state(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status("invalid_snapshot", "the snapshot is not JSON");
+  if (j.is_discarded()) return Status(RuntimeErrc::kInvalidSnapshot, "the snapshot is not JSON");
   return decode_document(std::move(j));
 }
 
@@ -255,7 +256,7 @@ Result<ExecutionState> decode_document(json j) {
   r.strings(j, "running", top, running);
   r.strings(j, "active_frames", top, active_frames);
   r.integer(j, "detached_active", top, st.detached_active);
-  if (!r.error().empty()) return Status("invalid_snapshot", r.error());
+  if (!r.error().empty()) return Status(RuntimeErrc::kInvalidSnapshot, r.error());
   st.running.insert(running.begin(), running.end());
   st.active_frames.insert(active_frames.begin(), active_frames.end());
   st.started = st.last_seq > 0;
@@ -283,25 +284,25 @@ v1::Snapshot make_snapshot(const ExecutionState& state) {
 }
 
 Result<ExecutionState> restore_snapshot(const v1::Snapshot& snapshot) {
-  Result<ExecutionState> st = Status("invalid_snapshot", "unknown snapshot format");
+  Result<ExecutionState> st = Status(RuntimeErrc::kInvalidSnapshot, "unknown snapshot format");
   if (snapshot.format() == kSnapshotFormatJson) {
     st = decode_state(snapshot.state_json());
   } else if (snapshot.format() == kSnapshotFormat || snapshot.format() == kSnapshotFormatCbor02) {
     const std::string& bytes = snapshot.state_cbor();
     json j = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true,
                              /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Status("invalid_snapshot", "the snapshot is not CBOR");
+    if (j.is_discarded()) return Status(RuntimeErrc::kInvalidSnapshot, "the snapshot is not CBOR");
     st = decode_document(std::move(j));
   } else {
-    return Status("invalid_snapshot", "unknown snapshot format " +
-                                          std::to_string(snapshot.format()) + " (expected " +
-                                          std::to_string(kSnapshotFormat) + ")");
+    return Status(RuntimeErrc::kInvalidSnapshot,
+                  "unknown snapshot format " + std::to_string(snapshot.format()) + " (expected " +
+                      std::to_string(kSnapshotFormat) + ")");
   }
   if (!st.ok()) return st;
   if (st->last_seq != snapshot.seq()) {
-    return Status("invalid_snapshot", "snapshot row seq " + std::to_string(snapshot.seq()) +
-                                          " does not match its state (last_seq " +
-                                          std::to_string(st->last_seq) + ")");
+    return Status(RuntimeErrc::kInvalidSnapshot,
+                  "snapshot row seq " + std::to_string(snapshot.seq()) +
+                      " does not match its state (last_seq " + std::to_string(st->last_seq) + ")");
   }
   return st;
 }

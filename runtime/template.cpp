@@ -5,6 +5,7 @@
 // placeholders for its dynamic children; eval() copies that skeleton and fills the holes.
 #include "runtime/template.hpp"
 
+#include "runtime/errc.hpp"
 #include "runtime/json_patch.hpp"
 
 #include <cstdint>
@@ -180,7 +181,7 @@ bool EvalNode(const TemplateNode& n, const expr::Scope& scope, json& out, Status
       auto value = n.expression.eval(scope);
       if (!value.ok()) {
         const std::string prefix = n.where.empty() ? "$expr: " : "$expr at " + n.where + ": ";
-        error = Status("expression_error", prefix + value.status().message());
+        error = Status(RuntimeErrc::kExpressionError, prefix + value.status().message());
         return false;
       }
       out = std::move(value).value();
@@ -225,9 +226,10 @@ Result<expr::json> Template::eval(const expr::Scope& scope) const {
     if (!EvalNode(*root_, scope, out, error)) return error;
     return out;
   } catch (const std::exception& e) {
-    return Status("expression_error", std::string("template evaluation failed: ") + e.what());
+    return Status(RuntimeErrc::kExpressionError,
+                  std::string("template evaluation failed: ") + e.what());
   } catch (...) {
-    return Status("expression_error", "template evaluation failed");
+    return Status(RuntimeErrc::kExpressionError, "template evaluation failed");
   }
 }
 

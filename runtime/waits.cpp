@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "runtime/errc.hpp"
 #include "runtime/steps/step_kind.hpp"
 
 namespace yantra {
@@ -48,15 +49,16 @@ std::string str_member(const json& obj, const char* key) {
 }  // namespace
 
 Status can_accept_signal(const ExecutionState& st, std::string_view name) {
-  if (name.empty()) return Status("invalid_argument", "a signal needs a name");
+  if (name.empty()) return Status(Errc::kInvalidArgument, "a signal needs a name");
   if (name.size() > kMaxSignalNameBytes) {
-    return Status("invalid_argument",
+    return Status(Errc::kInvalidArgument,
                   "a signal name has at most " + std::to_string(kMaxSignalNameBytes) + " bytes");
   }
   if (!st.started || is_terminal(st.status)) {
-    return Status("conflict", "execution " + st.execution_id + " is " +
-                                  (st.started ? std::string(to_string(st.status)) : "not started") +
-                                  "; it takes no more signals");
+    return Status(Errc::kConflict,
+                  "execution " + st.execution_id + " is " +
+                      (st.started ? std::string(to_string(st.status)) : "not started") +
+                      "; it takes no more signals");
   }
   size_t buffered = 0;
   for (const auto& [n, queue] : st.signals) buffered += queue.size();
@@ -66,10 +68,10 @@ Status can_accept_signal(const ExecutionState& st, std::string_view name) {
     const StepState* s = waiting_step(st, fid);
     if (s != nullptr && s->kind == "wait_signal" && waited_signal_name(*s) == name) return {};
   }
-  return Status("too_many_signals", "execution " + st.execution_id + " already holds " +
-                                        std::to_string(buffered) +
-                                        " signals no step has consumed (the limit is " +
-                                        std::to_string(kMaxPendingSignals) + ")");
+  return Status(RuntimeErrc::kTooManySignals, "execution " + st.execution_id + " already holds " +
+                                                  std::to_string(buffered) +
+                                                  " signals no step has consumed (the limit is " +
+                                                  std::to_string(kMaxPendingSignals) + ")");
 }
 
 std::string waited_signal_name(const StepState& s) {
@@ -166,7 +168,7 @@ Result<ApprovalTarget> check_approval(const Flow& flow, const ExecutionState& st
                                       std::string_view role) {
   const std::string path(step_path);
   auto not_found = [&](const std::string& why) {
-    return Status("not_found", "no approval step '" + path + "' is waiting" + why);
+    return Status(Errc::kNotFound, "no approval step '" + path + "' is waiting" + why);
   };
   if (!st.started || is_terminal(st.status)) {
     return not_found(std::string(": the execution is ") +
@@ -195,14 +197,14 @@ Result<ApprovalTarget> check_approval(const Flow& flow, const ExecutionState& st
   }
   t.spec = std::move(*spec);
   if (key_id.empty() || t.matched.empty()) {
-    return Status("forbidden", "key " + std::string(key_id) + " (role " + std::string(role) +
-                                   ") is not among the approvers of '" + path + "'");
+    return Status(Errc::kForbidden, "key " + std::string(key_id) + " (role " + std::string(role) +
+                                        ") is not among the approvers of '" + path + "'");
   }
   if (s.decisions.is_array()) {
     for (const auto& d : s.decisions) {
       if (str_member(d, "key_id") == key_id) {
-        return Status("conflict", "key " + std::string(key_id) + " already " +
-                                      str_member(d, "decision") + " '" + path + "'");
+        return Status(Errc::kConflict, "key " + std::string(key_id) + " already " +
+                                           str_member(d, "decision") + " '" + path + "'");
       }
     }
   }

@@ -24,6 +24,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "base/utf8.hpp"
+#include "runtime/errc.hpp"
 #include "runtime/flow.hpp"
 
 namespace yantra {
@@ -395,24 +396,25 @@ Result<json> yaml_to_json(std::string_view text) {
       const YAML::Mark& at = counter.last_start;
       char c = at.pos >= 0 && static_cast<size_t>(at.pos) < input.size() ? input[at.pos] : '\0';
       bool stray = c == ',' || c == ']' || c == '}';
-      return Status("invalid_yaml", position(at) + (stray ? std::string("unexpected '") + c + "'"
-                                                          : "expected one YAML document"));
+      return Status(RuntimeErrc::kInvalidYaml,
+                    position(at) + (stray ? std::string("unexpected '") + c + "'"
+                                          : "expected one YAML document"));
     }
     return Converter().convert(YAML::Load(input), 0);
   } catch (const ConvertError& e) {
-    return Status("invalid_yaml", position(e.mark) + e.message);
+    return Status(RuntimeErrc::kInvalidYaml, position(e.mark) + e.message);
   } catch (const YAML::Exception& e) {
-    return Status("invalid_yaml", position(e.mark) + e.msg);
+    return Status(RuntimeErrc::kInvalidYaml, position(e.mark) + e.msg);
   } catch (const std::exception& e) {
-    return Status("invalid_yaml", e.what());
+    return Status(RuntimeErrc::kInvalidYaml, e.what());
   }
 }
 
 Result<json> parse_json_text(std::string_view text) {
   if (auto at = too_deep_at(text)) {
-    return Status("invalid_json", line_column(text, *at) + " (byte " + std::to_string(*at + 1) +
-                                      "): nesting deeper than " + std::to_string(kMaxDepth) +
-                                      " levels");
+    return Status(RuntimeErrc::kInvalidJson,
+                  line_column(text, *at) + " (byte " + std::to_string(*at + 1) +
+                      "): nesting deeper than " + std::to_string(kMaxDepth) + " levels");
   }
   try {
     return json::parse(text);
@@ -424,10 +426,10 @@ Result<json> parse_json_text(std::string_view text) {
     size_t colon = what.find(": ", what.find("parse error"));
     std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
     size_t offset = e.byte == 0 ? 0 : e.byte - 1;
-    return Status("invalid_json",
+    return Status(RuntimeErrc::kInvalidJson,
                   line_column(text, offset) + " (byte " + std::to_string(e.byte) + "): " + reason);
   } catch (const std::exception& e) {
-    return Status("invalid_json", e.what());
+    return Status(RuntimeErrc::kInvalidJson, e.what());
   }
 }
 

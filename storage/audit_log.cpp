@@ -32,6 +32,7 @@
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
@@ -99,7 +100,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
     std::string_view key = it.key().ToStringView();
     const size_t end = key.find('\0', 1);
     if (end == std::string_view::npos) {
-      return Status("storage_corrupt", "an audit row has a malformed key");
+      return Status(StorageErrc::kCorrupt, "an audit row has a malformed key");
     }
     std::string chain(key.substr(1, end - 1));
     keys::audit_prefix(prefix, chain);
@@ -276,8 +277,8 @@ Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, in
   Status corrupt;
   Status s = scan(chain_of(tenant), after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
     if (record == nullptr) {
-      corrupt = Status("storage_corrupt", "audit record " + std::to_string(seq) + " of " +
-                                              chain_of(tenant) + " does not parse");
+      corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
+                                                  chain_of(tenant) + " does not parse");
       return false;
     }
     if (in_range(record->time_ms(), from_ms, to_ms) && action_matches(record->action(), action)) {

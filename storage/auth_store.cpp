@@ -109,7 +109,7 @@ Result<std::string> AuthStore::revoke_api_key(std::string_view tenant, std::stri
   auto found = find_api_key_by_id(tenant, key_id);
   if (!found.ok()) return found.status();
   if (!found.value()) {
-    return Status("not_found",
+    return Status(Errc::kNotFound,
                   "tenant " + std::string(tenant) + " has no API key " + std::string(key_id));
   }
   auto& [hash, key] = *found.value();
@@ -189,7 +189,7 @@ Status AuthStore::delete_tenant(std::string_view id) {
   if (db_.store->read_only()) return db_.store->read_only_error();
   auto existing = get_tenant(id);
   if (!existing.ok()) return existing.status();
-  if (!existing.value()) return Status("not_found", "no tenant " + std::string(id));
+  if (!existing.value()) return Status(Errc::kNotFound, "no tenant " + std::string(id));
   rocksdb::WriteBatch batch;
   internal::BatchCheck check;
   std::string k;

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "base/metrics.hpp"
+#include "storage/errc.hpp"
 
 namespace yantra::storage {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 Result<uint64_t> statvfs_free(const std::string& path) {
   struct statvfs st {};
   if (::statvfs(path.c_str(), &st) != 0) {
-    return Status("storage_error", "statvfs " + path + ": " + std::strerror(errno));
+    return Status(StorageErrc::kError, "statvfs " + path + ": " + std::strerror(errno));
   }
   return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
 }
@@ -96,7 +97,7 @@ void DiskGuard::note_written(uint64_t bytes) {
 }
 
 Status DiskGuard::refusal() const {
-  return {"store_no_space", "the node is read-only: " + mib(free_bytes()) + " free under " +
+  return {StorageErrc::kNoSpace, "the node is read-only: " + mib(free_bytes()) + " free under " +
                                 options_.path + ", below the floor of " +
                                 mib(options_.min_free_bytes) +
                                 " (min_free_disk_mb); writes resume once space is freed"};

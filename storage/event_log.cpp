@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <string>
 
+#include "storage/errc.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
@@ -44,9 +45,9 @@ Result<std::vector<v1::Event>> EventLog::read(uint32_t partition, std::string_vi
             key.size() == prefix_size + 8 ? keys::get_be64(key.data() + prefix_size) : 0;
         v1::Event& event = events.emplace_back();
         if (key.size() != prefix_size + 8 || !internal::parse_value(value, event)) {
-          return Status("storage_corrupt", "event " + std::string(execution_id) + "/" +
-                                               std::to_string(seq) + " of partition " +
-                                               std::to_string(partition) + " does not parse");
+          return Status(StorageErrc::kCorrupt, "event " + std::string(execution_id) + "/" +
+                                                   std::to_string(seq) + " of partition " +
+                                                   std::to_string(partition) + " does not parse");
         }
         return {};
       },

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
@@ -59,7 +60,7 @@ Result<uint32_t> FlowStore::put(v1::FlowVersion flow) {
       db_, db_.flows, prefix,
       [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Status {
         if (key.size() != prefix.size() + 4) {
-          return Status("storage_corrupt",
+          return Status(StorageErrc::kCorrupt,
                         "flow key of " + flow.tenant() + "/" + flow.flow_id() + " has a bad size");
         }
         latest = keys::get_be32(key.data() + prefix.size());

@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "base/metrics.hpp"
+#include "storage/errc.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
@@ -219,7 +220,7 @@ void LogWriter::run() {
         if (valid[i - begin]) {
           done(result);
         } else {
-          done(Status("invalid_argument",
+          done(Status(Errc::kInvalidArgument,
                       "write request needs a partition below 65536, an execution id of "
                       "1..255 bytes and outbox rows with ids"));
         }

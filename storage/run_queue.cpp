@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
@@ -102,7 +103,7 @@ Result<std::vector<std::pair<std::string, std::string>>> RunQueue::queued_flows(
     const size_t flow_end =
         tenant_end == std::string_view::npos ? tenant_end : key.find('\0', tenant_end + 1);
     if (flow_end == std::string_view::npos) {
-      return Status("storage_corrupt", "a queue row has a malformed key");
+      return Status(StorageErrc::kCorrupt, "a queue row has a malformed key");
     }
     std::string tenant(key.substr(0, tenant_end));
     std::string flow(key.substr(tenant_end + 1, flow_end - tenant_end - 1));
@@ -127,7 +128,7 @@ Status RunQueue::cancel(const v1::QueuedRun& run, const v1::ExecutionSummary& ca
   auto present = db_.get(db_.executions, key);
   if (!present.ok()) return present.status();
   if (!present.value()) {
-    return Status("not_found", "execution " + run.execution_id() + " is no longer queued");
+    return Status(Errc::kNotFound, "execution " + run.execution_id() + " is no longer queued");
   }
   rocksdb::WriteBatch batch;
   internal::BatchCheck check;

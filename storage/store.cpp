@@ -64,6 +64,7 @@
 
 #include "base/metrics.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/errc.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/flow_store.hpp"
@@ -148,7 +149,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (ec) {
-    return Status("storage_error", "cannot create " + options.path + ": " + ec.message());
+    return Status(StorageErrc::kError, "cannot create " + options.path + ": " + ec.message());
   }
 
   std::unique_ptr<Store> store(new Store());
@@ -299,7 +300,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     std::string found;
     for (const auto& d : damage) found += (found.empty() ? "" : "; ") + d;
     if (!options.accept_data_loss) {
-      return Status("storage_corrupt",
+      return Status(StorageErrc::kCorrupt,
                     "the data in " + options.path + " is damaged: " + found +
                         ". Refusing to open rather than lose acknowledged writes silently; "
                         "accept_data_loss recovers to the last consistent point instead");
@@ -379,7 +380,7 @@ Status Store::read_only_error() const {
       "yantra_storage_write_refusals_total", "Writes refused while the store is read-only",
       {{"reason", "no_space"}});
   Status s = write_status();
-  if (s.code() == "store_no_space") {
+  if (s.is(StorageErrc::kNoSpace)) {
     space_refusals.inc();
   } else if (!s.is_ok()) {
     latched_refusals.inc();
@@ -391,11 +392,11 @@ Status Store::write_status() const {
   if (!read_only()) return Status::ok();
   if (latched()) {
     std::lock_guard lock(locks_->cause_mu);
-    return {"store_read_only",
+    return {StorageErrc::kReadOnly,
             "store is read-only after a write error: " + locks_->read_only_cause};
   }
   if (opened_read_only_.load()) {
-    return {"store_no_space", "the node is read-only: the disk under " + options_.path +
+    return {StorageErrc::kNoSpace, "the node is read-only: the disk under " + options_.path +
                                   " was full when it started; free space, then restart it"};
   }
   return disk_guard_->refusal();

@@ -64,6 +64,7 @@
 
 #include "base/result.hpp"
 #include "storage/disk_guard.hpp"
+#include "storage/errc.hpp"
 
 namespace rocksdb {
 class DB;
@@ -172,7 +173,7 @@ class Store {
 
   // Whether writes fsync: true unless the store is Durability::kAsync.
   bool sync_writes() const { return options_.durability == Durability::kSync; }
-  void latch_read_only() { latch_read_only(Status("storage_error", "latched by request")); }
+  void latch_read_only() { latch_read_only(Status(StorageErrc::kError, "latched by request")); }
   // Keeps the first cause, for read_only_error().
   void latch_read_only(const Status& cause);
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "base/crypto.hpp"
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 
@@ -21,7 +22,7 @@ bool valid_pair(std::string_view tenant, std::string_view flow_id) {
 }
 
 Status invalid_pair() {
-  return {"invalid_argument", "tenant and flow id must be non-empty and contain no NUL"};
+  return {Errc::kInvalidArgument, "tenant and flow id must be non-empty and contain no NUL"};
 }
 
 Result<std::optional<std::string>> get(const Store& store, const std::string& key) {
@@ -52,7 +53,7 @@ Result<std::optional<TriggerStore::HookTarget>> TriggerStore::find_hook(
   if (!raw.value().has_value()) return std::optional<HookTarget>();
   const std::string& v = *raw.value();
   const size_t nul = v.find('\0');
-  if (nul == std::string::npos) return Status("storage_corrupt", "hook row does not parse");
+  if (nul == std::string::npos) return Status(StorageErrc::kCorrupt, "hook row does not parse");
   return std::optional<HookTarget>(HookTarget{v.substr(0, nul), v.substr(nul + 1)});
 }
 
@@ -119,7 +120,8 @@ Result<std::optional<TriggerStore::ScheduleRow>> TriggerStore::schedule(
   auto raw = get(store_, k);
   if (!raw.ok()) return raw.status();
   if (!raw.value().has_value()) return std::optional<ScheduleRow>();
-  if (raw.value()->size() != 16) return Status("storage_corrupt", "schedule row does not parse");
+  if (raw.value()->size() != 16)
+    return Status(StorageErrc::kCorrupt, "schedule row does not parse");
   ScheduleRow row;
   row.last_fired_ms = static_cast<int64_t>(keys::get_be64(raw.value()->data()));
   row.anchor_ms = static_cast<int64_t>(keys::get_be64(raw.value()->data() + 8));

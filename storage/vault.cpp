@@ -36,6 +36,7 @@
 
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
+#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
@@ -54,11 +55,11 @@ constexpr size_t kMaxSecretName = 128;
 constexpr size_t kMaxSecretValue = 1 << 20;
 
 Status storage_error(const rocksdb::Status& s) {
-  return {"storage_error", s.ToString()};
+  return {StorageErrc::kError, s.ToString()};
 }
 
 Status invalid(std::string message) {
-  return {"invalid_argument", std::move(message)};
+  return {Errc::kInvalidArgument, std::move(message)};
 }
 
 void wipe(std::string& s) {
@@ -97,13 +98,13 @@ Result<std::string> seal(std::string_view key, std::string_view nonce, std::stri
       EVP_EncryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) != 1 ||
       EVP_EncryptUpdate(c.ctx, bytes(out), &len, bytes(plaintext),
                         static_cast<int>(plaintext.size())) != 1) {
-    return Status("crypto_error", "AES-256-GCM encryption failed");
+    return Status(Errc::kCryptoError, "AES-256-GCM encryption failed");
   }
   total = len;
   if (EVP_EncryptFinal_ex(c.ctx, bytes(out) + total, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
                           bytes(out) + plaintext.size()) != 1) {
-    return Status("crypto_error", "AES-256-GCM encryption failed");
+    return Status(Errc::kCryptoError, "AES-256-GCM encryption failed");
   }
   return out;
 }
@@ -180,20 +181,20 @@ Result<v1::TenantDataKey> wrap(std::string_view master_key, std::string_view ten
 Result<std::string> unwrap(std::string_view master_key, std::string_view tenant,
                            const v1::TenantDataKey& row) {
   if (row.master_key_id() != master_key_id(master_key)) {
-    return Status("master_key_mismatch", "the data key of tenant " + std::string(tenant) +
-                                             " was wrapped by master key " + row.master_key_id() +
-                                             ", not by " + master_key_id(master_key));
+    return Status(StorageErrc::kMasterKeyMismatch,
+                  "the data key of tenant " + std::string(tenant) + " was wrapped by master key " +
+                      row.master_key_id() + ", not by " + master_key_id(master_key));
   }
   auto key = unseal(master_key, row.nonce(), tenant, row.wrapped());
   if (!key || key->size() != kDataKeySize) {
-    return Status("decrypt_failed",
+    return Status(StorageErrc::kDecryptFailed,
                   "the data key of tenant " + std::string(tenant) + " does not authenticate");
   }
   return std::move(*key);
 }
 
 Status bad_master_key(const std::string& what) {
-  return {"invalid_master_key",
+  return {StorageErrc::kInvalidMasterKey,
           "master key must be 64 hex digits or the base64 of 32 bytes: " + what};
 }
 
@@ -226,27 +227,29 @@ Result<std::string> parse_master_key(std::string_view text) {
 Result<std::string> read_master_key_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return Status("master_key_unreadable",
+    return Status(StorageErrc::kMasterKeyUnreadable,
                   "cannot read master key file " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
-    return Status("master_key_unreadable", "master key file " + path + " is not a regular file");
+    return Status(StorageErrc::kMasterKeyUnreadable,
+                  "master key file " + path + " is not a regular file");
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     std::ostringstream mode;
     mode << std::oct << (st.st_mode & 0777);
-    return Status("insecure_master_key_file", "master key file " + path + " has mode 0" +
-                                                  mode.str() + "; it must be 0600 or 0400");
+    return Status(
+        StorageErrc::kInsecureMasterKeyFile,
+        "master key file " + path + " has mode 0" + mode.str() + "; it must be 0600 or 0400");
   }
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) {
     wipe(text);
-    return Status("master_key_unreadable", "cannot read master key file " + path);
+    return Status(StorageErrc::kMasterKeyUnreadable, "cannot read master key file " + path);
   }
   auto key = parse_master_key(text);
   wipe(text);
-  if (!key.ok()) return Status(key.status().code(), path + ": " + key.status().message());
+  if (!key.ok()) return key.status().with_message(path + ": " + key.status().message());
   return key;
 }
 
@@ -278,7 +281,8 @@ Result<std::unique_ptr<Vault>> Vault::open(Store& store, std::string master_key)
         std::string tenant = key.ToString().substr(1);
         v1::TenantDataKey row;
         if (!internal::parse_value(value, row)) {
-          return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
+          return Status(StorageErrc::kCorrupt,
+                        "the data key of tenant " + tenant + " does not parse");
         }
         auto data_key = unwrap(vault->master_key_, tenant, row);
         if (!data_key.ok()) return data_key.status();
@@ -303,7 +307,7 @@ Result<std::optional<std::string>> Vault::data_key(std::string_view tenant) cons
   if (!s.ok()) return storage_error(s);
   v1::TenantDataKey row;
   if (!row.ParseFromString(value)) {
-    return Status("storage_corrupt",
+    return Status(StorageErrc::kCorrupt,
                   "the data key of tenant " + std::string(tenant) + " does not parse");
   }
   auto key = unwrap(master_key_, tenant, row);
@@ -354,8 +358,8 @@ Result<Vault::SecretInfo> Vault::put(std::string_view tenant, std::string_view n
     v1::SecretRecord old;
     if (!old.ParseFromString(previous)) {
       wipe(key);
-      return Status("storage_corrupt", "secret " + std::string(name) + " of tenant " +
-                                           std::string(tenant) + " does not parse");
+      return Status(StorageErrc::kCorrupt, "secret " + std::string(name) + " of tenant " +
+                                               std::string(tenant) + " does not parse");
     }
     info.version = old.version() + 1;
     info.created_ms = old.created_ms();
@@ -411,20 +415,20 @@ Result<std::optional<std::string>> Vault::get(std::string_view tenant,
   if (!s.ok()) return storage_error(s);
   v1::SecretRecord record;
   if (!record.ParseFromString(value)) {
-    return Status("storage_corrupt", "secret " + std::string(name) + " of tenant " +
-                                         std::string(tenant) + " does not parse");
+    return Status(StorageErrc::kCorrupt, "secret " + std::string(name) + " of tenant " +
+                                             std::string(tenant) + " does not parse");
   }
   auto key = data_key(tenant);
   if (!key.ok()) return key.status();
   if (!key.value()) {
-    return Status("decrypt_failed", "tenant " + std::string(tenant) + " has secret " +
-                                        std::string(name) + " but no data key");
+    return Status(StorageErrc::kDecryptFailed, "tenant " + std::string(tenant) + " has secret " +
+                                                   std::string(name) + " but no data key");
   }
   auto plain = unseal(*key.value(), record.nonce(), secret_aad(tenant, name), record.ciphertext());
   wipe(*key.value());
   if (!plain) {
-    return Status("decrypt_failed", "secret " + std::string(name) + " of tenant " +
-                                        std::string(tenant) + " does not authenticate");
+    return Status(StorageErrc::kDecryptFailed, "secret " + std::string(name) + " of tenant " +
+                                                   std::string(tenant) + " does not authenticate");
   }
   return std::optional<std::string>(std::move(*plain));
 }
@@ -441,7 +445,7 @@ Result<std::vector<Vault::SecretInfo>> Vault::list(std::string_view tenant) cons
         std::string name(key.data() + prefix_size, key.size() - prefix_size);
         v1::SecretRecord record;
         if (!internal::parse_value(value, record)) {
-          return Status("storage_corrupt",
+          return Status(StorageErrc::kCorrupt,
                         "secret " + name + " of tenant " + std::string(tenant) + " does not parse");
         }
         out.push_back(
@@ -461,7 +465,7 @@ Status Vault::remove(std::string_view tenant, std::string_view name) {
   std::string value;
   rocksdb::Status s = db_.rocks->Get(rocksdb::ReadOptions(), db_.secrets, k, &value);
   if (s.IsNotFound()) {
-    return Status("not_found",
+    return Status(Errc::kNotFound,
                   "tenant " + std::string(tenant) + " has no secret " + std::string(name));
   }
   if (!s.ok()) return storage_error(s);
@@ -485,7 +489,8 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
         std::string tenant = k.ToString().substr(1);
         v1::TenantDataKey row;
         if (!internal::parse_value(value, row)) {
-          return Status("storage_corrupt", "the data key of tenant " + tenant + " does not parse");
+          return Status(StorageErrc::kCorrupt,
+                        "the data key of tenant " + tenant + " does not parse");
         }
         auto key = unwrap(old_key, tenant, row);
         if (!key.ok()) return key.status();

@@ -6,6 +6,7 @@
 //
 // Times in from/to are Unix milliseconds or RFC 3339 UTC timestamps
 // ("2026-11-22T10:00:00Z").
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/encoding.hpp"
 #include "base/time.hpp"
@@ -26,9 +27,9 @@ json record_view(const v1::AuditRecord& r) {
 Result<int64_t> query_time(const HttpRequest& req, const std::string& name) {
   const std::string* v = req.query_param(name);
   if (v == nullptr || v->empty()) return int64_t{0};
-  const Status bad("invalid_parameter", "query parameter '" + name +
-                                            "' must be Unix milliseconds or an RFC 3339 UTC "
-                                            "time like 2026-11-22T10:00:00Z");
+  const Status bad(ApiErrc::kInvalidParameter, "query parameter '" + name +
+                                                   "' must be Unix milliseconds or an RFC 3339 UTC "
+                                                   "time like 2026-11-22T10:00:00Z");
   if (v->find_first_not_of("0123456789") == std::string::npos) {
     if (v->size() > 15) return bad;
     return static_cast<int64_t>(std::stoll(*v));
@@ -44,7 +45,7 @@ Result<std::string> chain_of(const std::shared_ptr<RouteCtx>& ctx) {
   if (!ctx->who.is_operator()) return ctx->who.tenant;
   const std::string* t = ctx->req.query_param("tenant");
   if (t == nullptr || t->empty()) {
-    return Status("invalid_parameter",
+    return Status(ApiErrc::kInvalidParameter,
                   "query parameter 'tenant' is required ('-' for records "
                   "without a tenant)");
   }

@@ -1,6 +1,7 @@
 // /api/v1/executions: list (newest first, cursor paging), get (the state
 // folded from the log: the log is the truth), events (paged history), cancel
 // (an event like any other; answered once it is durable).
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/redact.hpp"
@@ -19,12 +20,13 @@ void register_execution_routes(Router& router, Services& svc) {
                                           "failed",  "cancelled", "timed_out"};
         if (status != nullptr && !status->empty() &&
             std::find(std::begin(kStatuses), std::end(kStatuses), *status) == std::end(kStatuses)) {
-          return respond_error(ctx, Status("invalid_parameter",
+          return respond_error(ctx, Status(ApiErrc::kInvalidParameter,
                                            "status must be one of running, waiting, completed, "
                                            "failed, cancelled, timed_out"));
         }
         if (cursor != nullptr && !cursor->empty() && !is_valid_execution_id(*cursor)) {
-          return respond_error(ctx, Status("invalid_parameter", "cursor is not a valid cursor"));
+          return respond_error(ctx,
+                               Status(ApiErrc::kInvalidParameter, "cursor is not a valid cursor"));
         }
         const size_t n = std::max<uint64_t>(1, limit.value());
         auto page = svc.engine.list_executions(ctx->who.tenant, flow_id ? *flow_id : "",
@@ -50,7 +52,7 @@ void register_execution_routes(Router& router, Services& svc) {
                auto st = svc.engine.load_state(ctx->param("id"));
                if (!st.ok()) {
                  // Retention removed the history; the summary is kept longer.
-                 if (st.status().code() != "not_found") return respond_error(ctx, st.status());
+                 if (!st.status().is(Errc::kNotFound)) return respond_error(ctx, st.status());
                  json view = summary_view(summary.value());
                  view["events_expired"] = true;
                  return respond_json(ctx, 200, view);

@@ -3,8 +3,10 @@
 // (a tombstone version: running executions keep their pinned version), and
 // run. Definitions are validated by the engine; every problem comes back in
 // error.details with its JSON pointer.
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/utf8.hpp"
+#include "runtime/errc.hpp"
 #include "runtime/redact.hpp"
 
 namespace yantra::api {
@@ -18,7 +20,7 @@ namespace {
 // parsers; headers are checked here.
 void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json def, int status) {
   if (!utf8::is_valid(ctx->req.header("x-change-note"))) {
-    return respond_error(ctx, Status("invalid_request", "X-Change-Note is not valid UTF-8"));
+    return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "X-Change-Note is not valid UTF-8"));
   }
   // The synced write runs on the admin pool; the answer is sent from there.
   svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
@@ -42,14 +44,14 @@ Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uin
   for (char c : *v) {
     if (c < '0' || c > '9' || n > max) {
       return Status(
-          "invalid_parameter",
+          ApiErrc::kInvalidParameter,
           "query parameter '" + name + "' must be an integer between 0 and " + std::to_string(max));
     }
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   if (n > max) {
     return Status(
-        "invalid_parameter",
+        ApiErrc::kInvalidParameter,
         "query parameter '" + name + "' must be an integer between 0 and " + std::to_string(max));
   }
   return n;
@@ -59,9 +61,9 @@ void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRe
                       uint64_t wait_ms) {
   if (svc.runs_in_flight.fetch_add(1) >= svc.max_runs_in_flight) {
     svc.runs_in_flight.fetch_sub(1);
-    HttpResponse busy = error_response(
-        Status("rate_limited", "too many runs in flight on this node (" +
-                                   std::to_string(svc.max_runs_in_flight) + "); retry shortly"));
+    HttpResponse busy = error_response(Status(
+        Errc::kRateLimited, "too many runs in flight on this node (" +
+                                std::to_string(svc.max_runs_in_flight) + "); retry shortly"));
     busy.headers.emplace_back("Retry-After", "1");
     return ctx->respond(std::move(busy));
   }
@@ -125,8 +127,8 @@ void register_flow_routes(Router& router, Services& svc) {
                      svc.engine.get_flow_version(ctx->who.tenant, def["id"].get<std::string>());
                  if (existing.ok()) {
                    return respond_error(
-                       ctx, Status("conflict", "flow '" + def["id"].get<std::string>() +
-                                                   "' already exists; use PUT to update it"));
+                       ctx, Status(Errc::kConflict, "flow '" + def["id"].get<std::string>() +
+                                                        "' already exists; use PUT to update it"));
                  }
                }
                put_definition(svc, ctx, std::move(def), 201);
@@ -149,8 +151,9 @@ void register_flow_routes(Router& router, Services& svc) {
         if (!fv.ok()) return respond_error(ctx, fv.status());
         if (fv.value().deleted()) {
           return respond_error(
-              ctx, Status("not_found", "version " + std::to_string(version.value()) + " of flow '" +
-                                           ctx->param("id") + "' is a deletion"));
+              ctx,
+              Status(Errc::kNotFound, "version " + std::to_string(version.value()) + " of flow '" +
+                                          ctx->param("id") + "' is a deletion"));
         }
         if (wants_yaml(ctx->req)) {
           json def = json::parse(fv.value().definition_json(), nullptr, false);
@@ -176,7 +179,7 @@ void register_flow_routes(Router& router, Services& svc) {
           if (!def.contains("id")) def["id"] = ctx->param("id");
           if (!def["id"].is_string() || def["id"].get<std::string>() != ctx->param("id")) {
             return respond_error(
-                ctx, Status("invalid_flow", "flow id in the body does not match the URL",
+                ctx, Status(RuntimeErrc::kInvalidFlow, "flow id in the body does not match the URL",
                             {{"/id", "must be '" + ctx->param("id") + "' (the id in the URL)"}}));
           }
         }
@@ -199,7 +202,7 @@ void register_flow_routes(Router& router, Services& svc) {
                if (!versions.ok()) return respond_error(ctx, versions.status());
                if (versions.value().empty()) {
                  return respond_error(
-                     ctx, Status("not_found", "flow '" + ctx->param("id") + "' not found"));
+                     ctx, Status(Errc::kNotFound, "flow '" + ctx->param("id") + "' not found"));
                }
                json items = json::array();
                for (const auto& fv : versions.value()) {
@@ -222,14 +225,14 @@ void register_flow_routes(Router& router, Services& svc) {
                const json& b = body.value();
                if (!b.is_object() || !b.contains("version") || !b["version"].is_number_unsigned() ||
                    b["version"].get<uint64_t>() == 0 || b["version"].get<uint64_t>() > UINT32_MAX) {
-                 return respond_error(ctx, Status("invalid_request", "version is required",
+                 return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "version is required",
                                                   {{"/version", "must be a version number ≥ 1"}}));
                }
                const auto version = static_cast<uint32_t>(b["version"].get<uint64_t>());
                auto old = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), version);
                if (!old.ok()) return respond_error(ctx, old.status());
                if (old.value().deleted()) {
-                 return respond_error(ctx, Status("conflict", "version " + std::to_string(version) +
+                 return respond_error(ctx, Status(Errc::kConflict, "version " + std::to_string(version) +
                                                                   " is a deletion"));
                }
                json def = json::parse(old.value().definition_json(), nullptr, false);
@@ -241,45 +244,46 @@ void register_flow_routes(Router& router, Services& svc) {
                                   });
              });
 
-  router.add(
-      "POST", "/api/v1/flows/{id}/run", Access::kEditor,
-      [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        RunRequest run;
-        run.tenant = ctx->who.tenant;
-        run.flow_id = ctx->param("id");
-        run.idempotency_key = ctx->req.header("idempotency-key");
-        if (run.idempotency_key.size() > 200) {
-          return respond_error(ctx,
-                               Status("invalid_request", "Idempotency-Key is longer than 200"));
-        }
-        if (!utf8::is_valid(run.idempotency_key)) {
-          return respond_error(ctx,
-                               Status("invalid_request", "Idempotency-Key is not valid UTF-8"));
-        }
-        if (!ctx->req.body.empty()) {
-          auto body = parse_body(ctx->req);
-          if (!body.ok()) return respond_error(ctx, body.status());
-          const json& b = body.value();
-          if (!b.is_object()) {
-            return respond_error(ctx, Status("invalid_request", "request body must be an object",
-                                             {{"", "must be an object like {\"input\": {...}}"}}));
-          }
-          for (const auto& [k, v] : b.items()) {
-            if (k != "input" && k != "shared") {
-              return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
-                                               {{"/" + k, "unknown field (expected input)"}}));
-            }
-          }
-          if (b.contains("input")) {
-            run.input = b["input"];
-          } else if (b.contains("shared")) {
-            run.input = b["shared"];
-          }
-        }
-        auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
-        if (!wait.ok()) return respond_error(ctx, wait.status());
-        start_and_answer(svc, ctx, std::move(run), wait.value());
-      });
+  router.add("POST", "/api/v1/flows/{id}/run", Access::kEditor,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               RunRequest run;
+               run.tenant = ctx->who.tenant;
+               run.flow_id = ctx->param("id");
+               run.idempotency_key = ctx->req.header("idempotency-key");
+               if (run.idempotency_key.size() > 200) {
+                 return respond_error(
+                     ctx, Status(ApiErrc::kInvalidRequest, "Idempotency-Key is longer than 200"));
+               }
+               if (!utf8::is_valid(run.idempotency_key)) {
+                 return respond_error(
+                     ctx, Status(ApiErrc::kInvalidRequest, "Idempotency-Key is not valid UTF-8"));
+               }
+               if (!ctx->req.body.empty()) {
+                 auto body = parse_body(ctx->req);
+                 if (!body.ok()) return respond_error(ctx, body.status());
+                 const json& b = body.value();
+                 if (!b.is_object()) {
+                   return respond_error(
+                       ctx, Status(ApiErrc::kInvalidRequest, "request body must be an object",
+                                   {{"", "must be an object like {\"input\": {...}}"}}));
+                 }
+                 for (const auto& [k, v] : b.items()) {
+                   if (k != "input" && k != "shared") {
+                     return respond_error(
+                         ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
+                                     {{"/" + k, "unknown field (expected input)"}}));
+                   }
+                 }
+                 if (b.contains("input")) {
+                   run.input = b["input"];
+                 } else if (b.contains("shared")) {
+                   run.input = b["shared"];
+                 }
+               }
+               auto wait = query_uint(ctx->req, "wait_ms", 0, svc.max_wait_ms);
+               if (!wait.ok()) return respond_error(ctx, wait.status());
+               start_and_answer(svc, ctx, std::move(run), wait.value());
+             });
 }
 
 }  // namespace yantra::api

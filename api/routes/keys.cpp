@@ -4,6 +4,7 @@
 // owners out). The secret is shown once, at creation; the store keeps its
 // SHA-256 only. Revocation is immediate: the key leaves the cache too.
 #include "api/auth.hpp"
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/crypto.hpp"
 #include "base/time.hpp"
@@ -28,7 +29,7 @@ void register_key_routes(Router& router, Services& svc) {
     const json& b = body.value();
     std::vector<Problem> problems;
     if (!b.is_object())
-      return respond_error(ctx, Status("invalid_request", "body must be an object"));
+      return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "body must be an object"));
     for (const auto& [k, v] : b.items()) {
       if (k != "name" && k != "role") problems.push_back({"/" + k, "unknown field '" + k + "'"});
     }
@@ -46,12 +47,14 @@ void register_key_routes(Router& router, Services& svc) {
       }
     }
     if (!problems.empty()) {
-      return respond_error(ctx, Status("invalid_request", "key is invalid", std::move(problems)));
+      return respond_error(ctx,
+                           Status(ApiErrc::kInvalidRequest, "key is invalid", std::move(problems)));
     }
     if (role_rank(role) > role_rank(ctx->who.role) ||
         (role == "owner" && ctx->who.role != "owner")) {
-      return respond_error(ctx, Status("forbidden", "role '" + ctx->who.role +
-                                                        "' may not create '" + role + "' keys"));
+      return respond_error(
+          ctx, Status(Errc::kForbidden,
+                      "role '" + ctx->who.role + "' may not create '" + role + "' keys"));
     }
     auto fresh = new_api_key();
     if (!fresh.ok()) return respond_error(ctx, fresh.status());
@@ -84,10 +87,10 @@ void register_key_routes(Router& router, Services& svc) {
         if (!found.ok()) return respond_error(ctx, found.status());
         if (!found.value().has_value()) {
           return respond_error(ctx,
-                               Status("not_found", "key '" + ctx->param("id") + "' not found"));
+                               Status(Errc::kNotFound, "key '" + ctx->param("id") + "' not found"));
         }
         if (found.value()->role() == "owner" && ctx->who.role != "owner") {
-          return respond_error(ctx, Status("forbidden", "only an owner may revoke an owner key"));
+          return respond_error(ctx, Status(Errc::kForbidden, "only an owner may revoke an owner key"));
         }
         svc.admin.revoke_api_key(ctx->who.tenant, ctx->param("id"),
                                  [&svc, ctx](Result<std::string> hash) {

@@ -6,6 +6,8 @@
 //
 // Under /accounts/{tenant}, a tenant other than the caller's answers 404,
 // the same as a missing secret: tenant names are not probed this way.
+#include "actors/errc.hpp"
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/time.hpp"
 
@@ -24,7 +26,7 @@ json info_view(const SecretInfo& i) {
 // Whether the node has a vault; answers for its absence (no master key).
 bool vault_or_error(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (svc.admin.has_vault()) return true;
-  respond_error(ctx, Status("vault_unavailable", "this node has no master key configured"));
+  respond_error(ctx, Status(ActorsErrc::kVaultUnavailable, "this node has no master key configured"));
   return false;
 }
 
@@ -32,7 +34,7 @@ bool vault_or_error(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
 bool own_account(const std::shared_ptr<RouteCtx>& ctx) {
   auto it = ctx->params.find("tenant");
   if (it == ctx->params.end() || it->second == ctx->who.tenant) return true;
-  respond_error(ctx, Status("not_found", "account '" + it->second + "' not found"));
+  respond_error(ctx, Status(Errc::kNotFound, "account '" + it->second + "' not found"));
   return false;
 }
 
@@ -44,7 +46,8 @@ void put_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   const json& b = body.value();
   std::vector<Problem> problems;
   if (!b.is_object()) {
-    return respond_error(ctx, Status("invalid_request", "body must be {\"value\": \"...\"}"));
+    return respond_error(ctx,
+                         Status(ApiErrc::kInvalidRequest, "body must be {\"value\": \"...\"}"));
   }
   for (const auto& [k, v] : b.items()) {
     if (k != "value") problems.push_back({"/" + k, "unknown field '" + k + "'"});
@@ -57,7 +60,8 @@ void put_secret(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
     problems.push_back({"/value", "must not be empty"});
   }
   if (!problems.empty()) {
-    return respond_error(ctx, Status("invalid_request", "secret is invalid", std::move(problems)));
+    return respond_error(
+        ctx, Status(ApiErrc::kInvalidRequest, "secret is invalid", std::move(problems)));
   }
   svc.admin.put_secret(ctx->who.tenant, ctx->param("name"), b["value"].get<std::string>(), now_ms(),
                        [ctx](Result<SecretInfo> info) {

@@ -7,6 +7,7 @@
 // floor) still serves reads, so /readyz stays 200 and says "writes": false
 // with the reason; a probe that routes writes asks /readyz?writes=true,
 // which answers 503 then.
+#include "api/errc.hpp"
 #include "api/openapi.hpp"
 #include "api/services.hpp"
 #include "base/metrics.hpp"
@@ -26,17 +27,17 @@ void register_system_routes(Router& router, Services& svc) {
       if (name != "writes") continue;
       if (value != "true" && value != "false") {
         return respond_error(
-            ctx, Status("invalid_parameter",
+            ctx, Status(ApiErrc::kInvalidParameter,
                         "query parameter writes must be true or false, not '" + value + "'"));
       }
       need_writes = value == "true";
     }
     if (!svc.engine.ready()) {
-      return ctx->respond(error_response(503, "not_ready", "recovery in progress"));
+      return ctx->respond(error_response(Status(ApiErrc::kNotReady, "recovery in progress")));
     }
     const Status writes = svc.engine.write_status();
     if (need_writes && !writes.is_ok()) {
-      return ctx->respond(error_response(503, writes.code(), writes.message()));
+      return respond_error(ctx, writes);  // 503: store_read_only, store_no_space
     }
     json body = {{"status", "ready"}, {"writes", writes.is_ok()}};
     if (!writes.is_ok()) {

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "api/auth.hpp"
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/crypto.hpp"
 #include "base/time.hpp"
@@ -38,7 +39,7 @@ json tenant_view(const v1::Tenant& t, const Engine::TenantUsage& usage) {
 // reported with its JSON pointer.
 Status apply_fields(const json& body, v1::Tenant& t) {
   std::vector<Problem> problems;
-  if (!body.is_object()) return Status("invalid_request", "body must be a JSON object");
+  if (!body.is_object()) return Status(ApiErrc::kInvalidRequest, "body must be a JSON object");
   for (const auto& [key, value] : body.items()) {
     if (key == "id") continue;  // checked by the caller
     if (key == "name") {
@@ -84,7 +85,7 @@ Status apply_fields(const json& body, v1::Tenant& t) {
     }
   }
   if (!problems.empty()) {
-    return Status("invalid_request", "tenant is invalid", std::move(problems));
+    return Status(ApiErrc::kInvalidRequest, "tenant is invalid", std::move(problems));
   }
   return Status::ok();
 }
@@ -100,7 +101,7 @@ void register_tenant_routes(Router& router, Services& svc) {
         if (!b.is_object() || !b.contains("id") || !b["id"].is_string() ||
             !valid_tenant_id(b["id"].get<std::string>())) {
           return respond_error(
-              ctx, Status("invalid_request", "tenant is invalid",
+              ctx, Status(ApiErrc::kInvalidRequest, "tenant is invalid",
                           {{"/id", "is required and must match [a-z0-9][a-z0-9_-]{0,62}"}}));
         }
         v1::Tenant t;
@@ -114,7 +115,7 @@ void register_tenant_routes(Router& router, Services& svc) {
         if (existing.value().has_value()) {
           return respond_error(
               ctx,
-              Status("already_exists", existing.value()->status() == "deleted"
+              Status(Errc::kAlreadyExists, existing.value()->status() == "deleted"
                                            ? "tenant id '" + t.id() +
                                                  "' belonged to a deleted tenant and is not reused"
                                            : "tenant '" + t.id() + "' already exists"));
@@ -163,7 +164,7 @@ void register_tenant_routes(Router& router, Services& svc) {
                if (!t.ok()) return respond_error(ctx, t.status());
                if (!t.value().has_value() || t.value()->status() == "deleted") {
                  return respond_error(
-                     ctx, Status("not_found", "tenant '" + ctx->param("t") + "' not found"));
+                     ctx, Status(Errc::kNotFound, "tenant '" + ctx->param("t") + "' not found"));
                }
                respond_json(ctx, 200, tenant_view(*t.value(), svc.engine.usage(ctx->param("t"))));
              });
@@ -173,14 +174,14 @@ void register_tenant_routes(Router& router, Services& svc) {
                auto body = parse_body(ctx->req);
                if (!body.ok()) return respond_error(ctx, body.status());
                if (body.value().is_object() && body.value().contains("id")) {
-                 return respond_error(ctx, Status("invalid_request", "tenant is invalid",
+                 return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "tenant is invalid",
                                                   {{"/id", "cannot be changed"}}));
                }
                auto t = svc.engine.tenant(ctx->param("t"));
                if (!t.ok()) return respond_error(ctx, t.status());
                if (!t.value().has_value() || t.value()->status() == "deleted") {
                  return respond_error(
-                     ctx, Status("not_found", "tenant '" + ctx->param("t") + "' not found"));
+                     ctx, Status(Errc::kNotFound, "tenant '" + ctx->param("t") + "' not found"));
                }
                v1::Tenant updated = *t.value();
                Status s = apply_fields(body.value(), updated);

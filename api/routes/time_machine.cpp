@@ -3,6 +3,7 @@
 // optionally with a patched input or step outputs) and retry (a failed run
 // continues from its failed step). All of it is read from, or appended to,
 // the event log: the source of a fork is never modified.
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "runtime/json_patch.hpp"
 #include "runtime/redact.hpp"
@@ -23,9 +24,9 @@ Result<json> state_at(Services& svc, const std::string& tenant, const std::strin
   if (!st.ok()) return st.status();
   const uint64_t last = st.value().last_seq;
   if (at_seq > last) {
-    return Status("invalid_parameter", "at_seq " + std::to_string(at_seq) +
-                                           " is beyond the last event (" + std::to_string(last) +
-                                           ")");
+    return Status(ApiErrc::kInvalidParameter, "at_seq " + std::to_string(at_seq) +
+                                                  " is beyond the last event (" +
+                                                  std::to_string(last) + ")");
   }
   json view = execution_view(st.value());
   view["at_seq"] = st.value().last_seq;
@@ -42,11 +43,11 @@ Result<json> state_at(Services& svc, const std::string& tenant, const std::strin
 // inside {"from_seq", "patch"}, so point into that body. An invalid argument
 // without details is the fork point (past the source's last event).
 Status in_replay_body(const Status& s) {
-  if (s.code() != "invalid_argument") return s;
+  if (!s.is(Errc::kInvalidArgument)) return s;
   std::vector<Problem> details;
   for (const auto& d : s.details()) details.push_back({"/patch" + d.path, d.message});
   if (details.empty()) details.push_back({"/from_seq", s.message()});
-  return Status(s.code(), s.message(), std::move(details));
+  return s.with_message(s.message(), std::move(details));
 }
 
 }  // namespace
@@ -76,14 +77,14 @@ void register_time_machine_routes(Router& router, Services& svc) {
                const std::string* to = ctx->req.query_param("to_seq");
                if (from == nullptr || to == nullptr) {
                  return respond_error(
-                     ctx, Status("invalid_parameter", "from_seq and to_seq are required"));
+                     ctx, Status(ApiErrc::kInvalidParameter, "from_seq and to_seq are required"));
                }
                auto a = query_uint(ctx->req, "from_seq", 0, UINT64_MAX / 2);
                auto b = query_uint(ctx->req, "to_seq", 0, UINT64_MAX / 2);
                if (!a.ok()) return respond_error(ctx, a.status());
                if (!b.ok()) return respond_error(ctx, b.status());
                if (a.value() == 0 || b.value() == 0) {
-                 return respond_error(ctx, Status("invalid_parameter", "seqs start at 1"));
+                 return respond_error(ctx, Status(ApiErrc::kInvalidParameter, "seqs start at 1"));
                }
                auto sa = state_at(svc, ctx->who.tenant, ctx->param("id"), a.value());
                if (!sa.ok()) return respond_error(ctx, sa.status());
@@ -105,19 +106,19 @@ void register_time_machine_routes(Router& router, Services& svc) {
           body = std::move(b.value());
         }
         if (!body.is_object()) {
-          return respond_error(ctx, Status("invalid_request", "body must be an object",
+          return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "body must be an object",
                                            {{"", "must be {\"from_seq\": N, \"patch\": {...}}"}}));
         }
         for (const auto& [k, v] : body.items()) {
           if (k != "from_seq" && k != "patch") {
-            return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
+            return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
                                              {{"/" + k, "unknown field"}}));
           }
         }
         uint64_t from_seq = 0;
         if (body.contains("from_seq")) {
           if (!body["from_seq"].is_number_unsigned() || body["from_seq"].get<uint64_t>() == 0) {
-            return respond_error(ctx, Status("invalid_request", "from_seq must be ≥ 1",
+            return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "from_seq must be ≥ 1",
                                              {{"/from_seq", "must be an integer ≥ 1"}}));
           }
           from_seq = body["from_seq"].get<uint64_t>();

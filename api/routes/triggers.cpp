@@ -16,8 +16,11 @@
 // trigger reads the status from the latest version.
 #include <cstdlib>
 
+#include "actors/errc.hpp"
+#include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/crypto.hpp"
+#include "storage/errc.hpp"
 #include "base/encoding.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
@@ -25,7 +28,7 @@
 namespace yantra::api {
 namespace {
 
-const Status kUnknownHook("not_found", "unknown webhook");
+const Status kUnknownHook(Errc::kNotFound, "unknown webhook");
 
 // Constant time in content and length: both sides are hashed first.
 bool same_secret(const std::string& given, const std::string& expected) {
@@ -39,19 +42,19 @@ Result<std::string> credential(Services& svc, const std::string& tenant, const j
   if (c.is_string()) return c.get<std::string>();
   const std::string name = c.is_object() ? c.value("$secret", "") : "";
   if (!svc.admin.has_vault()) {
-    return Status("vault_unavailable",
+    return Status(ActorsErrc::kVaultUnavailable,
                   "the webhook's credential is secret '" + name + "' and this node has no vault");
   }
   auto value = svc.admin.secret_value(tenant, name);
   if (!value.ok()) return value.status();
   if (!value.value().has_value()) {
-    return Status("unavailable", "the webhook's credential secret '" + name + "' is not set");
+    return Status(Errc::kUnavailable, "the webhook's credential secret '" + name + "' is not set");
   }
   return std::move(*value.value());
 }
 
 Status unauthorized(const std::string& why) {
-  return Status("unauthorized", why);
+  return Status(Errc::kUnauthorized, why);
 }
 
 // The trigger's auth scheme against the request (docs/workflows.md).
@@ -151,9 +154,10 @@ void set_flow_status(Services& svc, const std::shared_ptr<RouteCtx>& ctx,
   auto fv = svc.engine.get_flow_version(ctx->who.tenant, id);
   if (!fv.ok()) return respond_error(ctx, fv.status());
   json def = json::parse(fv.value().definition_json(), nullptr, false);
-  if (!def.is_object()) return respond_error(ctx, Status("storage_corrupt", "flow does not parse"));
+  if (!def.is_object())
+    return respond_error(ctx, Status(StorageErrc::kCorrupt, "flow does not parse"));
   if (def.value("status", "active") == wanted) {
-    return respond_error(ctx, Status("conflict", "flow '" + id + "' is already " + wanted));
+    return respond_error(ctx, Status(Errc::kConflict, "flow '" + id + "' is already " + wanted));
   }
   def["status"] = wanted;
   svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
@@ -192,7 +196,7 @@ void register_trigger_routes(Router& router, Services& svc) {
                auto flow = svc.engine.get_flow(tenant, flow_id);
                if (!flow.ok()) {
                  return respond_error(
-                     ctx, flow.status().code() == "not_found" ? kUnknownHook : flow.status());
+                     ctx, flow.status().is(Errc::kNotFound) ? kUnknownHook : flow.status());
                }
                const Trigger& trigger = flow.value()->trigger_spec;
                if (trigger.type != Trigger::Type::kWebhook) return respond_error(ctx, kUnknownHook);
@@ -236,7 +240,7 @@ void register_trigger_routes(Router& router, Services& svc) {
                if (!flow.ok()) return respond_error(ctx, flow.status());
                if (flow.value()->trigger_spec.type != Trigger::Type::kWebhook) {
                  return respond_error(
-                     ctx, Status("conflict", "flow '" + id + "' has no webhook trigger"));
+                     ctx, Status(Errc::kConflict, "flow '" + id + "' has no webhook trigger"));
                }
                svc.admin.rotate_hook(ctx->who.tenant, id, [ctx](Result<std::string> hook) {
                  if (!hook.ok()) return respond_error(ctx, hook.status());
@@ -256,12 +260,12 @@ void register_trigger_routes(Router& router, Services& svc) {
         const json& b = body.value();
         if (!b.is_object()) {
           return respond_error(
-              ctx, Status("invalid_request", "request body must be an object",
+              ctx, Status(ApiErrc::kInvalidRequest, "request body must be an object",
                           {{"", "must be an object like {\"name\": ..., \"data\": ...}"}}));
         }
         for (const auto& [k, v] : b.items()) {
           if (k != "name" && k != "data") {
-            return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
+            return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
                                              {{"/" + k, "unknown field (expected name, data)"}}));
           }
         }
@@ -269,7 +273,7 @@ void register_trigger_routes(Router& router, Services& svc) {
             !valid_event_name(b["name"].get<std::string>())) {
           return respond_error(
               ctx,
-              Status("invalid_request", "name is required",
+              Status(ApiErrc::kInvalidRequest, "name is required",
                      {{"/name", "must be a string matching [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"}}));
         }
         svc.engine.emit_event(

@@ -6,6 +6,7 @@
 // Who may approve is decided by the step (its approvers: key ids or
 // role:<role>), not by a route role: any key of the tenant may call the
 // route, and the step's check answers 403 for a caller it does not list.
+#include "api/errc.hpp"
 #include "api/services.hpp"
 
 namespace yantra::api {
@@ -47,13 +48,14 @@ void register_wait_routes(Router& router, Services& svc) {
           if (!body.ok()) return respond_error(ctx, body.status());
           const json& b = body.value();
           if (!b.is_object()) {
-            return respond_error(
-                ctx, Status("invalid_request", "body must be an object like {\"data\": ...}"));
+            return respond_error(ctx, Status(ApiErrc::kInvalidRequest,
+                                             "body must be an object like {\"data\": ...}"));
           }
           for (const auto& [k, v] : b.items()) {
             if (k != "data") {
-              return respond_error(ctx, Status("invalid_request", "unknown field '" + k + "'",
-                                               {{"/" + k, "unknown field (expected data)"}}));
+              return respond_error(ctx,
+                                   Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
+                                          {{"/" + k, "unknown field (expected data)"}}));
             }
           }
           if (b.contains("data")) data = b["data"];
@@ -74,9 +76,9 @@ void register_wait_routes(Router& router, Services& svc) {
         const json& b = body.value();
         std::vector<Problem> problems;
         if (!b.is_object()) {
-          return respond_error(
-              ctx,
-              Status("invalid_request", "body must be {\"decision\": \"approved\"|\"rejected\"}"));
+          return respond_error(ctx,
+                               Status(ApiErrc::kInvalidRequest,
+                                      "body must be {\"decision\": \"approved\"|\"rejected\"}"));
         }
         for (const auto& [k, v] : b.items()) {
           if (k != "decision" && k != "comment") {
@@ -98,7 +100,7 @@ void register_wait_routes(Router& router, Services& svc) {
         }
         if (!problems.empty()) {
           return respond_error(
-              ctx, Status("invalid_request", "decision is invalid", std::move(problems)));
+              ctx, Status(ApiErrc::kInvalidRequest, "decision is invalid", std::move(problems)));
         }
         // A step inside a loop or branch is named by its path (?path=),
         // which may hold '/' and cannot be a path segment.
@@ -120,7 +122,7 @@ void register_wait_routes(Router& router, Services& svc) {
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                const std::string* status = ctx->req.query_param("status");
                if (status != nullptr && *status != "pending") {
-                 return respond_error(ctx, Status("invalid_parameter",
+                 return respond_error(ctx, Status(ApiErrc::kInvalidParameter,
                                                   "status must be 'pending' (decided approvals "
                                                   "are in each execution's timeline)"));
                }

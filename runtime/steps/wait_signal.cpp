@@ -6,6 +6,7 @@
 // the engine runs before appending a SignalReceived are in waits.hpp.
 #include <string>
 
+#include "runtime/errc.hpp"
 #include "runtime/steps/decider.hpp"
 #include "runtime/steps/step_kind.hpp"
 #include "runtime/waits.hpp"
@@ -44,13 +45,15 @@ void drive(Decider& d, const FrameCtx&, const std::string& path, const StepState
 Status complete(ExecutionState& st, const std::string& path, const StepState& s,
                 const v1::StepCompleted& e) {
   if (e.signal_seq() == 0) {
-    return Status("invalid_event", "wait_signal step '" + path + "' completes only with a signal");
+    return Status(RuntimeErrc::kInvalidEvent,
+                  "wait_signal step '" + path + "' completes only with a signal");
   }
   const std::string name = s.input.is_object() ? s.input.value("name", "") : "";
   auto qit = st.signals.find(name);
   if (qit == st.signals.end() || qit->second.empty() || qit->second.front().seq != e.signal_seq()) {
-    return Status("invalid_event", "signal " + std::to_string(e.signal_seq()) +
-                                       " is not the oldest pending '" + name + "' signal");
+    return Status(RuntimeErrc::kInvalidEvent, "signal " + std::to_string(e.signal_seq()) +
+                                                  " is not the oldest pending '" + name +
+                                                  "' signal");
   }
   qit->second.erase(qit->second.begin());
   if (qit->second.empty()) st.signals.erase(qit);

@@ -1,5 +1,6 @@
 // Db: the reads and writes every typed store shares (see db.hpp).
 #include "storage/internal/db.hpp"
+#include "storage/errc.hpp"
 
 namespace yantra::storage::internal {
 
@@ -22,15 +23,15 @@ Status Db::write(rocksdb::WriteBatch& batch, bool sync) const {
 }
 
 Status storage_error(const rocksdb::Status& s) {
-  return {"storage_error", s.ToString()};
+  return {StorageErrc::kError, s.ToString()};
 }
 
 Status invalid(std::string message) {
-  return {"invalid_argument", std::move(message)};
+  return {Errc::kInvalidArgument, std::move(message)};
 }
 
 Status corrupt(const std::string& what) {
-  return {"storage_corrupt", what + " does not parse"};
+  return {StorageErrc::kCorrupt, what + " does not parse"};
 }
 
 }  // namespace yantra::storage::internal

@@ -9,6 +9,7 @@
 // - Each WAL handle counts the bytes appended through it; a Sync covers the
 //   count read before it started.
 #include "storage/internal/wal_guard.hpp"
+#include "storage/errc.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -503,10 +504,10 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
   std::string copies;
   std::string error;
   if (!preserve_wals(path, &copies, &error)) {
-    return Status("storage_corrupt", "the data in " + path +
-                                         " is damaged, and its write-ahead log could not be "
-                                         "copied aside before recovery: " +
-                                         error);
+    return Status(StorageErrc::kCorrupt, "the data in " + path +
+                                             " is damaged, and its write-ahead log could not be "
+                                             "copied aside before recovery: " +
+                                             error);
   }
   // The store's own info LOG (internal/info_log.hpp) when it set one.
   std::shared_ptr<rocksdb::Logger> info_log = options.info_log;
@@ -525,16 +526,16 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
   handles->clear();
   rocksdb::Status s = rocksdb::DB::Open(options, path, column_families, handles, db);
   if (!s.ok() && !s.IsCorruption()) {
-    return Status("storage_error", "recovering " + path + " failed: " + s.ToString());
+    return Status(StorageErrc::kError, "recovering " + path + " failed: " + s.ToString());
   }
   if (!s.ok()) {
-    return Status("storage_corrupt", "the data in " + path +
-                                         " is damaged beyond the write-ahead log: even "
-                                         "point-in-time recovery fails (" +
-                                         s.ToString() +
-                                         "); restore it from a backup. Copies of its WAL files "
-                                         "are in " +
-                                         copies);
+    return Status(StorageErrc::kCorrupt, "the data in " + path +
+                                             " is damaged beyond the write-ahead log: even "
+                                             "point-in-time recovery fails (" +
+                                             s.ToString() +
+                                             "); restore it from a backup. Copies of its WAL files "
+                                             "are in " +
+                                             copies);
   }
   // Only now that the loss is taken: had this open failed, the next one
   // must still see the damage the list records.
@@ -543,7 +544,8 @@ Status open_accepting_loss(WalRecovery& recovery, rocksdb::DBOptions options,
     handles->clear();
     delete *db;
     *db = nullptr;
-    return Status("storage_error", "cannot write the WAL list in " + path + ": " + a.ToString());
+    return Status(StorageErrc::kError,
+                  "cannot write the WAL list in " + path + ": " + a.ToString());
   }
   report->assign(damage.begin(), damage.end());
   if (recovery.drop_log) {

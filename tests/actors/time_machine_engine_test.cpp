@@ -85,7 +85,8 @@ Result<std::string> fork_sync(Engine& engine, const std::string& source, uint64_
   auto f = p->get_future();
   engine.fork("default", source, at_seq, patch,
               [p](Result<std::string> id) { p->set_value(std::move(id)); });
-  if (f.wait_for(10s) != std::future_status::ready) return Status("timeout", "fork: no answer");
+  if (f.wait_for(10s) != std::future_status::ready)
+    return Status(Errc::kTimeout, "fork: no answer");
   return f.get();
 }
 
@@ -93,7 +94,8 @@ Result<std::string> retry_sync(Engine& engine, const std::string& id) {
   auto p = std::make_shared<std::promise<Result<std::string>>>();
   auto f = p->get_future();
   engine.retry("default", id, [p](Result<std::string> r) { p->set_value(std::move(r)); });
-  if (f.wait_for(10s) != std::future_status::ready) return Status("timeout", "retry: no answer");
+  if (f.wait_for(10s) != std::future_status::ready)
+    return Status(Errc::kTimeout, "retry: no answer");
   return f.get();
 }
 
@@ -153,7 +155,7 @@ Status transplant(const storage::Store& from, const std::string& id,
                   const std::vector<v1::Event>& events, storage::Store& to) {
   auto summary = from.executions().summary(id);
   if (!summary.ok()) return summary.status();
-  if (!summary.value().has_value()) return Status("not_found", id);
+  if (!summary.value().has_value()) return Status(Errc::kNotFound, id);
   storage::WriteRequest req;
   req.partition = summary.value()->partition();
   req.execution_id = id;
@@ -166,7 +168,7 @@ Status transplant(const storage::Store& from, const std::string& id,
     storage::LogWriter writer(to, req.partition);
     writer.append(std::move(req), [&done](const Status& s) { done.set_value(s); });
   }  // the destructor commits what is queued
-  if (f.wait_for(10s) != std::future_status::ready) return Status("timeout", "transplant");
+  if (f.wait_for(10s) != std::future_status::ready) return Status(Errc::kTimeout, "transplant");
   return f.get();
 }
 

@@ -49,7 +49,7 @@ class WaitsTest : public ::testing::Test {
     auto f = p.get_future();
     engine_->signal("default", id, name, std::move(data),
                     [&p](Result<std::string> r) { p.set_value(std::move(r)); });
-    if (f.wait_for(10s) != std::future_status::ready) return Status("timeout", "no answer");
+    if (f.wait_for(10s) != std::future_status::ready) return Status(Errc::kTimeout, "no answer");
     return f.get();
   }
 
@@ -59,7 +59,7 @@ class WaitsTest : public ::testing::Test {
     auto f = p.get_future();
     engine_->approve("default", id, step, key, role, approved, "because",
                      [&p](Status s) { p.set_value(std::move(s)); });
-    if (f.wait_for(10s) != std::future_status::ready) return Status("timeout", "no answer");
+    if (f.wait_for(10s) != std::future_status::ready) return Status(Errc::kTimeout, "no answer");
     return f.get();
   }
 

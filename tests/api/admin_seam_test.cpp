@@ -61,9 +61,7 @@ class AdminSeamTest : public ::testing::Test {
         [this](api::HttpRequest req, api::Responder respond) {
           app_->handle(std::move(req), std::move(respond));
         },
-        [](int status, const std::string& code, const std::string& message) {
-          return api::error_response(status, code, message);
-        });
+        [](const Status& status) { return api::error_response(status); });
     ASSERT_TRUE(server.ok()) << server.status().to_string();
     server_ = std::move(server.value());
     app_->set_server(server_.get());

@@ -4,6 +4,7 @@
 // it sent. The client below is deliberately dumb: it writes exactly what the
 // test gives it and parses responses with Content-Length only, which is what
 // the server promises to send.
+#include "api/errors.hpp"
 #include "api/http_server.hpp"
 #include "base/metrics.hpp"
 #include "tests/support/slowdown.hpp"
@@ -199,10 +200,10 @@ std::string post(const std::string& target, const std::string& body) {
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-HttpResponse format_error(int status, const std::string& code, const std::string& message) {
+HttpResponse format_error(const Status& error) {
   HttpResponse r;
-  r.status = status;
-  r.body = json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  r.status = http_status_for(error);
+  r.body = json{{"error", {{"code", error.code()}, {"message", error.message()}}}}.dump();
   return r;
 }
 

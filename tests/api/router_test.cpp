@@ -137,7 +137,7 @@ TEST(RouterTest, UndeclaredQueryParametersAreRefused) {
   EXPECT_EQ(bad.code(), "invalid_parameter");
   EXPECT_EQ(bad.message(),
             "unknown query parameter 'limt' (GET /api/v1/flows takes: limit, cursor)");
-  EXPECT_EQ(http_status_for(bad.code()), 400);
+  EXPECT_EQ(http_status_for(bad), 400);
   EXPECT_EQ(error_response(bad).status, 400);
 
   // Declared with none: every parameter is refused.

@@ -1511,7 +1511,8 @@ TEST(TenancyAudit, RecordsChainAndATamperedRecordIsNamed) {
         db, db.audit, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& value) -> Status {
           ++rows;
           v1::AuditRecord r;
-          if (!r.ParseFromString(value.ToString())) return Status("test", "record does not parse");
+          if (!r.ParseFromString(value.ToString()))
+            return Status(Errc::kInternalError, "record does not parse");
           if (r.request_id() == "aud-create-1") {
             key = k.ToString();
             rec = r;

@@ -134,7 +134,7 @@ TEST(DiskGuard, ItsThreadSamplesOnItsOwnAndAFailedProbeKeepsTheState) {
   options.min_free_bytes = 100 * kMiB;
   options.interval = 5ms;
   options.probe = [&]() -> Result<uint64_t> {
-    if (broken) return Status("storage_error", "statvfs: gone");
+    if (broken) return Status(StorageErrc::kError, "statvfs: gone");
     return disk.free.load();
   };
   auto guard = DiskGuard::start(options);
@@ -259,7 +259,7 @@ TEST_F(StoreFloorTest, EveryWriterRefusesBelowTheFloorAndResumesAfter) {
 
 TEST_F(StoreFloorTest, TheLatchOutranksTheFloorAndStays) {
   fill();
-  store_->latch_read_only(Status("storage_error", "disk on fire"));
+  store_->latch_read_only(Status(StorageErrc::kError, "disk on fire"));
   EXPECT_EQ(store_->write_status().code(), "store_read_only");
   disk_.free = 1024 * kMiB;
   ASSERT_TRUE(eventually([&] { return !store_->out_of_space(); }));
@@ -355,7 +355,7 @@ TEST_F(RealEnospcTest, AFailedFlushIsReversible) {
 
   measure_ = true;
   std::filesystem::remove(dir_.sub("filler"));
-  Status again = Status("store_no_space", "not tried");
+  Status again = Status(StorageErrc::kNoSpace, "not tried");
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!again.is_ok() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);

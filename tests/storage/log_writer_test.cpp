@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "storage/errc.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {
@@ -287,7 +288,7 @@ TEST(LogWriterTest, LatchedStoreFailsEveryAppend) {
   std::vector<Status> results;
   {
     LogWriter writer(*store, kPartition);
-    store->latch_read_only(Status("storage_error", "simulated fsync failure"));
+    store->latch_read_only(Status(StorageErrc::kError, "simulated fsync failure"));
     for (int i = 0; i < 20; ++i) {
       writer.append(make_request(kPartition, "e", static_cast<uint64_t>(i + 1), 1),
                     [&](const Status& s) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/errc.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {
@@ -143,7 +144,7 @@ TEST(OutboxTest, AReadOnlyStoreWritesNoRows) {
   auto request = make_request(0, "e5", 1, 1);
   request.outbox = {row("e5/1/0", 10)};
   ASSERT_TRUE(commit(*store, std::move(request)).is_ok());
-  store->latch_read_only(Status("storage_error", "disk on fire"));
+  store->latch_read_only(Status(StorageErrc::kError, "disk on fire"));
   auto more = make_request(0, "e5", 2, 1);
   more.outbox = {row("e5/2/0", 10)};
   EXPECT_EQ(commit(*store, std::move(more)).code(), "store_read_only");

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/errc.hpp"
 #include "storage/internal/keys.hpp"
 #include "tests/storage/test_support.hpp"
 
@@ -155,7 +156,7 @@ TEST(ScanTest, ACallbacksErrorStopsTheScanAndIsReturned) {
                                     [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
                                       ++calls;
                                       if (key == "p1")
-                                        return Status("storage_corrupt", "p1 is bad");
+                                        return Status(StorageErrc::kCorrupt, "p1 is bad");
                                       return Status::ok();
                                     });
   EXPECT_EQ(st.code(), "storage_corrupt");

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "storage/errc.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {
@@ -123,8 +124,8 @@ TEST(StoreTest, ReadOnlyStoreRefusesFlowWrites) {
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   EXPECT_TRUE(store->read_only_error().is_ok());
-  store->latch_read_only(Status("storage_error", "disk on fire"));
-  store->latch_read_only(Status("storage_error", "second cause is not kept"));
+  store->latch_read_only(Status(StorageErrc::kError, "disk on fire"));
+  store->latch_read_only(Status(StorageErrc::kError, "second cause is not kept"));
   EXPECT_TRUE(store->read_only());
   auto v = store->flows().put(make_flow("acme", "f", "x"));
   ASSERT_FALSE(v.ok());
@@ -158,7 +159,7 @@ TEST(StoreTest, EveryTypedStoreRefusesWritesOnceLatched) {
   entry.set_id("m1");
   entry.set_next_ms(5);
 
-  store->latch_read_only(Status("storage_error", "disk on fire"));
+  store->latch_read_only(Status(StorageErrc::kError, "disk on fire"));
   auto refused = [](const Status& s) { return s.code() == "store_read_only"; };
   EXPECT_TRUE(refused(store->flows().put(make_flow("acme", "f", "x")).status()));
   EXPECT_TRUE(refused(store->auth().put_tenant(tenant)));

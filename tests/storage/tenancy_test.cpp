@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "storage/errc.hpp"
 #include "storage/internal/keys.hpp"
 #include "tests/storage/test_support.hpp"
 
@@ -179,7 +180,7 @@ TEST(TenantStoreTest, ReadOnlyStoreRefusesAuthWrites) {
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->auth().put_tenant(tenant("acme")));
-  store->latch_read_only(Status("storage_error", "disk on fire"));
+  store->latch_read_only(Status(StorageErrc::kError, "disk on fire"));
   EXPECT_EQ(store->auth().put_tenant(tenant("beta")).code(), "store_read_only");
   EXPECT_EQ(store->auth().put_api_key("h", api_key("acme", "k")).code(), "store_read_only");
   EXPECT_EQ(store->auth().delete_tenant("acme").code(), "store_read_only");

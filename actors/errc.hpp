@@ -1,0 +1,42 @@
+// Error codes actors/ produces: refusals of the engine (a suspended tenant, a
+// vault it cannot read), a callback's secret, and kRunning, the engine's own
+// "not finished yet" answer of a synchronous start that never reaches a client.
+// How codes work and how to add one: base/errc.hpp, docs/errors.md.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "base/errc.hpp"
+
+namespace yantra {
+
+enum class ActorsErrc : uint16_t {
+  kTenantSuspended = 1,
+  kVaultUnavailable,
+  kInvalidSecret,
+  kRunning,
+};
+
+inline constexpr std::array kAllActorsErrc = {
+    ActorsErrc::kTenantSuspended,
+    ActorsErrc::kVaultUnavailable,
+    ActorsErrc::kInvalidSecret,
+    ActorsErrc::kRunning,
+};
+
+template <>
+struct ErrcTraits<ActorsErrc> {
+  static constexpr ErrorDomain kDomain = ErrorDomain::kActors;
+  static constexpr std::string_view wire(ActorsErrc e) {
+    switch (e) {
+      case ActorsErrc::kTenantSuspended: return "tenant_suspended";
+      case ActorsErrc::kVaultUnavailable: return "vault_unavailable";
+      case ActorsErrc::kInvalidSecret: return "invalid_secret";
+      case ActorsErrc::kRunning: return "running";
+    }
+    return {};  // not an enumerator (a bad cast): no wire string
+  }
+};
+
+}  // namespace yantra

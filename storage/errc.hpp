@@ -1,0 +1,59 @@
+// Error codes storage/ produces: RocksDB failures, damaged records, the
+// read-only latch, the vault's master key and ciphertexts. Header-only and
+// free of RocksDB, so the layers above (and api/errors.cpp, which maps every
+// code to an HTTP status) name these codes without linking storage/. How codes
+// work and how to add one: base/errc.hpp, docs/errors.md.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "base/errc.hpp"
+
+namespace yantra {
+
+enum class StorageErrc : uint16_t {
+  kError = 1,
+  kCorrupt,
+  kReadOnly,
+  // The disk is (nearly) full: writes are refused until space is freed.
+  kNoSpace,
+  kDecryptFailed,
+  kInvalidMasterKey,
+  kMasterKeyMismatch,
+  kMasterKeyUnreadable,
+  kInsecureMasterKeyFile,
+};
+
+inline constexpr std::array kAllStorageErrc = {
+    StorageErrc::kError,
+    StorageErrc::kCorrupt,
+    StorageErrc::kReadOnly,
+    StorageErrc::kNoSpace,
+    StorageErrc::kDecryptFailed,
+    StorageErrc::kInvalidMasterKey,
+    StorageErrc::kMasterKeyMismatch,
+    StorageErrc::kMasterKeyUnreadable,
+    StorageErrc::kInsecureMasterKeyFile,
+};
+
+template <>
+struct ErrcTraits<StorageErrc> {
+  static constexpr ErrorDomain kDomain = ErrorDomain::kStorage;
+  static constexpr std::string_view wire(StorageErrc e) {
+    switch (e) {
+      case StorageErrc::kError: return "storage_error";
+      case StorageErrc::kCorrupt: return "storage_corrupt";
+      case StorageErrc::kReadOnly: return "store_read_only";
+      case StorageErrc::kNoSpace: return "store_no_space";
+      case StorageErrc::kDecryptFailed: return "decrypt_failed";
+      case StorageErrc::kInvalidMasterKey: return "invalid_master_key";
+      case StorageErrc::kMasterKeyMismatch: return "master_key_mismatch";
+      case StorageErrc::kMasterKeyUnreadable: return "master_key_unreadable";
+      case StorageErrc::kInsecureMasterKeyFile: return "insecure_master_key_file";
+    }
+    return {};  // not an enumerator (a bad cast): no wire string
+  }
+};
+
+}  // namespace yantra
