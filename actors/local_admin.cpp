@@ -20,8 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/admin.hpp"
-#include "actors/errc.hpp"
 #include "actors/engine.hpp"
+#include "actors/errc.hpp"
 #include "actors/internal/io_pool.hpp"
 #include "actors/internal/parts.hpp"
 #include "storage/audit_log.hpp"

@@ -28,8 +28,8 @@
 #include "api/app.hpp"
 #include "api/errors.hpp"
 #include "config/node_config.hpp"
-#include "storage/log_writer.hpp"
 #include "storage/errc.hpp"
+#include "storage/log_writer.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 

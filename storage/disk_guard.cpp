@@ -98,9 +98,9 @@ void DiskGuard::note_written(uint64_t bytes) {
 
 Status DiskGuard::refusal() const {
   return {StorageErrc::kNoSpace, "the node is read-only: " + mib(free_bytes()) + " free under " +
-                                options_.path + ", below the floor of " +
-                                mib(options_.min_free_bytes) +
-                                " (min_free_disk_mb); writes resume once space is freed"};
+                                     options_.path + ", below the floor of " +
+                                     mib(options_.min_free_bytes) +
+                                     " (min_free_disk_mb); writes resume once space is freed"};
 }
 
 void DiskGuard::run() {

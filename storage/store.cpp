@@ -397,7 +397,7 @@ Status Store::write_status() const {
   }
   if (opened_read_only_.load()) {
     return {StorageErrc::kNoSpace, "the node is read-only: the disk under " + options_.path +
-                                  " was full when it started; free space, then restart it"};
+                                       " was full when it started; free space, then restart it"};
   }
   return disk_guard_->refusal();
 }

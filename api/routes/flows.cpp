@@ -232,8 +232,9 @@ void register_flow_routes(Router& router, Services& svc) {
                auto old = svc.engine.get_flow_version(ctx->who.tenant, ctx->param("id"), version);
                if (!old.ok()) return respond_error(ctx, old.status());
                if (old.value().deleted()) {
-                 return respond_error(ctx, Status(Errc::kConflict, "version " + std::to_string(version) +
-                                                                  " is a deletion"));
+                 return respond_error(
+                     ctx, Status(Errc::kConflict,
+                                 "version " + std::to_string(version) + " is a deletion"));
                }
                json def = json::parse(old.value().definition_json(), nullptr, false);
                svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,

@@ -81,24 +81,25 @@ void register_key_routes(Router& router, Services& svc) {
     respond_json(ctx, 200, {{"keys", items}});
   });
 
-  router.add(
-      "DELETE", "/api/v1/keys/{id}", Access::kAdmin, [&svc](const std::shared_ptr<RouteCtx>& ctx) {
-        auto found = svc.admin.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
-        if (!found.ok()) return respond_error(ctx, found.status());
-        if (!found.value().has_value()) {
-          return respond_error(ctx,
-                               Status(Errc::kNotFound, "key '" + ctx->param("id") + "' not found"));
-        }
-        if (found.value()->role() == "owner" && ctx->who.role != "owner") {
-          return respond_error(ctx, Status(Errc::kForbidden, "only an owner may revoke an owner key"));
-        }
-        svc.admin.revoke_api_key(ctx->who.tenant, ctx->param("id"),
-                                 [&svc, ctx](Result<std::string> hash) {
-                                   if (!hash.ok()) return respond_error(ctx, hash.status());
-                                   svc.auth->forget_key(hash.value());
-                                   ctx->respond(json_response(204, ""));
-                                 });
-      });
+  router.add("DELETE", "/api/v1/keys/{id}", Access::kAdmin,
+             [&svc](const std::shared_ptr<RouteCtx>& ctx) {
+               auto found = svc.admin.find_api_key_by_id(ctx->who.tenant, ctx->param("id"));
+               if (!found.ok()) return respond_error(ctx, found.status());
+               if (!found.value().has_value()) {
+                 return respond_error(
+                     ctx, Status(Errc::kNotFound, "key '" + ctx->param("id") + "' not found"));
+               }
+               if (found.value()->role() == "owner" && ctx->who.role != "owner") {
+                 return respond_error(
+                     ctx, Status(Errc::kForbidden, "only an owner may revoke an owner key"));
+               }
+               svc.admin.revoke_api_key(ctx->who.tenant, ctx->param("id"),
+                                        [&svc, ctx](Result<std::string> hash) {
+                                          if (!hash.ok()) return respond_error(ctx, hash.status());
+                                          svc.auth->forget_key(hash.value());
+                                          ctx->respond(json_response(204, ""));
+                                        });
+             });
 }
 
 }  // namespace yantra::api

@@ -26,7 +26,8 @@ json info_view(const SecretInfo& i) {
 // Whether the node has a vault; answers for its absence (no master key).
 bool vault_or_error(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (svc.admin.has_vault()) return true;
-  respond_error(ctx, Status(ActorsErrc::kVaultUnavailable, "this node has no master key configured"));
+  respond_error(ctx,
+                Status(ActorsErrc::kVaultUnavailable, "this node has no master key configured"));
   return false;
 }
 

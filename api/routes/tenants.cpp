@@ -113,12 +113,12 @@ void register_tenant_routes(Router& router, Services& svc) {
         auto existing = svc.engine.tenant(t.id());
         if (!existing.ok()) return respond_error(ctx, existing.status());
         if (existing.value().has_value()) {
-          return respond_error(
-              ctx,
-              Status(Errc::kAlreadyExists, existing.value()->status() == "deleted"
-                                           ? "tenant id '" + t.id() +
-                                                 "' belonged to a deleted tenant and is not reused"
-                                           : "tenant '" + t.id() + "' already exists"));
+          return respond_error(ctx,
+                               Status(Errc::kAlreadyExists,
+                                      existing.value()->status() == "deleted"
+                                          ? "tenant id '" + t.id() +
+                                                "' belonged to a deleted tenant and is not reused"
+                                          : "tenant '" + t.id() + "' already exists"));
         }
         // The owner key is drawn before the tenant is stored: a failing
         // CSPRNG must not leave a tenant without a key.

@@ -20,10 +20,10 @@
 #include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/crypto.hpp"
-#include "storage/errc.hpp"
 #include "base/encoding.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
+#include "storage/errc.hpp"
 
 namespace yantra::api {
 namespace {

@@ -4,8 +4,8 @@
 // it sent. The client below is deliberately dumb: it writes exactly what the
 // test gives it and parses responses with Content-Length only, which is what
 // the server promises to send.
-#include "api/errors.hpp"
 #include "api/http_server.hpp"
+#include "api/errors.hpp"
 #include "base/metrics.hpp"
 #include "tests/support/slowdown.hpp"
 
