@@ -20,6 +20,8 @@ new=$2
 rounds=${3:-3}
 http_s=${4:-8}
 tick=$(getconf CLK_TCK)
+source "$(dirname "$0")/node.sh"
+trap node_stop EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -40,40 +42,17 @@ EOF
 }
 
 http_run() {  # side build
-  local build=$2 data key master pid port before after load
-  data=$(mktemp -d /tmp/yantra-ab.XXXXXX)
-  key="yk_ab_$(date +%s%N)"
-  master=$(openssl rand -hex 32)
-  : >"$data.log"
-  YANTRA_MASTER_KEY=$master YANTRA_BOOTSTRAP_KEY=$key "$build/cli/yantra" serve --data "$data/d" \
-    --listen "127.0.0.1:0" >"$data.log" 2>&1 &
-  pid=$!
-  port=""
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's|^yantra listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$data.log")
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "node of $build did not start" >&2; cat "$data.log" >&2; kill "$pid"; exit 1; }
-  curl -sf -X POST "http://127.0.0.1:$port/api/v1/flows" -H "Authorization: Bearer $key" \
-    -H 'Content-Type: application/json' -d '{
-    "id": "three", "steps": [
-      {"id": "a", "type": "action", "config": {"tool_id": "core", "action": "echo",
-        "parameters": {"n": {"$ref": "input.n"}}}, "on_success": "b"},
-      {"id": "b", "type": "action", "config": {"tool_id": "core", "action": "echo",
-        "parameters": {"n": {"$expr": "a.n + 1"}}}, "on_success": "c"},
-      {"id": "c", "type": "action", "config": {"tool_id": "core", "action": "echo",
-        "parameters": {"n": {"$expr": "b.n * 2"}}}}],
-    "output": {"n": {"$ref": "c.n"}}}' >/dev/null
-  before=$(cpu_ticks "$pid")
-  load=$("$build/bench/yantra_http_load" --url "http://127.0.0.1:$port/api/v1/flows/three/run?wait_ms=5000" \
-    --method POST --body '{"input": {"n": 1}}' --header "Authorization: Bearer $key" \
+  local build=$2 before after load
+  node_start "$build"
+  curl -sf -X POST "$NODE_URL/api/v1/flows" -H "Authorization: Bearer $NODE_KEY" \
+    -H 'Content-Type: application/json' -d "$(three_flow)" >/dev/null
+  before=$(cpu_ticks "$NODE_PID")
+  load=$("$build/bench/yantra_http_load" --url "$NODE_URL/api/v1/flows/three/run?wait_ms=5000" \
+    --method POST --body '{"input": {"n": 1}}' --header "Authorization: Bearer $NODE_KEY" \
     --header 'Content-Type: application/json' --concurrency 64 --duration-s "$http_s" \
     --name http_3step --expect-status 200)
-  after=$(cpu_ticks "$pid")
-  kill -TERM "$pid"
-  wait "$pid" 2>/dev/null || true
-  rm -rf "$data" "$data.log"
+  after=$(cpu_ticks "$NODE_PID")
+  node_stop
   python3 - "$1" "$load" "$before" "$after" "$tick" <<'EOF'
 import json, sys
 side, out = sys.argv[1], json.loads(sys.argv[2])
