@@ -18,8 +18,11 @@
 #include "actors/internal/admission.hpp"
 #include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
+#include "actors/internal/flow_cache.hpp"
 #include "actors/internal/parts.hpp"
+#include "actors/internal/retention.hpp"
 #include "actors/internal/triggers.hpp"
+#include "actors/internal/watchers.hpp"
 #include "actors/testing.hpp"
 #include "runtime/fork.hpp"
 #include "runtime/ids.hpp"
@@ -42,14 +45,9 @@ std::string new_execution_id() {
   return make_execution_id(now_ms(), rng(), rng());
 }
 
-std::string flow_key(const std::string& tenant, const std::string& flow_id, uint32_t version) {
-  std::string k = tenant;
-  k.push_back('\0');
-  k += flow_id;
-  k.push_back('\0');
-  k += std::to_string(version);
-  return k;
-}
+// Parsed flow versions kept in memory (FlowCache): beyond this the least
+// recently used are parsed again from the store when next started.
+constexpr size_t kFlowCacheEntries = 4096;
 
 }  // namespace
 
@@ -74,48 +72,14 @@ struct Engine::Impl {
   std::atomic<uint32_t> partitions_to_recover{0};
   bool stopped = false;
 
-  std::mutex flows_mu;
-  std::unordered_map<std::string, std::shared_ptr<const Flow>> flows;  // by flow_key
-  std::unordered_map<std::string, uint32_t> latest;                    // tenant\0flow -> version
-
-  std::mutex watch_mu;
-  std::atomic<int> watch_count{0};
-  uint64_t next_watch = 1;
-  std::unordered_map<std::string, std::vector<std::pair<uint64_t, Engine::WatchFn>>> watchers;
-
-  // Retention runs on a thread of its own so that it never delays a commit.
-  std::mutex retention_mu;
-  std::condition_variable retention_cv;
-  bool retention_stop = false;
-  std::thread retention;
-
-  void run_retention() {
-    std::unique_lock<std::mutex> lock(retention_mu);
-    while (!retention_stop) {
-      retention_cv.wait_for(lock, std::chrono::milliseconds(options.retention_interval_ms));
-      if (retention_stop) break;
-      lock.unlock();
-      const int64_t cutoff = now_ms() - options.retention_ms;
-      for (;;) {
-        auto n = store->events().expire_finished(cutoff, 1000);
-        if (!n.ok()) {
-          spdlog::error("retention: {}", n.status().to_string());
-          break;
-        }
-        if (n.value() < 1000) break;
-      }
-      lock.lock();
-    }
-  }
-
-  void stop_retention() {
-    {
-      std::lock_guard<std::mutex> lock(retention_mu);
-      retention_stop = true;
-    }
-    retention_cv.notify_all();
-    if (retention.joinable()) retention.join();
-  }
+  // Parsed flows (actors/internal/flow_cache.hpp; any thread, bounded).
+  detail::FlowCache flows{kFlowCacheEntries};
+  // Callbacks waiting for executions to end (watchers.hpp; any thread).
+  detail::Watchers watchers;
+  // Deletes old events of ended executions on a thread of its own
+  // (retention.hpp); null when retention is off. Stopped before the store
+  // closes.
+  std::unique_ptr<detail::Retention> retention;
 
   std::mutex idem_mu;  // in-flight idempotent starts: tenant\0key -> waiters
   std::unordered_map<std::string, std::vector<Engine::StartedFn>> idem_pending;
@@ -123,17 +87,7 @@ struct Engine::Impl {
   Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> resolve_flow(const std::string& tenant,
                                                                         const std::string& flow_id,
                                                                         uint32_t version) {
-    {
-      std::lock_guard<std::mutex> lock(flows_mu);
-      if (version == 0) {
-        auto lit = latest.find(tenant + '\0' + flow_id);
-        if (lit != latest.end()) version = lit->second;
-      }
-      if (version != 0) {
-        auto it = flows.find(flow_key(tenant, flow_id, version));
-        if (it != flows.end()) return std::make_pair(version, it->second);
-      }
-    }
+    if (auto cached = flows.find(tenant, flow_id, version)) return *cached;
     auto stored = store->flows().get(tenant, flow_id, version);
     if (!stored.ok()) return stored.status();
     if (!stored.value().has_value() || stored.value()->deleted()) {
@@ -146,10 +100,7 @@ struct Engine::Impl {
     if (!doc.ok()) return doc.status();
     auto flow = parse_flow(doc.value(), ParseOptions{specs});
     if (!flow.ok()) return flow.status();
-    std::lock_guard<std::mutex> lock(flows_mu);
-    flows[flow_key(tenant, flow_id, fv.version())] = flow.value();
-    auto& l = latest[tenant + '\0' + flow_id];
-    if (fv.version() > l) l = fv.version();
+    flows.put(tenant, flow_id, fv.version(), flow.value());
     return std::make_pair(fv.version(), flow.value());
   }
 
@@ -293,36 +244,7 @@ struct Engine::Impl {
     }
   }
 
-  void notify(const ExecutionResult& r) {
-    if (watch_count.load(std::memory_order_acquire) == 0) return;
-    std::vector<std::pair<uint64_t, Engine::WatchFn>> ws;
-    {
-      std::lock_guard<std::mutex> lock(watch_mu);
-      auto it = watchers.find(r.execution_id);
-      if (it == watchers.end()) return;
-      ws = std::move(it->second);
-      watchers.erase(it);
-      watch_count.fetch_sub(static_cast<int>(ws.size()), std::memory_order_release);
-    }
-    for (auto& w : ws) w.second(r);
-  }
-
-  // Removes a watcher; returns it if it was still registered (so exactly one
-  // of notify() and the remover gets to call it).
-  Engine::WatchFn take_watcher(const std::string& id, uint64_t token) {
-    std::lock_guard<std::mutex> lock(watch_mu);
-    auto it = watchers.find(id);
-    if (it == watchers.end()) return {};
-    for (auto w = it->second.begin(); w != it->second.end(); ++w) {
-      if (w->first != token) continue;
-      Engine::WatchFn fn = std::move(w->second);
-      it->second.erase(w);
-      if (it->second.empty()) watchers.erase(it);
-      watch_count.fetch_sub(1, std::memory_order_release);
-      return fn;
-    }
-    return {};
-  }
+  void notify(const ExecutionResult& r) { watchers.notify(r); }
 
   void shutdown_actors() {
     if (stopped) return;
@@ -337,7 +259,7 @@ struct Engine::Impl {
     if (callbacks) callbacks->stop();
     if (triggers) triggers->stop();
     triggers.reset();
-    stop_retention();
+    retention.reset();
     if (sys) shutdown_actors();
     sys.reset();
     ctx.writers.clear();
@@ -405,11 +327,9 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   };
   ctx.on_finished = [raw](const ExecutionResult& r) { raw->on_finished(r); };
   ctx.keep_finished = [raw](const std::string& id, Engine::FinishedFn fn) {
-    std::lock_guard<std::mutex> lock(raw->watch_mu);
-    raw->watchers[id].emplace_back(raw->next_watch++, [fn](Result<ExecutionResult> r) {
+    raw->watchers.add(id, [fn](Result<ExecutionResult> r) {
       if (r.ok()) fn(r.value());
     });
-    raw->watch_count.fetch_add(1, std::memory_order_release);
   };
 
   impl->cfg = std::make_unique<caf::actor_system_config>();
@@ -477,7 +397,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   }
   raw->callbacks->start();
   if (options.retention_ms > 0 && options.retention_interval_ms > 0) {
-    raw->retention = std::thread([raw] { raw->run_retention(); });
+    raw->retention = std::make_unique<detail::Retention>(raw->store->events(), options.retention_ms,
+                                                         options.retention_interval_ms);
   }
   raw->triggers = std::make_unique<detail::Triggers>(*raw->store, options.clock);
   Status triggers =
@@ -527,12 +448,7 @@ Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definit
   fv.set_note(note);
   auto version = impl_->store->flows().put(std::move(fv));
   if (!version.ok()) return version.status();
-  {
-    std::lock_guard<std::mutex> lock(impl_->flows_mu);
-    impl_->flows[flow_key(tenant, flow.value()->id, version.value())] = flow.value();
-    auto& l = impl_->latest[tenant + '\0' + flow.value()->id];
-    if (version.value() > l) l = version.value();
-  }
+  impl_->flows.put(tenant, flow.value()->id, version.value(), flow.value());
   Status triggered = impl_->triggers->on_stored(tenant, version.value(), flow.value());
   if (!triggered.is_ok()) return triggered;
   return version.value();
@@ -660,13 +576,7 @@ Result<std::string> Engine::start_sync(RunRequest request) {
 }
 
 uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
-  uint64_t token = 0;
-  {
-    std::lock_guard<std::mutex> lock(impl_->watch_mu);
-    token = impl_->next_watch++;
-    impl_->watchers[execution_id].emplace_back(token, std::move(done));
-    impl_->watch_count.fetch_add(1, std::memory_order_release);
-  }
+  const uint64_t token = impl_->watchers.add(execution_id, std::move(done));
   // Registered first, then checked: an execution finishing in between is
   // seen either by the watcher or by the store (its summary is written in
   // the same batch as its last event, before anyone is notified).
@@ -695,12 +605,12 @@ uint64_t Engine::watch(const std::string& execution_id, WatchFn done) {
     }
   }
   if (!now.ok() && now.status().is(ActorsErrc::kRunning)) return token;
-  if (WatchFn fn = impl_->take_watcher(execution_id, token)) fn(std::move(now));
+  if (WatchFn fn = impl_->watchers.take(execution_id, token)) fn(std::move(now));
   return token;
 }
 
 void Engine::unwatch(const std::string& execution_id, uint64_t token) {
-  impl_->take_watcher(execution_id, token);
+  impl_->watchers.take(execution_id, token);
 }
 
 Result<ExecutionResult> Engine::wait(const std::string& execution_id,
@@ -710,7 +620,7 @@ Result<ExecutionResult> Engine::wait(const std::string& execution_id,
   const uint64_t token = watch(
       execution_id, [promise](Result<ExecutionResult> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(timeout) != std::future_status::ready) {
-    if (impl_->take_watcher(execution_id, token)) {
+    if (impl_->watchers.take(execution_id, token)) {
       return Status(Errc::kTimeout, "execution " + execution_id + " still running");
     }
   }
@@ -790,10 +700,7 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   tomb.set_deleted(true);
   auto version = impl_->store->flows().put(std::move(tomb));
   if (!version.ok()) return version.status();
-  {
-    std::lock_guard<std::mutex> lock(impl_->flows_mu);
-    impl_->latest.erase(tenant + '\0' + flow_id);
-  }
+  impl_->flows.forget_latest(tenant, flow_id);
   impl_->triggers->on_deleted(tenant, flow_id, version.value());
   return version.value();
 }
@@ -1023,7 +930,7 @@ bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
 void Engine::halt_for_test() {
   impl_->callbacks->stop();
   impl_->triggers->stop();
-  impl_->stop_retention();
+  if (impl_->retention) impl_->retention->stop();
   for (auto& w : impl_->ctx.writers) w->halt();
   impl_->shutdown_actors();
 }
