@@ -306,6 +306,8 @@ void emit_string(YAML::Emitter& out, const std::string& s) {
   out << s;
 }
 
+constexpr size_t kLongKeyBytes = 128;
+
 void emit(YAML::Emitter& out, const json& v) {
   switch (v.type()) {
     case json::value_t::null:
@@ -332,6 +334,11 @@ void emit(YAML::Emitter& out, const json& v) {
       if (v.empty()) out << YAML::Flow;
       out << YAML::BeginMap;
       for (const auto& [key, value] : v.items()) {
+        // YAML caps an implicit key at 1024 characters of its spelling (an
+        // escaped control byte takes four): a long key is written as an
+        // explicit one ("? key"), which has no cap, or the YAML would not
+        // read back (tests/fuzz found a 1,270-character key).
+        if (key.size() > kLongKeyBytes) out << YAML::LongKey;
         out << YAML::Key;
         emit_string(out, key);
         out << YAML::Value;

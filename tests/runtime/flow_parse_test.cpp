@@ -1371,3 +1371,30 @@ TEST(Robustness, OddButValidJsonShapes) {
 
 }  // namespace
 }  // namespace yantra
+
+namespace yantra {
+namespace {
+
+// YAML caps an implicit key at 1024 characters of its spelling; json_to_yaml
+// writes longer keys as explicit ones ("? key"), so every JSON document still
+// reads back unchanged (tests/fuzz found a 1,270-character key that did not).
+TEST(YamlRoundTrip, KeysLongerThanYamlsImplicitKeyLimit) {
+  for (size_t n : {1000u, 1100u, 5000u}) {
+    for (char c : {'a', '\x06'}) {
+      const std::string key(n, c);
+      const json doc = {{"steps", {{key, {"y"}}, {"short", 1}}}, {key, {{key, key}}}};
+      const std::string yaml = json_to_yaml(doc);
+      auto back = yaml_to_json(yaml);
+      ASSERT_TRUE(back.ok()) << n << ": " << back.status().to_string();
+      EXPECT_EQ(back.value(), doc) << n;
+    }
+  }
+  // JSON text with such a key is not YAML: refused as invalid_yaml (a 400),
+  // never read as something else.
+  auto refused = yaml_to_json(json{{std::string(1100, 'a'), 1}}.dump());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), "invalid_yaml");
+}
+
+}  // namespace
+}  // namespace yantra
