@@ -40,8 +40,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/internal/context.hpp"
+#include "base/storage_errc.hpp"
 #include "runtime/snapshot.hpp"
-#include "storage/errc.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 

@@ -9,8 +9,8 @@
 
 #include "actors/errc.hpp"
 #include "api/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "runtime/errc.hpp"
-#include "storage/errc.hpp"
 
 namespace yantra::api {
 namespace {

@@ -1,6 +1,6 @@
 // Typed error codes. A Status carries (domain, value): the domain says which
 // layer's enum the value belongs to, and each layer declares its own enum in
-// its own folder (base: Errc here; runtime/errc.hpp, storage/errc.hpp,
+// its own folder (base: Errc here; runtime/errc.hpp, base/storage_errc.hpp,
 // actors/errc.hpp, api/errc.hpp), so a layer can only produce codes it can
 // see. A code produced by two layers that cannot see each other lives in the
 // lowest one both include: here.

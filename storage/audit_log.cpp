@@ -31,8 +31,8 @@
 
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
+#include "base/storage_errc.hpp"
 #include "base/time.hpp"
-#include "storage/errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"

@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "base/metrics.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 
 namespace yantra::storage {
 namespace {

@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <string>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"

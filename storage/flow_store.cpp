@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"

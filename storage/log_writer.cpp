@@ -35,7 +35,7 @@
 #include <utility>
 
 #include "base/metrics.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"

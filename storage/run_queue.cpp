@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"

@@ -63,8 +63,8 @@
 #include <mutex>
 
 #include "base/metrics.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/auth_store.hpp"
-#include "storage/errc.hpp"
 #include "storage/event_log.hpp"
 #include "storage/execution_index.hpp"
 #include "storage/flow_store.hpp"

@@ -63,8 +63,8 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/disk_guard.hpp"
-#include "storage/errc.hpp"
 
 namespace rocksdb {
 class DB;

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "base/crypto.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 

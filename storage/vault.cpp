@@ -36,7 +36,7 @@
 
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"

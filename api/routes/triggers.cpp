@@ -21,9 +21,9 @@
 #include "api/services.hpp"
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
+#include "base/storage_errc.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
-#include "storage/errc.hpp"
 
 namespace yantra::api {
 namespace {

@@ -1,6 +1,6 @@
 // Db: the reads and writes every typed store shares (see db.hpp).
 #include "storage/internal/db.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 
 namespace yantra::storage::internal {
 

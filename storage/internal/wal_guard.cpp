@@ -9,7 +9,7 @@
 // - Each WAL handle counts the bytes appended through it; a Sync covers the
 //   count read before it started.
 #include "storage/internal/wal_guard.hpp"
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -13,8 +13,8 @@
 #include "actors/errc.hpp"
 #include "api/errc.hpp"
 #include "api/errors.hpp"
+#include "base/storage_errc.hpp"
 #include "runtime/errc.hpp"
-#include "storage/errc.hpp"
 
 namespace yantra::api {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/keys.hpp"
 #include "tests/storage/test_support.hpp"
 

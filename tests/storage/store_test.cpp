@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "storage/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/internal/keys.hpp"
 #include "tests/storage/test_support.hpp"
 

@@ -1,7 +1,8 @@
 // Error codes storage/ produces: RocksDB failures, damaged records, the
-// read-only latch, the vault's master key and ciphertexts. Header-only and
-// free of RocksDB, so the layers above (and api/errors.cpp, which maps every
-// code to an HTTP status) name these codes without linking storage/. How codes
+// read-only latch, the vault's master key and ciphertexts. It lives in base/
+// (which owns the error codes) rather than storage/, so that api/errors.cpp,
+// which maps every code to an HTTP status, names these codes without
+// including or linking storage/ (api/ never includes storage/). How codes
 // work and how to add one: base/errc.hpp, docs/errors.md.
 #pragma once
 
