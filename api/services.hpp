@@ -6,10 +6,14 @@
 // of them answer by callback.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <initializer_list>
+#include <string_view>
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
+#include "api/errc.hpp"
 #include "api/errors.hpp"
 #include "api/router.hpp"
 #include "api/views.hpp"
@@ -56,6 +60,18 @@ void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRe
 // The "webhook" member of a flow's view ({"id", "url"}), or null when the
 // flow's latest version has no webhook trigger (routes/triggers.cpp).
 json webhook_view(Services& svc, const std::string& tenant, const std::string& flow_id);
+// invalid_request naming the first member of the object `body` that is not
+// in `allowed` ("unknown field 'k'", with `hint` at /k); ok when there is none.
+inline Status reject_unknown_fields(const json& body,
+                                    std::initializer_list<std::string_view> allowed,
+                                    const std::string& hint) {
+  for (const auto& [k, v] : body.items()) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      return Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'", {{"/" + k, hint}});
+    }
+  }
+  return Status::ok();
+}
 // Parses an unsigned integer query parameter; error "invalid_parameter".
 Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uint64_t fallback,
                             uint64_t max);

@@ -268,12 +268,10 @@ void register_flow_routes(Router& router, Services& svc) {
                        ctx, Status(ApiErrc::kInvalidRequest, "request body must be an object",
                                    {{"", "must be an object like {\"input\": {...}}"}}));
                  }
-                 for (const auto& [k, v] : b.items()) {
-                   if (k != "input" && k != "shared") {
-                     return respond_error(
-                         ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
-                                     {{"/" + k, "unknown field (expected input)"}}));
-                   }
+                 if (Status s = reject_unknown_fields(b, {"input", "shared"},
+                                                      "unknown field (expected input)");
+                     !s.is_ok()) {
+                   return respond_error(ctx, s);
                  }
                  if (b.contains("input")) {
                    run.input = b["input"];

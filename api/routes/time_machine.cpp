@@ -109,11 +109,9 @@ void register_time_machine_routes(Router& router, Services& svc) {
           return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "body must be an object",
                                            {{"", "must be {\"from_seq\": N, \"patch\": {...}}"}}));
         }
-        for (const auto& [k, v] : body.items()) {
-          if (k != "from_seq" && k != "patch") {
-            return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
-                                             {{"/" + k, "unknown field"}}));
-          }
+        if (Status s = reject_unknown_fields(body, {"from_seq", "patch"}, "unknown field");
+            !s.is_ok()) {
+          return respond_error(ctx, s);
         }
         uint64_t from_seq = 0;
         if (body.contains("from_seq")) {

@@ -263,11 +263,10 @@ void register_trigger_routes(Router& router, Services& svc) {
               ctx, Status(ApiErrc::kInvalidRequest, "request body must be an object",
                           {{"", "must be an object like {\"name\": ..., \"data\": ...}"}}));
         }
-        for (const auto& [k, v] : b.items()) {
-          if (k != "name" && k != "data") {
-            return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
-                                             {{"/" + k, "unknown field (expected name, data)"}}));
-          }
+        if (Status s =
+                reject_unknown_fields(b, {"name", "data"}, "unknown field (expected name, data)");
+            !s.is_ok()) {
+          return respond_error(ctx, s);
         }
         if (!b.contains("name") || !b["name"].is_string() ||
             !valid_event_name(b["name"].get<std::string>())) {

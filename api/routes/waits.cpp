@@ -51,12 +51,9 @@ void register_wait_routes(Router& router, Services& svc) {
             return respond_error(ctx, Status(ApiErrc::kInvalidRequest,
                                              "body must be an object like {\"data\": ...}"));
           }
-          for (const auto& [k, v] : b.items()) {
-            if (k != "data") {
-              return respond_error(ctx,
-                                   Status(ApiErrc::kInvalidRequest, "unknown field '" + k + "'",
-                                          {{"/" + k, "unknown field (expected data)"}}));
-            }
+          if (Status s = reject_unknown_fields(b, {"data"}, "unknown field (expected data)");
+              !s.is_ok()) {
+            return respond_error(ctx, s);
           }
           if (b.contains("data")) data = b["data"];
         }
