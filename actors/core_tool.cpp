@@ -15,7 +15,14 @@
 namespace yantra::detail {
 namespace {
 
+// Messages the core tool sends itself: an emit's starts are known (from an
+// engine thread), a sleep is over.
 using emitted_atom = caf::atom_constant<caf::atom("yemitted")>;
+using done_atom = caf::atom_constant<caf::atom("ydone")>;
+
+using core_tool_impl = tool_actor::extend<caf::reacts_to<emitted_atom, uint64_t, std::string>,
+                                          caf::reacts_to<done_atom, uint64_t>>;
+using Promise = caf::typed_response_promise<ToolResult>;
 
 struct CoreToolState {
   static inline const char* name = "yantra.tool.core";
@@ -23,15 +30,15 @@ struct CoreToolState {
   EngineCtx* ctx = nullptr;
   size_t busy = 0;
   uint64_t next_ticket = 1;
-  std::deque<std::pair<CallPtr, caf::response_promise>> queue;
-  std::unordered_map<uint64_t, std::pair<caf::response_promise, ToolResult>> sleeping;
+  std::deque<std::pair<CallPtr, Promise>> queue;
+  std::unordered_map<uint64_t, std::pair<Promise, ToolResult>> sleeping;
 };
 
-using Self = caf::stateful_actor<CoreToolState>;
+using Self = std::remove_pointer_t<core_tool_impl::stateful_pointer<CoreToolState>>;
 
 void release(Self* self);
 
-void run(Self* self, const CallPtr& call, caf::response_promise rp) {
+void run(Self* self, const CallPtr& call, Promise rp) {
   auto& st = self->state;
   st.busy++;
   const json& p = call->parameters;
@@ -72,7 +79,7 @@ void run(Self* self, const CallPtr& call, caf::response_promise rp) {
     }
     const uint64_t ticket = st.next_ticket++;
     st.sleeping.emplace(ticket, std::make_pair(std::move(rp), ToolResult::success(nullptr)));
-    auto handle = caf::actor_cast<caf::actor>(self);
+    auto handle = caf::actor_cast<core_tool_impl>(self);
     st.ctx->emit_event(call->tenant, name->get<std::string>(), p.value("data", json(nullptr)),
                        [handle, ticket](json out) {
                          // As text: json is not a CAF message type.
@@ -95,12 +102,12 @@ void release(Self* self) {
   }
 }
 
-caf::behavior core_tool(Self* self, size_t max_concurrency, EngineCtx* ctx) {
+core_tool_impl::behavior_type core_tool(Self* self, size_t max_concurrency, EngineCtx* ctx) {
   self->state.max_concurrency = max_concurrency == 0 ? 1 : max_concurrency;
   self->state.ctx = ctx;
   return {
       [=](invoke_atom, const CallPtr& call) -> caf::result<ToolResult> {
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<ToolResult>();
         if (self->state.busy < self->state.max_concurrency) {
           run(self, call, rp);
         } else {
@@ -127,7 +134,7 @@ caf::behavior core_tool(Self* self, size_t max_concurrency, EngineCtx* ctx) {
 
 }  // namespace
 
-caf::actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency, EngineCtx* ctx) {
+tool_actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency, EngineCtx* ctx) {
   return sys.spawn(core_tool, max_concurrency, ctx);
 }
 

@@ -1,6 +1,8 @@
 // Engine::Impl wires the node together and owns everything with a lifetime:
 // the store, one LogWriter per partition, the I/O pool, the CAF actor system
-// and the flow cache. Shutdown order matters: actors first (so nothing new is
+// and the engine's parts (actors/internal/: flow cache, watchers, run queue,
+// idempotent starts, retention, admission, triggers, callbacks), each of
+// which says which thread owns it. Shutdown order matters: actors first (so nothing new is
 // written), then the I/O pool (its tasks read the store), then the writers
 // (which commit what is queued), then the store.
 #include <condition_variable>
@@ -19,7 +21,9 @@
 #include "actors/internal/callbacks.hpp"
 #include "actors/internal/context.hpp"
 #include "actors/internal/flow_cache.hpp"
+#include "actors/internal/idempotent_starts.hpp"
 #include "actors/internal/parts.hpp"
+#include "actors/internal/queued_runs.hpp"
 #include "actors/internal/retention.hpp"
 #include "actors/internal/triggers.hpp"
 #include "actors/internal/watchers.hpp"
@@ -33,7 +37,6 @@
 #include "storage/event_log.hpp"
 #include "storage/flow_store.hpp"
 #include "storage/log_writer.hpp"
-#include "storage/run_queue.hpp"
 #include "storage/vault.hpp"
 
 namespace yantra {
@@ -81,8 +84,10 @@ struct Engine::Impl {
   // closes.
   std::unique_ptr<detail::Retention> retention;
 
-  std::mutex idem_mu;  // in-flight idempotent starts: tenant\0key -> waiters
-  std::unordered_map<std::string, std::vector<Engine::StartedFn>> idem_pending;
+  // Runs waiting for a slot of their flow (queued_runs.hpp; store threads).
+  std::unique_ptr<detail::QueuedRuns> queued;
+  // Idempotency keys of starts in flight (idempotent_starts.hpp; any thread).
+  std::unique_ptr<detail::IdempotentStarts> idempotent;
 
   Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> resolve_flow(const std::string& tenant,
                                                                         const std::string& flow_id,
@@ -104,143 +109,11 @@ struct Engine::Impl {
     return std::make_pair(fv.version(), flow.value());
   }
 
-  // Starts queued runs of one flow, oldest first, while it has free slots.
-  // On the I/O pool (it reads the store); one drain at a time, so that two
-  // never pick the same run.
-  std::mutex drain_mu;
-  void drain(const std::string& tenant, const std::string& flow_id) {
-    std::lock_guard<std::mutex> lock(drain_mu);
-    while (admission->reserve_dequeue(tenant, flow_id)) {
-      const uint64_t cursor = admission->cursor(tenant, flow_id);
-      // Rows already handed to a start stay until its first batch commits;
-      // the cursor skips them.
-      auto runs = store->run_queue().runs(tenant, flow_id, 1024);
-      const v1::QueuedRun* next = nullptr;
-      if (runs.ok()) {
-        for (const auto& run : runs.value()) {
-          if (run.queue_seq() > cursor) {
-            next = &run;
-            break;
-          }
-        }
-      } else {
-        spdlog::error("queue of {}/{}: {}", tenant, flow_id, runs.status().to_string());
-      }
-      if (next == nullptr) {
-        admission->release_dequeue(tenant, flow_id);
-        return;
-      }
-      admission->dispatched(tenant, flow_id, next->queue_seq());
-      start_queued(*next);
-    }
-  }
-
-  void start_queued(const v1::QueuedRun& run) {
-    auto flow = resolve_flow(run.tenant(), run.flow_id(), run.flow_version());
-    auto input = parse_json_text(run.input_json());
-    if (!flow.ok() || !input.ok()) {
-      // The version was stored when the run was queued, so this is a damaged
-      // store; the run stays queued and visible rather than vanishing.
-      spdlog::error("queued execution {} cannot start: {}", run.execution_id(),
-                    (flow.ok() ? input.status() : flow.status()).to_string());
-      admission->abandon(run.tenant(), run.flow_id());
-      return;
-    }
-    detail::StartCommand cmd;
-    cmd.execution_id = run.execution_id();
-    cmd.flow = flow.value().second;
-    cmd.request.tenant = run.tenant();
-    cmd.request.flow_id = run.flow_id();
-    cmd.request.flow_version = run.flow_version();
-    cmd.request.input = std::move(input.value());
-    cmd.request.idempotency_key = run.idempotency_key();
-    cmd.delete_key = storage::RunQueue::row_key(run);
-    cmd.started = [this, tenant = run.tenant(), flow_id = run.flow_id()](Result<std::string> r) {
-      if (!r.ok()) admission->abandon(tenant, flow_id);
-    };
-    const uint32_t p = partition_of(cmd.execution_id, ctx.partition_count);
-    caf::anon_send(ctx.partitions[p], detail::start_atom::value, std::move(cmd));
-  }
-
-  // Stores a run that must wait for a slot of its flow (status "queued").
-  Status enqueue(const std::string& execution_id, const RunRequest& request) {
-    const int64_t now = now_ms();
-    v1::QueuedRun run;
-    run.set_execution_id(execution_id);
-    run.set_tenant(request.tenant);
-    run.set_flow_id(request.flow_id);
-    run.set_flow_version(request.flow_version);
-    run.set_input_json(dump_canonical(request.input));
-    run.set_idempotency_key(request.idempotency_key);
-    run.set_enqueued_ms(now);
-    v1::ExecutionSummary sum;
-    sum.set_execution_id(execution_id);
-    sum.set_tenant(request.tenant);
-    sum.set_flow_id(request.flow_id);
-    sum.set_flow_version(request.flow_version);
-    sum.set_status("queued");
-    sum.set_created_ms(now);
-    sum.set_updated_ms(now);
-    sum.set_partition(partition_of(execution_id, ctx.partition_count));
-    // Under the drain lock: queue_seq order is then commit order, so a
-    // drain never sees a newer row before an older one (and skips it).
-    std::unique_lock<std::mutex> lock(drain_mu);
-    auto stored = store->run_queue().enqueue(std::move(run), sum);
-    lock.unlock();
-    if (!stored.ok()) {
-      admission->count_queued(request.tenant, request.flow_id, 0, -1);
-      return stored.status();
-    }
-    return Status::ok();
-  }
-
-  // A queued run has no actor and no events: cancelling removes its row and
-  // marks its summary; watchers hear of it like of any end.
-  Status cancel_queued(const v1::ExecutionSummary& summary, const std::string& reason) {
-    auto runs = store->run_queue().runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
-    if (!runs.ok()) return runs.status();
-    for (const auto& run : runs.value()) {
-      if (run.execution_id() != summary.execution_id()) continue;
-      v1::ExecutionSummary cancelled = summary;
-      cancelled.set_status("cancelled");
-      cancelled.set_updated_ms(now_ms());
-      Status s = admission->cancel_queued(run, cancelled);
-      if (!s.is_ok()) return s;
-      ExecutionResult r{summary.execution_id(),
-                        "cancelled",
-                        nullptr,
-                        json{{"code", "cancelled"}, {"message", reason}},
-                        summary.tenant(),
-                        summary.flow_id()};
-      notify(r);
-      return Status::ok();
-    }
-    return Status(Errc::kConflict, "execution " + summary.execution_id() +
-                                       " is leaving the queue and starting; cancel it again");
-  }
-
-  // Recovery of the queues: counts what waits and starts what may run.
-  // After the running executions were counted, so slots are known.
-  void recover_queues() {
-    auto flows_with_queue = store->run_queue().queued_flows();
-    if (!flows_with_queue.ok()) {
-      spdlog::error("recovery of run queues: {}", flows_with_queue.status().to_string());
-      return;
-    }
-    for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
-      auto runs = store->run_queue().runs(tenant, flow_id, SIZE_MAX);
-      if (!runs.ok()) continue;
-      auto flow = resolve_flow(tenant, flow_id, 0);
-      const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
-      admission->count_queued(tenant, flow_id, limit, static_cast<int64_t>(runs.value().size()));
-      drain(tenant, flow_id);
-    }
-  }
-
   void on_finished(const ExecutionResult& r) {
     notify(r);
     if (admission->finished(r.tenant, r.flow_id)) {
-      io->submit([this, tenant = r.tenant, flow_id = r.flow_id] { drain(tenant, flow_id); });
+      io->submit(
+          [this, tenant = r.tenant, flow_id = r.flow_id] { queued->drain(tenant, flow_id); });
     }
   }
 
@@ -368,6 +241,17 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   for (uint32_t p = 0; p < parts; ++p) {
     ctx.partitions.push_back(detail::spawn_partition(*impl->sys, &ctx, p));
   }
+  impl->idempotent = std::make_unique<detail::IdempotentStarts>(impl->store->executions());
+  impl->queued = std::make_unique<detail::QueuedRuns>(
+      impl->store->run_queue(), *impl->admission, parts,
+      [raw](const std::string& tenant, const std::string& flow_id, uint32_t version) {
+        return raw->resolve_flow(tenant, flow_id, version);
+      },
+      [raw](detail::StartCommand cmd) {
+        const uint32_t p = partition_of(cmd.execution_id, raw->ctx.partition_count);
+        caf::anon_send(raw->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
+      },
+      [raw](const ExecutionResult& r) { raw->notify(r); });
 
   // Recovery: every execution that had not ended is re-activated from its
   // log. Listing happens on the I/O pool; ready() turns true when every
@@ -390,7 +274,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
         }
       }
       if (raw->partitions_to_recover.fetch_sub(1) == 1) {
-        raw->recover_queues();
+        raw->queued->recover();
         raw->ready = true;
       }
     });
@@ -470,15 +354,14 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
     if (started) started(Status(Errc::kUnavailable, "engine is shutting down"));
     return;
   }
-  // An idempotency key names at most one execution per tenant: a repeated
-  // request gets the id of the first, also while the first is still being
-  // started (its key row is written in the same batch as ExecutionStarted).
-  std::string idem;
-  if (!request.idempotency_key.empty()) {
-    idem = request.tenant + '\0' + request.idempotency_key;
-    // A repeated request learns the id like the first and, if it asked, the
-    // outcome too: watching needs a store read, so it runs on the I/O pool.
-    Impl* impl = impl_.get();
+  // An idempotency key names at most one execution per tenant
+  // (idempotent_starts.hpp). A repeated request learns the id like the
+  // first and, if it asked, the outcome too: watching needs a store read, so
+  // it runs on the I/O pool.
+  Impl* impl = impl_.get();
+  const std::string tenant = request.tenant;
+  const std::string key = request.idempotency_key;
+  if (!key.empty()) {
     Engine* self = this;
     StartedFn repeat = [impl, self, started, finished](Result<std::string> r) {
       if (started) started(r);
@@ -489,41 +372,25 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
         });
       });
     };
-    Result<std::optional<std::string>> existing = std::optional<std::string>();
-    {
-      std::lock_guard<std::mutex> lock(impl_->idem_mu);
-      auto pending = impl_->idem_pending.find(idem);
-      if (pending != impl_->idem_pending.end()) {
-        pending->second.push_back(std::move(repeat));
-        return;
-      }
-      existing =
-          impl_->store->executions().find_idempotent(request.tenant, request.idempotency_key);
-      if (existing.ok() && !existing.value().has_value()) impl_->idem_pending[idem];
-    }
-    // Callbacks run outside the lock.
-    if (!existing.ok()) {
-      if (started) started(existing.status());
+    std::string existing;
+    auto claim = impl_->idempotent->claim(tenant, key, repeat, &existing);
+    if (!claim.ok()) {
+      if (started) started(claim.status());
       return;
     }
-    if (existing.value().has_value()) {
-      repeat(*existing.value());
+    if (claim.value() == detail::IdempotentStarts::Claim::kJoined) return;
+    if (claim.value() == detail::IdempotentStarts::Claim::kExisting) {
+      repeat(existing);
       return;
     }
   }
-  Impl* impl = impl_.get();
   // Answers the caller and everyone who asked with the same idempotency key.
-  auto answer_all = [impl, idem](const StartedFn& first, const Result<std::string>& r) {
-    std::vector<StartedFn> waiters;
-    if (!idem.empty()) {
-      std::lock_guard<std::mutex> lock(impl->idem_mu);
-      waiters = std::move(impl->idem_pending[idem]);
-      impl->idem_pending.erase(idem);
+  auto answer_all = [impl, tenant, key](const StartedFn& first, const Result<std::string>& r) {
+    if (key.empty()) {
+      if (first) first(r);
+      return;
     }
-    if (first) first(r);
-    for (auto& w : waiters) {
-      if (w) w(r);
-    }
+    impl->idempotent->finish(tenant, key, first, r);
   };
   auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
   if (!flow.ok()) return answer_all(started, flow.status());
@@ -535,13 +402,13 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (!verdict.ok()) return answer_all(started, verdict.status());
   const std::string execution_id = new_execution_id();
   if (verdict.value() == detail::Admission::Verdict::kQueue) {
-    Status queued = impl_->enqueue(execution_id, request);
+    Status queued = impl_->queued->enqueue(execution_id, request);
     if (queued.is_ok() && request.queued) request.queued->store(true);
     answer_all(started, queued.is_ok() ? Result<std::string>(execution_id) : queued);
     // A slot may have freed while the row was being written.
     if (queued.is_ok()) {
       impl_->io->submit([impl, tenant = request.tenant, flow_id = request.flow_id] {
-        impl->drain(tenant, flow_id);
+        impl->queued->drain(tenant, flow_id);
       });
     }
     if (queued.is_ok() && finished) {
@@ -648,7 +515,7 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     return;
   }
   if (summary.value()->status() == "queued") {
-    done(impl_->cancel_queued(*summary.value(), reason));
+    done(impl_->queued->cancel(*summary.value(), reason));
     return;
   }
   detail::CancelCommand cmd{execution_id, reason, std::move(done)};

@@ -28,6 +28,42 @@
 namespace yantra::detail {
 namespace {
 
+// Messages an execution sends itself: a batch is durable (from the
+// partition's log writer), a timer is due, a call's secrets were resolved
+// (on the I/O pool).
+using persisted_atom = caf::atom_constant<caf::atom("ypersist")>;
+using timer_atom = caf::atom_constant<caf::atom("ytimer")>;
+using secrets_atom = caf::atom_constant<caf::atom("ysecrets")>;
+
+struct PersistAck {
+  uint64_t batch = 0;
+  Status status;
+};
+
+// A tool call whose $secret markers were resolved on the I/O pool (a vault
+// read is a RocksDB read: not for a scheduler thread). `values` are the
+// plaintexts, kept only to scrub the tool's answer before it is recorded.
+struct SecretsResolved {
+  std::string tool_id;
+  CallPtr call;
+  Status status;
+  std::shared_ptr<const std::vector<std::string>> values;
+};
+
+}  // namespace
+}  // namespace yantra::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::PersistAck)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(yantra::detail::SecretsResolved)
+
+namespace yantra::detail {
+namespace {
+
+// What the actor implements: its public interface and its own messages.
+using execution_impl = execution_actor::extend<caf::reacts_to<persisted_atom, PersistAck>,
+                                               caf::reacts_to<timer_atom, std::string>,
+                                               caf::reacts_to<secrets_atom, SecretsResolved>>;
+
 struct ExecState {
   static inline const char* name = "yantra.execution";
   EngineCtx* ctx = nullptr;
@@ -54,7 +90,8 @@ struct ExecState {
   uint64_t last_snapshot_bytes = 0;
 };
 
-using Self = caf::stateful_actor<ExecState>;
+using Self = std::remove_pointer_t<execution_impl::stateful_pointer<ExecState>>;
+using Behavior = execution_impl::behavior_type;
 
 v1::ExecutionSummary summary_of(const ExecState& s) {
   v1::ExecutionSummary sum;
@@ -113,7 +150,7 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   EngineCtx* notify = req.outbox.empty() ? nullptr : s.ctx;
   const uint64_t batch = s.next_batch++;
   s.pending.emplace(batch, std::move(cmds));
-  auto handle = caf::actor_cast<caf::actor>(self);
+  auto handle = caf::actor_cast<execution_impl>(self);
   s.ctx->writers[s.partition]->append(std::move(req), [handle, batch, notify](const Status& st) {
     if (notify != nullptr && st.is_ok()) notify->outbox_written();
     caf::anon_send(handle, persisted_atom::value, PersistAck{batch, st});
@@ -264,7 +301,7 @@ void resolve_then_call(Self* self, const std::string& tool_id, std::shared_ptr<T
     on_tool_result(self, call->path, call->attempt, call->idempotency_key, std::move(r));
     return;
   }
-  auto handle = caf::actor_cast<caf::actor>(self);
+  auto handle = caf::actor_cast<execution_impl>(self);
   storage::Vault* vault = s.ctx->vault;
   s.ctx->io->submit([handle, vault, tenant = s.st.tenant, tool_id, call] {
     auto values = std::make_shared<std::vector<std::string>>();
@@ -401,7 +438,7 @@ void on_persisted(Self* self, PersistAck& ack) {
   maybe_sleep(self);
 }
 
-caf::behavior running(Self* self) {
+Behavior running(Self* self) {
   return {
       [=](persisted_atom, PersistAck& ack) { on_persisted(self, ack); },
       [=](timer_atom, const std::string& id) {
@@ -492,7 +529,7 @@ void init(Self* self, EngineCtx* ctx, uint32_t partition, std::string id,
   self->attach_functor([ctx] { ctx->active.fetch_sub(1, std::memory_order_relaxed); });
 }
 
-caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, StartCommand cmd) {
+Behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, StartCommand cmd) {
   init(self, ctx, partition, cmd.execution_id, cmd.flow);
   auto& s = self->state;
   s.fresh = true;
@@ -516,26 +553,26 @@ caf::behavior fresh_execution(Self* self, EngineCtx* ctx, uint32_t partition, St
   return running(self);
 }
 
-caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, Activation act) {
+Behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, Activation act) {
   init(self, ctx, partition, act.execution_id, act.flow);
   auto& s = self->state;
   if (!act.error.is_ok() || s.flow == nullptr) {
     spdlog::error("execution {}: cannot activate: {}", s.id, act.error.to_string());
     self->quit();
-    return {};
+    return Behavior::make_empty_behavior();
   }
   try {
     auto folded = act.base ? fold_from(std::move(*act.base), act.events) : fold(act.events);
     if (!folded.ok()) {
       spdlog::error("execution {}: log does not fold: {}", s.id, folded.status().to_string());
       self->quit();
-      return {};
+      return Behavior::make_empty_behavior();
     }
     s.st = std::move(folded.value());
   } catch (const std::exception& e) {
     spdlog::error("execution {}: fold threw: {}", s.id, e.what());
     self->quit();
-    return {};
+    return Behavior::make_empty_behavior();
   }
   s.started = std::move(act.started);
   if (act.unsaved) {
@@ -551,7 +588,7 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
       if (!more.ok()) {
         if (s.started) s.started(more.status());
         self->quit();
-        return {};
+        return Behavior::make_empty_behavior();
       }
       for (auto& ev : more.value()) first.push_back(std::move(ev));
     }
@@ -566,7 +603,7 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
   if (is_terminal(s.st.status)) {
     s.done = true;
     self->quit();
-    return {};
+    return Behavior::make_empty_behavior();
   }
   // The log may end with decisions still to take (a crash between an input
   // and its decisions cannot happen, as both are one batch, but a newer
@@ -576,7 +613,7 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
   if (!batch.ok()) {
     spdlog::error("execution {}: {}", s.id, batch.status().to_string());
     self->quit();
-    return {};
+    return Behavior::make_empty_behavior();
   }
   if (batch.value().empty()) {
     launch(self, cmds);
@@ -589,13 +626,13 @@ caf::behavior rebuilt_execution(Self* self, EngineCtx* ctx, uint32_t partition, 
 
 }  // namespace
 
-caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
-                           StartCommand cmd) {
+execution_actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                                StartCommand cmd) {
   return sys.spawn(fresh_execution, ctx, partition, std::move(cmd));
 }
 
-caf::actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
-                           Activation act) {
+execution_actor spawn_execution(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition,
+                                Activation act) {
   return sys.spawn(rebuilt_execution, ctx, partition, std::move(act));
 }
 

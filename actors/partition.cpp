@@ -52,14 +52,22 @@ constexpr int kMaxRestarts = 5;
 constexpr auto kParkedMs = std::chrono::milliseconds(5000);
 constexpr auto kStalledRetry = std::chrono::milliseconds(500);
 
+// Messages a partition sends itself: a parked retry's ticket timed out, a
+// stalled execution's store may take writes again, a sleeper's timer is due.
 using parked_atom = caf::atom_constant<caf::atom("yparked")>;
 using stalled_atom = caf::atom_constant<caf::atom("ystalled")>;
+using wake_atom = caf::atom_constant<caf::atom("ywake")>;
+
+// What the actor implements: its public interface and its own messages.
+using partition_impl = partition_actor::extend<
+    caf::reacts_to<parked_atom, Activation>, caf::reacts_to<parked_atom, std::string, uint64_t>,
+    caf::reacts_to<stalled_atom, std::string>, caf::reacts_to<wake_atom, std::string, uint64_t>>;
 
 struct PartitionState {
   static inline const char* name = "yantra.partition";
   EngineCtx* ctx = nullptr;
   uint32_t partition = 0;
-  std::unordered_map<std::string, caf::actor> live;
+  std::unordered_map<std::string, execution_actor> live;
   std::unordered_map<caf::actor_addr, std::string> ids;
   std::unordered_map<std::string, int> restarts;
   // Retries waiting for the previous actor of the same execution to exit,
@@ -73,12 +81,12 @@ struct PartitionState {
   uint64_t next_generation = 1;
   std::unordered_set<std::string> waking;  // reload in progress
   // Inputs held for executions that are dozing, sleeping or waking, in order.
-  std::unordered_map<std::string, std::vector<std::function<void(const caf::actor&)>>> held;
+  std::unordered_map<std::string, std::vector<std::function<void(const execution_actor&)>>> held;
 };
 
-using Self = caf::stateful_actor<PartitionState>;
+using Self = std::remove_pointer_t<partition_impl::stateful_pointer<PartitionState>>;
 
-void track(Self* self, const std::string& id, caf::actor a) {
+void track(Self* self, const std::string& id, execution_actor a) {
   self->monitor(a);
   self->state.ids.emplace(a.address(), id);
   self->state.live.emplace(id, std::move(a));
@@ -88,7 +96,7 @@ void track(Self* self, const std::string& id, caf::actor a) {
 void reload(Self* self, const std::string& id) {
   EngineCtx* ctx = self->state.ctx;
   const uint32_t p = self->state.partition;
-  auto handle = caf::actor_cast<caf::actor>(self);
+  auto handle = caf::actor_cast<partition_impl>(self);
   ctx->io->submit([ctx, p, id, handle] {
     Activation act;
     act.execution_id = id;
@@ -136,7 +144,7 @@ Status still_active() {
 // retry was built from.
 void release_parked(Self* self, Activation act) {
   EngineCtx* ctx = self->state.ctx;
-  auto handle = caf::actor_cast<caf::actor>(self);
+  auto handle = caf::actor_cast<partition_impl>(self);
   ctx->io->submit([ctx, handle, act = std::move(act)]() mutable {
     auto summary = ctx->store->executions().summary(act.execution_id);
     const bool unchanged =
@@ -170,11 +178,11 @@ void deliver(Self* self, const std::string& id, Atom atom, Cmd cmd) {
   }
   auto shared = std::make_shared<Cmd>(std::move(cmd));
   st.held[id].push_back(
-      [self, atom, shared](const caf::actor& a) { self->send(a, atom, std::move(*shared)); });
+      [self, atom, shared](const execution_actor& a) { self->send(a, atom, std::move(*shared)); });
   if (it == st.live.end()) wake(self, id);
 }
 
-void release_held(Self* self, const std::string& id, const caf::actor& a) {
+void release_held(Self* self, const std::string& id, const execution_actor& a) {
   auto held = self->state.held.find(id);
   if (held == self->state.held.end()) return;
   auto fns = std::move(held->second);
@@ -182,7 +190,7 @@ void release_held(Self* self, const std::string& id, const caf::actor& a) {
   for (auto& fn : fns) fn(a);
 }
 
-caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
+partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) {
   self->state.ctx = ctx;
   self->state.partition = p;
   // Shutdown: the engine asks partitions to exit; they take their executions
@@ -309,7 +317,7 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
         }
         // Off the scheduler: only an execution whose start was stored has a
         // log to rebuild from.
-        auto handle = caf::actor_cast<caf::actor>(self);
+        auto handle = caf::actor_cast<partition_impl>(self);
         ctx->io->submit([ctx, id, handle] {
           auto summary = ctx->store->executions().summary(id);
           if (summary.ok() && summary.value().has_value()) {
@@ -358,7 +366,7 @@ caf::behavior partition(Self* self, EngineCtx* ctx, uint32_t p) {
 
 }  // namespace
 
-caf::actor spawn_partition(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition_id) {
+partition_actor spawn_partition(caf::actor_system& sys, EngineCtx* ctx, uint32_t partition_id) {
   return sys.spawn(partition, ctx, partition_id);
 }
 

@@ -66,24 +66,30 @@ class Workers {
   std::vector<std::thread> threads_;
 };
 
+// A call's result, from a worker thread.
+using done_atom = caf::atom_constant<caf::atom("ydone")>;
+
+using tool_pool_impl = tool_actor::extend<caf::reacts_to<done_atom, uint64_t, ToolResult>>;
+using Promise = caf::typed_response_promise<ToolResult>;
+
 struct PoolState {
   static inline const char* name = "yantra.tool.pool";
   std::shared_ptr<Workers> workers;
   uint64_t next_ticket = 1;
-  std::unordered_map<uint64_t, caf::response_promise> waiting;
+  std::unordered_map<uint64_t, Promise> waiting;
 };
 
-using Self = caf::stateful_actor<PoolState>;
+using Self = std::remove_pointer_t<tool_pool_impl::stateful_pointer<PoolState>>;
 
-caf::behavior tool_pool(Self* self, std::shared_ptr<Tool> tool) {
+tool_pool_impl::behavior_type tool_pool(Self* self, std::shared_ptr<Tool> tool) {
   const size_t n = std::max<size_t>(1, tool->max_concurrency());
   self->state.workers = std::make_shared<Workers>(tool, n);
   return {
       [=](invoke_atom, const CallPtr& call) -> caf::result<ToolResult> {
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<ToolResult>();
         const uint64_t ticket = self->state.next_ticket++;
         self->state.waiting.emplace(ticket, rp);
-        auto handle = caf::actor_cast<caf::actor>(self);
+        auto handle = caf::actor_cast<tool_pool_impl>(self);
         self->state.workers->submit(call, [handle, ticket](ToolResult r) {
           caf::anon_send(handle, done_atom::value, ticket, std::move(r));
         });
@@ -100,7 +106,7 @@ caf::behavior tool_pool(Self* self, std::shared_ptr<Tool> tool) {
 
 }  // namespace
 
-caf::actor spawn_tool_pool(caf::actor_system& sys, std::shared_ptr<Tool> tool) {
+tool_actor spawn_tool_pool(caf::actor_system& sys, std::shared_ptr<Tool> tool) {
   return sys.spawn(tool_pool, std::move(tool));
 }
 

@@ -1,0 +1,131 @@
+// QueuedRuns (actors/internal/queued_runs.hpp): the run queue's side of the
+// engine. The rows are storage::RunQueue's; the slots are Admission's.
+#include "actors/internal/queued_runs.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/internal/admission.hpp"
+#include "base/time.hpp"
+#include "runtime/ids.hpp"
+#include "storage/run_queue.hpp"
+
+namespace yantra::detail {
+
+Status QueuedRuns::enqueue(const std::string& execution_id, const RunRequest& request) {
+  const int64_t now = now_ms();
+  v1::QueuedRun run;
+  run.set_execution_id(execution_id);
+  run.set_tenant(request.tenant);
+  run.set_flow_id(request.flow_id);
+  run.set_flow_version(request.flow_version);
+  run.set_input_json(dump_canonical(request.input));
+  run.set_idempotency_key(request.idempotency_key);
+  run.set_enqueued_ms(now);
+  v1::ExecutionSummary sum;
+  sum.set_execution_id(execution_id);
+  sum.set_tenant(request.tenant);
+  sum.set_flow_id(request.flow_id);
+  sum.set_flow_version(request.flow_version);
+  sum.set_status("queued");
+  sum.set_created_ms(now);
+  sum.set_updated_ms(now);
+  sum.set_partition(partition_of(execution_id, partition_count_));
+  std::unique_lock<std::mutex> lock(mu_);
+  auto stored = queue_.enqueue(std::move(run), sum);
+  lock.unlock();
+  if (!stored.ok()) {
+    admission_.count_queued(request.tenant, request.flow_id, 0, -1);
+    return stored.status();
+  }
+  return Status::ok();
+}
+
+void QueuedRuns::drain(const std::string& tenant, const std::string& flow_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (admission_.reserve_dequeue(tenant, flow_id)) {
+    const uint64_t cursor = admission_.cursor(tenant, flow_id);
+    // Rows already handed to a start stay until its first batch commits;
+    // the cursor skips them.
+    auto runs = queue_.runs(tenant, flow_id, 1024);
+    const v1::QueuedRun* next = nullptr;
+    if (runs.ok()) {
+      for (const auto& run : runs.value()) {
+        if (run.queue_seq() > cursor) {
+          next = &run;
+          break;
+        }
+      }
+    } else {
+      spdlog::error("queue of {}/{}: {}", tenant, flow_id, runs.status().to_string());
+    }
+    if (next == nullptr) {
+      admission_.release_dequeue(tenant, flow_id);
+      return;
+    }
+    admission_.dispatched(tenant, flow_id, next->queue_seq());
+    start(*next);
+  }
+}
+
+void QueuedRuns::start(const v1::QueuedRun& run) {
+  auto flow = resolve_(run.tenant(), run.flow_id(), run.flow_version());
+  auto input = parse_json_text(run.input_json());
+  if (!flow.ok() || !input.ok()) {
+    // The version was stored when the run was queued, so this is a damaged
+    // store; the run stays queued and visible rather than vanishing.
+    spdlog::error("queued execution {} cannot start: {}", run.execution_id(),
+                  (flow.ok() ? input.status() : flow.status()).to_string());
+    admission_.abandon(run.tenant(), run.flow_id());
+    return;
+  }
+  StartCommand cmd;
+  cmd.execution_id = run.execution_id();
+  cmd.flow = flow.value().second;
+  cmd.request.tenant = run.tenant();
+  cmd.request.flow_id = run.flow_id();
+  cmd.request.flow_version = run.flow_version();
+  cmd.request.input = std::move(input.value());
+  cmd.request.idempotency_key = run.idempotency_key();
+  cmd.delete_key = storage::RunQueue::row_key(run);
+  cmd.started = [this, tenant = run.tenant(), flow_id = run.flow_id()](Result<std::string> r) {
+    if (!r.ok()) admission_.abandon(tenant, flow_id);
+  };
+  dispatch_(std::move(cmd));
+}
+
+Status QueuedRuns::cancel(const v1::ExecutionSummary& summary, const std::string& reason) {
+  auto runs = queue_.runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
+  if (!runs.ok()) return runs.status();
+  for (const auto& run : runs.value()) {
+    if (run.execution_id() != summary.execution_id()) continue;
+    v1::ExecutionSummary cancelled = summary;
+    cancelled.set_status("cancelled");
+    cancelled.set_updated_ms(now_ms());
+    Status s = admission_.cancel_queued(run, cancelled);
+    if (!s.is_ok()) return s;
+    notify_(ExecutionResult{summary.execution_id(), "cancelled", nullptr,
+                            json{{"code", "cancelled"}, {"message", reason}}, summary.tenant(),
+                            summary.flow_id()});
+    return Status::ok();
+  }
+  return Status(Errc::kConflict, "execution " + summary.execution_id() +
+                                     " is leaving the queue and starting; cancel it again");
+}
+
+void QueuedRuns::recover() {
+  auto flows_with_queue = queue_.queued_flows();
+  if (!flows_with_queue.ok()) {
+    spdlog::error("recovery of run queues: {}", flows_with_queue.status().to_string());
+    return;
+  }
+  for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
+    auto runs = queue_.runs(tenant, flow_id, SIZE_MAX);
+    if (!runs.ok()) continue;
+    auto flow = resolve_(tenant, flow_id, 0);
+    const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
+    admission_.count_queued(tenant, flow_id, limit, static_cast<int64_t>(runs.value().size()));
+    drain(tenant, flow_id);
+  }
+}
+
+}  // namespace yantra::detail
