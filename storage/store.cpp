@@ -23,6 +23,10 @@
 //   the tail and deleted at the head, so its CF compacts files that are
 //   mostly tombstones (CompactOnDeletionCollector), which keeps "scan from
 //   the head" cheap after many deliveries.
+// - `segments` (this node's copy of the replicated partition logs, since
+//   0.5) is written in lsn order and deleted by ranges (truncation, trims),
+//   and point-read for its metadata rows: plain options, whole-key blooms.
+//   What it stores and refuses is segment_store.cpp's.
 // - A damaged write-ahead log must never cost acknowledged writes silently
 //   (what RocksDB 7.8 does with each kind of damage was measured; see
 //   docs/operations.md). Open runs RocksDB with kTolerateCorruptedTailRecords
