@@ -454,7 +454,7 @@ TEST(SegmentRaceTest, AfterSealAnswersLNothingAboveLIsStoredOrAcknowledged) {
   SegmentStore& seg = store->segments();
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
-  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(1500);
   int rounds = 0;
   uint64_t sealed_mid_append = 0;
   // At least 20 rounds however slow the machine (a sanitizer build), at
@@ -522,7 +522,7 @@ TEST(SegmentPowerLossTest, EveryAcknowledgedAppendAndSealSurvives) {
     std::map<std::pair<uint32_t, uint64_t>, uint64_t> seals;  // (p, segment) -> answered last
     std::atomic<uint64_t> acks{0};
     std::atomic<bool> stop{false};
-    const uint64_t crash_after = std::uniform_int_distribution<uint64_t>(20, 150)(rng);
+    const uint64_t crash_after = std::uniform_int_distribution<uint64_t>(20, 100)(rng);
     {
       StoreOptions options{dir.path(), Durability::kSync};
       options.file_system = fs;
@@ -617,47 +617,50 @@ TEST(SegmentPowerLossTest, EveryAcknowledgedAppendAndSealSurvives) {
 // synced write carries it: the power goes right after each answer.
 TEST(SegmentPowerLossTest, SealRepairTruncateAndTrimAreDurableWhenTheyReturn) {
   ScopedDir dir;
-  // Runs `op` on a store over a fresh fault-injecting file system, cuts the
-  // power right after it, and reopens the data on the real one.
-  auto crash_after = [&](auto op) -> std::unique_ptr<Store> {
-    auto fs = std::make_shared<FaultFs>();
+  auto fs = std::make_shared<FaultFs>();
+  // Opens the data on the fault-injecting file system, runs `check` (what
+  // the previous step's op must have left) and `op`, and cuts the power
+  // right after op returned.
+  auto step = [&](auto check, auto op) {
     {
       StoreOptions options{dir.path(), Durability::kSync};
       options.file_system = fs;
       auto opened = Store::open(options);
-      EXPECT_TRUE(opened.ok()) << opened.status().to_string();
-      if (!opened.ok()) return nullptr;
+      ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+      check(*opened.value());
       op(opened.value()->segments());
       fs->simulate_crash();
     }
-    return open_store(dir.path());
+    fs->reset();
   };
-  auto store = crash_after([](SegmentStore& seg) {
+  auto nothing = [](const Store&) {};
+  step(nothing, [](SegmentStore& seg) {
     for (uint64_t lsn = 1; lsn <= 5; ++lsn) {
       ASSERT_TRUE(seg.append(kP, 1, lsn, batch(kP, 1, lsn), 1).ok());
     }
     ASSERT_TRUE(seg.seal(kP, 1, 2).ok());
   });
-  ASSERT_TRUE(store);
-  EXPECT_TRUE(store->segments().info(kP, 1)->sealed) << "the seal was lost";
-  EXPECT_EQ(store->segments().info(kP, 1)->last_lsn, 5u);
-  store.reset();
-
-  store = crash_after([](SegmentStore& seg) {
-    ASSERT_TRUE(seg.seal(kP, 2, 3).ok());
-    ASSERT_TRUE(seg.repair(kP, 2, 6, group(kP, 2, 6, 3), 3).ok());
-  });
-  ASSERT_TRUE(store);
-  EXPECT_EQ(store->segments().info(kP, 2)->last_lsn, 8u) << "the repair was lost";
-  store.reset();
-
-  store = crash_after([](SegmentStore& seg) { ASSERT_TRUE(seg.truncate_after(kP, 1, 3).ok()); });
-  ASSERT_TRUE(store);
-  EXPECT_EQ(store->segments().info(kP, 1)->last_lsn, 3u) << "the truncated tail came back";
-  EXPECT_EQ(raw_rows(*store, batch_prefix(kP, 1)), 3u);
-  store.reset();
-
-  store = crash_after([](SegmentStore& seg) { ASSERT_TRUE(seg.trim(kP, 1).ok()); });
+  step(
+      [](const Store& store) {
+        EXPECT_TRUE(store.segments().info(kP, 1)->sealed) << "the seal was lost";
+        EXPECT_EQ(store.segments().info(kP, 1)->last_lsn, 5u);
+      },
+      [](SegmentStore& seg) {
+        ASSERT_TRUE(seg.seal(kP, 2, 3).ok());
+        ASSERT_TRUE(seg.repair(kP, 2, 6, group(kP, 2, 6, 3), 3).ok());
+      });
+  step(
+      [](const Store& store) {
+        EXPECT_EQ(store.segments().info(kP, 2)->last_lsn, 8u) << "the repair was lost";
+      },
+      [](SegmentStore& seg) { ASSERT_TRUE(seg.truncate_after(kP, 1, 3).ok()); });
+  step(
+      [](const Store& store) {
+        EXPECT_EQ(store.segments().info(kP, 1)->last_lsn, 3u) << "the truncated tail came back";
+        EXPECT_EQ(raw_rows(store, batch_prefix(kP, 1)), 3u);
+      },
+      [](SegmentStore& seg) { ASSERT_TRUE(seg.trim(kP, 1).ok()); });
+  auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   EXPECT_TRUE(store->segments().info(kP, 1)->trimmed) << "the trim was lost";
   EXPECT_EQ(raw_rows(*store, batch_prefix(kP, 1)), 0u);
@@ -672,7 +675,7 @@ TEST(SegmentBenchTest, SyncedAppendsPerSecondOf4KiBBatches) {
   ASSERT_TRUE(store);
   SegmentStore& seg = store->segments();
   const std::string payload(4096, 'b');
-  const auto budget = std::chrono::milliseconds(700);
+  const auto budget = std::chrono::milliseconds(500);
   auto measure = [&](uint64_t segment, size_t group_size) {
     const std::vector<std::string> g(group_size, payload);
     uint64_t lsn = 1;
