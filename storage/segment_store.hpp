@@ -9,7 +9,9 @@
 // etcd leader key). A batch is one group commit of the writer, opaque here.
 // The metadata row (sealed, sealing epoch, first and last lsn, truncation
 // point, trimmed) is written in the same WriteBatch as every change of the
-// segment, so every answer about a segment is one point read, never a scan.
+// segment, so checking an append or a seal, and info(), is one point read
+// (only a segment's first append also reads the partition's metadata rows,
+// to see whether a newer epoch fenced it).
 //
 // What the store guarantees, whatever its callers do (the invariants of
 // docs/replicated-log.md that one replica can keep on its own):
