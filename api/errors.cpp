@@ -69,6 +69,13 @@ int http_status(StorageErrc c) {
     case StorageErrc::kMasterKeyMismatch: return 500;
     case StorageErrc::kMasterKeyUnreadable: return 500;
     case StorageErrc::kInsecureMasterKeyFile: return 500;
+    // Refusals of a replica to the partition's writer: the state of the
+    // segment conflicts with the request (deposed writer, hole, wrong
+    // epoch), or its batches are gone for good (covered by a snapshot).
+    case StorageErrc::kSegmentSealed: return 409;
+    case StorageErrc::kSegmentGap: return 409;
+    case StorageErrc::kSegmentWrongEpoch: return 409;
+    case StorageErrc::kSegmentTrimmed: return 410;
   }
   return 500;
 }

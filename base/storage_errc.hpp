@@ -1,5 +1,6 @@
 // Error codes storage/ produces: RocksDB failures, damaged records, the
-// read-only latch, the vault's master key and ciphertexts. It lives in base/
+// read-only latch, the vault's master key and ciphertexts, the replicated
+// log's segment refusals. It lives in base/
 // (which owns the error codes) rather than storage/, so that api/errors.cpp,
 // which maps every code to an HTTP status, names these codes without
 // including or linking storage/ (api/ never includes storage/). How codes
@@ -24,6 +25,17 @@ enum class StorageErrc : uint16_t {
   kMasterKeyMismatch,
   kMasterKeyUnreadable,
   kInsecureMasterKeyFile,
+  // The replicated log's segments (storage/segment_store.hpp). A segment
+  // this replica sealed refuses every later append: the writer is deposed.
+  kSegmentSealed,
+  // An append left a hole: the replica expects an earlier lsn (named in the
+  // status) and the writer resends from it.
+  kSegmentGap,
+  // The appending epoch is not the segment's (one writer per segment), or a
+  // seal names an epoch older than the segment it seals.
+  kSegmentWrongEpoch,
+  // The segment's batches were deleted because a snapshot covers them.
+  kSegmentTrimmed,
 };
 
 inline constexpr std::array kAllStorageErrc = {
@@ -36,6 +48,10 @@ inline constexpr std::array kAllStorageErrc = {
     StorageErrc::kMasterKeyMismatch,
     StorageErrc::kMasterKeyUnreadable,
     StorageErrc::kInsecureMasterKeyFile,
+    StorageErrc::kSegmentSealed,
+    StorageErrc::kSegmentGap,
+    StorageErrc::kSegmentWrongEpoch,
+    StorageErrc::kSegmentTrimmed,
 };
 
 template <>
@@ -52,6 +68,10 @@ struct ErrcTraits<StorageErrc> {
       case StorageErrc::kMasterKeyMismatch: return "master_key_mismatch";
       case StorageErrc::kMasterKeyUnreadable: return "master_key_unreadable";
       case StorageErrc::kInsecureMasterKeyFile: return "insecure_master_key_file";
+      case StorageErrc::kSegmentSealed: return "segment_sealed";
+      case StorageErrc::kSegmentGap: return "segment_gap";
+      case StorageErrc::kSegmentWrongEpoch: return "segment_wrong_epoch";
+      case StorageErrc::kSegmentTrimmed: return "segment_trimmed";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

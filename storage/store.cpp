@@ -23,6 +23,10 @@
 //   the tail and deleted at the head, so its CF compacts files that are
 //   mostly tombstones (CompactOnDeletionCollector), which keeps "scan from
 //   the head" cheap after many deliveries.
+// - `segments` (this node's copy of the replicated partition logs, since
+//   0.5) is written in lsn order and deleted by ranges (truncation, trims),
+//   and point-read for its metadata rows: plain options, whole-key blooms.
+//   What it stores and refuses is segment_store.cpp's.
 // - A damaged write-ahead log must never cost acknowledged writes silently
 //   (what RocksDB 7.8 does with each kind of damage was measured; see
 //   docs/operations.md). Open runs RocksDB with kTolerateCorruptedTailRecords
@@ -74,6 +78,7 @@
 #include "storage/internal/wal_guard.hpp"
 #include "storage/outbox.hpp"
 #include "storage/run_queue.hpp"
+#include "storage/segment_store.hpp"
 
 namespace yantra::storage {
 
@@ -84,9 +89,10 @@ constexpr const char* kCfExecutions = "executions";
 constexpr const char* kCfFlows = "flows";
 constexpr const char* kCfAuth = "auth";
 constexpr const char* kCfSnapshots = "snapshots";
-constexpr const char* kCfSecrets = "secrets";  // since 0.3, see vault.hpp
-constexpr const char* kCfAudit = "audit";      // since 0.3, see audit_log.hpp
-constexpr const char* kCfOutbox = "outbox";    // since 0.3, callback deliveries
+constexpr const char* kCfSecrets = "secrets";    // since 0.3, see vault.hpp
+constexpr const char* kCfAudit = "audit";        // since 0.3, see audit_log.hpp
+constexpr const char* kCfOutbox = "outbox";      // since 0.3, callback deliveries
+constexpr const char* kCfSegments = "segments";  // since 0.5, the replicated log
 
 // The per-execution prefix of an event key (see keys.hpp). Its name is stored
 // in SST files: rename it only if the prefix changes, since RocksDB then
@@ -229,7 +235,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
                                     kCfSnapshots,
                                     kCfSecrets,
                                     kCfAudit,
-                                    kCfOutbox};
+                                    kCfOutbox,
+                                    kCfSegments};
   std::vector<std::string> existing;
   // Fails on a fresh directory (no CURRENT file): then only our own column
   // families exist. On a broken DB, Open below reports the real problem.
@@ -320,6 +327,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (names[i] == kCfSecrets) store->cf_secrets_ = store->handles_[i];
     if (names[i] == kCfAudit) store->cf_audit_ = store->handles_[i];
     if (names[i] == kCfOutbox) store->cf_outbox_ = store->handles_[i];
+    if (names[i] == kCfSegments) store->cf_segments_ = store->handles_[i];
   }
   if (Status st = store->open_stores(); !st.is_ok()) return st;
   store->publish_writable(store->out_of_space());
@@ -340,6 +348,7 @@ Status Store::open_stores() {
   db.secrets = cf_secrets_;
   db.audit = cf_audit_;
   db.outbox = cf_outbox_;
+  db.segments = cf_segments_;
   db.store = this;
   executions_.reset(new ExecutionIndex(db));
   events_.reset(new EventLog(db, *executions_));
@@ -347,6 +356,7 @@ Status Store::open_stores() {
   auth_.reset(new AuthStore(db));
   run_queue_.reset(new RunQueue(db));
   outbox_.reset(new Outbox(db));
+  segments_.reset(new SegmentStore(db));
   // A store opened read-only (disk full) cannot backfill; the next open
   // with space does.
   if (!opened_read_only_.load()) {

@@ -20,6 +20,8 @@
 //               "s" | tenant | 0x00 | name                  -> SecretRecord
 //   audit       "c" | tenant or "-" | 0x00 | seq(be64)      -> AuditRecord (audit_log.hpp)
 //   outbox      "o" | due_ms(be64) | message_id             -> OutboxEntry (callbacks)
+//   segments    "m" | partition(be32) | segment(be64)       -> segment metadata
+//               "b" | partition(be32) | segment(be64) | lsn(be64) -> batch (segment_store.hpp)
 // Execution ids are opaque bytes of length 1..255; in event keys they are
 // length-prefixed so that one execution's prefix never covers another's ("ab"
 // vs "abc"). Tenant and flow ids are non-empty and may not contain 0x00.
@@ -37,6 +39,8 @@
 //   auth()        AuthStore       API keys and tenants (auth_store.hpp)
 //   run_queue()   RunQueue        runs waiting for a slot (run_queue.hpp)
 //   outbox()      Outbox          callback deliveries owed (outbox.hpp)
+//   segments()    SegmentStore    this replica's copy of the replicated
+//                                 partition logs (segment_store.hpp)
 // Vault, AuditLog and TriggerStore are built over a Store by their users.
 // Reads are direct and thread-safe. Writes of execution events go through a
 // LogWriter (group commit, see log_writer.hpp); the other writes are rare and
@@ -82,6 +86,7 @@ class FlowStore;
 class AuthStore;
 class RunQueue;
 class Outbox;
+class SegmentStore;
 
 namespace internal {
 struct Db;
@@ -143,6 +148,8 @@ class Store {
   const RunQueue& run_queue() const { return *run_queue_; }
   Outbox& outbox() { return *outbox_; }
   const Outbox& outbox() const { return *outbox_; }
+  SegmentStore& segments() { return *segments_; }
+  const SegmentStore& segments() const { return *segments_; }
 
   // True while writes are refused: for good once a write failed (latched()),
   // or while the disk is below the free-space floor (out_of_space()).
@@ -196,6 +203,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* cf_secrets_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_audit_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_segments_ = nullptr;
   std::atomic<bool> read_only_{false};
   // The disk was full at open: RocksDB could not open for writing, so the
   // store was opened read-only (reads work; a restart with space writes).
@@ -215,6 +223,7 @@ class Store {
   std::unique_ptr<AuthStore> auth_;
   std::unique_ptr<RunQueue> run_queue_;
   std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<SegmentStore> segments_;
 };
 
 }  // namespace yantra::storage

@@ -32,6 +32,7 @@ struct Db {
   rocksdb::ColumnFamilyHandle* secrets = nullptr;
   rocksdb::ColumnFamilyHandle* audit = nullptr;
   rocksdb::ColumnFamilyHandle* outbox = nullptr;
+  rocksdb::ColumnFamilyHandle* segments = nullptr;  // the replicated log (segment_store.hpp)
   Store* store = nullptr;  // the owner: read-only latch and durability mode
 
   // Whether writes fsync: true unless the store is Durability::kAsync.

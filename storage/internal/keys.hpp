@@ -287,6 +287,41 @@ inline void flow_key(std::string& out, std::string_view tenant, std::string_view
   put_be32(out, version);
 }
 
+// segments: the replicated log's segments on this replica (since 0.5,
+// segment_store.hpp). Partition is be32 here (the cluster's partition ids),
+// segment ids are the writer's epoch.
+//   "m" | partition(be32) | segment(be64)             -> segment metadata
+//   "b" | partition(be32) | segment(be64) | lsn(be64) -> batch bytes (opaque)
+// Metadata rows are a prefix of their own, so listing a partition's segments
+// never reads a batch; one segment's batches are one contiguous range.
+inline constexpr size_t kSegmentPrefixSize = 1 + 4 + 8;  // tag + partition + segment
+inline constexpr size_t kSegmentBatchKeySize = kSegmentPrefixSize + 8;
+
+inline void segment_meta_prefix(std::string& out, uint32_t partition) {
+  out.clear();
+  out.push_back('m');
+  put_be32(out, partition);
+}
+
+inline void segment_meta_key(std::string& out, uint32_t partition, uint64_t segment) {
+  segment_meta_prefix(out, partition);
+  put_be64(out, segment);
+}
+
+// Every batch of one segment starts with this.
+inline void segment_batch_prefix(std::string& out, uint32_t partition, uint64_t segment) {
+  out.clear();
+  out.push_back('b');
+  put_be32(out, partition);
+  put_be64(out, segment);
+}
+
+inline void segment_batch_key(std::string& out, uint32_t partition, uint64_t segment,
+                              uint64_t lsn) {
+  segment_batch_prefix(out, partition, segment);
+  put_be64(out, lsn);
+}
+
 // Exclusive upper bound of every key starting with `prefix` (for
 // ReadOptions::iterate_upper_bound): trailing 0xFF bytes cannot be
 // incremented, so they are dropped first. Empty means "no bound".

@@ -45,6 +45,11 @@ const std::map<std::string, int> kBefore = {
 // Codes added with typed codes, and their statuses.
 const std::map<std::string, int> kAdded = {
     {"store_no_space", 503},  // the disk-full guard refuses writes like the read-only latch
+    // The replicated log's segment refusals (storage/segment_store.hpp).
+    {"segment_sealed", 409},
+    {"segment_gap", 409},
+    {"segment_wrong_epoch", 409},
+    {"segment_trimmed", 410},
 };
 
 struct Seen {
@@ -132,6 +137,10 @@ TEST(ErrorTableTest, KnownMappings) {
   EXPECT_EQ(http_status_for(Status(StorageErrc::kCorrupt, "")), 500);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kReadOnly, "")), 503);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kNoSpace, "")), 503);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentSealed, "")), 409);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentGap, "")), 409);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentWrongEpoch, "")), 409);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentTrimmed, "")), 410);
   EXPECT_EQ(http_status_for(Status(Errc::kTimeout, "")), 504);
   EXPECT_EQ(http_status_for(Status()), 500);  // an "error" that is none is our bug
 }
