@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 #include <sstream>
@@ -166,9 +167,18 @@ class EtcdCluster {
   }
 
   // A hung member: SIGSTOP / SIGCONT. Its sockets stay open (the kernel
-  // still accepts connections), it just never answers.
-  bool pause(size_t i) { return members_[i].pid > 0 && ::kill(members_[i].pid, SIGSTOP) == 0; }
-  bool resume(size_t i) { return members_[i].pid > 0 && ::kill(members_[i].pid, SIGCONT) == 0; }
+  // still accepts connections), it just never answers. Both return once
+  // every thread of the member has stopped (resumed): the signal itself is
+  // asynchronous, and a request sent right after kill() could still be
+  // answered.
+  bool pause(size_t i) {
+    return members_[i].pid > 0 && ::kill(members_[i].pid, SIGSTOP) == 0 &&
+           wait_stopped(members_[i].pid, true);
+  }
+  bool resume(size_t i) {
+    return members_[i].pid > 0 && ::kill(members_[i].pid, SIGCONT) == 0 &&
+           wait_stopped(members_[i].pid, false);
+  }
 
   // False once member i has exited (it is then reaped).
   bool running(size_t i) {
@@ -199,6 +209,28 @@ class EtcdCluster {
     uint16_t peer_port = 0;
     pid_t pid = -1;
   };
+
+  // Polls /proc until every thread of `pid` is (or none is) in state T.
+  static bool wait_stopped(pid_t pid, bool stopped) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool all = true;
+      std::error_code ec;
+      for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+        std::ifstream in(t.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        // "pid (comm) S ...": the state follows the last ')'.
+        const auto close = stat.rfind(')');
+        const bool is_stopped = close != std::string::npos && close + 2 < stat.size() &&
+                                (stat[close + 2] == 'T' || stat[close + 2] == 't');
+        if (is_stopped != stopped) all = false;
+      }
+      if (!ec && all) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
 
   std::string log_file(size_t i) const { return tmp_.sub("e" + std::to_string(i) + ".log"); }
 
