@@ -235,7 +235,8 @@ struct WatchOptions {
 // (it aborts the pending read; it does not wait for etcd) and joins it.
 //
 // The callback runs on the watch's thread, one call at a time: keep it
-// short, and never destroy the Watch from inside it. The Watch does not
+// short, let no exception escape it, and never destroy the Watch from inside
+// it. The Watch does not
 // reference the EtcdClient that made it; it may outlive it.
 //
 // A watch on a member that is stopped (SIGSTOP) or cut off silently stays
@@ -252,7 +253,8 @@ class Watch {
   bool wait_connected(std::chrono::milliseconds timeout);
   // The endpoint the stream currently uses ("" between connections).
   std::string current_endpoint() const;
-  // Connections lost (and re-made) so far.
+  // Connections that failed or were lost so far (each is followed by an
+  // attempt on the next endpoint).
   int64_t reconnects() const;
   // True once the watch has ended (compacted or canceled).
   bool ended() const;
@@ -287,7 +289,9 @@ class EtcdClient {
   // granted, revoked, expired) is kLeaseNotFound everywhere.
   Result<LeaseGrant> lease_grant(int64_t ttl_seconds, int64_t id = 0);
   Status lease_revoke(int64_t id);
-  // One keepalive: returns the TTL etcd granted again (seconds).
+  // One keepalive: returns the TTL etcd granted again (seconds). Count it
+  // from when the call started, not from when it returned: etcd may have
+  // renewed the lease at any moment in between.
   Result<int64_t> lease_keepalive_once(int64_t id);
   Result<LeaseTimeToLive> lease_time_to_live(int64_t id, bool keys = false);
 
