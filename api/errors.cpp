@@ -10,6 +10,7 @@
 #include "actors/errc.hpp"
 #include "api/errc.hpp"
 #include "base/storage_errc.hpp"
+#include "cluster/errc.hpp"
 #include "runtime/errc.hpp"
 
 namespace yantra::api {
@@ -90,6 +91,23 @@ int http_status(ActorsErrc c) {
   return 500;
 }
 
+// etcd unreachable, slow or full: the cluster cannot take the request now
+// (503, like the read-only store); the rest is an internal failure.
+int http_status(ClusterErrc c) {
+  switch (c) {
+    case ClusterErrc::kUnavailable: return 503;
+    case ClusterErrc::kTimeout: return 503;
+    case ClusterErrc::kOutcomeUnknown: return 503;
+    case ClusterErrc::kRejected: return 500;
+    case ClusterErrc::kProtocolError: return 500;
+    case ClusterErrc::kLeaseNotFound: return 500;
+    case ClusterErrc::kCompacted: return 500;
+    case ClusterErrc::kInvalidEndpoint: return 500;
+    case ClusterErrc::kNoSpace: return 503;
+  }
+  return 500;
+}
+
 int http_status(ApiErrc c) {
   switch (c) {
     case ApiErrc::kInvalidRequest: return 400;
@@ -120,6 +138,7 @@ int http_status_for(const Status& status) {
     case ErrorDomain::kStorage: return http_status(status.code_as<StorageErrc>());
     case ErrorDomain::kActors: return http_status(status.code_as<ActorsErrc>());
     case ErrorDomain::kApi: return http_status(status.code_as<ApiErrc>());
+    case ErrorDomain::kCluster: return http_status(status.code_as<ClusterErrc>());
   }
   return 500;
 }

@@ -1,9 +1,9 @@
 // Typed error codes. A Status carries (domain, value): the domain says which
 // layer's enum the value belongs to, and each layer declares its own enum in
 // its own folder (base: Errc here; runtime/errc.hpp, base/storage_errc.hpp,
-// actors/errc.hpp, api/errc.hpp), so a layer can only produce codes it can
-// see. A code produced by two layers that cannot see each other lives in the
-// lowest one both include: here.
+// actors/errc.hpp, cluster/errc.hpp, api/errc.hpp), so a layer can only
+// produce codes it can see. A code produced by two layers that cannot see
+// each other lives in the lowest one both include: here.
 //
 // Each enum has an ErrcTraits<E> specialisation with its domain and its wire
 // string, the stable snake_case text clients see in {"error":{"code":...}}.
@@ -30,6 +30,7 @@ enum class ErrorDomain : uint8_t {
   kStorage,
   kActors,
   kApi,
+  kCluster,
 };
 
 // Specialised once per error enum: `static constexpr ErrorDomain kDomain`

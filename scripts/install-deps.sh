@@ -10,6 +10,9 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev openssl libjemalloc-dev libcli11-dev curl
   libhowardhinnant-date-dev
   libgtest-dev libgmock-dev
+  # etcd 3.4, the cluster's consensus (docs/cluster.md): tests/cluster starts
+  # private members of it; etcdctl for operators and debugging.
+  etcd-server etcd-client
   # The checks of scripts/test.sh (docs/testing.md): the format check, and the
   # sanitizer and fuzzer builds, which need clang. clang's sanitizer and
   # libFuzzer runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14, for

@@ -14,6 +14,7 @@
 #include "api/errc.hpp"
 #include "api/errors.hpp"
 #include "base/storage_errc.hpp"
+#include "cluster/errc.hpp"
 #include "runtime/errc.hpp"
 
 namespace yantra::api {
@@ -50,6 +51,11 @@ const std::map<std::string, int> kAdded = {
     {"segment_gap", 409},
     {"segment_wrong_epoch", 409},
     {"segment_trimmed", 410},
+    // etcd unreachable, slow or out of space: the cluster cannot take it now.
+    {"etcd_unavailable", 503},
+    {"etcd_timeout", 503},
+    {"etcd_outcome_unknown", 503},
+    {"etcd_no_space", 503},
 };
 
 struct Seen {
@@ -117,6 +123,7 @@ TEST(ErrorTableTest, EveryCodeHasAUniqueWireStringAndAnErrorStatus) {
   check_enum(kAllStorageErrc, seen);
   check_enum(kAllActorsErrc, seen);
   check_enum(kAllApiErrc, seen);
+  check_enum(kAllClusterErrc, seen);
   EXPECT_EQ(seen.wires.size(), seen.count);
   // Every code of the old table still exists, with its status.
   for (const auto& [wire, status] : kBefore) {
@@ -142,6 +149,8 @@ TEST(ErrorTableTest, KnownMappings) {
   EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentWrongEpoch, "")), 409);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentTrimmed, "")), 410);
   EXPECT_EQ(http_status_for(Status(Errc::kTimeout, "")), 504);
+  EXPECT_EQ(http_status_for(Status(ClusterErrc::kUnavailable, "")), 503);
+  EXPECT_EQ(http_status_for(Status(ClusterErrc::kLeaseNotFound, "")), 500);
   EXPECT_EQ(http_status_for(Status()), 500);  // an "error" that is none is our bug
 }
 

@@ -1,0 +1,63 @@
+// Error codes cluster/ produces: what can go wrong when talking to etcd.
+// The split between kUnavailable and kTimeout / kOutcomeUnknown is what a
+// caller of a write needs: kUnavailable means no etcd member received the
+// request (it was not applied); kTimeout and kOutcomeUnknown mean it was sent
+// and may or may not have been applied (re-read before acting on either).
+// How codes work and how to add one: base/errc.hpp, docs/errors.md.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "base/errc.hpp"
+
+namespace yantra {
+
+enum class ClusterErrc : uint16_t {
+  // No endpoint could be reached, or etcd said it cannot serve (no leader).
+  kUnavailable = 1,
+  // The per-request deadline passed (on every endpoint tried, for a read).
+  kTimeout,
+  // A write was sent and its connection lost before an answer.
+  kOutcomeUnknown,
+  // etcd refused the request (invalid argument, too large, permission, ...).
+  kRejected,
+  // etcd's answer is not what its v3 JSON gateway documents.
+  kProtocolError,
+  // The lease does not exist (never granted, revoked or expired).
+  kLeaseNotFound,
+  // The requested revision was compacted away.
+  kCompacted,
+  // An endpoint that is not http://HOST:PORT.
+  kInvalidEndpoint,
+  // etcd's backend quota is exhausted (NOSPACE alarm): writes are refused
+  // until an operator compacts, defragments and disarms the alarm.
+  kNoSpace,
+};
+
+inline constexpr std::array kAllClusterErrc = {
+    ClusterErrc::kUnavailable, ClusterErrc::kTimeout,         ClusterErrc::kOutcomeUnknown,
+    ClusterErrc::kRejected,    ClusterErrc::kProtocolError,   ClusterErrc::kLeaseNotFound,
+    ClusterErrc::kCompacted,   ClusterErrc::kInvalidEndpoint, ClusterErrc::kNoSpace,
+};
+
+template <>
+struct ErrcTraits<ClusterErrc> {
+  static constexpr ErrorDomain kDomain = ErrorDomain::kCluster;
+  static constexpr std::string_view wire(ClusterErrc e) {
+    switch (e) {
+      case ClusterErrc::kUnavailable: return "etcd_unavailable";
+      case ClusterErrc::kTimeout: return "etcd_timeout";
+      case ClusterErrc::kOutcomeUnknown: return "etcd_outcome_unknown";
+      case ClusterErrc::kRejected: return "etcd_rejected";
+      case ClusterErrc::kProtocolError: return "etcd_protocol_error";
+      case ClusterErrc::kLeaseNotFound: return "lease_not_found";
+      case ClusterErrc::kCompacted: return "revision_compacted";
+      case ClusterErrc::kInvalidEndpoint: return "invalid_etcd_endpoint";
+      case ClusterErrc::kNoSpace: return "etcd_no_space";
+    }
+    return {};  // not an enumerator (a bad cast): no wire string
+  }
+};
+
+}  // namespace yantra
