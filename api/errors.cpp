@@ -69,6 +69,8 @@ int http_status(StorageErrc c) {
     case StorageErrc::kMasterKeyMismatch: return 500;
     case StorageErrc::kMasterKeyUnreadable: return 500;
     case StorageErrc::kInsecureMasterKeyFile: return 500;
+    // The node's copy of a partition is behind (catching up): try again.
+    case StorageErrc::kLogGap: return 503;
   }
   return 500;
 }

@@ -24,6 +24,9 @@ enum class StorageErrc : uint16_t {
   kMasterKeyMismatch,
   kMasterKeyUnreadable,
   kInsecureMasterKeyFile,
+  // A replicated partition batch that does not follow the last one applied
+  // (storage/partition_batch.hpp): an earlier batch is missing (since 0.5).
+  kLogGap,
 };
 
 inline constexpr std::array kAllStorageErrc = {
@@ -36,6 +39,7 @@ inline constexpr std::array kAllStorageErrc = {
     StorageErrc::kMasterKeyMismatch,
     StorageErrc::kMasterKeyUnreadable,
     StorageErrc::kInsecureMasterKeyFile,
+    StorageErrc::kLogGap,
 };
 
 template <>
@@ -52,6 +56,7 @@ struct ErrcTraits<StorageErrc> {
       case StorageErrc::kMasterKeyMismatch: return "master_key_mismatch";
       case StorageErrc::kMasterKeyUnreadable: return "master_key_unreadable";
       case StorageErrc::kInsecureMasterKeyFile: return "insecure_master_key_file";
+      case StorageErrc::kLogGap: return "log_gap";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

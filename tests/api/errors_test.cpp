@@ -45,6 +45,7 @@ const std::map<std::string, int> kBefore = {
 // Codes added with typed codes, and their statuses.
 const std::map<std::string, int> kAdded = {
     {"store_no_space", 503},  // the disk-full guard refuses writes like the read-only latch
+    {"log_gap", 503},         // a replica still catching up on a partition's log
 };
 
 struct Seen {
@@ -132,6 +133,7 @@ TEST(ErrorTableTest, KnownMappings) {
   EXPECT_EQ(http_status_for(Status(StorageErrc::kCorrupt, "")), 500);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kReadOnly, "")), 503);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kNoSpace, "")), 503);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kLogGap, "")), 503);
   EXPECT_EQ(http_status_for(Status(Errc::kTimeout, "")), 504);
   EXPECT_EQ(http_status_for(Status()), 500);  // an "error" that is none is our bug
 }
