@@ -56,9 +56,9 @@ void check(const yantra::Result<DecodedBatch>& batch) {
              static_cast<unsigned long long>(batch->lsn), batch->partition);
   FUZZ_CHECK(batch->summaries.size() == batch->requests.size(), "summaries not one per request");
   for (const WriteRequest& r : batch->requests) {
-    FUZZ_CHECK(r.partition == batch->partition && !r.execution_id.empty() &&
-                   r.execution_id.size() <= 255,
-               "a request that apply() must not see passed validation");
+    FUZZ_CHECK(
+        r.partition == batch->partition && !r.execution_id.empty() && r.execution_id.size() <= 255,
+        "a request that apply() must not see passed validation");
   }
   // What decodes, encodes again, to the same requests.
   auto again = yantra::storage::encode(batch->partition, batch->lsn, batch->epoch, batch->requests);
