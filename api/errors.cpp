@@ -77,6 +77,8 @@ int http_status(StorageErrc c) {
     case StorageErrc::kSegmentGap: return 409;
     case StorageErrc::kSegmentWrongEpoch: return 409;
     case StorageErrc::kSegmentTrimmed: return 410;
+    // The node's copy of a partition is behind (catching up): try again.
+    case StorageErrc::kLogGap: return 503;
   }
   return 500;
 }

@@ -36,6 +36,9 @@ enum class StorageErrc : uint16_t {
   kSegmentWrongEpoch,
   // The segment's batches were deleted because a snapshot covers them.
   kSegmentTrimmed,
+  // A replicated partition batch that does not follow the last one applied
+  // (storage/partition_batch.hpp): an earlier batch is missing (since 0.5).
+  kLogGap,
 };
 
 inline constexpr std::array kAllStorageErrc = {
@@ -52,6 +55,7 @@ inline constexpr std::array kAllStorageErrc = {
     StorageErrc::kSegmentGap,
     StorageErrc::kSegmentWrongEpoch,
     StorageErrc::kSegmentTrimmed,
+    StorageErrc::kLogGap,
 };
 
 template <>
@@ -72,6 +76,7 @@ struct ErrcTraits<StorageErrc> {
       case StorageErrc::kSegmentGap: return "segment_gap";
       case StorageErrc::kSegmentWrongEpoch: return "segment_wrong_epoch";
       case StorageErrc::kSegmentTrimmed: return "segment_trimmed";
+      case StorageErrc::kLogGap: return "log_gap";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-asan}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)}
-ALL=(flow_json flow_yaml expr cron json_patch http_request)
+ALL=(flow_json flow_yaml expr cron json_patch http_request partition_batch)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 

@@ -14,7 +14,9 @@
 // - Summary and active marker go in the same WriteBatch as the events: the
 //   index can never disagree with the log after a crash. So does a request's
 //   delete_key (a queued run's queue row), and its outbox rows (the
-//   callbacks its events owe), for the same reason.
+//   callbacks its events owe), for the same reason. Which rows a request
+//   adds is internal::add_request (internal/request_rows.hpp), the one
+//   function the apply of a replicated batch (partition_batch.hpp) shares.
 // - Callbacks run after the batch is durable and before the next batch is
 //   taken, in submission order; stats are updated before them so a caller
 //   that saw its callback also sees its batch counted.
@@ -36,9 +38,8 @@
 
 #include "base/metrics.hpp"
 #include "base/storage_errc.hpp"
-#include "storage/execution_index.hpp"
 #include "storage/internal/db.hpp"
-#include "storage/internal/keys.hpp"
+#include "storage/internal/request_rows.hpp"
 
 namespace yantra::storage {
 
@@ -96,8 +97,7 @@ void LogWriter::run() {
   rocksdb::WriteOptions write_options;
   write_options.sync = store_.options().durability == Durability::kSync;
   rocksdb::WriteBatch batch;
-  std::string key;            // reused for every key of every batch
-  std::string summary_value;  // reused for every serialised summary
+  internal::RowScratch scratch;  // reused for every key and summary of every batch
   std::vector<std::pair<WriteRequest, Callback>> work;
   std::vector<char> valid;  // per request of the current batch
 
@@ -121,64 +121,14 @@ void LogWriter::run() {
         // WriteBatch only refuses a record when the batch outgrows its size
         // limit; the first refusal fails the whole batch.
         rocksdb::Status put_status;
-        auto check = [&put_status](rocksdb::Status s) {
-          if (put_status.ok()) put_status = std::move(s);
-        };
         for (size_t i = begin; i < end && put_status.ok(); ++i) {
-          WriteRequest& request = work[i].first;
-          if (!keys::valid_partition(request.partition) ||
-              !keys::valid_execution_id(request.execution_id) ||
-              std::any_of(request.outbox.begin(), request.outbox.end(),
-                          [](const OutboxRow& row) { return row.id.empty(); })) {
+          const WriteRequest& request = work[i].first;
+          if (!internal::valid_request(request)) {
             valid[i - begin] = 0;
             continue;
           }
-          for (auto& [seq, value] : request.events) {
-            keys::event_key(key, request.partition, request.execution_id, seq);
-            check(batch.Put(db.events, key, value));
-          }
+          put_status = internal::add_request(batch, db, request, scratch);
           event_count += request.events.size();
-          if (!request.delete_key.empty()) {
-            check(batch.Delete(db.executions, request.delete_key));
-          }
-          for (const OutboxRow& row : request.outbox) {
-            keys::outbox_key(key, static_cast<uint64_t>(std::max<int64_t>(0, row.due_ms)), row.id);
-            check(batch.Put(db.outbox, key, row.entry));
-          }
-          if (request.snapshot) {
-            keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);
-            check(batch.Put(db.snapshots, key, request.snapshot->second));
-          }
-          if (request.summary) {
-            request.summary->SerializeToString(&summary_value);
-            keys::summary_key(key, request.execution_id);
-            check(batch.Put(db.executions, key, summary_value));
-            keys::active_key(key, request.partition, request.execution_id);
-            if (is_terminal_status(request.summary->status())) {
-              check(batch.Delete(db.executions, key));
-              // Queue for retention, in the order executions end.
-              std::string partition_value;
-              keys::put_be16(partition_value, static_cast<uint16_t>(request.partition));
-              keys::ended_key(key, static_cast<uint64_t>(request.summary->updated_ms()),
-                              request.execution_id);
-              check(batch.Put(db.executions, key, partition_value));
-            } else {
-              check(batch.Put(db.executions, key, rocksdb::Slice()));
-            }
-            if (request.created) {
-              const std::string& tenant = request.summary->tenant();
-              keys::list_key(key, tenant, request.execution_id);
-              check(batch.Put(db.executions, key, request.summary->flow_id()));
-              if (!request.idempotency_key.empty()) {
-                keys::idempotency_key(key, tenant, request.idempotency_key);
-                check(batch.Put(db.executions, key, request.execution_id));
-              }
-              if (!request.parent_execution_id.empty()) {
-                keys::fork_key(key, request.parent_execution_id, request.execution_id);
-                check(batch.Put(db.executions, key, rocksdb::Slice()));
-              }
-            }
-          }
         }
         if (put_status.ok() && batch.Count() > 0) {
           const auto start = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 //               "f" | len(u8) | parent_id | fork_id         -> "" (forks)
 //               "e" | ended_ms(be64) | execution_id         -> partition (retention queue)
 //               "q" | tenant | 0x00 | flow_id | 0x00 | queue_seq(be64) -> QueuedRun
+//               "a" | partition(be16)                       -> lsn(be64) (applied marker)
 //   flows       tenant | 0x00 | flow_id | 0x00 | version(be32) -> FlowVersion
 //   snapshots   partition(be16) | len(u8) | execution_id | seq(be64) -> Snapshot
 //   auth        "k" | sha256(secret)                        -> ApiKey
@@ -43,7 +44,10 @@
 //                                 partition logs (segment_store.hpp)
 // Vault, AuditLog and TriggerStore are built over a Store by their users.
 // Reads are direct and thread-safe. Writes of execution events go through a
-// LogWriter (group commit, see log_writer.hpp); the other writes are rare and
+// LogWriter (group commit, see log_writer.hpp) or, in a cluster, through
+// apply_committed() of a replicated batch (partition_batch.hpp), which also
+// writes the "a" marker: the last batch of the partition this store holds.
+// The other writes are rare and
 // go straight to the DB, each store saying which it syncs. Store knows
 // nothing of actors or HTTP.
 //

@@ -151,6 +151,17 @@ inline void ended_key(std::string& out, uint64_t ended_ms, std::string_view id) 
   out.append(id);
 }
 
+// executions: "a" | partition(be16) -> lsn(be64) (since 0.5): the last
+// replicated batch of the partition applied to this store, written in the
+// same WriteBatch as that batch's rows (storage/partition_batch.hpp).
+inline constexpr size_t kAppliedValueSize = 8;
+
+inline void applied_key(std::string& out, uint32_t partition) {
+  out.clear();
+  out.push_back('a');
+  put_be16(out, static_cast<uint16_t>(partition));
+}
+
 // auth: "k" | sha256(secret) -> ApiKey.
 inline void api_key_key(std::string& out, std::string_view hash) {
   out.clear();

@@ -56,6 +56,7 @@ const std::map<std::string, int> kAdded = {
     {"etcd_timeout", 503},
     {"etcd_outcome_unknown", 503},
     {"etcd_no_space", 503},
+    {"log_gap", 503},         // a replica still catching up on a partition's log
 };
 
 struct Seen {
@@ -148,6 +149,7 @@ TEST(ErrorTableTest, KnownMappings) {
   EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentGap, "")), 409);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentWrongEpoch, "")), 409);
   EXPECT_EQ(http_status_for(Status(StorageErrc::kSegmentTrimmed, "")), 410);
+  EXPECT_EQ(http_status_for(Status(StorageErrc::kLogGap, "")), 503);
   EXPECT_EQ(http_status_for(Status(Errc::kTimeout, "")), 504);
   EXPECT_EQ(http_status_for(Status(ClusterErrc::kUnavailable, "")), 503);
   EXPECT_EQ(http_status_for(Status(ClusterErrc::kLeaseNotFound, "")), 500);

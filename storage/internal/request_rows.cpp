@@ -1,0 +1,83 @@
+// add_request: the rows of one WriteRequest (see request_rows.hpp). Moved
+// here unchanged from LogWriter::run, which now calls it, as does apply()
+// of a replicated batch; the order of the rows in the batch is part of what
+// must not change (a Put and a Delete of the same key in one batch: the
+// later wins).
+#include "storage/internal/request_rows.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "storage/execution_index.hpp"
+#include "storage/internal/keys.hpp"
+
+namespace yantra::storage::internal {
+
+bool valid_request(const WriteRequest& request) {
+  return keys::valid_partition(request.partition) &&
+         keys::valid_execution_id(request.execution_id) &&
+         std::none_of(request.outbox.begin(), request.outbox.end(),
+                      [](const OutboxRow& row) { return row.id.empty(); });
+}
+
+rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const WriteRequest& request,
+                            RowScratch& scratch, const std::string* summary_bytes) {
+  // Every row is offered even after a refusal; the caller writes nothing of
+  // a batch that refused one, so only the first refusal matters.
+  rocksdb::Status first;
+  auto check = [&first](rocksdb::Status s) {
+    if (first.ok()) first = std::move(s);
+  };
+  std::string& key = scratch.key;
+  for (const auto& [seq, value] : request.events) {
+    keys::event_key(key, request.partition, request.execution_id, seq);
+    check(batch.Put(db.events, key, value));
+  }
+  if (!request.delete_key.empty()) {
+    check(batch.Delete(db.executions, request.delete_key));
+  }
+  for (const OutboxRow& row : request.outbox) {
+    keys::outbox_key(key, static_cast<uint64_t>(std::max<int64_t>(0, row.due_ms)), row.id);
+    check(batch.Put(db.outbox, key, row.entry));
+  }
+  if (request.snapshot) {
+    keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);
+    check(batch.Put(db.snapshots, key, request.snapshot->second));
+  }
+  if (request.summary) {
+    const v1::ExecutionSummary& summary = *request.summary;
+    if (summary_bytes == nullptr) {
+      summary.SerializeToString(&scratch.summary);
+      summary_bytes = &scratch.summary;
+    }
+    keys::summary_key(key, request.execution_id);
+    check(batch.Put(db.executions, key, *summary_bytes));
+    keys::active_key(key, request.partition, request.execution_id);
+    if (is_terminal_status(summary.status())) {
+      check(batch.Delete(db.executions, key));
+      // Queue for retention, in the order executions end.
+      scratch.value.clear();
+      keys::put_be16(scratch.value, static_cast<uint16_t>(request.partition));
+      keys::ended_key(key, static_cast<uint64_t>(summary.updated_ms()), request.execution_id);
+      check(batch.Put(db.executions, key, scratch.value));
+    } else {
+      check(batch.Put(db.executions, key, rocksdb::Slice()));
+    }
+    if (request.created) {
+      const std::string& tenant = summary.tenant();
+      keys::list_key(key, tenant, request.execution_id);
+      check(batch.Put(db.executions, key, summary.flow_id()));
+      if (!request.idempotency_key.empty()) {
+        keys::idempotency_key(key, tenant, request.idempotency_key);
+        check(batch.Put(db.executions, key, request.execution_id));
+      }
+      if (!request.parent_execution_id.empty()) {
+        keys::fork_key(key, request.parent_execution_id, request.execution_id);
+        check(batch.Put(db.executions, key, rocksdb::Slice()));
+      }
+    }
+  }
+  return first;
+}
+
+}  // namespace yantra::storage::internal
