@@ -56,7 +56,7 @@ const std::map<std::string, int> kAdded = {
     {"etcd_timeout", 503},
     {"etcd_outcome_unknown", 503},
     {"etcd_no_space", 503},
-    {"log_gap", 503},         // a replica still catching up on a partition's log
+    {"log_gap", 503},  // a replica still catching up on a partition's log
 };
 
 struct Seen {
