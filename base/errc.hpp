@@ -30,6 +30,7 @@ enum class ErrorDomain : uint8_t {
   kStorage,
   kActors,
   kApi,
+  kTransport,  // cluster/transport_errc.hpp
 };
 
 // Specialised once per error enum: `static constexpr ErrorDomain kDomain`

@@ -14,6 +14,7 @@
 #include "api/errc.hpp"
 #include "api/errors.hpp"
 #include "base/storage_errc.hpp"
+#include "cluster/transport_errc.hpp"
 #include "runtime/errc.hpp"
 
 namespace yantra::api {
@@ -45,6 +46,11 @@ const std::map<std::string, int> kBefore = {
 // Codes added with typed codes, and their statuses.
 const std::map<std::string, int> kAdded = {
     {"store_no_space", 503},  // the disk-full guard refuses writes like the read-only latch
+    // The cluster transport: a peer not reachable now (503) or too slow (504).
+    {"peer_connect_failed", 503},
+    {"peer_unavailable", 503},
+    {"peer_backpressure", 503},
+    {"peer_request_timeout", 504},
 };
 
 struct Seen {
@@ -112,6 +118,7 @@ TEST(ErrorTableTest, EveryCodeHasAUniqueWireStringAndAnErrorStatus) {
   check_enum(kAllStorageErrc, seen);
   check_enum(kAllActorsErrc, seen);
   check_enum(kAllApiErrc, seen);
+  check_enum(kAllTransportErrc, seen);
   EXPECT_EQ(seen.wires.size(), seen.count);
   // Every code of the old table still exists, with its status.
   for (const auto& [wire, status] : kBefore) {
