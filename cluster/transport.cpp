@@ -200,8 +200,6 @@ struct Transport::Impl {
     uint64_t connects = 0;
     std::chrono::microseconds tls_time{0};
     std::chrono::microseconds hello_time{0};
-    Clock::time_point last_ping{};
-    bool ping_outstanding = false;
   };
   struct Pending {
     std::string node;
@@ -215,7 +213,9 @@ struct Transport::Impl {
   std::unordered_map<uint64_t, Pending> pending;
   uint64_t next_id = 0;
   bool stopping = false;
-  std::thread reconnector;
+  // One reconnect thread per peer ever connected (see reconnect_loop):
+  // bounded by the peer count, and a hung peer holds up only its own.
+  std::map<std::string, std::thread> reconnectors;
 
   mutable std::mutex handlers_mu;
   std::map<std::string, Handler> handlers;
@@ -285,24 +285,42 @@ struct Transport::Impl {
     std::chrono::microseconds hello_time{0};
   };
 
-  // TLS connect and hello, on the calling (non-scheduler) thread.
+  // TLS connect and hello, on the calling (non-scheduler) thread. Bounded
+  // for a hung peer (TCP accepted, nothing answered):
+  // - CAF's remote_actor fails with sec::connection_timeout at the BASP
+  //   broker's next heartbeat tick (within heartbeat_interval): 0.17.6
+  //   starts a connecting endpoint's last_seen at the clock's epoch, so the
+  //   first tick finds it timed out. The same tick can cut a healthy connect
+  //   whose handshake is still in flight (the chance is about handshake
+  //   time / heartbeat_interval), so that error is retried until `deadline`;
+  //   other errors (refused, TLS refused) are final at once.
+  // - Both hello round trips share hello_timeout.
   Result<Connected> connect_once(const std::string& host, uint16_t port,
-                                 const std::string& expected) {
+                                 const std::string& expected, Clock::time_point deadline) {
     const std::string where = host + ":" + std::to_string(port);
     const auto t0 = Clock::now();
     auto h = caf::openssl::remote_actor(*sys, host, port);
+    while (!h && is_sec(h.error(), caf::sec::connection_timeout) && Clock::now() < deadline &&
+           !is_stopping()) {
+      h = caf::openssl::remote_actor(*sys, host, port);
+    }
     if (!h) {
       return Status(TransportErrc::kConnectFailed,
                     "cannot connect to " + where + " over TLS: " + sys->render(h.error()));
     }
     const auto t1 = Clock::now();
+    const auto hello_deadline = t1 + opts.hello_timeout;
+    auto remaining = [&] {
+      return std::max(caf::timespan{std::chrono::milliseconds(1)},
+                      caf::timespan{hello_deadline - Clock::now()});
+    };
     auto nonce_c = crypto::random_bytes(kNonceBytes);
     if (!nonce_c) return nonce_c.status();
 
     caf::scoped_actor self{*sys};
     Status st;
     std::string nonce_s;
-    self->request(*h, opts.hello_timeout, hello_atom::value, opts.protocol_version, opts.node_id,
+    self->request(*h, remaining(), hello_atom::value, opts.protocol_version, opts.node_id,
                   opts.cluster_id, *nonce_c)
         .receive(
             [&](hello_atom, uint32_t version, const std::string& refusal, const std::string& node,
@@ -338,7 +356,7 @@ struct Transport::Impl {
 
     const std::string mac = client_mac(mac_key, opts.protocol_version, opts.node_id,
                                        opts.cluster_id, expected, nonce_s, *nonce_c);
-    self->request(*h, opts.hello_timeout, hello2_atom::value, mac, out)
+    self->request(*h, remaining(), hello2_atom::value, mac, out)
         .receive(
             [&](hello2_atom, const std::string& refusal) {
               if (!refusal.empty()) {
@@ -375,78 +393,42 @@ struct Transport::Impl {
     caf::anon_send(out, watch_atom::value, c.handle, node, p.generation);
   }
 
-  // Liveness: every heartbeat_interval, one ping per connected peer; a ping
-  // unanswered within connection_timeout counts as a dropped link. Caller
-  // holds mu; the requests go out after it is released.
-  std::vector<std::pair<std::string, uint64_t>> due_pings() {
-    std::vector<std::pair<std::string, uint64_t>> due;
-    if (opts.heartbeat_interval.count() <= 0) return due;
-    const auto now = Clock::now();
-    for (auto& [node, p] : peers) {
-      if (!p.up || p.ping_outstanding || now - p.last_ping < opts.heartbeat_interval) continue;
-      p.ping_outstanding = true;
-      p.last_ping = now;
-      due.emplace_back(node, p.generation);
-    }
-    return due;
+  bool is_stopping() {
+    std::lock_guard lk(mu);
+    return stopping;
   }
 
-  void ping(const std::string& node, uint64_t generation);
+  // Starts the reconnect thread of `node` unless it runs. Caller holds mu.
+  void ensure_reconnector(const std::string& node) {
+    if (reconnectors.count(node)) return;
+    reconnectors.emplace(node, std::thread([this, node] { reconnect_loop(node); }));
+  }
 
-  void reconnect_loop() {
+  // Keeps `node` connected: while its link is down, one connect attempt at
+  // a time, every reconnect_interval. A hung peer blocks this thread for at
+  // most heartbeat_interval + hello_timeout per attempt, and no other peer's.
+  void reconnect_loop(const std::string& node) {
     std::unique_lock lk(mu);
+    Peer& p = peers[node];  // never erased while the transport lives
     while (!stopping) {
-      cv.wait_for(lk, std::min(opts.reconnect_interval, opts.heartbeat_interval.count() > 0
-                                                            ? opts.heartbeat_interval
-                                                            : opts.reconnect_interval));
-      if (stopping) break;
-      auto pings = due_pings();
-      if (!pings.empty()) {
-        lk.unlock();
-        for (auto& [node, generation] : pings) ping(node, generation);
-        lk.lock();
+      if (p.up) {
+        cv.wait(lk, [&] { return stopping || !p.up; });
+        continue;
       }
-      std::vector<std::tuple<std::string, std::string, uint16_t>> down;
-      for (auto& [node, p] : peers) {
-        if (!p.up) down.emplace_back(node, p.host, p.port);
-      }
-      if (down.empty()) continue;
+      const std::string host = p.host;
+      const uint16_t port = p.port;
       lk.unlock();
-      for (auto& [node, host, port] : down) {
-        auto c = connect_once(host, port, node);
-        if (!c.ok()) continue;  // tried again after reconnect_interval
-        std::lock_guard relock(mu);
-        auto it = peers.find(node);
-        if (it != peers.end() && !it->second.up && !stopping) install(node, it->second, *c);
-      }
+      auto c = connect_once(host, port, node, Clock::now());
       lk.lock();
+      if (stopping) break;
+      if (c.ok()) {
+        if (!p.up && p.host == host && p.port == port) install(node, p, std::move(c).value());
+        continue;
+      }
+      cv.wait_for(lk, opts.reconnect_interval, [&] { return stopping; });
     }
   }
 };
-
-constexpr char kPingService[] = "yantra.ping";
-
-void Transport::Impl::ping(const std::string& node, uint64_t generation) {
-  Status sent = Transport::request_impl(
-      *this, PeerHandle{node}, kPingService, std::string(), opts.connection_timeout,
-      [this, node, generation](Result<std::string> r) {
-        {
-          std::lock_guard lk(mu);
-          auto it = peers.find(node);
-          if (it != peers.end() && it->second.generation == generation) {
-            it->second.ping_outstanding = false;
-          }
-        }
-        if (r.status().is(TransportErrc::kRequestTimeout)) {
-          on_down(node, generation);
-        }
-      });
-  if (!sent) {
-    std::lock_guard lk(mu);
-    auto it = peers.find(node);
-    if (it != peers.end()) it->second.ping_outstanding = false;
-  }
-}
 
 namespace {
 
@@ -608,6 +590,18 @@ Result<std::unique_ptr<Transport>> Transport::create(TransportOptions options) {
   if (options.node_id.empty()) {
     return Status(Errc::kInvalidArgument, "the transport needs this node's id");
   }
+  // CAF closes a link at the first heartbeat tick at which the peer was
+  // silent for connection_timeout, so the timeout must span several
+  // heartbeats; without heartbeats a hung peer is never dropped and
+  // connecting to it blocks forever.
+  if (options.heartbeat_interval.count() <= 0 ||
+      options.connection_timeout < 2 * options.heartbeat_interval) {
+    return Status(Errc::kInvalidArgument,
+                  "the transport needs heartbeat_interval > 0 and connection_timeout >= 2 x "
+                  "heartbeat_interval (got " +
+                      std::to_string(options.heartbeat_interval.count()) + " ms and " +
+                      std::to_string(options.connection_timeout.count()) + " ms)");
+  }
   // CAF's openssl module aborts the process (an uncaught exception) when it
   // lacks a certificate; check every file before CAF sees them.
   auto files = check_operator_credentials(options.tls);
@@ -626,8 +620,10 @@ Result<std::unique_ptr<Transport>> Transport::create(TransportOptions options) {
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", std::max<size_t>(1, impl->opts.scheduler_threads));
   cfg.set("logger.console", caf::atom("none"));
-  // CAF's own heartbeats stay off (its default); the transport pings its
-  // peers itself (Impl::ping), see transport.hpp.
+  // Liveness (transport.hpp): CAF's heartbeats drop a link silent for
+  // connection_timeout and bound remote_actor to a hung peer.
+  cfg.set("middleman.heartbeat-interval", caf::timespan{impl->opts.heartbeat_interval});
+  cfg.set("middleman.connection-timeout", caf::timespan{impl->opts.connection_timeout});
   cfg.openssl_certificate = impl->opts.tls.certificate;
   cfg.openssl_key = impl->opts.tls.key;
   cfg.openssl_cafile = impl->opts.tls.cafile;
@@ -637,10 +633,6 @@ Result<std::unique_ptr<Transport>> Transport::create(TransportOptions options) {
   impl->endpoint = impl->sys->spawn(endpoint_actor, raw);
   impl->out = impl->sys->spawn(out_actor, raw);
   impl->gate->endpoint = impl->endpoint;
-  impl->handlers[kPingService] = [](const std::string&, std::string, Reply reply) {
-    reply(std::string());
-  };
-  impl->reconnector = std::thread([raw] { raw->reconnect_loop(); });
   return std::unique_ptr<Transport>(new Transport(std::move(impl)));
 }
 
@@ -653,7 +645,9 @@ Transport::~Transport() {
     m.stopping = true;
   }
   m.cv.notify_all();
-  if (m.reconnector.joinable()) m.reconnector.join();
+  // No lock needed: only connect() adds threads, and it must not race the
+  // destructor.
+  for (auto& [node, t] : m.reconnectors) t.join();
   {
     std::lock_guard lk(m.gate->mu);
     m.gate->open = false;
@@ -703,13 +697,17 @@ Result<PeerHandle> Transport::connect(const std::string& host, uint16_t port,
       return PeerHandle{expected_node_id};
     }
   }
-  auto c = m.connect_once(host, port, expected_node_id);
+  auto c = m.connect_once(host, port, expected_node_id, Clock::now() + m.opts.connection_timeout);
   if (!c) return c.status();
   std::lock_guard lk(m.mu);
   Impl::Peer& p = m.peers[expected_node_id];
-  p.host = host;
-  p.port = port;
-  m.install(expected_node_id, p, std::move(c).value());
+  // The peer's reconnect thread may have connected it meanwhile.
+  if (!(p.up && p.host == host && p.port == port)) {
+    p.host = host;
+    p.port = port;
+    m.install(expected_node_id, p, std::move(c).value());
+  }
+  m.ensure_reconnector(expected_node_id);
   return PeerHandle{expected_node_id};
 }
 

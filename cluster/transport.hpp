@@ -16,37 +16,51 @@
 //   can parse it and refuse an incompatible one with kIncompatibleVersion
 //   instead of timing out. A listener serves requests only from senders
 //   whose CAF node completed the hello.
-// - Liveness: every heartbeat_interval the transport pings each connected
-//   peer; a ping unanswered within connection_timeout counts as a dropped
-//   link (pending requests fail, reconnects start). CAF's own heartbeats
-//   (middleman.heartbeat-interval) are not used: they were first suspected
-//   of dropping healthy links after a stranger's failed TLS handshake; the
-//   real cause was libcaf_openssl's stale OpenSSL error queue, fixed by
-//   cluster/ssl_error_queue.cpp. Known gap without them: connecting to a peer
-//   that accepts TCP but never answers (SIGSTOP) blocks in CAF's
-//   remote_actor until the peer resumes or dies; connect() then never
-//   returns before that, and the reconnect thread waits on that peer.
+// - Liveness: CAF's heartbeats (middleman.heartbeat-interval and
+//   connection-timeout, set from the options): a link silent for
+//   connection_timeout is closed at the next heartbeat tick, so a hung peer
+//   (SIGSTOP, partition) is dropped within connection_timeout +
+//   heartbeat_interval; its pending requests fail and reconnects start.
+//   They also bound connecting to a hung peer (TCP accepted, no answer),
+//   which without them blocks in CAF's remote_actor forever. (They were off
+//   for a while, suspected of dropping healthy links after a stranger's
+//   failed TLS handshake; the real cause was libcaf_openssl's stale OpenSSL
+//   error queue, fixed by cluster/ssl_error_queue.cpp.) Failure detection
+//   in the consensus sense stays with the protocol above (leases, request
+//   timeouts): a stall shorter than connection_timeout is invisible here.
 // - CAF fails no pending request when a link drops, and has no backpressure:
 //   the transport fails a dead peer's pending requests at once with
 //   kPeerUnavailable, refuses a request while its peer is down, and refuses
 //   (does not queue) a request that would take the peer's unacknowledged
 //   bytes over max_unacked_bytes (kBackpressure).
-// - Reconnects: a peer whose link drops is retried every reconnect_interval
-//   on the transport's own thread (connecting blocks: never on a CAF
-//   scheduler thread); the new handle is monitored again.
+// - Reconnects: each peer ever connected has its own reconnect thread
+//   (connecting blocks: never on a CAF scheduler thread), which, while the
+//   link is down, makes one attempt at a time every reconnect_interval and
+//   monitors the new handle. Threads are bounded by the peer count, and a
+//   hung peer delays the reconnects of no other peer.
 //
 // Anyone holding the cluster key file can act as any node: it can mint a
 // certificate and compute every hello. The key file is the cluster's root
 // credential.
 //
+// One Transport per process. CAF 0.17.6 builds an actor system's node id
+// from the host and the process id (it only patches the host hash's last
+// byte with a per-process counter of actor systems), and its middleman, the
+// openssl module's connection cache and the hello's "which CAF node is
+// authenticated" bookkeeping all key links by that node id; a second
+// Transport in the same process is a second actor system, and nothing in
+// the cluster is built or tested for two of them talking to one peer.
+// Tests that need two nodes run the second one in a child process
+// (tests/cluster/transport_peer.cpp).
+//
 // Threads and lifecycle: create() starts an actor system (scheduler
-// "sharing", scheduler_threads threads) and one reconnect thread; the
-// destructor fails what is pending, stops both and returns when they are
-// gone. Every public method may be called from any thread except that
-// connect() and call() block and must not be called on a CAF scheduler
-// thread (a handler or a callback of this transport: refused with
-// Errc::kInvalidArgument). Handlers and callbacks run on the transport's
-// threads and must not block.
+// "sharing", scheduler_threads threads); connect() starts the peer's
+// reconnect thread; the destructor fails what is pending, stops them all
+// and returns when they are gone (within heartbeat_interval + hello_timeout
+// when a reconnect to a hung peer is under way). Every public method may be called from any thread
+// except that connect() and call() block and must not be called on a CAF scheduler thread (a
+// handler or a callback of this transport: refused with Errc::kInvalidArgument). Handlers and
+// callbacks run on the transport's threads and must not block.
 #pragma once
 
 #include <chrono>
@@ -73,10 +87,13 @@ struct TransportOptions {
   std::string secret;      // the cluster key (read_cluster_secret): keys the hello's HMAC
   TlsFiles tls;            // issue_node_credentials() or check_operator_credentials()
   uint32_t protocol_version = kProtocolVersion;  // tests play other versions with it
+  // CAF's heartbeats: required, connection_timeout >= 2 x heartbeat_interval
+  // (kInvalidArgument otherwise). A silent link drops within
+  // connection_timeout + heartbeat_interval.
   std::chrono::milliseconds heartbeat_interval{500};
   std::chrono::milliseconds connection_timeout{2000};
-  // connect(): the hello's round trips (TCP + TLS are bounded by
-  // connection_timeout through CAF's heartbeats).
+  // connect(): both hello round trips together (TCP + TLS are bounded by
+  // connection_timeout + heartbeat_interval through CAF's heartbeats).
   std::chrono::milliseconds hello_timeout{3000};
   std::chrono::milliseconds reconnect_interval{200};
   size_t max_unacked_bytes = 8u << 20;  // per peer: request payloads not yet answered
@@ -126,8 +143,10 @@ class Transport {
   Result<uint16_t> listen(const std::string& host, uint16_t port);
 
   // Connects to the node listening at host:port, exchanges hellos and checks
-  // that it is `expected_node_id` of this cluster. Blocks (see above). From
-  // then on the transport keeps the peer connected, reconnecting after drops.
+  // that it is `expected_node_id` of this cluster. Blocks (see above), for a
+  // peer that accepts TCP and never answers at most connection_timeout +
+  // heartbeat_interval + hello_timeout. From then on the transport keeps the
+  // peer connected, reconnecting after drops.
   // Errors: kConnectFailed (TCP/TLS, including a peer of a foreign CA),
   // kIncompatibleVersion, kWrongPeer, kAuthenticationFailed, kRequestTimeout.
   Result<PeerHandle> connect(const std::string& host, uint16_t port,

@@ -135,6 +135,17 @@ class Peer {
     pid_ = -1;
   }
   bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  // SIGSTOP / SIGCONT: the process stays our child.
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // The state letter of /proc/<pid>/stat ('T' once stopped).
+  char state() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    const auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+  }
   // Resident set size in bytes (VmRSS of /proc/<pid>/status).
   size_t rss() const {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
@@ -603,6 +614,128 @@ TEST_F(TransportTest, Kill9IsDetectedPendingRequestsFailAndARestartReconnects) {
   b->start(port);
   ASSERT_TRUE(eventually([&] { return a->peer_stats("node-b")->connected; }, 5s));
   EXPECT_EQ(value_of(a->call(*h, "echo", "again", 2s)), "again");
+}
+
+long long ms_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+}
+
+// Without CAF's heartbeats a hung peer is never dropped and connecting to it
+// blocks forever; a timeout shorter than two heartbeats drops healthy links.
+TEST_F(TransportTest, CreateRefusesLivenessSettingsThatCannotDetectAHungPeer) {
+  auto files = issue_node_credentials(kSecret, "node-a", tmp_.sub("tls-liveness"));
+  ASSERT_TRUE(files.ok()) << files.status().to_string();
+  TransportOptions o;
+  o.node_id = "node-a";
+  o.cluster_id = "test-cluster";
+  o.secret = kSecret;
+  o.tls = *files;
+  o.heartbeat_interval = 0ms;
+  auto off = Transport::create(o);
+  ASSERT_FALSE(off.ok());
+  EXPECT_TRUE(off.status().is(Errc::kInvalidArgument)) << off.status().to_string();
+  EXPECT_NE(off.status().message().find("heartbeat_interval > 0"), std::string::npos);
+  o.heartbeat_interval = 500ms;
+  o.connection_timeout = 900ms;
+  EXPECT_TRUE(Transport::create(o).status().is(Errc::kInvalidArgument));
+  o.connection_timeout = 1000ms;
+  EXPECT_TRUE(Transport::create(o).ok());
+}
+
+// A peer that accepts TCP but never answers (SIGSTOP): CAF's heartbeats drop
+// its link within connection_timeout + heartbeat_interval (defaults 2 s and
+// 500 ms), which fails its pending requests; connect() to it fails within
+// connection_timeout + heartbeat_interval (+ hello_timeout at worst); and
+// another peer is served and reconnected meanwhile (each peer has its own
+// reconnect thread). After SIGCONT the link comes back by itself.
+TEST_F(TransportTest, AHungPeerIsDroppedInBoundedTimeWhileAnotherIsServedAndReconnected) {
+  auto b = peer("node-b");
+  auto c = peer("node-c");
+  const uint16_t c_port = c->port();
+  auto a = make("node-a");
+  auto hb = a->connect("127.0.0.1", b->port(), "node-b");
+  auto hc = a->connect("127.0.0.1", c_port, "node-c");
+  ASSERT_TRUE(hb.ok()) << hb.status().to_string();
+  ASSERT_TRUE(hc.ok()) << hc.status().to_string();
+  const TransportOptions defaults;
+  const auto drop_bound = defaults.connection_timeout + defaults.heartbeat_interval + 1000ms;
+
+  // c is called every 20 ms from another thread during the whole hang.
+  std::atomic<bool> calling{true};
+  std::atomic<int> c_calls{0}, c_failures{0};
+  std::atomic<long long> c_max_ms{0};
+  std::string c_first_failure;
+  std::thread caller([&] {
+    while (calling) {
+      const auto t0 = Clock::now();
+      auto r = a->call(*hc, "echo", "c", 2s);
+      const long long took = ms_since(t0);
+      c_max_ms = std::max(c_max_ms.load(), took);
+      ++c_calls;
+      if (!r.ok() && c_failures++ == 0) c_first_failure = r.status().to_string();
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+
+  b->signal(SIGSTOP);
+  ASSERT_TRUE(eventually([&] { return b->state() == 'T'; }, 2s));
+  const auto stopped = Clock::now();
+  // Sent after the stop: never answered; CAF alone would keep it to its
+  // 30 s timeout.
+  std::promise<Result<std::string>> pending;
+  ASSERT_TRUE(a->request(*hb, "echo", "lost", 30s, [&](Result<std::string> r) {
+                 pending.set_value(std::move(r));
+               }).is_ok());
+  auto fut = pending.get_future();
+  ASSERT_EQ(fut.wait_for(drop_bound), std::future_status::ready)
+      << "the request to the hung peer did not fail within " << drop_bound.count() << " ms";
+  auto lost = fut.get();
+  EXPECT_TRUE(lost.status().is(TransportErrc::kPeerUnavailable)) << lost.status().to_string();
+  const long long dropped_ms = ms_since(stopped);
+  EXPECT_FALSE(a->peer_stats("node-b")->connected);
+  std::printf("[ figure ] SIGSTOPped peer dropped (its pending request failed) after %lld ms\n",
+              dropped_ms);
+  EXPECT_GE(dropped_ms, defaults.connection_timeout.count() - 100);  // not sooner than the timeout
+
+  // connect() to the hung peer returns an error within its bound.
+  const auto t_connect = Clock::now();
+  auto again = a->connect("127.0.0.1", b->port(), "node-b");
+  const long long connect_ms = ms_since(t_connect);
+  EXPECT_FALSE(again.ok());
+  EXPECT_TRUE(again.status().is(TransportErrc::kConnectFailed)) << again.status().to_string();
+  EXPECT_LT(connect_ms,
+            (defaults.connection_timeout + defaults.heartbeat_interval + 1000ms).count());
+  std::printf("[ figure ] connect() to the SIGSTOPped peer failed after %lld ms: %s\n", connect_ms,
+              again.status().to_string().c_str());
+
+  calling = false;
+  caller.join();
+  EXPECT_EQ(c_failures, 0) << c_first_failure;
+  EXPECT_GT(c_calls, 20);
+  EXPECT_LT(c_max_ms, 1000) << "a call to the healthy peer waited on the hung one";
+  std::printf("[ figure ] healthy peer during the hang: %d calls, slowest %lld ms\n",
+              c_calls.load(), c_max_ms.load());
+
+  // c dies and restarts while b is still hung: it is reconnected by itself.
+  c->kill(SIGKILL);
+  ASSERT_TRUE(eventually([&] { return !a->peer_stats("node-c")->connected; }, 3s));
+  c->start(c_port);
+  const auto restarted = Clock::now();
+  ASSERT_TRUE(eventually([&] { return a->peer_stats("node-c")->connected; }, 3s))
+      << "the healthy peer was not reconnected while another one hangs";
+  std::printf("[ figure ] healthy peer reconnected %lld ms after its restart (other peer hung)\n",
+              ms_since(restarted));
+  EXPECT_EQ(value_of(a->call(*hc, "whoami", "", 2s)), "node-a");
+  EXPECT_EQ(a->peer_stats("node-c")->connects, 2u);
+  EXPECT_FALSE(a->peer_stats("node-b")->connected);
+
+  // SIGCONT: the hung peer's link comes back by itself.
+  b->signal(SIGCONT);
+  const auto resumed = Clock::now();
+  ASSERT_TRUE(eventually([&] { return a->peer_stats("node-b")->connected; }, 5s));
+  std::printf("[ figure ] resumed peer reconnected after %lld ms\n", ms_since(resumed));
+  EXPECT_EQ(value_of(a->call(*hb, "echo", "back", 2s)), "back");
+  EXPECT_EQ(a->peer_stats("node-b")->connects, 2u);
 }
 
 TEST_F(TransportTest, RequestsBeyondTheUnackedBoundFailFast) {
