@@ -120,6 +120,17 @@ bool is_sec(const caf::error& e, caf::sec code) {
   return e.category() == caf::atom("system") && e.code() == static_cast<uint8_t>(code);
 }
 
+// Whether `target` has terminated (for a proxy: its link dropped). Monitoring
+// a terminated actor enqueues its down message at once, within monitor().
+bool is_dead(caf::blocking_actor& self, const caf::actor& target) {
+  bool dead = false;
+  self.monitor(target);
+  self.receive([&](caf::down_msg& dm) { dead = dead || dm.source == target.address(); },
+               caf::after(std::chrono::seconds(0)) >> [] {});
+  if (!dead) self.demonitor(target);
+  return dead;
+}
+
 // Where Reply objects send their answer: closed (and the handle dropped)
 // before the actor system goes away, so a late reply from a user thread is
 // dropped instead of touching a dead system.
@@ -294,15 +305,31 @@ struct Transport::Impl {
   //   whose handshake is still in flight (the chance is about handshake
   //   time / heartbeat_interval), so that error is retried until `deadline`;
   //   other errors (refused, TLS refused) are final at once.
+  // - Right after a link drops, remote_actor can return the dropped link's
+  //   proxy: CAF's middleman keeps a (host, port) -> proxy cache that it
+  //   clears on its own down message, which may come after ours. That proxy
+  //   is dead and drops every message silently (a hello to it would only
+  //   time out after hello_timeout: the occasional 3 s reconnect), so it is
+  //   recognised (monitoring a dead actor yields its down message at once)
+  //   and asked for again, until `deadline`.
   // - Both hello round trips share hello_timeout.
   Result<Connected> connect_once(const std::string& host, uint16_t port,
                                  const std::string& expected, Clock::time_point deadline) {
     const std::string where = host + ":" + std::to_string(port);
+    caf::scoped_actor self{*sys};
     const auto t0 = Clock::now();
-    auto h = caf::openssl::remote_actor(*sys, host, port);
-    while (!h && is_sec(h.error(), caf::sec::connection_timeout) && Clock::now() < deadline &&
-           !is_stopping()) {
+    caf::expected<caf::actor> h{caf::actor{}};
+    for (;;) {
       h = caf::openssl::remote_actor(*sys, host, port);
+      const bool stale = h && is_dead(*self, *h);
+      if (stale) {
+        h = caf::make_error(caf::sec::cannot_connect_to_node,
+                            "CAF's connection cache returned the dropped link");
+      }
+      const bool retry = stale || (!h && is_sec(h.error(), caf::sec::connection_timeout));
+      if (!retry || Clock::now() >= deadline || is_stopping()) break;
+      // Let CAF's middleman handle its down message and forget the link.
+      if (stale) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     if (!h) {
       return Status(TransportErrc::kConnectFailed,
@@ -317,7 +344,6 @@ struct Transport::Impl {
     auto nonce_c = crypto::random_bytes(kNonceBytes);
     if (!nonce_c) return nonce_c.status();
 
-    caf::scoped_actor self{*sys};
     Status st;
     std::string nonce_s;
     self->request(*h, remaining(), hello_atom::value, opts.protocol_version, opts.node_id,
@@ -405,8 +431,10 @@ struct Transport::Impl {
   }
 
   // Keeps `node` connected: while its link is down, one connect attempt at
-  // a time, every reconnect_interval. A hung peer blocks this thread for at
-  // most heartbeat_interval + hello_timeout per attempt, and no other peer's.
+  // a time (connect_once, retrying its transient errors for up to
+  // reconnect_interval), then a pause of reconnect_interval. A hung peer
+  // blocks this thread for at most reconnect_interval + heartbeat_interval +
+  // hello_timeout per attempt, and no other peer's thread.
   void reconnect_loop(const std::string& node) {
     std::unique_lock lk(mu);
     Peer& p = peers[node];  // never erased while the transport lives
@@ -418,7 +446,7 @@ struct Transport::Impl {
       const std::string host = p.host;
       const uint16_t port = p.port;
       lk.unlock();
-      auto c = connect_once(host, port, node, Clock::now());
+      auto c = connect_once(host, port, node, Clock::now() + opts.reconnect_interval);
       lk.lock();
       if (stopping) break;
       if (c.ok()) {
