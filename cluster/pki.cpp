@@ -7,13 +7,19 @@
 #include "cluster/pki.hpp"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +51,8 @@ using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX, EVP_KDF_CTX_
 using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX, SSL_CTX_free>>;
+using SslPtr = std::unique_ptr<SSL, Deleter<SSL, SSL_free>>;
 
 // Domain separation of everything derived from the secret: the same secret
 // also keys the hello's HMAC (transport.cpp), under another label.
@@ -388,6 +396,95 @@ Result<TlsFiles> check_operator_credentials(const TlsFiles& files) {
                                                       ": " + X509_verify_cert_error_string(err));
   }
   return files;
+}
+
+Status probe_tls_peer(const std::string& host, uint16_t port, const TlsFiles& files,
+                      std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  const std::string where = host + ":" + std::to_string(port);
+  auto failed = [&](const std::string& why) {
+    ERR_clear_error();
+    return Status(TransportErrc::kConnectFailed, "TLS probe of " + where + ": " + why);
+  };
+  // Waits until `fd` is ready for `events` or the deadline passes.
+  auto wait = [&](int fd, short events) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    int n;
+    do {
+      n = ::poll(&p, 1, static_cast<int>(left));
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+  };
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) {
+    return failed("cannot resolve the host");
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> addrs(res, ::freeaddrinfo);
+  const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return failed(std::string("socket: ") + std::strerror(errno));
+  std::unique_ptr<int, void (*)(int*)> guard(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) return failed(std::string("connect: ") + std::strerror(errno));
+    if (!wait(fd, POLLOUT)) return failed("TCP connect timed out");
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return failed(std::string("connect: ") + std::strerror(err));
+  }
+
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx || SSL_CTX_use_certificate_chain_file(ctx.get(), files.certificate.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_load_verify_locations(ctx.get(), files.cafile.c_str(), nullptr) != 1) {
+    return failed("cannot load this node's TLS files: " + ssl_error());
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  // OpenSSL writes with write(2): a peer that resets the connection would
+  // raise SIGPIPE. Blocked on this thread for the handshake, and a pending
+  // one consumed before the mask is restored (what libcaf_openssl does).
+  sigset_t pipe_mask, saved_mask;
+  sigemptyset(&pipe_mask);
+  sigaddset(&pipe_mask, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_mask, &saved_mask);
+  std::unique_ptr<sigset_t, void (*)(sigset_t*)> restore(&saved_mask, [](sigset_t* saved) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGPIPE);
+    timespec zero{};
+    ::sigtimedwait(&mask, nullptr, &zero);
+    ::pthread_sigmask(SIG_SETMASK, saved, nullptr);
+  });
+  SslPtr ssl(SSL_new(ctx.get()));
+  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return failed("SSL_new: " + ssl_error());
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_connect(ssl.get());
+    if (r == 1) break;
+    const int e = SSL_get_error(ssl.get(), r);
+    if (e == SSL_ERROR_WANT_READ) {
+      if (!wait(fd, POLLIN)) {
+        return failed("no TLS handshake within " + std::to_string(timeout.count()) +
+                      " ms (the peer accepts TCP but does not answer)");
+      }
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+      if (!wait(fd, POLLOUT)) return failed("TLS handshake write timed out");
+    } else {
+      return failed("TLS handshake failed: " + ssl_error());
+    }
+  }
+  ERR_clear_error();
+  return {};
 }
 
 Result<std::string> certificate_common_name(const std::string& path) {

@@ -29,6 +29,8 @@
 // compiles against OpenSSL.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -72,6 +74,17 @@ Result<TlsFiles> issue_node_credentials(std::string_view secret, const std::stri
 // certificate verifying against the cafile. kTlsSetupFailed naming the file
 // and the problem otherwise.
 Result<TlsFiles> check_operator_credentials(const TlsFiles& files);
+
+// Whether the node at host:port completes a TLS handshake (with these
+// credentials) within `timeout`; the connection is then closed. The
+// transport calls it before CAF's remote_actor: a peer that accepts TCP but
+// never answers (SIGSTOP) would otherwise leave CAF with a TLS connection
+// that, once CAF gives up on it, is never closed and keeps CAF's multiplexer
+// thread busy (libcaf_openssl 0.17.6 waits for a handshake to finish before
+// it closes the socket), one per attempt, and holds up the actor system's
+// shutdown until the peer resumes or dies. kConnectFailed, naming the step.
+Status probe_tls_peer(const std::string& host, uint16_t port, const TlsFiles& files,
+                      std::chrono::milliseconds timeout);
 
 // The CN of the certificate in the PEM file at `path` (tests, diagnostics).
 Result<std::string> certificate_common_name(const std::string& path);

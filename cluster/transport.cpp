@@ -298,7 +298,13 @@ struct Transport::Impl {
 
   // TLS connect and hello, on the calling (non-scheduler) thread. Bounded
   // for a hung peer (TCP accepted, nothing answered):
-  // - CAF's remote_actor fails with sec::connection_timeout at the BASP
+  // - First a TLS handshake of our own (probe_tls_peer, pki.hpp, bounded by
+  //   connection_timeout): CAF must not get a connection to a hung peer,
+  //   because libcaf_openssl never closes one whose handshake is pending
+  //   (a leaked socket per attempt, a busy multiplexer thread, and an actor
+  //   system that cannot shut down until the peer resumes or dies).
+  // - If the peer hangs just after the probe, CAF's remote_actor fails with sec::connection_timeout
+  // at the BASP
   //   broker's next heartbeat tick (within heartbeat_interval): 0.17.6
   //   starts a connecting endpoint's last_seen at the clock's epoch, so the
   //   first tick finds it timed out. The same tick can cut a healthy connect
@@ -318,6 +324,10 @@ struct Transport::Impl {
     const std::string where = host + ":" + std::to_string(port);
     caf::scoped_actor self{*sys};
     const auto t0 = Clock::now();
+    // A hung peer is found here, before CAF holds a connection to it.
+    if (Status alive = probe_tls_peer(host, port, opts.tls, opts.connection_timeout); !alive) {
+      return alive;
+    }
     caf::expected<caf::actor> h{caf::actor{}};
     for (;;) {
       h = caf::openssl::remote_actor(*sys, host, port);

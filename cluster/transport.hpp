@@ -56,11 +56,14 @@
 // Threads and lifecycle: create() starts an actor system (scheduler
 // "sharing", scheduler_threads threads); connect() starts the peer's
 // reconnect thread; the destructor fails what is pending, stops them all
-// and returns when they are gone (within heartbeat_interval + hello_timeout
-// when a reconnect to a hung peer is under way). Every public method may be called from any thread
-// except that connect() and call() block and must not be called on a CAF scheduler thread (a
-// handler or a callback of this transport: refused with Errc::kInvalidArgument). Handlers and
-// callbacks run on the transport's threads and must not block.
+// and returns when they are gone. Known gap: destroying a Transport while
+// a peer is hung (SIGSTOP) was seen to block inside CAF's actor system
+// shutdown (~caf::actor_system) until after that peer was gone; not
+// root-caused. A node that stops normally has no hung peer in that sense
+// for long: the controller's failure handling kills or fences it. Every public method may be called
+// from any thread except that connect() and call() block and must not be called on a CAF scheduler
+// thread (a handler or a callback of this transport: refused with Errc::kInvalidArgument). Handlers
+// and callbacks run on the transport's threads and must not block.
 #pragma once
 
 #include <chrono>
@@ -110,7 +113,8 @@ struct PeerStats {
   uint64_t connects = 0;     // successful connects, the first one included
   size_t unacked_bytes = 0;  // request payloads sent and not yet answered
   size_t in_flight = 0;      // requests sent and not yet answered
-  // The last successful connect: TCP + TLS (CAF's remote_actor), then hello.
+  // The last successful connect: TCP + TLS (the TLS probe and CAF's
+  // remote_actor), then the hello.
   std::chrono::microseconds tls_connect_time{0};
   std::chrono::microseconds hello_time{0};
 };
