@@ -483,6 +483,9 @@ Status probe_tls_peer(const std::string& host, uint16_t port, const TlsFiles& fi
       return failed("TLS handshake failed: " + ssl_error());
     }
   }
+  // A polite close (close_notify), so the peer's TLS layer sees a clean end
+  // rather than an unexpected EOF.
+  SSL_shutdown(ssl.get());
   ERR_clear_error();
   return {};
 }
