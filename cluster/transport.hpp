@@ -43,15 +43,20 @@
 // certificate and compute every hello. The key file is the cluster's root
 // credential.
 //
-// One Transport per process. CAF 0.17.6 builds an actor system's node id
-// from the host and the process id (it only patches the host hash's last
-// byte with a per-process counter of actor systems), and its middleman, the
-// openssl module's connection cache and the hello's "which CAF node is
-// authenticated" bookkeeping all key links by that node id; a second
-// Transport in the same process is a second actor system, and nothing in
-// the cluster is built or tested for two of them talking to one peer.
-// Tests that need two nodes run the second one in a child process
-// (tests/cluster/transport_peer.cpp).
+// One Transport per process (a second one is a second CAF actor system).
+// CAF 0.17.6 gives each actor system of a process a node id made of the
+// process id and a host hash whose last byte is a per-process 8-bit counter
+// of actor systems (measured: ...00#<pid> and ...01#<pid> for two systems).
+// So node ids differ only by that counter, which wraps after 256 actor
+// systems: a later Transport of the same process can then carry the node id
+// of an earlier one, and a peer that still routes that id takes the new
+// connection for another route to the old node (CAF keys its routing, its
+// proxies and its connection cache by node id, and so does the hello's
+// "which CAF node is authenticated" bookkeeping). Two transports of one
+// process connected to the same peer were also seen to disturb each other's
+// links. Nothing in the cluster needs more than one: tests run the second
+// node in a child process (tests/cluster/transport_peer.cpp); the one test
+// with two in a process connects them only to each other.
 //
 // Threads and lifecycle: create() starts an actor system (scheduler
 // "sharing", scheduler_threads threads); connect() starts the peer's

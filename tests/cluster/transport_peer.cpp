@@ -13,9 +13,7 @@
 // connected, "WHOAMI <answer>" for a whoami request, and exits.
 // --operator-tls DIR uses DIR/{ca.pem,node.pem,node.key} as operator-given
 // files instead of issuing credentials from the key.
-// (One transport per process: CAF 0.17 derives its node id from the host and
-// the process, so two actor systems of one process connected to the same
-// peer disturb each other's links.)
+// (One transport per process: see cluster/transport.hpp.)
 // Usage: transport_peer --secret-file F --node-id ID --cluster C --dir D
 //                       [--port P] [--version V] [--operator-tls DIR]
 //                       [--connect PORT --expect ID]
