@@ -11,6 +11,7 @@
 #include "api/errc.hpp"
 #include "base/storage_errc.hpp"
 #include "cluster/errc.hpp"
+#include "cluster/transport_errc.hpp"
 #include "runtime/errc.hpp"
 
 namespace yantra::api {
@@ -130,6 +131,27 @@ int http_status(ApiErrc c) {
   return 500;
 }
 
+// The transport's codes reach a client only through a request forwarded to
+// another node: "that node is not reachable now" is 503, a timeout 504, and
+// misconfiguration of this cluster (keys, versions) is our fault, 500.
+int http_status(TransportErrc c) {
+  switch (c) {
+    case TransportErrc::kInvalidClusterKey: return 500;
+    case TransportErrc::kTlsSetupFailed: return 500;
+    case TransportErrc::kConnectFailed: return 503;
+    case TransportErrc::kIncompatibleVersion: return 500;
+    case TransportErrc::kWrongPeer: return 500;
+    case TransportErrc::kAuthenticationFailed: return 500;
+    case TransportErrc::kPeerUnavailable: return 503;
+    case TransportErrc::kBackpressure: return 503;
+    case TransportErrc::kRequestTimeout: return 504;
+    case TransportErrc::kUnknownService: return 500;
+    case TransportErrc::kRemoteError: return 500;
+    case TransportErrc::kListenFailed: return 500;
+  }
+  return 500;
+}
+
 }  // namespace
 
 int http_status_for(const Status& status) {
@@ -141,6 +163,7 @@ int http_status_for(const Status& status) {
     case ErrorDomain::kActors: return http_status(status.code_as<ActorsErrc>());
     case ErrorDomain::kApi: return http_status(status.code_as<ApiErrc>());
     case ErrorDomain::kCluster: return http_status(status.code_as<ClusterErrc>());
+    case ErrorDomain::kTransport: return http_status(status.code_as<TransportErrc>());
   }
   return 500;
 }

@@ -31,6 +31,7 @@ enum class ErrorDomain : uint8_t {
   kActors,
   kApi,
   kCluster,
+  kTransport,  // cluster/transport_errc.hpp
 };
 
 // Specialised once per error enum: `static constexpr ErrorDomain kDomain`

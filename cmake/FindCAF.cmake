@@ -1,9 +1,11 @@
 # Debian's libcaf-dev (0.17.6) ships neither a CMake config nor a pkg-config
 # file, so we find the headers and libraries ourselves and expose the targets
-# CAF::core and CAF::io.
+# CAF::core and CAF::io, and CAF::openssl (the TLS middleman, used by cluster/)
+# when libcaf_openssl is installed (it is, in libcaf-dev).
 find_path(CAF_INCLUDE_DIR caf/all.hpp)
 find_library(CAF_CORE_LIBRARY caf_core)
 find_library(CAF_IO_LIBRARY caf_io)
+find_library(CAF_OPENSSL_LIBRARY caf_openssl)
 if(CAF_INCLUDE_DIR AND EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
   file(STRINGS "${CAF_INCLUDE_DIR}/caf/config.hpp" _caf_ver REGEX "^#define CAF_VERSION [0-9]+")
   string(REGEX REPLACE "^#define CAF_VERSION ([0-9]+)" "\\1" _caf_num "${_caf_ver}")
@@ -22,4 +24,9 @@ if(CAF_FOUND AND NOT TARGET CAF::core)
   add_library(CAF::io SHARED IMPORTED)
   set_target_properties(CAF::io PROPERTIES IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
                         INTERFACE_LINK_LIBRARIES CAF::core)
+endif()
+if(CAF_FOUND AND CAF_OPENSSL_LIBRARY AND NOT TARGET CAF::openssl)
+  add_library(CAF::openssl SHARED IMPORTED)
+  set_target_properties(CAF::openssl PROPERTIES IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}"
+                        INTERFACE_LINK_LIBRARIES CAF::io)
 endif()

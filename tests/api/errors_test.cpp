@@ -15,6 +15,7 @@
 #include "api/errors.hpp"
 #include "base/storage_errc.hpp"
 #include "cluster/errc.hpp"
+#include "cluster/transport_errc.hpp"
 #include "runtime/errc.hpp"
 
 namespace yantra::api {
@@ -57,6 +58,11 @@ const std::map<std::string, int> kAdded = {
     {"etcd_outcome_unknown", 503},
     {"etcd_no_space", 503},
     {"log_gap", 503},  // a replica still catching up on a partition's log
+    // The cluster transport: a peer not reachable now (503) or too slow (504).
+    {"peer_connect_failed", 503},
+    {"peer_unavailable", 503},
+    {"peer_backpressure", 503},
+    {"peer_request_timeout", 504},
 };
 
 struct Seen {
@@ -125,6 +131,7 @@ TEST(ErrorTableTest, EveryCodeHasAUniqueWireStringAndAnErrorStatus) {
   check_enum(kAllActorsErrc, seen);
   check_enum(kAllApiErrc, seen);
   check_enum(kAllClusterErrc, seen);
+  check_enum(kAllTransportErrc, seen);
   EXPECT_EQ(seen.wires.size(), seen.count);
   // Every code of the old table still exists, with its status.
   for (const auto& [wire, status] : kBefore) {
