@@ -107,6 +107,13 @@ int http_status(ClusterErrc c) {
     case ClusterErrc::kCompacted: return 500;
     case ClusterErrc::kInvalidEndpoint: return 500;
     case ClusterErrc::kNoSpace: return 503;
+    case ClusterErrc::kInvalidRecord: return 500;
+    // Creating a cluster that exists with other settings: the caller's conflict.
+    case ClusterErrc::kClusterExists: return 409;
+    // Leadership moved (or is moving): retry, the request finds the new leader.
+    case ClusterErrc::kNotLeader: return 503;
+    case ClusterErrc::kFenced: return 503;
+    case ClusterErrc::kSegmentConflict: return 503;
   }
   return 500;
 }

@@ -33,12 +33,28 @@ enum class ClusterErrc : uint16_t {
   // etcd's backend quota is exhausted (NOSPACE alarm): writes are refused
   // until an operator compacts, defragments and disarms the alarm.
   kNoSpace,
+  // A record read from etcd (cluster meta, node, leader, segment) is not
+  // what cluster/layout.hpp writes: the prefix holds foreign or damaged data.
+  kInvalidRecord,
+  // `yantra cluster init` with partitions/replication other than the
+  // cluster that already exists under the prefix.
+  kClusterExists,
+  // This node does not lead the partition (never did, or no longer).
+  kNotLeader,
+  // A write compared the writer's leader key create_revision (its epoch) and
+  // etcd holds another one: a newer leader exists, the old one is fenced off.
+  kFenced,
+  // A compare-and-swap on a segment record lost: another writer changed it
+  // since it was read (two recovering leaders; re-read the chain).
+  kSegmentConflict,
 };
 
 inline constexpr std::array kAllClusterErrc = {
-    ClusterErrc::kUnavailable, ClusterErrc::kTimeout,         ClusterErrc::kOutcomeUnknown,
-    ClusterErrc::kRejected,    ClusterErrc::kProtocolError,   ClusterErrc::kLeaseNotFound,
-    ClusterErrc::kCompacted,   ClusterErrc::kInvalidEndpoint, ClusterErrc::kNoSpace,
+    ClusterErrc::kUnavailable,   ClusterErrc::kTimeout,         ClusterErrc::kOutcomeUnknown,
+    ClusterErrc::kRejected,      ClusterErrc::kProtocolError,   ClusterErrc::kLeaseNotFound,
+    ClusterErrc::kCompacted,     ClusterErrc::kInvalidEndpoint, ClusterErrc::kNoSpace,
+    ClusterErrc::kInvalidRecord, ClusterErrc::kClusterExists,   ClusterErrc::kNotLeader,
+    ClusterErrc::kFenced,        ClusterErrc::kSegmentConflict,
 };
 
 template <>
@@ -55,6 +71,11 @@ struct ErrcTraits<ClusterErrc> {
       case ClusterErrc::kCompacted: return "revision_compacted";
       case ClusterErrc::kInvalidEndpoint: return "invalid_etcd_endpoint";
       case ClusterErrc::kNoSpace: return "etcd_no_space";
+      case ClusterErrc::kInvalidRecord: return "invalid_cluster_record";
+      case ClusterErrc::kClusterExists: return "cluster_exists";
+      case ClusterErrc::kNotLeader: return "not_partition_leader";
+      case ClusterErrc::kFenced: return "leader_fenced";
+      case ClusterErrc::kSegmentConflict: return "segment_conflict";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

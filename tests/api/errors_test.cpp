@@ -63,6 +63,11 @@ const std::map<std::string, int> kAdded = {
     {"peer_unavailable", 503},
     {"peer_backpressure", 503},
     {"peer_request_timeout", 504},
+    // Membership and leadership (cluster/layout.hpp, leadership.hpp).
+    {"cluster_exists", 409},
+    {"not_partition_leader", 503},
+    {"leader_fenced", 503},
+    {"segment_conflict", 503},
 };
 
 struct Seen {
