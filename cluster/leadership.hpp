@@ -66,7 +66,7 @@ struct LeadershipOptions {
   // The wait of a non-preferred node before it campaigns for a vacant
   // partition. Failover when the preferred node is the one that died: lease
   // TTL + standby_delay + jitter (docs/cluster.md, timings).
-  std::chrono::milliseconds standby_delay{1000};
+  std::chrono::milliseconds standby_delay{500};
   // Random 0..jitter added to each campaign, so nodes do not collide.
   std::chrono::milliseconds jitter{100};
   // After a failed campaign (etcd error, no lease).
