@@ -55,6 +55,8 @@ class Membership {
   int64_t malformed() const { return malformed_.load(); }
   // Puts of our record so far (1 after start(), +1 per re-grant).
   int64_t registrations() const { return registrations_.load(); }
+  // Listings of P/nodes/ so far (1 after start(), +1 per compacted watch).
+  int64_t listings() const { return mirror_ ? mirror_->listings() : 0; }
 
  private:
   Membership(EtcdClient& etcd, const Layout& layout, NodeLease& lease, NodeRecord self,

@@ -551,6 +551,60 @@ TEST_F(MembershipTest, RacingSealsExactlyOneWins) {
   }
 }
 
+// --- a 3-member cluster: a watch that resumes past a compaction ---------------------
+
+TEST(CompactionTest, AMirrorWhoseWatchMissedCompactedEventsListsAgain) {
+  EtcdCluster etcd(3);
+  std::string error;
+  ASSERT_TRUE(etcd.start(&error)) << error;
+  Layout layout("/yantra");
+  // a's client prefers member 0, where its watch therefore runs; b's and
+  // c's never use member 0.
+  auto client_a = make_client(etcd.endpoints(), milliseconds(300));
+  auto client_bc = make_client({etcd.endpoint(1), etcd.endpoint(2)});
+  NodeLeaseOptions lo;
+  lo.ttl = std::chrono::seconds(3);
+  auto lease_a = NodeLease::start(*client_a, lo);
+  auto lease_b = NodeLease::start(*client_bc, lo);
+  auto lease_c = NodeLease::start(*client_bc, lo);
+  ASSERT_TRUE(lease_a.ok() && lease_b.ok() && lease_c.ok());
+  LiveLog log_a;
+  auto a = Membership::start(*client_a, layout, **lease_a, node_record("a"), log_a.callback());
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  auto b = Membership::start(*client_bc, layout, **lease_b, node_record("b"));
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return log_a.get() == std::set<std::string>{"a", "b"};
+      },
+      milliseconds(5000)));
+  ASSERT_EQ((*a)->listings(), 1);
+
+  // Member 0 hangs: a's watch hears nothing while b leaves, c joins and the
+  // history is compacted. Then member 0 dies: the watch resumes on another
+  // member from a compacted revision and the mirror must list again.
+  ASSERT_TRUE(etcd.pause(0));
+  b->reset();
+  lease_b->reset();
+  auto c = Membership::start(*client_bc, layout, **lease_c, node_record("c"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = client_bc->range(RangeRequest::single(layout.meta()));
+        return r.ok() && client_bc->compact(r->header.revision).is_ok();
+      },
+      milliseconds(5000)));
+  EXPECT_EQ(log_a.get(), (std::set<std::string>{"a", "b"}));  // nothing heard yet
+  ASSERT_TRUE(etcd.kill9(0));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return log_a.get() == std::set<std::string>{"a", "c"};
+      },
+      milliseconds(8000)))
+      << "live set stayed stale after the compaction";
+  EXPECT_EQ((*a)->listings(), 2);
+}
+
 // --- a member of its own: paused past the lease TTL ---------------------------------
 
 TEST(LeaseLossTest, OnLostFiresBeforeEtcdCanExpireTheKey) {
