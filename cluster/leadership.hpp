@@ -18,6 +18,9 @@
 // - deletes its own leftover keys (this node's id under another lease, e.g.
 //   from before a restart) so their partitions need not wait for the TTL.
 //
+// Node ids must be unique in the cluster: two processes with one id would
+// take each other's keys for leftovers and delete them.
+//
 // Not here: moving leadership on purpose (the controller writes placement;
 // this node then resigns and the preferred node's campaign wins).
 //
