@@ -1,0 +1,188 @@
+// LogServer (cluster/log_server.hpp): LogRequest -> SegmentStore -> LogReply.
+#include "cluster/log_server.hpp"
+
+#include <span>
+#include <utility>
+
+#include "base/errc.hpp"
+#include "storage/segment_store.hpp"
+#include "yantra/v1/log_rpc.pb.h"
+
+namespace yantra::cluster {
+namespace {
+
+// Which worker serves a request: its partition's stripe. A payload that
+// does not parse goes to worker 0, which refuses it.
+uint32_t partition_of(const v1::LogRequest& r) {
+  switch (r.op_case()) {
+    case v1::LogRequest::kAppend: return r.append().partition();
+    case v1::LogRequest::kSeal: return r.seal().partition();
+    case v1::LogRequest::kRepair: return r.repair().partition();
+    case v1::LogRequest::kRead: return r.read().partition();
+    case v1::LogRequest::kTruncate: return r.truncate().partition();
+    case v1::LogRequest::kInfo: return r.info().partition();
+    case v1::LogRequest::OP_NOT_SET: break;
+  }
+  return 0;
+}
+
+void put_info(v1::LogReply& out, const storage::SegmentInfo& info) {
+  out.set_sealed(info.sealed);
+  out.set_sealing_epoch(info.sealing_epoch);
+  out.set_first_lsn(info.first_lsn);
+  out.set_last_lsn(info.last_lsn);
+}
+
+void put_error(v1::LogReply& out, const Status& s) {
+  out.set_code(s.code());
+  out.set_message(s.message());
+  if (auto lsn = storage::SegmentStore::expected_lsn(s)) out.set_expected_lsn(*lsn);
+  if (auto epoch = storage::SegmentStore::sealing_epoch(s)) {
+    out.set_sealed(true);
+    out.set_sealing_epoch(*epoch);
+  }
+}
+
+void put(v1::LogReply& out, const Result<storage::SegmentInfo>& r) {
+  if (r.ok()) {
+    put_info(out, r.value());
+  } else {
+    put_error(out, r.status());
+  }
+}
+
+std::vector<std::string> batches_of(const google::protobuf::RepeatedPtrField<std::string>& in) {
+  return std::vector<std::string>(in.begin(), in.end());
+}
+
+}  // namespace
+
+LogServer::LogServer(storage::SegmentStore& segments, Options options)
+    : segments_(segments), options_(options) {
+  const size_t n = std::max<size_t>(1, options_.workers);
+  for (size_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+    Worker* w = workers_.back().get();
+    w->thread = std::thread([this, w] { run(*w); });
+  }
+}
+
+LogServer::~LogServer() {
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->stopping = true;
+    w->cv.notify_one();
+  }
+  for (auto& w : workers_) w->thread.join();
+}
+
+void LogServer::handle(const std::string& /*from_node*/, std::string payload, Reply reply) {
+  // Parsed here, once: the partition picks the worker.
+  auto request = std::make_unique<v1::LogRequest>();
+  if (!request->ParseFromString(payload) || request->op_case() == v1::LogRequest::OP_NOT_SET) {
+    request.reset();
+  }
+  Worker& w = *workers_[request ? partition_of(*request) % workers_.size() : 0];
+  {
+    std::lock_guard lock(w.mu);
+    if (!w.stopping) {
+      w.queue.push_back(Job{std::move(request), std::move(reply)});
+      w.cv.notify_one();
+      return;
+    }
+  }
+  reply(Status(Errc::kUnavailable, "log server is stopping"));
+}
+
+void LogServer::run(Worker& w) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(w.mu);
+      w.cv.wait(lock, [&] { return w.stopping || !w.queue.empty(); });
+      if (w.stopping) {
+        std::deque<Job> left = std::move(w.queue);
+        lock.unlock();
+        for (auto& j : left) j.reply(Status(Errc::kUnavailable, "log server is stopping"));
+        return;
+      }
+      job = std::move(w.queue.front());
+      w.queue.pop_front();
+    }
+    job.reply(serve(job.request.get()));
+  }
+}
+
+Result<std::string> LogServer::serve(std::string_view payload) {
+  v1::LogRequest req;
+  const bool parsed = req.ParseFromArray(payload.data(), static_cast<int>(payload.size())) &&
+                      req.op_case() != v1::LogRequest::OP_NOT_SET;
+  return serve(parsed ? &req : nullptr);
+}
+
+Result<std::string> LogServer::serve(const v1::LogRequest* request) {
+  if (request == nullptr) {
+    return Status(Errc::kInvalidArgument, "log server: the payload is not a LogRequest");
+  }
+  const v1::LogRequest& req = *request;
+  v1::LogReply out;
+  switch (req.op_case()) {
+    case v1::LogRequest::kAppend: {
+      const auto& a = req.append();
+      if (a.batches_size() == 0) {
+        put_error(out, Status(Errc::kInvalidArgument, "an append needs at least one batch"));
+        break;
+      }
+      const std::vector<std::string> batches = batches_of(a.batches());
+      put(out, segments_.append(a.partition(), a.segment(), a.first_lsn(),
+                                std::span<const std::string>(batches), a.writer_epoch()));
+      break;
+    }
+    case v1::LogRequest::kSeal: {
+      const auto& s = req.seal();
+      put(out, segments_.seal(s.partition(), s.segment(), s.sealing_epoch()));
+      break;
+    }
+    case v1::LogRequest::kRepair: {
+      const auto& r = req.repair();
+      if (r.batches_size() == 0) {
+        put_error(out, Status(Errc::kInvalidArgument, "a repair needs at least one batch"));
+        break;
+      }
+      const std::vector<std::string> batches = batches_of(r.batches());
+      put(out, segments_.repair(r.partition(), r.segment(), r.first_lsn(),
+                                std::span<const std::string>(batches), r.recovery_epoch()));
+      break;
+    }
+    case v1::LogRequest::kRead: {
+      const auto& r = req.read();
+      const size_t max_bytes = r.max_bytes() == 0
+                                   ? options_.max_read_bytes
+                                   : std::min<size_t>(r.max_bytes(), options_.max_read_bytes);
+      auto read = segments_.read(r.partition(), r.segment(), r.from_lsn(), r.to_lsn(), max_bytes);
+      if (!read.ok()) {
+        put_error(out, read.status());
+        break;
+      }
+      auto info = segments_.info(r.partition(), r.segment());
+      if (info.ok()) put_info(out, info.value());
+      if (!read.value().empty()) out.set_from_lsn(read.value().front().lsn);
+      for (auto& b : read.value()) out.add_batches(std::move(b.bytes));
+      break;
+    }
+    case v1::LogRequest::kTruncate: {
+      const auto& t = req.truncate();
+      put(out, segments_.truncate_after(t.partition(), t.segment(), t.end()));
+      break;
+    }
+    case v1::LogRequest::kInfo: {
+      const auto& i = req.info();
+      put(out, segments_.info(i.partition(), i.segment()));
+      break;
+    }
+    case v1::LogRequest::OP_NOT_SET: break;
+  }
+  return out.SerializeAsString();
+}
+
+}  // namespace yantra::cluster

@@ -1,0 +1,92 @@
+// LogServer: this node as a replica of the replicated partition logs. It
+// serves the transport's "log" service (LogRequest in, LogReply out;
+// proto/yantra/v1/log_rpc.proto): a partition leader's appends, seals,
+// recovery copies (repair), reads, truncations and info, each executed on
+// storage::SegmentStore (docs/replicated-log.md has the rules).
+//
+// Why workers of its own: every mutating call syncs, and transport handlers
+// run on CAF threads that must not block. Requests are queued by partition
+// onto a fixed set of worker threads (partition mod workers), each serving
+// its queue in arrival order, so the appends of one partition are written
+// in the order the leader sent them — the ordered channel of invariant 2 —
+// and one partition's slow fsync holds only its own stripe.
+//
+// Refusals (sealed, gap, wrong epoch, conflict) are answers, not transport
+// errors: the reply carries the code and what the leader needs to act on it
+// (the lsn to resend from, the epoch that sealed the segment). Only a
+// payload that is not a LogRequest is refused as an error.
+//
+// Threads: handle() is called on transport threads and never blocks; the
+// reply is sent from a worker. The destructor answers what is still queued
+// with kUnavailable and joins the workers.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace yantra::storage {
+class SegmentStore;
+}  // namespace yantra::storage
+
+namespace yantra::v1 {
+class LogRequest;
+}  // namespace yantra::v1
+
+namespace yantra::cluster {
+
+class LogServer {
+ public:
+  using Reply = std::function<void(Result<std::string>)>;
+
+  struct Options {
+    size_t workers = 2;
+    // A read answers at most this many bytes of batches (the first batch
+    // always), whatever the request asks: the transport's bound on
+    // unacknowledged bytes must hold a reply.
+    size_t max_read_bytes = 4u << 20;
+  };
+
+  LogServer(storage::SegmentStore& segments, Options options);
+  ~LogServer();
+  LogServer(const LogServer&) = delete;
+  LogServer& operator=(const LogServer&) = delete;
+
+  // The transport handler of the "log" service.
+  void handle(const std::string& from_node, std::string payload, Reply reply);
+
+  // One serialized LogRequest to its serialized LogReply, on the calling
+  // thread (blocking: a worker's job; public for tests). kInvalidArgument
+  // for a payload that is not a LogRequest.
+  Result<std::string> serve(std::string_view payload);
+
+ private:
+  struct Job {
+    std::unique_ptr<v1::LogRequest> request;  // null: the payload did not parse
+    Reply reply;
+  };
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Job> queue;
+    bool stopping = false;
+    std::thread thread;
+  };
+  void run(Worker& w);
+  Result<std::string> serve(const v1::LogRequest* request);
+
+  storage::SegmentStore& segments_;
+  const Options options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace yantra::cluster
