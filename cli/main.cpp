@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/client.hpp"
+#include "cli/cluster_cmd.hpp"
 #include "cli/serve.hpp"
 
 int main(int argc, char** argv) {
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
       ->required();
   rotate_cmd->add_option("--new-key-file", rotate.new_key_file, "new master key file")->required();
   yantra::cli::ClientCommands client(app);
+  yantra::cli::ClusterCommands cluster(app);
 
   try {
     app.parse(argc, argv);
@@ -53,5 +55,6 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return yantra::cli::run_serve(serve);
   if (rotate_cmd->parsed()) return yantra::cli::run_rotate_master_key(rotate);
   if (client.parsed()) return client.run();
+  if (cluster.parsed()) return cluster.run();
   return 2;
 }
