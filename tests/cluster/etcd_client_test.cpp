@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cluster/etcd_client.hpp"
+#include "tests/cluster/etcd_util.hpp"
 #include "tests/support/etcd_process.hpp"
 #include "tests/support/slowdown.hpp"
 
@@ -41,26 +42,8 @@ int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
 
-std::unique_ptr<EtcdClient> make_client(std::vector<std::string> endpoints,
-                                        milliseconds timeout = milliseconds(1000)) {
-  EtcdOptions o;
-  o.endpoints = std::move(endpoints);
-  o.request_timeout = timeout;
-  auto c = EtcdClient::create(o);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c).value() : nullptr;
-}
-
-// Polls `cond` until true or `timeout`.
-template <class F>
-bool eventually(F cond, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return cond();
-}
+using etcd_test::eventually;
+using etcd_test::make_client;
 
 // The threads of this process right now.
 size_t thread_count() {

@@ -39,6 +39,7 @@
 #include "cluster/membership.hpp"
 #include "cluster/node_lease.hpp"
 #include "cluster/segment_chain.hpp"
+#include "tests/cluster/etcd_util.hpp"
 #include "tests/support/etcd_process.hpp"
 
 namespace yantra::cluster {
@@ -48,25 +49,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 using test::EtcdCluster;
 
-std::unique_ptr<EtcdClient> make_client(std::vector<std::string> endpoints,
-                                        milliseconds timeout = milliseconds(1000)) {
-  EtcdOptions o;
-  o.endpoints = std::move(endpoints);
-  o.request_timeout = timeout;
-  auto c = EtcdClient::create(o);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c).value() : nullptr;
-}
-
-template <class F>
-bool eventually(F cond, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return cond();
-}
+using etcd_test::eventually;
+using etcd_test::make_client;
 
 NodeRecord node_record(const std::string& id) {
   NodeRecord n;

@@ -34,6 +34,7 @@
 
 #include "cluster/pki.hpp"
 #include "cluster/transport.hpp"
+#include "tests/support/process.hpp"
 
 namespace yantra::cluster {
 namespace {
@@ -44,22 +45,9 @@ using Clock = std::chrono::steady_clock;
 const std::string kSecret = "0123456789abcdef0123456789abcdef-test-cluster-key";
 const std::string kOtherSecret = "fedcba9876543210fedcba9876543210-another-cluster";
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("yantra-transport-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+// Temporary directories of this suite (tests/support/process.hpp).
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("yantra-transport") {}
 };
 
 void write_file(const std::string& path, const std::string& bytes, mode_t mode) {
