@@ -400,19 +400,25 @@ Result<std::vector<SegmentBatch>> SegmentStore::read(uint32_t partition, uint64_
   return out;
 }
 
-Result<SegmentInfo> SegmentStore::truncate_after(uint32_t partition, uint64_t segment,
-                                                 uint64_t end) {
-  if (Status st = check_ids(partition, segment); !st.is_ok()) return st;
-  std::lock_guard lock(mutex_of(partition));
+Result<SegmentInfo> SegmentStore::load_sealed(uint32_t partition, uint64_t segment,
+                                              const std::string& why_sealed) const {
   if (db_.store->read_only()) return db_.store->read_only_error();
   auto loaded = load(partition, segment);
   if (!loaded.ok()) return loaded.status();
   if (!loaded->has_value()) return not_held(partition, segment);
-  SegmentInfo info = **loaded;
-  if (!info.sealed) {
-    return Status(Errc::kConflict,
-                  name(partition, segment) + " is open: seal it before truncating it");
+  if (!(*loaded)->sealed) {
+    return Status(Errc::kConflict, name(partition, segment) + " is open: " + why_sealed);
   }
+  return **loaded;
+}
+
+Result<SegmentInfo> SegmentStore::truncate_after(uint32_t partition, uint64_t segment,
+                                                 uint64_t end) {
+  if (Status st = check_ids(partition, segment); !st.is_ok()) return st;
+  std::lock_guard lock(mutex_of(partition));
+  auto sealed = load_sealed(partition, segment, "seal it before truncating it");
+  if (!sealed.ok()) return sealed.status();
+  SegmentInfo info = std::move(sealed.value());
   // Trimmed: nothing is held any more, so nothing is beyond the end.
   if (info.trimmed) return info;
   if (info.truncated && info.truncated_end <= end) return info;
@@ -438,15 +444,9 @@ Result<SegmentInfo> SegmentStore::truncate_after(uint32_t partition, uint64_t se
 Result<SegmentInfo> SegmentStore::trim(uint32_t partition, uint64_t segment) {
   if (Status st = check_ids(partition, segment); !st.is_ok()) return st;
   std::lock_guard lock(mutex_of(partition));
-  if (db_.store->read_only()) return db_.store->read_only_error();
-  auto loaded = load(partition, segment);
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) return not_held(partition, segment);
-  SegmentInfo info = **loaded;
-  if (!info.sealed) {
-    return Status(Errc::kConflict,
-                  name(partition, segment) + " is open: only a sealed segment can be trimmed");
-  }
+  auto sealed = load_sealed(partition, segment, "only a sealed segment can be trimmed");
+  if (!sealed.ok()) return sealed.status();
+  SegmentInfo info = std::move(sealed.value());
   if (info.trimmed) return info;
   rocksdb::WriteBatch batch;
   internal::BatchCheck check;

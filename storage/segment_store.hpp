@@ -175,6 +175,11 @@ class SegmentStore {
   // The metadata row; nullopt when the segment is not held. Callers that
   // change it hold the partition's mutex.
   Result<std::optional<SegmentInfo>> load(uint32_t partition, uint64_t segment) const;
+  // The segment truncate_after() and trim() work on: the store writable,
+  // the segment held and sealed (conflict, "<segment> is open: <why>",
+  // otherwise). With mutex_of(partition) held.
+  Result<SegmentInfo> load_sealed(uint32_t partition, uint64_t segment,
+                                  const std::string& why_sealed) const;
   std::mutex& mutex_of(uint32_t partition) { return mutexes_[partition % mutexes_.size()]; }
 
   const internal::Db& db_;
