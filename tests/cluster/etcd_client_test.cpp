@@ -90,24 +90,12 @@ struct Recorder {
 
 // --- the shared single member --------------------------------------------------
 
-class EtcdClientTest : public ::testing::Test {
+class EtcdClientTest : public etcd_test::SharedEtcdTest {
  protected:
-  static void TearDownTestSuite() { etcd_.reset(); }
-
   void SetUp() override {
-    if (!etcd_) {
-      etcd_ = std::make_unique<EtcdCluster>(1);
-      std::string error;
-      if (!etcd_->start(&error)) {
-        etcd_.reset();
-        FAIL() << error;
-      }
-    }
-    client_ = make_client(etcd_->endpoints());
-    ASSERT_NE(client_, nullptr);
+    SharedEtcdTest::SetUp();
     // Every test writes under its own prefix of the shared member.
-    prefix_ =
-        std::string("/t/") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/";
+    prefix_ = test_prefix() + "/";
   }
 
   int64_t current_revision() {
@@ -116,12 +104,8 @@ class EtcdClientTest : public ::testing::Test {
     return r.ok() ? r->header.revision : 0;
   }
 
-  static std::unique_ptr<EtcdCluster> etcd_;
-  std::unique_ptr<EtcdClient> client_;
   std::string prefix_;
 };
-
-std::unique_ptr<EtcdCluster> EtcdClientTest::etcd_;
 
 TEST(PrefixRangeEnd, LastByteIncrementedAndTrailingFfDropped) {
   EXPECT_EQ(prefix_range_end("a"), "b");

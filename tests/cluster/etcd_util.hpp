@@ -1,5 +1,6 @@
 // Helpers of the etcd-backed cluster suites (etcd_client_test.cpp,
-// membership_test.cpp): a client with a short deadline, and a poll.
+// membership_test.cpp): a client with a short deadline, a poll, and the
+// fixture that shares one etcd member across a suite's tests.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster/etcd_client.hpp"
+#include "tests/support/etcd_process.hpp"
 
 namespace yantra::cluster::etcd_test {
 
@@ -36,5 +38,33 @@ bool eventually(F cond, std::chrono::milliseconds timeout) {
   }
   return cond();
 }
+
+// One etcd member per suite, started by the first test and stopped after
+// the last; every test gets its own client and writes under its own prefix
+// (test_prefix()).
+class SharedEtcdTest : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() { etcd_.reset(); }
+
+  void SetUp() override {
+    if (!etcd_) {
+      etcd_ = std::make_unique<test::EtcdCluster>(1);
+      std::string error;
+      if (!etcd_->start(&error)) {
+        etcd_.reset();
+        FAIL() << error;
+      }
+    }
+    client_ = make_client(etcd_->endpoints());
+    ASSERT_NE(client_, nullptr);
+  }
+
+  static std::string test_prefix() {
+    return std::string("/t/") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  static inline std::unique_ptr<test::EtcdCluster> etcd_;
+  std::unique_ptr<EtcdClient> client_;
+};
 
 }  // namespace yantra::cluster::etcd_test

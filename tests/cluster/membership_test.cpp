@@ -139,23 +139,11 @@ TEST(LayoutTest, KeysSortByEpochAndParseBack) {
 
 // --- the shared etcd member -----------------------------------------------------------
 
-class MembershipTest : public ::testing::Test {
+class MembershipTest : public etcd_test::SharedEtcdTest {
  protected:
-  static void TearDownTestSuite() { etcd_.reset(); }
-
   void SetUp() override {
-    if (!etcd_) {
-      etcd_ = std::make_unique<EtcdCluster>(1);
-      std::string error;
-      if (!etcd_->start(&error)) {
-        etcd_.reset();
-        FAIL() << error;
-      }
-    }
-    client_ = make_client(etcd_->endpoints());
-    ASSERT_NE(client_, nullptr);
-    layout_ = Layout(std::string("/t/") +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    SharedEtcdTest::SetUp();
+    layout_ = Layout(test_prefix());
   }
 
   std::unique_ptr<NodeLease> lease(EtcdClient& client, int64_t ttl_s = 2) {
@@ -166,12 +154,8 @@ class MembershipTest : public ::testing::Test {
     return l.ok() ? std::move(l).value() : nullptr;
   }
 
-  static std::unique_ptr<EtcdCluster> etcd_;
-  std::unique_ptr<EtcdClient> client_;
   Layout layout_;
 };
-
-std::unique_ptr<EtcdCluster> MembershipTest::etcd_;
 
 TEST_F(MembershipTest, InitClusterIsIdempotentAndRefusesOtherSettings) {
   auto missing = load_cluster(*client_, layout_);
