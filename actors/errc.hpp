@@ -1,6 +1,8 @@
 // Error codes actors/ produces: refusals of the engine (a suspended tenant, a
 // vault it cannot read), a callback's secret, and kRunning, the engine's own
-// "not finished yet" answer of a synchronous start that never reaches a client.
+// "not finished yet" answer of a synchronous start that never reaches a client,
+// and kPartitionNotLed: in a cluster, a command for a partition this node
+// does not lead (the API forwards it to the leader; 503 if it reaches a client).
 // How codes work and how to add one: base/errc.hpp, docs/errors.md.
 #pragma once
 
@@ -16,6 +18,7 @@ enum class ActorsErrc : uint16_t {
   kVaultUnavailable,
   kInvalidSecret,
   kRunning,
+  kPartitionNotLed,
 };
 
 inline constexpr std::array kAllActorsErrc = {
@@ -23,6 +26,7 @@ inline constexpr std::array kAllActorsErrc = {
     ActorsErrc::kVaultUnavailable,
     ActorsErrc::kInvalidSecret,
     ActorsErrc::kRunning,
+    ActorsErrc::kPartitionNotLed,
 };
 
 template <>
@@ -34,6 +38,7 @@ struct ErrcTraits<ActorsErrc> {
       case ActorsErrc::kVaultUnavailable: return "vault_unavailable";
       case ActorsErrc::kInvalidSecret: return "invalid_secret";
       case ActorsErrc::kRunning: return "running";
+      case ActorsErrc::kPartitionNotLed: return "partition_not_led";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

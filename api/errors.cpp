@@ -90,6 +90,8 @@ int http_status(ActorsErrc c) {
     case ActorsErrc::kVaultUnavailable: return 503;
     case ActorsErrc::kInvalidSecret: return 500;
     case ActorsErrc::kRunning: return 500;
+    // Leadership of the partition is elsewhere or moving: retry.
+    case ActorsErrc::kPartitionNotLed: return 503;
   }
   return 500;
 }

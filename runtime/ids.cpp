@@ -40,12 +40,29 @@ bool is_valid_execution_id(std::string_view id) {
   return true;
 }
 
-uint32_t partition_of(std::string_view execution_id, uint32_t partitions) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : execution_id) {
+namespace {
+
+uint64_t fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ull;
   }
+  return h;
+}
+
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+
+}  // namespace
+
+uint32_t partition_of(std::string_view execution_id, uint32_t partitions) {
+  const uint64_t h = fnv1a(kFnvOffset, execution_id);
+  return partitions == 0 ? 0 : static_cast<uint32_t>(h % partitions);
+}
+
+uint32_t partition_of_key(std::string_view tenant, std::string_view key, uint32_t partitions) {
+  uint64_t h = fnv1a(kFnvOffset, tenant);
+  h = fnv1a(h, std::string_view("\0", 1));
+  h = fnv1a(h, key);
   return partitions == 0 ? 0 : static_cast<uint32_t>(h % partitions);
 }
 

@@ -17,5 +17,10 @@ inline constexpr size_t kExecutionIdLength = 26;
 std::string make_execution_id(int64_t unix_ms, uint64_t random_hi, uint64_t random_lo);
 bool is_valid_execution_id(std::string_view id);
 uint32_t partition_of(std::string_view execution_id, uint32_t partitions);
+// The partition of a start with an idempotency key: fnv1a(tenant, 0x00, key)
+// mod P. Any node computes it, so retries of one key reach one partition
+// (whose log holds the key's row) wherever they arrive; the execution id
+// is then drawn until partition_of(id) equals it.
+uint32_t partition_of_key(std::string_view tenant, std::string_view key, uint32_t partitions);
 
 }  // namespace yantra
