@@ -85,6 +85,12 @@ std::vector<double> latency_ms_buckets() {
   return {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
 }
 
+std::vector<double> latency_seconds_buckets() {
+  std::vector<double> out;
+  for (double ms : latency_ms_buckets()) out.push_back(ms / 1000.0);
+  return out;
+}
+
 std::vector<double> size_buckets() {
   return {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
 }

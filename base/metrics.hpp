@@ -59,6 +59,7 @@ class Histogram {
 
 // Buckets for latencies in milliseconds and for batch sizes.
 std::vector<double> latency_ms_buckets();
+std::vector<double> latency_seconds_buckets();  // the same bounds in seconds (base units)
 std::vector<double> size_buckets();
 
 class Registry {

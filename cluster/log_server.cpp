@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/errc.hpp"
+#include "base/storage_errc.hpp"
 #include "storage/segment_store.hpp"
 #include "yantra/v1/log_rpc.pb.h"
 
@@ -56,6 +57,25 @@ std::vector<std::string> batches_of(const google::protobuf::RepeatedPtrField<std
 }
 
 }  // namespace
+
+Result<storage::SegmentInfo> LogServer::notice(uint32_t partition, uint64_t segment,
+                                               uint64_t writer_epoch) {
+  if (writer_epoch != segment) {
+    return Status(StorageErrc::kSegmentWrongEpoch, "a commit notice of epoch " +
+                                                       std::to_string(writer_epoch) +
+                                                       " for segment " + std::to_string(segment));
+  }
+  auto info = segments_.info(partition, segment);
+  if (!info.ok()) return info.status();
+  if (info.value().sealed) {
+    return Status(StorageErrc::kSegmentSealed,
+                  "segment " + std::to_string(segment) + " of partition " +
+                      std::to_string(partition) + " is sealed by epoch " +
+                      std::to_string(info.value().sealing_epoch),
+                  {{"/sealing_epoch", std::to_string(info.value().sealing_epoch)}});
+  }
+  return info;
+}
 
 LogServer::LogServer(storage::SegmentStore& segments, Options options)
     : segments_(segments), options_(options) {
@@ -129,13 +149,18 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
   switch (req.op_case()) {
     case v1::LogRequest::kAppend: {
       const auto& a = req.append();
+      Result<storage::SegmentInfo> after = Status(Errc::kInternalError, "");
       if (a.batches_size() == 0) {
-        put_error(out, Status(Errc::kInvalidArgument, "an append needs at least one batch"));
-        break;
+        after = notice(a.partition(), a.segment(), a.writer_epoch());
+      } else {
+        const std::vector<std::string> batches = batches_of(a.batches());
+        after = segments_.append(a.partition(), a.segment(), a.first_lsn(),
+                                 std::span<const std::string>(batches), a.writer_epoch());
       }
-      const std::vector<std::string> batches = batches_of(a.batches());
-      put(out, segments_.append(a.partition(), a.segment(), a.first_lsn(),
-                                std::span<const std::string>(batches), a.writer_epoch()));
+      put(out, after);
+      if (after.ok() && options_.on_committed && a.committed_lsn() > 0) {
+        options_.on_committed(a.partition(), a.segment(), a.committed_lsn());
+      }
       break;
     }
     case v1::LogRequest::kSeal: {

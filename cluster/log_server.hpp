@@ -11,6 +11,12 @@
 // in the order the leader sent them — the ordered channel of invariant 2 —
 // and one partition's slow fsync holds only its own stripe.
 //
+// An append without batches is a commit notice: the writer tells a replica
+// that holds everything its new commit point (LogAppend.committed_lsn) when
+// no batch is coming to carry it. It writes nothing; it is refused like an
+// append once the segment is sealed (so an idle deposed writer learns it
+// too), and answers not_found when the segment is not held here.
+//
 // Refusals (sealed, gap, wrong epoch, conflict) are answers, not transport
 // errors: the reply carries the code and what the leader needs to act on it
 // (the lsn to resend from, the epoch that sealed the segment). Only a
@@ -36,6 +42,7 @@
 
 namespace yantra::storage {
 class SegmentStore;
+struct SegmentInfo;
 }  // namespace yantra::storage
 
 namespace yantra::v1 {
@@ -54,6 +61,10 @@ class LogServer {
     // always), whatever the request asks: the transport's bound on
     // unacknowledged bytes must hold a reply.
     size_t max_read_bytes = 4u << 20;
+    // Called on the worker after each append (or commit notice) this
+    // replica accepted, with the writer's commit point: the follower's cue
+    // to apply committed batches (cluster/follower.hpp). Must not block long.
+    std::function<void(uint32_t partition, uint64_t segment, uint64_t committed_lsn)> on_committed;
   };
 
   LogServer(storage::SegmentStore& segments, Options options);
@@ -83,6 +94,7 @@ class LogServer {
   };
   void run(Worker& w);
   Result<std::string> serve(const v1::LogRequest* request);
+  Result<storage::SegmentInfo> notice(uint32_t partition, uint64_t segment, uint64_t writer_epoch);
 
   storage::SegmentStore& segments_;
   const Options options_;

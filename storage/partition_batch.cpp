@@ -211,7 +211,12 @@ Status apply(const DecodedBatch& batch, const Store& store, rocksdb::WriteBatch&
   return {};
 }
 
-Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes) {
+bool valid_write_request(const WriteRequest& request) {
+  return internal::valid_request(request);
+}
+
+Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes,
+                       bool sync) {
   if (Status refused = store.read_only_error(); !refused.is_ok()) return refused;
   if (!keys::valid_partition(partition)) {
     return internal::invalid("partition " + std::to_string(partition) + " is above 65535");
@@ -243,7 +248,7 @@ Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::stri
     return internal::storage_error(s);
   }
   rocksdb::WriteOptions write_options;
-  write_options.sync = store.sync_writes();
+  write_options.sync = sync && store.sync_writes();
   rocksdb::Status s = db.rocks->Write(write_options, &write_batch);
   if (!s.ok()) {
     // As LogWriter answers a failed batch: like every later write

@@ -92,7 +92,17 @@ Status apply(const DecodedBatch& batch, const Store& store, rocksdb::WriteBatch&
 //   the store's refusal while it is read-only or below its free-space floor
 //   (read_only_error()), checked first; a failed write latches the store as
 //   LogWriter's does (Store::write_failed).
-Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes);
+//
+// `sync` false skips the fsync even on a synced store: for a node whose
+// segment copy already holds the batch durably (a cluster replica), a lost
+// apply is redone from that copy after a crash, as the marker says.
+Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes,
+                       bool sync = true);
+
+// Whether LogWriter and encode() accept the request: a partition of 16 bits,
+// an execution id of 1..255 bytes, outbox rows with ids. A writer checks
+// each request before encoding a batch, so one bad request fails alone.
+bool valid_write_request(const WriteRequest& request);
 
 // The LSN of the last batch of `partition` applied to `store`; 0 = none.
 // "invalid_argument" for a partition above 0xFFFF, "storage_corrupt" when

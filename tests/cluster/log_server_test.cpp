@@ -5,9 +5,11 @@
 // which order it writes.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,7 +30,14 @@ class LogServerTest : public ::testing::Test {
     auto store = storage::Store::open(storage::StoreOptions(dir_.str()));
     ASSERT_TRUE(store.ok()) << store.status().to_string();
     store_ = std::move(store.value());
-    server_ = std::make_unique<LogServer>(store_->segments(), LogServer::Options{2, 64});
+    LogServer::Options o;
+    o.workers = 2;
+    o.max_read_bytes = 64;
+    o.on_committed = [this](uint32_t p, uint64_t segment, uint64_t committed) {
+      std::lock_guard lock(heard_mu_);
+      heard_.push_back({p, segment, committed});
+    };
+    server_ = std::make_unique<LogServer>(store_->segments(), o);
   }
 
   // Sends one request through the handler and waits for the reply.
@@ -68,7 +77,15 @@ class LogServerTest : public ::testing::Test {
     return req;
   }
 
+  std::vector<std::array<uint64_t, 3>> heard() {
+    std::lock_guard lock(heard_mu_);
+    return heard_;
+  }
+
   testing::TempDir dir_;
+  std::mutex heard_mu_;
+  std::vector<std::array<uint64_t, 3>>
+      heard_;  // (partition, segment, committed) per accepted append
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<LogServer> server_;
 };
@@ -103,6 +120,37 @@ TEST_F(LogServerTest, AppendsSealsAndAnswersRefusalsWithWhatTheLeaderNeeds) {
   EXPECT_EQ(r.value().code(), "segment_sealed");
   EXPECT_TRUE(r.value().sealed());
   EXPECT_EQ(r.value().sealing_epoch(), 9u);
+}
+
+// An append without batches tells a replica the commit point: nothing is
+// written, the follower hook hears it, and a sealed or missing segment
+// answers as an append would.
+TEST_F(LogServerTest, ACommitNoticeWritesNothingAndIsRefusedOnceSealed) {
+  v1::LogRequest first = append(2, 5, 1, {"b1", "b2"});
+  first.mutable_append()->set_committed_lsn(1);
+  ASSERT_EQ(ask(first).value().code(), "");
+  v1::LogRequest notice = append(2, 5, 3, {});
+  notice.mutable_append()->set_committed_lsn(2);
+  auto r = ask(notice);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().code(), "");
+  EXPECT_EQ(r.value().last_lsn(), 2u);
+  const auto h = heard();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0], (std::array<uint64_t, 3>{2, 5, 1}));
+  EXPECT_EQ(h[1], (std::array<uint64_t, 3>{2, 5, 2}));
+  // Not held here: not_found (the writer starts this replica over).
+  r = ask(append(2, 6, 1, {}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().code(), "not_found");
+  // Another epoch's notice, and a notice after a seal, are refused.
+  r = ask(append(2, 5, 3, {}, 9));
+  EXPECT_EQ(r.value().code(), "segment_wrong_epoch");
+  ASSERT_EQ(ask(seal(2, 5, 8)).value().code(), "");
+  r = ask(notice);
+  EXPECT_EQ(r.value().code(), "segment_sealed");
+  EXPECT_EQ(r.value().sealing_epoch(), 8u);
+  EXPECT_EQ(heard().size(), 2u);  // refused notices are not heard
 }
 
 TEST_F(LogServerTest, ReadsAreBoundedAndRepairAndTruncateFollowTheStore) {
