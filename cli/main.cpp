@@ -6,6 +6,10 @@
 // will not help; see docs/operations.md).
 #include <CLI/CLI.hpp>
 
+#include <iterator>
+#include <map>
+#include <string>
+
 #include "cli/client.hpp"
 #include "cli/cluster_cmd.hpp"
 #include "cli/serve.hpp"
@@ -36,6 +40,29 @@ int main(int argc, char** argv) {
       "refuse writes while the data dir's disk has less free space (default 256)");
   serve_cmd->add_flag("--print-bootstrap-key", serve.print_bootstrap_key,
                       "print the owner key made at first start (default: only its file's path)");
+  // Cluster membership (docs/cluster.md): with --etcd the node joins the
+  // cluster `yantra cluster init` created there.
+  static const std::pair<const char*, const char*> kClusterFlags[] = {
+      {"--etcd", "etcd"},
+      {"--prefix", "etcd_prefix"},
+      {"--node-id", "node_id"},
+      {"--cluster-listen", "cluster_listen"},
+      {"--cluster-key-file", "cluster_key_file"},
+      {"--advertise-http", "advertise_http"},
+  };
+  static const char* const kClusterHelp[] = {
+      "join the cluster in this etcd, http://HOST:PORT[,...] (or YANTRA_ETCD)",
+      "the cluster's etcd key prefix (default /yantra)",
+      "this node's id, unique in the cluster",
+      "HOST:PORT of the node-to-node transport (mutual TLS)",
+      "the cluster key file: the same bytes on every node (>= 32 bytes, mode 0600)",
+      "HOST:PORT of this node's HTTP API as others reach it (default --listen)",
+  };
+  std::map<std::string, std::string> cluster_values;
+  for (size_t i = 0; i < std::size(kClusterFlags); ++i) {
+    serve_cmd->add_option(kClusterFlags[i].first, cluster_values[kClusterFlags[i].second],
+                          kClusterHelp[i]);
+  }
   yantra::cli::RotateFlags rotate;
   auto* rotate_cmd = app.add_subcommand(
       "rotate-master-key", "re-wrap the tenants' secret keys under a new master key (offline)");
@@ -52,7 +79,12 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (serve_cmd->parsed()) return yantra::cli::run_serve(serve);
+  if (serve_cmd->parsed()) {
+    for (const auto& [key, value] : cluster_values) {
+      if (!value.empty()) serve.cluster[key] = value;
+    }
+    return yantra::cli::run_serve(serve);
+  }
   if (rotate_cmd->parsed()) return yantra::cli::run_rotate_master_key(rotate);
   if (client.parsed()) return client.run();
   if (cluster.parsed()) return cluster.run();

@@ -161,6 +161,16 @@ int run_serve(const ServeFlags& flags) {
     }
     config = f.value();
   }
+  for (const auto& [key, value] : flags.cluster) {
+    std::string flag = key == "etcd_prefix" ? "prefix" : key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    auto f = apply_flag(config, key, value, "--" + flag);
+    if (!f.ok()) {
+      std::cerr << "yantra: " << f.status().message() << "\n";
+      return 2;
+    }
+    config = f.value();
+  }
   Status valid = validate(config);
   if (!valid.is_ok()) {
     for (const auto& p : valid.details())

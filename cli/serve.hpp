@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace yantra::cli {
@@ -20,6 +21,9 @@ struct ServeFlags {
   // Print the owner key made at first start (default: only its file's path,
   // so that the key never reaches a log shipper reading stdout).
   bool print_bootstrap_key = false;
+  // Cluster flags (empty: from config / env): --etcd, --prefix, --node-id,
+  // --cluster-listen, --cluster-key-file, --advertise-http.
+  std::map<std::string, std::string> cluster;  // config key -> value
 };
 
 // `yantra rotate-master-key`: re-wraps every tenant's data key under a new

@@ -65,6 +65,18 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     return as_bool(c.accept_data_loss);
   } else if (key == "min_free_disk_mb") {
     return as_u32(c.min_free_disk_mb);
+  } else if (key == "etcd") {
+    c.etcd = value;
+  } else if (key == "etcd_prefix") {
+    c.etcd_prefix = value;
+  } else if (key == "node_id") {
+    c.node_id = value;
+  } else if (key == "cluster_listen") {
+    c.cluster_listen = value;
+  } else if (key == "cluster_key_file") {
+    c.cluster_key_file = value;
+  } else if (key == "advertise_http") {
+    c.advertise_http = value;
   } else {
     return Status(Errc::kInvalidConfig, where + ": unknown key '" + key + "'");
   }
@@ -119,6 +131,12 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_MAX_CONNECTIONS_PER_ADDRESS", "max_connections_per_address"},
       {"YANTRA_ACCEPT_DATA_LOSS", "accept_data_loss"},
       {"YANTRA_MIN_FREE_DISK_MB", "min_free_disk_mb"},
+      {"YANTRA_ETCD", "etcd"},
+      {"YANTRA_ETCD_PREFIX", "etcd_prefix"},
+      {"YANTRA_NODE_ID", "node_id"},
+      {"YANTRA_CLUSTER_LISTEN", "cluster_listen"},
+      {"YANTRA_CLUSTER_KEY_FILE", "cluster_key_file"},
+      {"YANTRA_ADVERTISE_HTTP", "advertise_http"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);
@@ -169,6 +187,22 @@ Status validate(const NodeConfig& c) {
   // file, a new WAL); above 1 TiB it is a typo.
   if (c.min_free_disk_mb < 16 || c.min_free_disk_mb > 1048576) {
     problems.push_back({"/min_free_disk_mb", "must be between 16 and 1048576 (MiB)"});
+  }
+  if (c.clustered()) {
+    if (c.node_id.empty()) problems.push_back({"/node_id", "is required with etcd (--node-id)"});
+    if (c.cluster_listen.find(':') == std::string::npos) {
+      problems.push_back({"/cluster_listen", "must be HOST:PORT with etcd (--cluster-listen)"});
+    }
+    if (c.cluster_key_file.empty()) {
+      problems.push_back({"/cluster_key_file", "is required with etcd (--cluster-key-file)"});
+    }
+    if (c.etcd_prefix.empty() || c.etcd_prefix.front() != '/') {
+      problems.push_back({"/etcd_prefix", "must start with '/'"});
+    }
+  } else if (!c.node_id.empty() || !c.cluster_listen.empty() || !c.cluster_key_file.empty()) {
+    problems.push_back({"/etcd",
+                        "is required when node_id, cluster_listen or cluster_key_file "
+                        "is set (--etcd)"});
   }
   if (problems.empty()) return {};
   std::string msg =

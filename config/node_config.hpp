@@ -42,6 +42,18 @@ struct NodeConfig {
   // refuses writes (503 "store_no_space") and serves reads, until space is
   // back. Well above what RocksDB needs to flush and compact a while.
   uint32_t min_free_disk_mb = 256;
+  // Cluster membership (docs/cluster.md). With `etcd` set the node joins the
+  // cluster created there by `yantra cluster init` (partition count from the
+  // cluster), and node_id, cluster_listen and cluster_key_file are required;
+  // without it the node is the single-node default and needs no etcd.
+  std::string etcd;  // http://HOST:PORT[,...]
+  std::string etcd_prefix = "/yantra";
+  std::string node_id;           // unique in the cluster: [A-Za-z0-9._-]{1,64}
+  std::string cluster_listen;    // HOST:PORT of the node-to-node transport
+  std::string cluster_key_file;  // the cluster secret (>= 32 bytes, mode 0600)
+  // The HTTP address other nodes and clients are told (default: listen).
+  std::string advertise_http;
+  bool clustered() const { return !etcd.empty(); }
 };
 
 // Reads `path` (YAML mapping with the keys of NodeConfig) over `base`.
@@ -53,7 +65,9 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_HTTP_CA_FILE, YANTRA_HTTP_TOOL_CONCURRENCY, YANTRA_SNAPSHOT_EVERY,
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
 // YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS, YANTRA_ACCEPT_DATA_LOSS,
-// YANTRA_MIN_FREE_DISK_MB from `env`. Booleans are true/false (also 1/0, yes/no).
+// YANTRA_MIN_FREE_DISK_MB, YANTRA_ETCD, YANTRA_ETCD_PREFIX, YANTRA_NODE_ID,
+// YANTRA_CLUSTER_LISTEN, YANTRA_CLUSTER_KEY_FILE, YANTRA_ADVERTISE_HTTP from `env`. Booleans are
+// true/false (also 1/0, yes/no).
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 
 // Sets one key (a name of the config file) from a command-line flag;

@@ -159,5 +159,49 @@ TEST(NodeConfig, MinFreeDiskFromEverySourceAndValidated) {
   EXPECT_TRUE(validate(edge).is_ok());
 }
 
+// Cluster settings: from the file, YANTRA_* and flags; etcd turns them on
+// and then node id, transport address and key file are required, each
+// named; without etcd they are refused rather than silently ignored.
+TEST(NodeConfig, ClusterSettingsFromEverySourceAndValidated) {
+  testing::TempDir dir;
+  auto c = load_config_file(write_file(dir,
+                                       "etcd: http://127.0.0.1:2379\n"
+                                       "node_id: n1\n"
+                                       "cluster_listen: 127.0.0.1:9001\n"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->clustered());
+  EXPECT_EQ(c->etcd_prefix, "/yantra");
+  Status missing = validate(c.value());
+  ASSERT_FALSE(missing.is_ok());
+  ASSERT_EQ(missing.details().size(), 1u);
+  EXPECT_EQ(missing.details()[0].path, "/cluster_key_file");
+  auto e = apply_env(c.value(), {{"YANTRA_CLUSTER_KEY_FILE", "/k"},
+                                 {"YANTRA_ETCD_PREFIX", "/other"},
+                                 {"YANTRA_NODE_ID", "n2"}});
+  ASSERT_TRUE(e.ok());
+  auto f = apply_flag(e.value(), "advertise_http", "10.0.0.1:8080", "--advertise-http");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->node_id, "n2");
+  EXPECT_EQ(f->etcd_prefix, "/other");
+  EXPECT_EQ(f->advertise_http, "10.0.0.1:8080");
+  EXPECT_TRUE(validate(f.value()).is_ok());
+
+  NodeConfig bad = f.value();
+  bad.etcd_prefix = "nope";
+  bad.cluster_listen = "9001";
+  Status s = validate(bad);
+  ASSERT_EQ(s.details().size(), 2u);
+  EXPECT_EQ(s.details()[0].path, "/cluster_listen");
+  EXPECT_EQ(s.details()[1].path, "/etcd_prefix");
+
+  NodeConfig stray;
+  stray.node_id = "n1";  // cluster settings without etcd
+  Status t = validate(stray);
+  ASSERT_FALSE(t.is_ok());
+  EXPECT_EQ(t.details()[0].path, "/etcd");
+  EXPECT_FALSE(NodeConfig{}.clustered());
+  EXPECT_TRUE(validate(NodeConfig{}).is_ok());
+}
+
 }  // namespace
 }  // namespace yantra
