@@ -103,6 +103,7 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
   register_audit_routes(router_, services_);
   register_wait_routes(router_, services_);
   register_trigger_routes(router_, services_);
+  register_cluster_routes(router_, services_);
   for (const auto& a : kActions) {
     if (!router_.set_action(a.method, a.pattern, a.action)) {
       throw std::logic_error(std::string("audit action for unknown route ") + a.method + " " +

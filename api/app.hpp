@@ -25,6 +25,8 @@ class ApiApp {
   void handle(HttpRequest req, Responder respond);
   void set_server(HttpServer* server) { services_.server.store(server); }
   void set_max_runs_in_flight(int64_t n) { services_.max_runs_in_flight = n; }
+  // Before the server starts; outlives the app.
+  void set_cluster_view(ClusterView* view) { services_.cluster = view; }
   Authenticator& auth() { return auth_; }
 
  private:

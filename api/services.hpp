@@ -13,6 +13,7 @@
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
+#include "api/cluster_view.hpp"
 #include "api/errc.hpp"
 #include "api/errors.hpp"
 #include "api/router.hpp"
@@ -31,6 +32,8 @@ struct Services {
   // queueing without bound in memory.
   std::atomic<int64_t> runs_in_flight{0};
   int64_t max_runs_in_flight = 10000;
+  // The cluster this node is part of; null for a single node.
+  ClusterView* cluster = nullptr;
 };
 
 void register_flow_routes(Router& router, Services& services);
@@ -43,6 +46,7 @@ void register_secret_routes(Router& router, Services& services);
 void register_audit_routes(Router& router, Services& services);
 void register_wait_routes(Router& router, Services& services);
 void register_trigger_routes(Router& router, Services& services);
+void register_cluster_routes(Router& router, Services& services);
 
 // Shared helpers for routes.
 inline void respond_json(const std::shared_ptr<RouteCtx>& ctx, int status, const json& body) {

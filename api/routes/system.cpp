@@ -6,7 +6,8 @@
 // A read-only node (a write failed, or the disk is below its free-space
 // floor) still serves reads, so /readyz stays 200 and says "writes": false
 // with the reason; a probe that routes writes asks /readyz?writes=true,
-// which answers 503 then.
+// which answers 503 then. In a cluster a node also cannot take writes while
+// its node lease is not valid or a partition has no leader (ClusterView).
 #include "api/errc.hpp"
 #include "api/openapi.hpp"
 #include "api/services.hpp"
@@ -35,7 +36,9 @@ void register_system_routes(Router& router, Services& svc) {
     if (!svc.engine.ready()) {
       return ctx->respond(error_response(Status(ApiErrc::kNotReady, "recovery in progress")));
     }
-    const Status writes = svc.engine.write_status();
+    Status writes = svc.engine.write_status();
+    // In a cluster, also whether the node can reach every partition's leader.
+    if (writes.is_ok() && svc.cluster != nullptr) writes = svc.cluster->write_status();
     if (need_writes && !writes.is_ok()) {
       return respond_error(ctx, writes);  // 503: store_read_only, store_no_space
     }
