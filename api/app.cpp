@@ -10,6 +10,12 @@
 //
 // Access is declared per route (router.hpp) and checked here only, so a
 // handler never re-checks roles and a new route cannot forget to.
+//
+// In a cluster, where a request runs is declared per route too (kPlacements
+// below) and decided right before its handler would run (forwarding.cpp):
+// an unauthenticated, forbidden, rate-limited or malformed request is
+// refused by the node the client reached and never forwarded. A request
+// the leader answered is audited by the leader, not again here.
 #include "api/app.hpp"
 
 #include <algorithm>
@@ -55,6 +61,51 @@ constexpr ActionName kActions[] = {
     {"POST", "/admin/v1/tenants", "tenant.create"},
     {"PATCH", "/admin/v1/tenants/{t}", "tenant.update"},
     {"DELETE", "/admin/v1/tenants/{t}", "tenant.delete"},
+};
+
+// Where the requests of a route run in a cluster (router.hpp's Placement;
+// docs/cluster.md "Routing"). Every other route runs on the node the
+// client reached: reads (every node holds a replica of each partition),
+// resources (flows, keys, tenants, secrets: written through etcd from any
+// node), administration, health and metrics.
+struct RoutePlacement {
+  const char* method;
+  const char* pattern;
+  Placement placement;
+};
+constexpr RoutePlacement kPlacements[] = {
+    {"POST", "/api/v1/flows/{id}/run", Placement::kKeyedStart},
+    {"POST", "/hooks/{hook_id}", Placement::kStart},
+    {"POST", "/api/v1/events", Placement::kStart},
+    {"POST", "/api/v1/executions/{id}/cancel", Placement::kExecution},
+    {"POST", "/api/v1/executions/{id}/replay", Placement::kExecution},
+    {"POST", "/api/v1/executions/{id}/retry", Placement::kExecution},
+    {"POST", "/api/v1/executions/{id}/signals/{name}", Placement::kExecution},
+    {"POST", "/api/v1/executions/{id}/approvals/{step}", Placement::kExecution},
+};
+
+// Answers a forwarded request's reply callback exactly once: with the
+// encoded response, or with 500 "internal" if every copy of the Responder
+// is dropped unanswered (as HttpServer does for a client).
+class ForwardedReply {
+ public:
+  explicit ForwardedReply(std::function<void(std::string)> reply) : reply_(std::move(reply)) {}
+  ~ForwardedReply() {
+    if (sent_.load()) return;
+    try {
+      send(error_response(Status(ApiErrc::kInternal, "the request was dropped unanswered")));
+    } catch (...) {
+      // A destructor must not throw; the sender's timeout answers the client.
+    }
+  }
+  void send(const HttpResponse& r) {
+    if (sent_.exchange(true)) return;
+    reply_(encode_forwarded_response(r));
+  }
+
+ private:
+  std::function<void(std::string)> reply_;
+  std::atomic<bool> sent_{false};
 };
 
 // A client's X-Request-Id is kept when it is short and printable, so that
@@ -104,6 +155,12 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
   register_wait_routes(router_, services_);
   register_trigger_routes(router_, services_);
   register_cluster_routes(router_, services_);
+  for (const auto& p : kPlacements) {
+    if (!router_.set_placement(p.method, p.pattern, p.placement)) {
+      throw std::logic_error(std::string("placement for unknown route ") + p.method + " " +
+                             p.pattern);
+    }
+  }
   for (const auto& a : kActions) {
     if (!router_.set_action(a.method, a.pattern, a.action)) {
       throw std::logic_error(std::string("audit action for unknown route ") + a.method + " " +
@@ -146,6 +203,18 @@ void ApiApp::audit(const Principal& who, const std::string& tenant, const std::s
 }
 
 void ApiApp::handle(HttpRequest req, Responder respond) {
+  dispatch(std::move(req), std::move(respond), 0);
+}
+
+void ApiApp::handle_forwarded(std::string request_bytes, std::function<void(std::string)> reply) {
+  auto once = std::make_shared<ForwardedReply>(std::move(reply));
+  Responder respond = [once](HttpResponse r) { once->send(r); };
+  auto decoded = decode_forwarded_request(request_bytes);
+  if (!decoded.ok()) return respond(error_response(decoded.status()));
+  dispatch(std::move(decoded.value().req), std::move(respond), decoded.value().hops);
+}
+
+void ApiApp::dispatch(HttpRequest req, Responder respond, uint32_t hops) {
   // HEAD is GET without the body (the server leaves the body out).
   auto match = router_.match(req.method == "HEAD" ? "GET" : req.method, req.path);
   const Route* route = match.route;
@@ -203,7 +272,8 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
       }
       return counted(error_response(denied));
     }
-    if (!ctx->who.is_operator() && ctx->who.requests_per_second > 0) {
+    // A forwarded request was counted by the node the client reached.
+    if (hops == 0 && !ctx->who.is_operator() && ctx->who.requests_per_second > 0) {
       Status limited =
           limiter_.admit(ctx->who.tenant, ctx->who.requests_per_second, ctx->who.burst, now_us());
       if (!limited.is_ok()) {
@@ -240,7 +310,10 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
     }
     counted = [this, counted = std::move(counted), who = ctx->who, tenant, action = route->action,
                resource = req.path, request_id](HttpResponse r) {
-      audit(who, tenant, action, resource, r.error_code.empty() ? "ok" : r.error_code, request_id);
+      if (!r.forwarded) {
+        audit(who, tenant, action, resource, r.error_code.empty() ? "ok" : r.error_code,
+              request_id);
+      }
       counted(std::move(r));
     };
   }
@@ -249,6 +322,24 @@ void ApiApp::handle(HttpRequest req, Responder respond) {
   ctx->respond = std::move(counted);
   if (Status bad = check_query(*route, ctx->req); !bad.is_ok()) {
     return ctx->respond(error_response(bad));
+  }
+  ctx->hops = hops;
+  ctx->placement = route->placement;
+  if (ctx->placement != Placement::kLocal &&
+      services_.forwarding.load(std::memory_order_acquire) != nullptr) {
+    if (route_elsewhere(services_, ctx)) return;
+    if (ctx->placement == Placement::kExecution && hops == 0) {
+      // Leadership moved between the decision and the engine's refusal:
+      // the command goes to the new leader. (Starts do the same in
+      // start_and_answer and the events route, before their own wrappers.)
+      ctx->respond = [&svc = services_, inner = std::move(ctx->respond),
+                      weak = std::weak_ptr<RouteCtx>(ctx)](HttpResponse r) {
+        if (r.error_code == "partition_not_led") {
+          if (auto c = weak.lock(); c && forward_not_led(svc, c, inner)) return;
+        }
+        inner(std::move(r));
+      };
+    }
   }
   run_route(*route, ctx);
 }

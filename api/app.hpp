@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "api/auth.hpp"
+#include "api/forwarding.hpp"
 #include "api/http_server.hpp"
 #include "api/rate_limiter.hpp"
 #include "api/router.hpp"
@@ -23,6 +25,17 @@ class ApiApp {
   // audit chain); both must outlive the app.
   ApiApp(Engine& engine, Admin& admin);
   void handle(HttpRequest req, Responder respond);
+  // Serves a request another node forwarded here (api/forwarding.hpp): the
+  // bytes of a ForwardedRequest in, the bytes of a ForwardedResponse to
+  // `reply`, exactly once, from any thread (never from within this call
+  // unless the answer is immediate). It runs through the same router,
+  // authentication, role check and handlers as a request from a client; it
+  // is not rate-limited again (the node the client reached counted it) and
+  // never forwarded again. Malformed bytes are answered 400.
+  void handle_forwarded(std::string request_bytes, std::function<void(std::string)> reply);
+  // The cluster's routing; null (the default) = a single node. Set before
+  // serving, or at any time: requests read it once each.
+  void set_forwarding(Forwarding* forwarding) { services_.forwarding.store(forwarding); }
   void set_server(HttpServer* server) { services_.server.store(server); }
   void set_max_runs_in_flight(int64_t n) { services_.max_runs_in_flight = n; }
   // Before the server starts; outlives the app.
@@ -30,6 +43,8 @@ class ApiApp {
   Authenticator& auth() { return auth_; }
 
  private:
+  // handle() and handle_forwarded(): `hops` = how many nodes forwarded it.
+  void dispatch(HttpRequest req, Responder respond, uint32_t hops);
   void audit(const Principal& who, const std::string& tenant, const std::string& action,
              const std::string& resource, const std::string& outcome, const std::string& request_id,
              const std::string& detail = "");

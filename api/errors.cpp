@@ -204,6 +204,10 @@ HttpResponse error_response(const Status& status) {
   if (status.retry_after_ms() > 0) {
     // Whole seconds, rounded up: "0" would invite an immediate retry.
     r.headers.emplace_back("Retry-After", std::to_string((status.retry_after_ms() + 999) / 1000));
+  } else if (status.is(ActorsErrc::kPartitionNotLed)) {
+    // A partition's leadership settles within seconds: retry, the request
+    // then finds the new leader.
+    r.headers.emplace_back("Retry-After", "1");
   }
   return r;
 }

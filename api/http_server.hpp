@@ -46,6 +46,9 @@ struct HttpResponse {
   // The error code of an error response ("" for success): what the audit
   // log records as the outcome. Not sent.
   std::string error_code;
+  // Answered by another node (api/forwarding.hpp), which audited it: this
+  // node does not audit it again. Not sent.
+  bool forwarded = false;
 };
 
 // Thread-safe, callable once. Calls after the first, or after the connection

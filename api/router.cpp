@@ -63,6 +63,17 @@ bool Router::set_action(const std::string& method, const std::string& pattern, s
   return false;
 }
 
+bool Router::set_placement(const std::string& method, const std::string& pattern,
+                           Placement placement) {
+  for (auto& r : routes_) {
+    if (r.method == method && r.pattern == pattern) {
+      r.placement = placement;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Router::set_query(const std::string& method, const std::string& pattern,
                        std::vector<std::string> names) {
   for (auto& r : routes_) {

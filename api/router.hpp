@@ -30,11 +30,26 @@ enum class Access { kPublic, kViewer, kEditor, kAdmin, kOwner, kOperator };
 int role_rank(const std::string& role);  // 0 for unknown roles
 const char* to_string(Access access);
 
+// Where a route's requests run in a cluster (declared per route in app.cpp's
+// table; docs/cluster.md "Routing"). Only matters once the app has a
+// Forwarding (api/forwarding.hpp); a single node runs everything locally.
+enum class Placement {
+  kLocal,       // here: reads (every node replicates), resources, admin, health
+  kExecution,   // at the leader of partition_of({id}): commands on an execution
+  kKeyedStart,  // with an Idempotency-Key, at the leader of partition_of_key;
+                // without, here (and at any leader if this node leads nothing)
+  kStart,       // here, and at any leader if this node leads nothing
+};
+
 struct RouteCtx {
   HttpRequest req;
   std::unordered_map<std::string, std::string> params;
   Principal who;
   std::string request_id;
+  // How many nodes forwarded this request (0 = it came from a client): a
+  // forwarded request is never forwarded again.
+  uint32_t hops = 0;
+  Placement placement = Placement::kLocal;  // the route's
   Responder respond;
   // Set by the first call of `respond` once run_route() wrapped it: an
   // exception after the answer must not answer (and audit) a second time.
@@ -50,6 +65,7 @@ struct Route {
   // The audit action of a mutating route ("flow.create"); empty for reads,
   // which are not audited. Set from app.cpp's table.
   std::string action;
+  Placement placement = Placement::kLocal;  // set from app.cpp's table
   RouteFn fn;
   std::vector<std::string> segments;
   // The query parameters the route reads; any other is refused (400).
@@ -64,6 +80,8 @@ class Router {
   // Names the audit action of a route (see app.cpp's table). False when no
   // such route exists, so a typo in the table is caught at startup.
   bool set_action(const std::string& method, const std::string& pattern, std::string action);
+  // Says where the route's requests run in a cluster; false when no such route.
+  bool set_placement(const std::string& method, const std::string& pattern, Placement placement);
   // Declares the query parameters of a route; false when no such route.
   bool set_query(const std::string& method, const std::string& pattern,
                  std::vector<std::string> names);

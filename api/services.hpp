@@ -16,6 +16,7 @@
 #include "api/cluster_view.hpp"
 #include "api/errc.hpp"
 #include "api/errors.hpp"
+#include "api/forwarding.hpp"
 #include "api/router.hpp"
 #include "api/views.hpp"
 
@@ -34,6 +35,12 @@ struct Services {
   int64_t max_runs_in_flight = 10000;
   // The cluster this node is part of; null for a single node.
   ClusterView* cluster = nullptr;
+  // The cluster's routing (api/forwarding.hpp); null on a single node.
+  std::atomic<Forwarding*> forwarding{nullptr};
+  // Requests forwarded to other nodes and not answered yet; beyond the limit
+  // a request that must be forwarded answers 503 with Retry-After.
+  std::atomic<int64_t> forwards_in_flight{0};
+  int64_t max_forwards_in_flight = 10000;
 };
 
 void register_flow_routes(Router& router, Services& services);
@@ -76,6 +83,19 @@ inline Status reject_unknown_fields(const json& body,
   }
   return Status::ok();
 }
+// Cluster routing (forwarding.cpp; docs/cluster.md "Routing"). Before the
+// handler runs: true when the request was answered here instead, because
+// it belongs to another node (forwarded; its answer comes through
+// ctx->respond) or to nobody right now (503 partition_not_led). False =
+// run the handler here.
+bool route_elsewhere(Services& svc, const std::shared_ptr<RouteCtx>& ctx);
+// After this node's engine refused the request with partition_not_led (the
+// leadership moved, or this node leads nothing and a start must go to a
+// node that leads something): true when the request was forwarded to the
+// node that can run it now, whose answer goes to `answer`; false when there
+// is none (or the request was forwarded already): the caller answers the
+// refusal.
+bool forward_not_led(Services& svc, const std::shared_ptr<RouteCtx>& ctx, Responder answer);
 // Parses an unsigned integer query parameter; error "invalid_parameter".
 Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uint64_t fallback,
                             uint64_t max);

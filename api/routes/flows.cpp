@@ -3,6 +3,7 @@
 // (a tombstone version: running executions keep their pinned version), and
 // run. Definitions are validated by the engine; every problem comes back in
 // error.details with its JSON pointer.
+#include "actors/errc.hpp"
 #include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/utf8.hpp"
@@ -99,7 +100,14 @@ void start_and_answer(Services& svc, const std::shared_ptr<RouteCtx>& ctx, RunRe
       std::move(run),
       [ctx, answered, wait_ms, queued, &svc](Result<std::string> id) {
         if (!id.ok()) {
-          if (answered->claim()) respond_error(ctx, id.status());
+          if (!answered->claim()) return;
+          // In a cluster, a node that leads no partition right now hands the
+          // start to one that does (api/forwarding.hpp).
+          if (id.status().is(ActorsErrc::kPartitionNotLed) &&
+              forward_not_led(svc, ctx, ctx->respond)) {
+            return;
+          }
+          respond_error(ctx, id.status());
           return;
         }
         json accepted = {{"execution_id", id.value()},

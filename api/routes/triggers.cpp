@@ -203,8 +203,10 @@ void register_trigger_routes(Router& router, Services& svc) {
                // From here on the request is the flow's tenant's business: audited
                // in its chain, with the outcome (the app audits routes with a
                // principal only, and this one has none).
+               // One answered by another node was audited there.
                ctx->respond = [&svc, respond = std::move(ctx->respond), tenant, flow_id,
                                request_id = ctx->request_id](HttpResponse r) {
+                 if (r.forwarded) return respond(std::move(r));
                  AuditEntry e;
                  e.tenant = tenant;
                  e.role = "webhook";
@@ -277,7 +279,15 @@ void register_trigger_routes(Router& router, Services& svc) {
         }
         svc.engine.emit_event(
             ctx->who.tenant, b["name"].get<std::string>(), b.value("data", json(nullptr)),
-            [ctx](std::vector<EventStart> starts) {
+            [&svc, ctx](std::vector<EventStart> starts) {
+              // In a cluster, a node that leads no partition right now starts
+              // nothing: the event goes to a node that does (api/forwarding.hpp).
+              const bool none_led =
+                  !starts.empty() &&
+                  std::all_of(starts.begin(), starts.end(), [](const EventStart& s) {
+                    return s.error.is(ActorsErrc::kPartitionNotLed);
+                  });
+              if (none_led && forward_not_led(svc, ctx, ctx->respond)) return;
               json executions = json::array();
               json errors = json::array();
               for (const auto& s : starts) {
