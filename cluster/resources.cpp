@@ -22,6 +22,7 @@
 #include "cluster/resources.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <set>
 #include <thread>

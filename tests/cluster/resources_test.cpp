@@ -521,7 +521,11 @@ TEST(ResourcesCompactionTest, AWatchResumedPastACompactionReLists) {
   ASSERT_EQ(b->mirror->listings(), 1);
 
   ASSERT_TRUE(etcd.pause(0));
-  ASSERT_TRUE(a->put_flow(echo_flow("f", "two")).ok());
+  // Member 0 may have been the etcd leader: wait until 1 and 2 have one.
+  ASSERT_TRUE(eventually([&] { return client_a->put(PutRequest{"/probe", "x"}).ok(); }, 10s));
+  auto two = a->put_flow(echo_flow("f", "two"));
+  ASSERT_TRUE(two.ok()) << two.status().to_string();
+  ASSERT_EQ(two->version(), 2u);
   ASSERT_TRUE(sync_status([&](auto done) { a->admin->delete_tenant("doomed", done); }).is_ok());
   ASSERT_TRUE(eventually(
       [&] {
