@@ -572,6 +572,23 @@ Result<uint32_t> Engine::delete_flow(const std::string& tenant, const std::strin
   return version.value();
 }
 
+Status Engine::install_flow_version(const v1::FlowVersion& fv) {
+  if (fv.deleted()) {
+    if (Status s = impl_->store->flows().put_version(fv); !s.is_ok()) return s;
+    impl_->flows.forget_latest(fv.tenant(), fv.flow_id());
+    impl_->triggers->on_deleted(fv.tenant(), fv.flow_id(), fv.version());
+    return Status::ok();
+  }
+  json doc = json::parse(fv.definition_json(), nullptr, false);
+  auto flow = doc.is_discarded() ? Result<std::shared_ptr<const Flow>>(
+                                       Status(Errc::kInvalidArgument, "the definition is not JSON"))
+                                 : parse_flow(doc, ParseOptions{impl_->specs});
+  if (Status s = impl_->store->flows().put_version(fv); !s.is_ok()) return s;
+  if (!flow.ok()) return flow.status();
+  impl_->flows.put(fv.tenant(), fv.flow_id(), fv.version(), flow.value());
+  return impl_->triggers->on_stored(fv.tenant(), fv.version(), flow.value());
+}
+
 Result<ExecutionPage> Engine::list_executions(const std::string& tenant, const std::string& flow_id,
                                               const std::string& status, size_t limit,
                                               const std::string& cursor) const {

@@ -237,6 +237,12 @@ class Engine {
                                                      const std::string& flow_id) const;
   Result<uint32_t> delete_flow(const std::string& tenant, const std::string& flow_id,
                                const std::string& deleted_by = "");
+  // A cluster node installs a version numbered elsewhere (etcd:
+  // cluster/resources.hpp): stores it at its own version (idempotent), then
+  // updates the flow cache and the triggers as put_flow / delete_flow do (a
+  // tombstone as a deletion). A definition that does not parse here is
+  // stored but triggers nothing, and its parse error is returned.
+  Status install_flow_version(const v1::FlowVersion& version);
 
   // Executions of a tenant, newest first (cursor = last id of the previous page).
   Result<ExecutionPage> list_executions(const std::string& tenant, const std::string& flow_id,

@@ -83,6 +83,22 @@ Result<uint32_t> FlowStore::put(v1::FlowVersion flow) {
   return version;
 }
 
+Status FlowStore::put_version(const v1::FlowVersion& flow) {
+  if (!keys::valid_flow_part(flow.tenant()) || !keys::valid_flow_part(flow.flow_id())) {
+    return invalid_pair();
+  }
+  if (flow.version() == 0) return invalid("a flow version is numbered from 1");
+  std::lock_guard lock(put_mu_);
+  if (db_.store->read_only()) return db_.store->read_only_error();
+  std::string key;
+  keys::flow_key(key, flow.tenant(), flow.flow_id(), flow.version());
+  rocksdb::WriteBatch batch;
+  internal::BatchCheck check;
+  check(batch.Put(db_.flows, key, flow.SerializeAsString()));
+  if (Status s = check.status(); !s.is_ok()) return s;
+  return db_.write(batch, /*sync=*/true);
+}
+
 Result<std::optional<v1::FlowVersion>> FlowStore::get(std::string_view tenant,
                                                       std::string_view flow_id,
                                                       uint32_t version) const {

@@ -35,6 +35,11 @@ class FlowStore {
   // Stores `flow` as version latest+1 of (tenant, flow_id) and returns that
   // version (flow.version is ignored).
   Result<uint32_t> put(v1::FlowVersion flow);
+  // Stores `flow` at its own version (1 or more), overwriting what is there:
+  // for a cluster node installing a version etcd numbered
+  // (cluster/resources.hpp), where installing one twice must be harmless.
+  // Synced, like put().
+  Status put_version(const v1::FlowVersion& flow);
   // version 0 = latest (a tombstone included). nullopt when absent.
   Result<std::optional<v1::FlowVersion>> get(std::string_view tenant, std::string_view flow_id,
                                              uint32_t version = 0) const;

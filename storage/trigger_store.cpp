@@ -112,6 +112,32 @@ Result<std::string> TriggerStore::rotate_hook(std::string_view tenant, std::stri
   return id;
 }
 
+Status TriggerStore::set_hook(std::string_view tenant, std::string_view flow_id,
+                              std::string_view hook_id) {
+  if (!valid_pair(tenant, flow_id)) return invalid_pair();
+  if (hook_id.empty() || hook_id.size() > 128) {
+    return {Errc::kInvalidArgument, "a hook id is 1..128 bytes"};
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto current = hook_of(tenant, flow_id);
+  if (!current.ok()) return current.status();
+  if (current.value().has_value() && *current.value() == hook_id) return {};
+  std::string target(tenant);
+  target.push_back('\0');
+  target.append(flow_id);
+  std::string k;
+  rocksdb::WriteBatch batch;
+  if (current.value().has_value()) {
+    keys::hook_key(k, *current.value());
+    batch.Delete(db_.auth, k);
+  }
+  keys::hook_key(k, hook_id);
+  batch.Put(db_.auth, k, target);
+  keys::flow_hook_key(k, tenant, flow_id);
+  batch.Put(db_.auth, k, std::string(hook_id));
+  return write(store_, batch);
+}
+
 Result<std::optional<TriggerStore::ScheduleRow>> TriggerStore::schedule(
     std::string_view tenant, std::string_view flow_id) const {
   if (!valid_pair(tenant, flow_id)) return invalid_pair();

@@ -59,6 +59,10 @@ class TriggerStore {
   // Replaces the flow's hook id by a new one (the old one stops resolving in
   // the same batch) and returns it.
   Result<std::string> rotate_hook(std::string_view tenant, std::string_view flow_id);
+  // Makes `hook_id` the flow's id (the previous one stops resolving in the
+  // same batch); a no-op when it already is. For a cluster node installing
+  // the id etcd assigned (cluster/resources.hpp).
+  Status set_hook(std::string_view tenant, std::string_view flow_id, std::string_view hook_id);
 
   struct ScheduleRow {
     int64_t last_fired_ms = 0;  // 0 = never fired

@@ -516,4 +516,97 @@ Status Vault::rotate_master_key(Store& store, std::string_view old_key, std::str
   return {};
 }
 
+Status Vault::check_secret(std::string_view tenant, std::string_view name, std::string_view value) {
+  if (Status st = check_secret_args(tenant, name); !st.is_ok()) return st;
+  if (value.size() > kMaxSecretValue) return invalid("secret values are at most 1 MiB");
+  return {};
+}
+
+Result<std::string> Vault::new_data_key_row(std::string_view tenant, int64_t now_ms) const {
+  if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
+  auto fresh = crypto::random_bytes(kDataKeySize);
+  if (!fresh.ok()) return fresh.status();
+  auto row = wrap(master_key_, tenant, *fresh, now_ms);
+  wipe(*fresh);
+  if (!row.ok()) return row.status();
+  return row->SerializeAsString();
+}
+
+Result<std::string> Vault::seal_secret(std::string_view tenant, const SecretInfo& info,
+                                       std::string_view value,
+                                       std::string_view data_key_row) const {
+  if (Status st = check_secret(tenant, info.name, value); !st.is_ok()) return st;
+  v1::TenantDataKey row;
+  if (!row.ParseFromArray(data_key_row.data(), static_cast<int>(data_key_row.size()))) {
+    return Status(StorageErrc::kCorrupt,
+                  "the data key of tenant " + std::string(tenant) + " does not parse");
+  }
+  auto key = unwrap(master_key_, tenant, row);
+  if (!key.ok()) return key.status();
+  auto nonce = crypto::random_bytes(kNonceSize);
+  Result<std::string> sealed =
+      nonce.ok() ? seal(*key, *nonce, secret_aad(tenant, info.name), value) : nonce.status();
+  wipe(*key);
+  if (!sealed.ok()) return sealed.status();
+  v1::SecretRecord record;
+  record.set_name(info.name);
+  record.set_version(info.version);
+  record.set_created_ms(info.created_ms);
+  record.set_updated_ms(info.updated_ms);
+  record.set_nonce(std::move(*nonce));
+  record.set_ciphertext(std::move(*sealed));
+  return record.SerializeAsString();
+}
+
+Status Vault::install_data_key(std::string_view tenant, std::string_view row_bytes) {
+  if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
+  v1::TenantDataKey row;
+  if (!row.ParseFromArray(row_bytes.data(), static_cast<int>(row_bytes.size()))) {
+    return Status(StorageErrc::kCorrupt,
+                  "the data key of tenant " + std::string(tenant) + " does not parse");
+  }
+  auto key = unwrap(master_key_, tenant, row);
+  if (!key.ok()) return key.status();
+  std::lock_guard lock(write_mu_);
+  if (store_.read_only()) {
+    wipe(*key);
+    return store_.read_only_error();
+  }
+  std::string k;
+  keys::data_key_key(k, tenant);
+  rocksdb::WriteOptions wo;
+  wo.sync = store_.sync_writes();
+  rocksdb::Status s = db_.rocks->Put(wo, db_.secrets, k, rocksdb::Slice(row_bytes));
+  if (!s.ok()) {
+    wipe(*key);
+    return store_.write_failed(s);
+  }
+  store_.note_written(k.size() + row_bytes.size());
+  std::lock_guard cache_lock(cache_mu_);
+  auto [it, inserted] = data_keys_.try_emplace(std::string(tenant));
+  if (!inserted) wipe(it->second);
+  it->second = std::move(*key);
+  return {};
+}
+
+Status Vault::install_secret(std::string_view tenant, std::string_view name,
+                             std::string_view record_bytes) {
+  if (Status st = check_secret_args(tenant, name); !st.is_ok()) return st;
+  v1::SecretRecord record;
+  if (!record.ParseFromArray(record_bytes.data(), static_cast<int>(record_bytes.size()))) {
+    return Status(StorageErrc::kCorrupt, "secret " + std::string(name) + " of tenant " +
+                                             std::string(tenant) + " does not parse");
+  }
+  std::lock_guard lock(write_mu_);
+  if (store_.read_only()) return store_.read_only_error();
+  std::string k;
+  keys::secret_key(k, tenant, name);
+  rocksdb::WriteOptions wo;
+  wo.sync = store_.sync_writes();
+  rocksdb::Status s = db_.rocks->Put(wo, db_.secrets, k, rocksdb::Slice(record_bytes));
+  if (!s.ok()) return store_.write_failed(s);
+  store_.note_written(k.size() + record_bytes.size());
+  return {};
+}
+
 }  // namespace yantra::storage

@@ -88,6 +88,28 @@ class Vault {
   // old key.
   static Status rotate_master_key(Store& store, std::string_view old_key, std::string_view new_key);
 
+  // For a cluster (cluster/resources.hpp): etcd holds each tenant's data
+  // key row and the secret records, every node installs them as they are,
+  // so one first writer's data key is the cluster's and every node with
+  // the same master key decrypts every secret. Plaintext never leaves here.
+  //
+  // The checks put() makes on its arguments (value may be empty).
+  static Status check_secret(std::string_view tenant, std::string_view name,
+                             std::string_view value);
+  // A fresh random data key for `tenant`, wrapped by this vault's master
+  // key: a serialized TenantDataKey.
+  Result<std::string> new_data_key_row(std::string_view tenant, int64_t now_ms) const;
+  // `value` sealed under the data key of `data_key_row` (which this master
+  // key must have wrapped) with `info`'s name, version and times: a
+  // serialized SecretRecord, as put() would store it.
+  Result<std::string> seal_secret(std::string_view tenant, const SecretInfo& info,
+                                  std::string_view value, std::string_view data_key_row) const;
+  // Write rows exactly as given (after checking that they parse and, for a
+  // data key, that it unwraps): the data key replaces the tenant's cached
+  // one. Idempotent.
+  Status install_data_key(std::string_view tenant, std::string_view row);
+  Status install_secret(std::string_view tenant, std::string_view name, std::string_view record);
+
  private:
   Vault(Store& store, std::string master_key);
   // The tenant's raw data key from the cache, else unwrapped from its row

@@ -404,5 +404,30 @@ TEST_F(TriggersTest, WebhookIdsSurviveVersionsAndGoWithTheFlow) {
   EXPECT_FALSE(testing::triggers_of(*engine_).find_hook(rotated.value()).value().has_value());
 }
 
+// A cluster node installs the hook id etcd assigned (cluster/resources.hpp):
+// it replaces the flow's own, which stops resolving, and later versions
+// keep it.
+TEST_F(TriggersTest, SetHookInstallsAGivenIdAndRetiresThePreviousOne) {
+  open();
+  json def = json::parse(R"({"id": "hooked", "trigger": {"type": "webhook",
+      "config": {"auth": "none"}},
+      "steps": [{"id": "a", "type": "action",
+                 "config": {"tool_id": "core", "action": "echo", "parameters": {}}}]})");
+  put(def);
+  auto& rows = testing::triggers_of(*engine_);
+  auto own = rows.hook_of("default", "hooked");
+  ASSERT_TRUE(own.ok() && own.value().has_value());
+  ASSERT_TRUE(rows.set_hook("default", "hooked", "hk_given").is_ok());
+  ASSERT_TRUE(rows.set_hook("default", "hooked", "hk_given").is_ok());
+  EXPECT_FALSE(rows.find_hook(*own.value()).value().has_value());
+  auto target = rows.find_hook("hk_given");
+  ASSERT_TRUE(target.ok() && target.value().has_value());
+  EXPECT_EQ(target.value()->flow_id, "hooked");
+  def["name"] = "v2";
+  put(def);
+  EXPECT_EQ(rows.hook_of("default", "hooked").value(), std::optional<std::string>("hk_given"));
+  EXPECT_EQ(rows.set_hook("default", "hooked", "").code(), "invalid_argument");
+}
+
 }  // namespace
 }  // namespace yantra

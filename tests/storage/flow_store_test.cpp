@@ -51,6 +51,31 @@ TEST(FlowStoreTest, PutFlowIncrementsVersionsAndGetFlowFindsThem) {
   EXPECT_EQ(store->flows().get("acme", std::string("f\0", 2)).status().code(), "invalid_argument");
 }
 
+// A cluster node installs versions numbered in etcd: at their own number,
+// twice harmlessly, and put() continues after the highest one.
+TEST(FlowStoreTest, PutVersionStoresAtItsOwnNumberIdempotently) {
+  ScopedDir dir;
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  auto v2 = make_flow("acme", "f", "two");
+  v2.set_version(2);
+  ASSERT_TRUE(store->flows().put_version(v2).is_ok());
+  ASSERT_TRUE(store->flows().put_version(v2).is_ok());
+  auto v1 = make_flow("acme", "f", "one");
+  v1.set_version(1);
+  ASSERT_TRUE(store->flows().put_version(v1).is_ok());
+  auto all = store->flows().versions("acme", "f");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].definition_json(), "one");
+  EXPECT_EQ((*all)[1].definition_json(), "two");
+  EXPECT_EQ((*store->flows().get("acme", "f"))->version(), 2u);
+  EXPECT_EQ(*store->flows().put(make_flow("acme", "f", "three")), 3u);
+  auto zero = make_flow("acme", "f", "x");
+  zero.set_version(0);
+  EXPECT_EQ(store->flows().put_version(zero).code(), "invalid_argument");
+}
+
 TEST(FlowStoreTest, ConcurrentPutFlowYieldsDistinctDenseVersions) {
   ScopedDir dir;
   auto store = open_store(dir.path());

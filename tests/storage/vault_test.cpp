@@ -279,6 +279,60 @@ TEST(VaultTest, ListNeverReturnsValues) {
   EXPECT_EQ(info.version, 1u);
 }
 
+// A cluster (cluster/resources.hpp) seals on one node and installs the rows
+// as they are on every other: a secret sealed by vault A under the data key
+// row A made decrypts in store B with the same master key; the installed
+// data key replaces B's own; a row wrapped by another master key is
+// refused and installs nothing.
+TEST(VaultTest, RowsSealedOnOneNodeInstallAndDecryptOnAnother) {
+  ScopedDir dir_a, dir_b;
+  auto store_a = open_store(dir_a.path());
+  auto store_b = open_store(dir_b.path());
+  ASSERT_TRUE(store_a && store_b);
+  auto a = open_vault(*store_a, key_of('k'));
+  auto b = open_vault(*store_b, key_of('k'));
+  ASSERT_TRUE(a && b);
+  // B made a data key of its own first (a secret written before joining).
+  ASSERT_TRUE(b->put("acme", "local", "x", 1).ok());
+
+  auto row = a->new_data_key_row("acme", 5);
+  ASSERT_TRUE(row.ok()) << row.status().to_string();
+  Vault::SecretInfo info{"db.password", 3, 10, 20};
+  auto record = a->seal_secret("acme", info, "hunter2", row.value());
+  ASSERT_TRUE(record.ok()) << record.status().to_string();
+  EXPECT_EQ(record->find("hunter2"), std::string::npos);
+
+  ASSERT_TRUE(b->install_data_key("acme", row.value()).is_ok());
+  ASSERT_TRUE(b->install_secret("acme", "db.password", record.value()).is_ok());
+  ASSERT_TRUE(b->install_secret("acme", "db.password", record.value()).is_ok());  // idempotent
+  EXPECT_EQ(b->get("acme", "db.password").value(), std::optional<std::string>("hunter2"));
+  auto listed = b->list("acme");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].name, "db.password");
+  EXPECT_EQ((*listed)[0].version, 3u);
+  EXPECT_EQ((*listed)[0].created_ms, 10);
+  // The installed key survives a reopen (it is the row, not just the cache).
+  b.reset();
+  b = open_vault(*store_b, key_of('k'));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->get("acme", "db.password").value(), std::optional<std::string>("hunter2"));
+
+  // Another master key's row is refused, and B keeps decrypting.
+  ScopedDir dir_c;
+  auto store_c = open_store(dir_c.path());
+  auto c = open_vault(*store_c, key_of('z'));
+  ASSERT_TRUE(c);
+  auto foreign = c->new_data_key_row("acme", 5);
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(b->install_data_key("acme", foreign.value()).code(), "master_key_mismatch");
+  EXPECT_EQ(a->seal_secret("acme", info, "v", foreign.value()).status().code(),
+            "master_key_mismatch");
+  EXPECT_EQ(b->get("acme", "db.password").value(), std::optional<std::string>("hunter2"));
+  EXPECT_EQ(b->install_secret("acme", "bad name", record.value()).code(), "invalid_argument");
+  EXPECT_EQ(b->install_data_key("acme", "not a row").code(), "storage_corrupt");
+}
+
 TEST(MasterKeyTest, ParsesHexAndBase64AndRejectsTheRest) {
   std::string raw;
   for (int i = 0; i < 32; ++i) raw.push_back(static_cast<char>(i * 7 + 1));
