@@ -277,23 +277,34 @@ void Admission::release_dequeue(const std::string& tenant, const std::string& fl
   // written yet. Its enqueuer drains once the row is there.
 }
 
-uint64_t Admission::cursor(const std::string& tenant, const std::string& flow_id) {
+uint64_t Admission::cursor(const std::string& tenant, const std::string& flow_id,
+                           uint32_t partition) {
   std::lock_guard<std::mutex> lock(mu_);
   auto f = flows_.find(flow_slot_key(tenant, flow_id));
-  return f == flows_.end() ? 0 : f->second.cursor;
+  if (f == flows_.end()) return 0;
+  auto c = f->second.cursors.find(partition);
+  return c == f->second.cursors.end() ? 0 : c->second;
 }
 
 void Admission::dispatched(const std::string& tenant, const std::string& flow_id,
-                           uint64_t queue_seq) {
+                           uint32_t partition, uint64_t queue_seq) {
   std::lock_guard<std::mutex> lock(mu_);
-  FlowSlots& slots = flows_[flow_slot_key(tenant, flow_id)];
-  if (queue_seq > slots.cursor) slots.cursor = queue_seq;
+  uint64_t& cursor = flows_[flow_slot_key(tenant, flow_id)].cursors[partition];
+  if (queue_seq > cursor) cursor = queue_seq;
 }
 
-Status Admission::cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled) {
+void Admission::reset_cursor(const std::string& tenant, const std::string& flow_id,
+                             uint32_t partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto f = flows_.find(flow_slot_key(tenant, flow_id));
+  if (f != flows_.end()) f->second.cursors.erase(partition);
+}
+
+Status Admission::cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled,
+                                uint32_t partition) {
   std::lock_guard<std::mutex> lock(mu_);
   FlowSlots& slots = flows_[flow_slot_key(run.tenant(), run.flow_id())];
-  if (run.queue_seq() <= slots.cursor) {
+  if (run.queue_seq() <= slots.cursors[partition]) {
     return Status(Errc::kConflict, "execution " + run.execution_id() +
                                        " is leaving the queue and starting; cancel it again");
   }

@@ -182,7 +182,11 @@ void CallbackDispatcher::run_coordinator() {
     const size_t limit = capacity;  // owned + room == capacity
     lock.unlock();
     std::unique_lock<std::mutex> scan(scan_mu_);
-    auto due = store_.outbox().due(now_ms(), limit);
+    auto due = options_.delivers ? store_.outbox().due(now_ms(), limit,
+                                                       [this](const v1::OutboxEntry& e) {
+                                                         return options_.delivers(e.execution_id());
+                                                       })
+                                 : store_.outbox().due(now_ms(), limit);
     lock.lock();
     if (!due.ok()) {
       spdlog::error("callbacks: reading the outbox failed: {}", due.status().to_string());

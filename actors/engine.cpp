@@ -5,6 +5,15 @@
 // which says which thread owns it. Shutdown order matters: actors first (so nothing new is
 // written), then the I/O pool (its tasks read the store), then the writers
 // (which commit what is queued), then the store.
+//
+// Leadership: each partition has a Slot (led or not, under its own mutex).
+// Every command for a partition goes through route(), which sends to its
+// supervisor only while it is led, so a release (which flips the slot
+// first) is never overtaken by a command that then finds no actor.
+// Running executions counted by admission are also tallied per partition
+// (Slot::counted), so a release gives back exactly what its executions held;
+// a start's failure arriving after its partition was released (an older
+// epoch) gives back nothing, the release did.
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -48,6 +57,25 @@ std::string new_execution_id() {
   return make_execution_id(now_ms(), rng(), rng());
 }
 
+// A fresh execution id in partition p: ids are drawn until one maps there
+// (expected `partitions` draws; the bound is never reached in practice).
+Result<std::string> new_execution_id_in(uint32_t p, uint32_t partitions) {
+  const uint64_t bound = 64ull * partitions + 64;
+  for (uint64_t i = 0; i < bound; ++i) {
+    std::string id = new_execution_id();
+    if (partition_of(id, partitions) == p) return id;
+  }
+  return Status(Errc::kInternalError, "no execution id for partition " + std::to_string(p) +
+                                          " after " + std::to_string(bound) + " draws");
+}
+
+std::string count_key(const std::string& tenant, const std::string& flow_id) {
+  std::string k = tenant;
+  k.push_back('\0');
+  k += flow_id;
+  return k;
+}
+
 // Parsed flow versions kept in memory (FlowCache): beyond this the least
 // recently used are parsed again from the store when next started.
 constexpr size_t kFlowCacheEntries = 4096;
@@ -74,6 +102,111 @@ struct Engine::Impl {
   std::atomic<bool> ready{false};
   std::atomic<uint32_t> partitions_to_recover{0};
   bool stopped = false;
+
+  // One per partition (see the top of this file).
+  struct Slot {
+    std::mutex mu;
+    std::atomic<bool> led{false};  // written under mu; read without it by leads()
+    // Bumped by each release: a start's failure from an older leadership
+    // finds its count already given back.
+    uint64_t epoch = 0;
+    // Running executions of this partition counted by admission, by
+    // tenant \0 flow_id.
+    std::unordered_map<std::string, int64_t> counted;
+  };
+  std::unique_ptr<Slot[]> slots;
+  std::atomic<uint32_t> led_count{0};
+  std::atomic<uint64_t> next_partition{0};  // round-robin of keyless starts
+  std::mutex lead_mu;                       // one lead/release at a time; also against shutdown
+
+  // Calls send(supervisor, slot) with p's lock held while p is led (send
+  // may count an execution in slot.counted); false when p is not led.
+  template <class Fn>
+  bool route(uint32_t p, Fn&& send) {
+    Slot& s = slots[p];
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.led.load(std::memory_order_relaxed)) return false;
+    send(ctx.partitions[p], s);
+    return true;
+  }
+  static void count_locked(Slot& s, const std::string& tenant, const std::string& flow_id) {
+    ++s.counted[count_key(tenant, flow_id)];
+  }
+  static void uncount_locked(Slot& s, const std::string& tenant, const std::string& flow_id) {
+    auto it = s.counted.find(count_key(tenant, flow_id));
+    if (it != s.counted.end() && --it->second <= 0) s.counted.erase(it);
+  }
+  // A counted start of p failed: true (and the tally is updated) when its
+  // count is still p's to give back, i.e. p was not released since.
+  bool forget(uint32_t p, uint64_t epoch, const std::string& tenant, const std::string& flow_id) {
+    Slot& s = slots[p];
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.epoch != epoch) return false;
+    uncount_locked(s, tenant, flow_id);
+    return true;
+  }
+
+  bool leads(uint32_t p) const {
+    return p < ctx.partition_count && slots[p].led.load(std::memory_order_acquire);
+  }
+
+  // The id of a new execution (see Engine::start in engine.hpp).
+  Result<std::string> choose_execution_id(const std::string& tenant, const std::string& key) {
+    const uint32_t n = ctx.partition_count;
+    if (!key.empty()) {
+      const uint32_t p = partition_of_key(tenant, key, n);
+      if (!leads(p)) {
+        return Status(ActorsErrc::kPartitionNotLed, "partition " + std::to_string(p) +
+                                                        " of this idempotency key is not led "
+                                                        "by this node");
+      }
+      return new_execution_id_in(p, n);
+    }
+    const uint32_t led = led_count.load(std::memory_order_acquire);
+    if (led == n) return new_execution_id();  // every partition: any id will do
+    if (led == 0) return Status(ActorsErrc::kPartitionNotLed, "this node leads no partition");
+    const uint64_t first = next_partition.fetch_add(1, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t p = static_cast<uint32_t>((first + i) % n);
+      if (leads(p)) return new_execution_id_in(p, n);
+    }
+    return Status(ActorsErrc::kPartitionNotLed, "this node leads no partition");
+  }
+
+  // Spawns p's supervisor on `log` and marks p led.
+  void start_partition(uint32_t p, std::unique_ptr<storage::PartitionLog> log) {
+    {
+      std::lock_guard<std::mutex> lock(slots[p].mu);
+      ctx.writers[p] = std::move(log);
+    }
+    detail::partition_actor actor = detail::spawn_partition(*sys, &ctx, p);
+    std::lock_guard<std::mutex> lock(slots[p].mu);
+    ctx.partitions[p] = std::move(actor);
+    slots[p].led.store(true, std::memory_order_release);
+    led_count.fetch_add(1, std::memory_order_acq_rel);
+  }
+
+  // Recovery of one partition (on the I/O pool): every execution that had
+  // not ended is counted and re-activated from its log.
+  void recover_partition(uint32_t p) {
+    auto ids = store->executions().active(p);
+    if (!ids.ok()) {
+      spdlog::error("recovery of partition {} failed: {}", p, ids.status().to_string());
+      return;
+    }
+    for (const auto& id : ids.value()) {
+      auto sum = store->executions().summary(id);
+      route(p, [&](const detail::partition_actor& actor, Slot& s) {
+        // Counted before it can end, so its end never precedes its count.
+        if (sum.ok() && sum.value().has_value()) {
+          count_locked(s, sum.value()->tenant(), sum.value()->flow_id());
+          admission->count_running(sum.value()->tenant(), sum.value()->flow_id());
+        }
+        ctx.recovered.fetch_add(1, std::memory_order_relaxed);
+        caf::anon_send(actor, detail::activate_atom::value, id);
+      });
+    }
+  }
 
   // Parsed flows (actors/internal/flow_cache.hpp; any thread, bounded).
   detail::FlowCache flows{kFlowCacheEntries};
@@ -111,6 +244,12 @@ struct Engine::Impl {
 
   void on_finished(const ExecutionResult& r) {
     notify(r);
+    {
+      // Its actor is alive (it calls this), so p was not released yet.
+      Slot& s = slots[partition_of(r.execution_id, ctx.partition_count)];
+      std::lock_guard<std::mutex> lock(s.mu);
+      uncount_locked(s, r.tenant, r.flow_id);
+    }
     if (admission->finished(r.tenant, r.flow_id)) {
       io->submit(
           [this, tenant = r.tenant, flow_id = r.flow_id] { queued->drain(tenant, flow_id); });
@@ -120,6 +259,7 @@ struct Engine::Impl {
   void notify(const ExecutionResult& r) { watchers.notify(r); }
 
   void shutdown_actors() {
+    std::lock_guard<std::mutex> serial(lead_mu);
     if (stopped) return;
     stopped = true;
     for (auto& p : ctx.partitions) caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
@@ -142,6 +282,33 @@ struct Engine::Impl {
     store.reset();
   }
 };
+
+namespace {
+
+// Hands a counted fork or retry to its partition; its count is given back
+// if it does not start.
+void activate_counted(Engine::Impl* impl, const std::string& tenant, const std::string& flow_id,
+                      detail::Activation act, Engine::StartedFn started) {
+  const uint32_t p = partition_of(act.execution_id, impl->ctx.partition_count);
+  const std::string id = act.execution_id;
+  const bool sent =
+      impl->route(p, [&](const detail::partition_actor& actor, Engine::Impl::Slot& s) {
+        Engine::Impl::count_locked(s, tenant, flow_id);
+        act.started = [impl, p, epoch = s.epoch, tenant, flow_id, started](Result<std::string> r) {
+          if (!r.ok() && impl->forget(p, epoch, tenant, flow_id)) {
+            impl->admission->abandon(tenant, flow_id);
+          }
+          started(r);
+        };
+        caf::anon_send(actor, detail::activate_atom::value, std::move(act));
+      });
+  if (!sent) {
+    impl->admission->abandon(tenant, flow_id);
+    started(detail::partition_not_led(p, id));
+  }
+}
+
+}  // namespace
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -180,14 +347,21 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   ctx.snapshot_every = options.snapshot_every;
   ctx.vault = impl->vault.get();
   ctx.audit = impl->audit.get();
-  // Each partition's log, from the composition root's factory (default:
-  // a local LogWriter per partition).
-  std::shared_ptr<storage::PartitionLogFactory> logs = options.partition_logs;
-  if (!logs) logs = std::make_shared<storage::LocalPartitionLogs>();
-  for (uint32_t p = 0; p < parts; ++p) {
-    auto log = logs->open(*impl->store, p);
-    if (!log.ok()) return log.status();
-    ctx.writers.push_back(std::move(log.value()));
+  impl->slots = std::make_unique<Impl::Slot[]>(parts);
+  ctx.writers.resize(parts);
+  ctx.partitions.resize(parts);
+  // A single node: each partition's log, from the composition root's
+  // factory (default: a local LogWriter per partition). A cluster node
+  // gets each led partition's log in lead_partition().
+  std::vector<std::unique_ptr<storage::PartitionLog>> logs_at_open;
+  if (options.lead_all_partitions) {
+    std::shared_ptr<storage::PartitionLogFactory> logs = options.partition_logs;
+    if (!logs) logs = std::make_shared<storage::LocalPartitionLogs>();
+    for (uint32_t p = 0; p < parts; ++p) {
+      auto log = logs->open(*impl->store, p);
+      if (!log.ok()) return log.status();
+      logs_at_open.push_back(std::move(log.value()));
+    }
   }
   impl->io = std::make_unique<detail::IoPool>(options.io_threads);
   ctx.io = impl->io.get();
@@ -235,11 +409,17 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   callback_options.workers = options.callback_workers;
   callback_options.initial_backoff_ms = options.callback_initial_backoff_ms;
   callback_options.max_age_ms = options.callback_max_age_ms;
+  if (!options.lead_all_partitions) {
+    // Only the led partitions' callbacks: the others' leaders deliver them.
+    callback_options.delivers = [raw](const std::string& execution_id) {
+      return raw->leads(partition_of(execution_id, raw->ctx.partition_count));
+    };
+  }
   impl->callbacks = std::make_unique<detail::CallbackDispatcher>(
       *impl->store, impl->vault.get(), http ? http : make_http_tool(), callback_options);
   ctx.outbox_written = [raw] { raw->callbacks->notify(); };
-  for (uint32_t p = 0; p < parts; ++p) {
-    ctx.partitions.push_back(detail::spawn_partition(*impl->sys, &ctx, p));
+  for (uint32_t p = 0; p < logs_at_open.size(); ++p) {
+    impl->start_partition(p, std::move(logs_at_open[p]));
   }
   impl->idempotent = std::make_unique<detail::IdempotentStarts>(impl->store->executions());
   impl->queued = std::make_unique<detail::QueuedRuns>(
@@ -248,36 +428,38 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
         return raw->resolve_flow(tenant, flow_id, version);
       },
       [raw](detail::StartCommand cmd) {
+        // Counted as running by the dequeue (admission); tallied for p here.
         const uint32_t p = partition_of(cmd.execution_id, raw->ctx.partition_count);
-        caf::anon_send(raw->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
+        Engine::StartedFn give_back = cmd.started;  // abandons its slot
+        const bool sent = raw->route(p, [&](const detail::partition_actor& actor, Impl::Slot& s) {
+          Impl::count_locked(s, cmd.request.tenant, cmd.request.flow_id);
+          cmd.started = [raw, p, epoch = s.epoch, tenant = cmd.request.tenant,
+                         flow_id = cmd.request.flow_id, give_back](Result<std::string> r) {
+            if (!r.ok() && !raw->forget(p, epoch, tenant, flow_id)) return;  // released
+            if (give_back) give_back(r);
+          };
+          caf::anon_send(actor, detail::start_atom::value, std::move(cmd));
+        });
+        if (!sent && give_back) give_back(detail::partition_not_led(p, cmd.execution_id));
       },
-      [raw](const ExecutionResult& r) { raw->notify(r); });
+      [raw](const ExecutionResult& r) { raw->notify(r); },
+      [raw](uint32_t p) { return raw->leads(p); });
 
   // Recovery: every execution that had not ended is re-activated from its
   // log. Listing happens on the I/O pool; ready() turns true when every
-  // partition has handed its executions over.
-  impl->partitions_to_recover = parts;
-  for (uint32_t p = 0; p < parts; ++p) {
-    ctx.io->submit([raw, p] {
-      auto ids = raw->store->executions().active(p);
-      if (!ids.ok()) {
-        spdlog::error("recovery of partition {} failed: {}", p, ids.status().to_string());
-      } else {
-        for (const auto& id : ids.value()) {
-          // Counted before it can end, so its end never precedes its count.
-          auto sum = raw->store->executions().summary(id);
-          if (sum.ok() && sum.value().has_value()) {
-            raw->admission->count_running(sum.value()->tenant(), sum.value()->flow_id());
-          }
-          raw->ctx.recovered.fetch_add(1, std::memory_order_relaxed);
-          caf::anon_send(raw->ctx.partitions[p], detail::activate_atom::value, id);
+  // partition has handed its executions over. A cluster node recovers
+  // each partition when it is given to it (lead_partition).
+  if (options.lead_all_partitions) {
+    impl->partitions_to_recover = parts;
+    for (uint32_t p = 0; p < parts; ++p) {
+      ctx.io->submit([raw, p] {
+        raw->recover_partition(p);
+        if (raw->partitions_to_recover.fetch_sub(1) == 1) {
+          raw->queued->recover();
+          raw->ready = true;
         }
-      }
-      if (raw->partitions_to_recover.fetch_sub(1) == 1) {
-        raw->queued->recover();
-        raw->ready = true;
-      }
-    });
+      });
+    }
   }
   raw->callbacks->start();
   if (options.retention_ms > 0 && options.retention_interval_ms > 0) {
@@ -295,9 +477,11 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (!triggers.is_ok()) return triggers;
   auto engine = std::unique_ptr<Engine>(new Engine(std::move(impl)));
   Engine* self = engine.get();
-  raw->triggers->start([self](RunRequest run, StartedFn started) {
-    self->start(std::move(run), std::move(started));
-  });
+  raw->triggers->start(
+      [self](RunRequest run, StartedFn started) {
+        self->start(std::move(run), std::move(started));
+      },
+      options.claim_schedule_slot);
   raw->ctx.emit_event = [raw](const std::string& tenant, const std::string& name, const json& data,
                               std::function<void(json)> done) {
     raw->triggers->emit(tenant, name, data, [done](std::vector<EventStart> starts) {
@@ -316,6 +500,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
       done(std::move(out));
     });
   };
+  if (!options.lead_all_partitions) raw->ready = true;  // reads are served; writes as led
   return engine;
 }
 
@@ -392,6 +577,10 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
     }
     impl->idempotent->finish(tenant, key, first, r);
   };
+  // Its id, hence its partition, first: one this node leads.
+  auto chosen = impl_->choose_execution_id(tenant, key);
+  if (!chosen.ok()) return answer_all(started, chosen.status());
+  const std::string execution_id = std::move(chosen.value());
   auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
   if (!flow.ok()) return answer_all(started, flow.status());
   request.flow_version = flow.value().first;
@@ -400,7 +589,6 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   }
   auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, now_ms());
   if (!verdict.ok()) return answer_all(started, verdict.status());
-  const std::string execution_id = new_execution_id();
   if (verdict.value() == detail::Admission::Verdict::kQueue) {
     Status queued = impl_->queued->enqueue(execution_id, request);
     if (queued.is_ok() && request.queued) request.queued->store(true);
@@ -421,15 +609,25 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   detail::StartCommand cmd;
   cmd.execution_id = execution_id;
   cmd.flow = flow.value().second;
-  cmd.started = [impl, answer_all, started = std::move(started), tenant = request.tenant,
-                 flow_id = request.flow_id](Result<std::string> r) {
-    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
-    answer_all(started, r);
-  };
+  const std::string flow_id = request.flow_id;
   cmd.request = std::move(request);
   cmd.finished = std::move(finished);
-  const uint32_t p = partition_of(cmd.execution_id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::start_atom::value, std::move(cmd));
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  const bool sent = impl_->route(p, [&](const detail::partition_actor& actor, Impl::Slot& s) {
+    Impl::count_locked(s, tenant, flow_id);
+    cmd.started = [impl, p, epoch = s.epoch, answer_all, started, tenant,
+                   flow_id](Result<std::string> r) {
+      if (!r.ok() && impl->forget(p, epoch, tenant, flow_id)) {
+        impl->admission->abandon(tenant, flow_id);
+      }
+      answer_all(started, r);
+    };
+    caf::anon_send(actor, detail::start_atom::value, std::move(cmd));
+  });
+  if (!sent) {  // released since the id was chosen
+    impl_->admission->abandon(tenant, flow_id);
+    answer_all(started, detail::partition_not_led(p, execution_id));
+  }
 }
 
 Result<std::string> Engine::start_sync(RunRequest request) {
@@ -500,6 +698,11 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     done(Status(Errc::kNotFound, "execution " + execution_id + " not found"));
     return;
   }
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  if (!impl_->leads(p)) {
+    done(detail::partition_not_led(p, execution_id));
+    return;
+  }
   auto summary = impl_->store->executions().summary(execution_id);
   if (!summary.ok()) {
     done(summary.status());
@@ -519,8 +722,11 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     return;
   }
   detail::CancelCommand cmd{execution_id, reason, std::move(done)};
-  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::cancel_atom::value, std::move(cmd));
+  if (!impl_->route(p, [&](const detail::partition_actor& actor, Impl::Slot&) {
+        caf::anon_send(actor, detail::cancel_atom::value, std::move(cmd));
+      })) {
+    cmd.done(detail::partition_not_led(p, execution_id));
+  }
 }
 
 Status Engine::cancel(const std::string& execution_id, const std::string& reason) {
@@ -614,7 +820,9 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   auto events = load_events(source_id);
   if (!events.ok()) return started(events.status());
   const uint64_t last = events.value().empty() ? 0 : events.value().back().seq();
-  const std::string id = new_execution_id();
+  auto chosen = impl_->choose_execution_id(tenant, "");
+  if (!chosen.ok()) return started(chosen.status());
+  const std::string id = std::move(chosen.value());
   auto forked = make_fork(events.value(), at_seq == 0 ? last : at_seq, patch, id, now_ms());
   if (!forked.ok()) return started(forked.status());
   auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
@@ -627,16 +835,15 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   // A fork is a new execution: the tenant's limits apply to it.
   Status admitted = impl_->admission->admit_extra(tenant, source.value().flow_id(), true, now_ms());
   if (!admitted.is_ok()) return started(admitted);
-  act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
-                 started = std::move(started)](Result<std::string> r) {
-    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
-    started(r);
-  };
-  const uint32_t p = partition_of(id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
+  activate_counted(impl_.get(), tenant, source.value().flow_id(), std::move(act),
+                   std::move(started));
 }
 
 void Engine::retry(const std::string& tenant, const std::string& execution_id, StartedFn started) {
+  if (is_valid_execution_id(execution_id)) {
+    const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+    if (!impl_->leads(p)) return started(detail::partition_not_led(p, execution_id));
+  }
   auto source = summary(tenant, execution_id);
   if (!source.ok()) return started(source.status());
   if (source.value().status() != "failed" && source.value().status() != "timed_out") {
@@ -660,13 +867,8 @@ void Engine::retry(const std::string& tenant, const std::string& execution_id, S
   Status admitted =
       impl_->admission->admit_extra(tenant, source.value().flow_id(), false, now_ms());
   if (!admitted.is_ok()) return started(admitted);
-  act.started = [impl = impl_.get(), tenant, flow_id = source.value().flow_id(),
-                 started = std::move(started)](Result<std::string> r) {
-    if (!r.ok()) impl->admission->abandon(tenant, flow_id);
-    started(r);
-  };
-  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::activate_atom::value, std::move(act));
+  activate_counted(impl_.get(), tenant, source.value().flow_id(), std::move(act),
+                   std::move(started));
 }
 
 Result<std::vector<std::string>> Engine::forks(const std::string& execution_id) const {
@@ -725,6 +927,103 @@ Result<ExecutionState> Engine::load_state_at(const std::string& execution_id, ui
   return fold(events.value());
 }
 
+// ---- partition leadership (see engine.hpp)
+
+Status Engine::lead_partition(uint32_t p, std::unique_ptr<storage::PartitionLog> log) {
+  Impl& impl = *impl_;
+  if (p >= impl.ctx.partition_count) {
+    return Status(Errc::kInvalidArgument, "partition " + std::to_string(p) +
+                                              " does not exist (this engine has " +
+                                              std::to_string(impl.ctx.partition_count) + ")");
+  }
+  if (!log) return Status(Errc::kInvalidArgument, "partition " + std::to_string(p) + ": no log");
+  std::lock_guard<std::mutex> serial(impl.lead_mu);
+  if (impl.stopped) return Status(Errc::kUnavailable, "engine is shutting down");
+  if (impl.leads(p)) {
+    return Status(Errc::kConflict, "partition " + std::to_string(p) + " is already led");
+  }
+  impl.start_partition(p, std::move(log));
+  // Recovery as at a single node's open, on the I/O pool; waited for, so
+  // that a release right after finds everything counted.
+  auto recovered = std::make_shared<std::promise<void>>();
+  auto future = recovered->get_future();
+  impl.io->submit([raw = &impl, p, recovered] {
+    raw->recover_partition(p);
+    raw->queued->recover(p);
+    recovered->set_value();
+  });
+  future.wait();
+  spdlog::info("partition {} led", p);
+  return Status::ok();
+}
+
+void Engine::release_partition(uint32_t p) {
+  Impl& impl = *impl_;
+  if (p >= impl.ctx.partition_count) return;
+  std::lock_guard<std::mutex> serial(impl.lead_mu);
+  if (impl.stopped) return;
+  Impl::Slot& slot = impl.slots[p];
+  detail::partition_actor supervisor;
+  {
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (!slot.led.load(std::memory_order_relaxed)) return;
+    slot.led.store(false, std::memory_order_release);
+    supervisor = impl.ctx.partitions[p];
+  }
+  impl.led_count.fetch_sub(1, std::memory_order_acq_rel);
+  // No command reaches the supervisor after this message (route() sees the
+  // slot unled); it quits once its last execution actor is down.
+  {
+    caf::scoped_actor self{*impl.sys};
+    self->send(supervisor, detail::release_atom::value);
+    self->wait_for(supervisor);
+  }
+  // Its executions count at their new leader now.
+  std::unordered_map<std::string, int64_t> counted;
+  {
+    std::lock_guard<std::mutex> lock(slot.mu);
+    counted.swap(slot.counted);
+    ++slot.epoch;
+  }
+  for (const auto& [key, n] : counted) {
+    const size_t sep = key.find('\0');
+    const std::string tenant = key.substr(0, sep);
+    const std::string flow_id = key.substr(sep + 1);
+    for (int64_t i = 0; i < n; ++i) impl.admission->abandon(tenant, flow_id);
+    // Slots freed: queued runs of the partitions still led may start.
+    impl.io->submit([raw = &impl, tenant, flow_id] { raw->queued->drain(tenant, flow_id); });
+  }
+  impl.queued->release(p);
+  const uint32_t parts = impl.ctx.partition_count;
+  impl.watchers.fail_if([parts, p](const std::string& id) { return partition_of(id, parts) == p; },
+                        [p](const std::string& id) { return detail::partition_not_led(p, id); });
+  // The log goes last: no actor of p is left to append to it.
+  std::unique_ptr<storage::PartitionLog> log;
+  {
+    std::lock_guard<std::mutex> lock(slot.mu);
+    log = std::move(impl.ctx.writers[p]);
+    impl.ctx.partitions[p] = detail::partition_actor{};
+  }
+  log.reset();
+  spdlog::info("partition {} released", p);
+}
+
+bool Engine::leads(uint32_t p) const {
+  return impl_->leads(p);
+}
+
+std::vector<uint32_t> Engine::led_partitions() const {
+  std::vector<uint32_t> out;
+  for (uint32_t p = 0; p < impl_->ctx.partition_count; ++p) {
+    if (impl_->leads(p)) out.push_back(p);
+  }
+  return out;
+}
+
+uint32_t Engine::partition_count() const {
+  return impl_->ctx.partition_count;
+}
+
 bool Engine::ready() const {
   return impl_->ready.load();
 }
@@ -743,8 +1042,10 @@ EngineStats Engine::stats() const {
   s.tool_calls = c.tool_calls.load();
   s.recovered = c.recovered.load();
   s.restarts = c.restarts.load();
-  for (const auto& w : c.writers) {
-    auto ws = w->stats();
+  for (uint32_t p = 0; p < c.partition_count; ++p) {
+    std::lock_guard<std::mutex> lock(impl_->slots[p].mu);
+    if (!c.writers[p]) continue;
+    auto ws = c.writers[p]->stats();
     s.writer.batches += ws.batches;
     s.writer.requests += ws.requests;
     s.writer.events += ws.events;
@@ -803,10 +1104,14 @@ Engine::TenantUsage Engine::usage(const std::string& tenant) const {
 
 bool Engine::kill_execution_actor_for_test(const std::string& execution_id) {
   const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  detail::partition_actor partition;
+  if (!impl_->route(
+          p, [&](const detail::partition_actor& actor, Impl::Slot&) { partition = actor; })) {
+    return false;
+  }
   caf::scoped_actor self{*impl_->sys};
   bool killed = false;
-  self->request(impl_->ctx.partitions[p], std::chrono::seconds(5), detail::kill_atom::value,
-                execution_id)
+  self->request(partition, std::chrono::seconds(5), detail::kill_atom::value, execution_id)
       .receive([&](bool b) { killed = b; }, [&](caf::error&) { killed = false; });
   return killed;
 }
@@ -815,7 +1120,12 @@ void Engine::halt_for_test() {
   impl_->callbacks->stop();
   impl_->triggers->stop();
   if (impl_->retention) impl_->retention->stop();
-  for (auto& w : impl_->ctx.writers) w->halt();
+  {
+    std::lock_guard<std::mutex> serial(impl_->lead_mu);
+    for (auto& w : impl_->ctx.writers) {
+      if (w) w->halt();
+    }
+  }
   impl_->shutdown_actors();
 }
 
@@ -825,6 +1135,10 @@ void Engine::halt_for_test() {
 void Engine::signal(const std::string& tenant, const std::string& execution_id,
                     const std::string& name, const json& data,
                     std::function<void(Result<std::string>)> done) {
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  if (is_valid_execution_id(execution_id) && !impl_->leads(p)) {
+    return done(detail::partition_not_led(p, execution_id));
+  }
   auto sum = summary(tenant, execution_id);
   if (!sum.ok()) return done(sum.status());
   if (storage::is_terminal_status(sum.value().status())) {
@@ -848,14 +1162,21 @@ void Engine::signal(const std::string& tenant, const std::string& execution_id,
       done(s);
     }
   };
-  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::signal_atom::value, std::move(cmd));
+  if (!impl_->route(p, [&](const detail::partition_actor& actor, Impl::Slot&) {
+        caf::anon_send(actor, detail::signal_atom::value, std::move(cmd));
+      })) {
+    cmd.done(detail::partition_not_led(p, execution_id));
+  }
 }
 
 void Engine::approve(const std::string& tenant, const std::string& execution_id,
                      const std::string& step_path, const std::string& key_id,
                      const std::string& role, bool approved, const std::string& comment,
                      std::function<void(Status)> done) {
+  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
+  if (is_valid_execution_id(execution_id) && !impl_->leads(p)) {
+    return done(detail::partition_not_led(p, execution_id));
+  }
   auto sum = summary(tenant, execution_id);
   if (!sum.ok()) return done(sum.status());
   if (storage::is_terminal_status(sum.value().status()) || sum.value().status() == "queued") {
@@ -864,8 +1185,11 @@ void Engine::approve(const std::string& tenant, const std::string& execution_id,
   }
   detail::ApprovalCommand cmd{execution_id, step_path, key_id,         role,
                               approved,     comment,   std::move(done)};
-  const uint32_t p = partition_of(execution_id, impl_->ctx.partition_count);
-  caf::anon_send(impl_->ctx.partitions[p], detail::approve_atom::value, std::move(cmd));
+  if (!impl_->route(p, [&](const detail::partition_actor& actor, Impl::Slot&) {
+        caf::anon_send(actor, detail::approve_atom::value, std::move(cmd));
+      })) {
+    cmd.done(detail::partition_not_led(p, execution_id));
+  }
 }
 
 Result<std::vector<Engine::WaitingApproval>> Engine::pending_approvals(const std::string& tenant,

@@ -19,6 +19,12 @@
 // re-activation, which then proceeds in the background); the destructor shuts down
 // cleanly. halt_for_test() instead simulates a power loss: writes that were
 // not yet durable are dropped and nothing is flushed.
+//
+// Partitions: a single node leads every partition from open() on. A cluster
+// node opens with lead_all_partitions = false and is told at run time which
+// partitions it leads (lead_partition / release_partition, below); commands
+// for executions of other partitions are refused with "partition_not_led",
+// reads stay local.
 #pragma once
 
 #include <atomic>
@@ -48,6 +54,7 @@ class FileSystem;
 
 namespace yantra {
 namespace storage {
+class PartitionLog;         // storage/partition_log.hpp
 class PartitionLogFactory;  // storage/partition_log.hpp
 }  // namespace storage
 
@@ -119,8 +126,23 @@ struct EngineOptions {
   std::shared_ptr<rocksdb::FileSystem> file_system;
   // Makes each partition's log, the append path the partition and
   // execution actors commit through (null = a local storage::LogWriter per
-  // partition). The cluster puts a replicated log behind it.
+  // partition). Used only with lead_all_partitions.
   std::shared_ptr<storage::PartitionLogFactory> partition_logs;
+  // True (the single node): open() leads every partition, each on a log
+  // from partition_logs. False (a cluster node): open() opens no log,
+  // spawns no partition and recovers nothing, ready() is true once it
+  // returns, and the node serves reads; partitions are then led one by one
+  // with Engine::lead_partition, each on the log the cluster gives it.
+  bool lead_all_partitions = true;
+  // Asked by the trigger scheduler before it fires a schedule slot, on the
+  // scheduler's thread (never a CAF thread; it may block for about a
+  // second): true = this node fires it, false = another node holds it (the
+  // slot is recorded as handled here). Asked again when a start of the same
+  // slot is retried, so it must answer true again to the holder. Null =
+  // always true (single node). A cluster implements it with an etcd
+  // create-if-absent so that one slot fires once in the whole cluster.
+  std::function<bool(const std::string& tenant, const std::string& flow_id, int64_t slot_ms)>
+      claim_schedule_slot;
 };
 
 struct RunRequest {
@@ -318,6 +340,40 @@ class Engine {
   Result<ExecutionState> load_state_at(const std::string& execution_id, uint64_t seq) const;
   Result<std::vector<v1::Event>> load_events(const std::string& execution_id, uint64_t from_seq = 1,
                                              uint64_t to_seq = UINT64_MAX) const;
+
+  // ---- Partition leadership (a cluster node; docs/cluster.md) ----
+  // Where executions go: an execution lives in partition_of(id) (runtime/
+  // ids.hpp). A start with an idempotency key goes to
+  // partition_of_key(tenant, key) in every mode, so retries of one key
+  // reach one partition wherever they arrive (not led here:
+  // "partition_not_led"); a start without one goes to a led partition,
+  // round-robin (single node: any). Commands for an execution of a
+  // partition not led here (cancel, signal, approve, retry; a fork's new
+  // execution) are refused with "partition_not_led" (HTTP 503, forwarded
+  // by the cluster to the leader); reads (summary, list, events, watch)
+  // answer from the local store in every case.
+  //
+  // lead_partition(): starts partition p on `log` (the engine owns it from
+  // now on): spawns its supervisor, recovers its active executions and its
+  // queued runs from the local store as open() does for a single node, and
+  // serves its commands. Returns once recovery has handed every active
+  // execution to the supervisor. "invalid_argument" for p >= partitions
+  // (or no log), "conflict" if already led, "unavailable" while shutting
+  // down. Call from a thread that is neither a CAF nor an engine thread; it
+  // blocks for the recovery listing.
+  Status lead_partition(uint32_t p, std::unique_ptr<storage::PartitionLog> log);
+  // release_partition(): leadership of p was lost. Stops p's supervisor and
+  // every execution of p without writing anything (no cancel events; the
+  // log behind it already refuses appends), answers whoever waits on them
+  // (starts, signals, cancels, approvals, Engine::watch) with
+  // "partition_not_led", drops p's admission counts (its executions count
+  // at its new leader), then destroys the log, after the actors. Blocks
+  // until all that is done (same threads as lead_partition). Releasing a
+  // partition not led is a no-op.
+  void release_partition(uint32_t p);
+  bool leads(uint32_t p) const;
+  std::vector<uint32_t> led_partitions() const;  // ascending
+  uint32_t partition_count() const;
 
   bool ready() const;
   // Ok while the node accepts writes; else why not: "store_read_only" (a

@@ -515,6 +515,24 @@ Behavior running(Self* self) {
         call_tool(self, m.tool_id, std::move(m.call), std::move(m.values));
       },
       [=](kill_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "killed for test")); },
+      // Leadership lost (partition.cpp): whoever waits is told, nothing is
+      // appended (the partition's log already refuses), and the next leader
+      // rebuilds the execution from the log. Batches still in the log's
+      // queue are the log's to refuse; their acks reach no one.
+      [=](release_atom) {
+        auto& s = self->state;
+        const Status gone = partition_not_led(s.partition, s.id);
+        if (s.started) s.started(gone);
+        s.started = nullptr;
+        for (auto& w : s.cancel_waiters) w(gone);
+        s.cancel_waiters.clear();
+        for (auto& [batch, dones] : s.acks) {
+          for (auto& done : dones) done(gone);
+        }
+        s.acks.clear();
+        s.finished = nullptr;
+        self->quit(caf::exit_reason::user_shutdown);
+      },
   };
 }
 

@@ -31,6 +31,15 @@
 // held inputs are delivered to the new actor in order. Messages between two
 // actors are delivered in order, which is what makes the handshake safe: the
 // partition never has two actors for one execution.
+//
+// Release (Engine::release_partition, a cluster node lost leadership): the
+// partition answers every held input and parked retry with
+// "partition_not_led", tells each live execution to release (it answers
+// its own waiters and quits, appending nothing), forgets its sleepers (the
+// next leader wakes them from the log) and quits once the last execution
+// actor is down, so the engine, which waits for the partition's exit, knows
+// that no actor of the partition can touch its log any more. From the
+// release on it spawns nothing and refuses whatever still reaches it.
 #include <chrono>
 #include <cstdint>
 #include <unordered_map>
@@ -80,8 +89,14 @@ struct PartitionState {
   std::unordered_map<std::string, uint64_t> sleeping;  // id -> wake generation
   uint64_t next_generation = 1;
   std::unordered_set<std::string> waking;  // reload in progress
-  // Inputs held for executions that are dozing, sleeping or waking, in order.
-  std::unordered_map<std::string, std::vector<std::function<void(const execution_actor&)>>> held;
+  // Inputs held for executions that are dozing, sleeping or waking, in order:
+  // how to send each to the new actor, and how to refuse it (release).
+  struct Held {
+    std::function<void(const execution_actor&)> send;
+    std::function<void(const Status&)> refuse;
+  };
+  std::unordered_map<std::string, std::vector<Held>> held;
+  bool releasing = false;  // release_atom seen: quitting once `live` is empty
 };
 
 using Self = std::remove_pointer_t<partition_impl::stateful_pointer<PartitionState>>;
@@ -177,8 +192,11 @@ void deliver(Self* self, const std::string& id, Atom atom, Cmd cmd) {
     return;
   }
   auto shared = std::make_shared<Cmd>(std::move(cmd));
-  st.held[id].push_back(
-      [self, atom, shared](const execution_actor& a) { self->send(a, atom, std::move(*shared)); });
+  st.held[id].push_back(PartitionState::Held{
+      [self, atom, shared](const execution_actor& a) { self->send(a, atom, std::move(*shared)); },
+      [shared](const Status& s) {
+        if (shared->done) shared->done(s);
+      }});
   if (it == st.live.end()) wake(self, id);
 }
 
@@ -187,7 +205,13 @@ void release_held(Self* self, const std::string& id, const execution_actor& a) {
   if (held == self->state.held.end()) return;
   auto fns = std::move(held->second);
   self->state.held.erase(held);
-  for (auto& fn : fns) fn(a);
+  for (auto& h : fns) h.send(a);
+}
+
+// Refuses an input that reached a releasing partition.
+template <class Cmd>
+void refuse(uint32_t p, Cmd& cmd) {
+  if (cmd.done) cmd.done(partition_not_led(p, cmd.execution_id));
 }
 
 partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) {
@@ -210,6 +234,10 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
     const std::string id = it->second;
     st.ids.erase(it);
     st.live.erase(id);
+    if (st.releasing) {  // nothing is rebuilt: the next leader does that
+      if (st.live.empty()) self->quit(caf::exit_reason::user_shutdown);
+      return;
+    }
     if (auto doze = st.dozing.find(id); doze != st.dozing.end()) {
       const int64_t due = doze->second;
       st.dozing.erase(doze);
@@ -260,6 +288,10 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
   return {
       [=](start_atom, StartCommand& cmd) {
         auto& st = self->state;
+        if (st.releasing) {
+          if (cmd.started) cmd.started(partition_not_led(p, cmd.execution_id));
+          return;
+        }
         if (st.live.count(cmd.execution_id) != 0) {
           if (cmd.started) cmd.started(Status(Errc::kConflict, "execution id already running"));
           return;
@@ -269,6 +301,10 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
       },
       [=](activate_atom, Activation& act) {
         auto& st = self->state;
+        if (st.releasing) {
+          if (act.started) act.started(partition_not_led(p, act.execution_id));
+          return;
+        }
         if (st.live.count(act.execution_id) != 0) {
           if (act.input && st.parked.count(act.execution_id) == 0) {
             const std::string id = act.execution_id;
@@ -290,6 +326,10 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
       // A parked retry that passed its check.
       [=](parked_atom, Activation& act) {
         auto& st = self->state;
+        if (st.releasing) {
+          if (act.started) act.started(partition_not_led(p, act.execution_id));
+          return;
+        }
         if (st.live.count(act.execution_id) != 0) {
           if (act.started) act.started(still_active());
           return;
@@ -305,10 +345,13 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
         self->state.parked.erase(it);
         if (act.started) act.started(still_active());
       },
-      [=](activate_atom, const std::string& id) { reload(self, id); },
+      [=](activate_atom, const std::string& id) {
+        if (!self->state.releasing) reload(self, id);
+      },
       // An execution paused by a full disk (see the top of this file).
       [=](stalled_atom, const std::string& id) {
         auto& st = self->state;
+        if (st.releasing) return;
         if (st.live.count(id) != 0 || st.waking.count(id) != 0) return;  // rebuilt meanwhile
         if (ctx->store->latched()) return;
         if (ctx->store->out_of_space()) {
@@ -326,26 +369,30 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
         });
       },
       [=](cancel_atom, CancelCommand& cmd) {
+        if (self->state.releasing) return refuse(p, cmd);
         const std::string id = cmd.execution_id;
         deliver(self, id, cancel_atom::value, std::move(cmd));
       },
       [=](signal_atom, SignalCommand& cmd) {
+        if (self->state.releasing) return refuse(p, cmd);
         const std::string id = cmd.execution_id;
         deliver(self, id, signal_atom::value, std::move(cmd));
       },
       [=](approve_atom, ApprovalCommand& cmd) {
+        if (self->state.releasing) return refuse(p, cmd);
         const std::string id = cmd.execution_id;
         deliver(self, id, approve_atom::value, std::move(cmd));
       },
       [=](idle_atom, const std::string& id, int64_t due) {
         auto& st = self->state;
         auto it = st.live.find(id);
-        if (it == st.live.end() || st.dozing.count(id) != 0) return;
+        if (st.releasing || it == st.live.end() || st.dozing.count(id) != 0) return;
         st.dozing[id] = due;
         self->send(it->second, sleep_atom::value);
       },
       [=](awake_atom, const std::string& id) {
         auto& st = self->state;
+        if (st.releasing) return;
         st.dozing.erase(id);
         auto it = st.live.find(id);
         if (it != st.live.end()) release_held(self, id, it->second);
@@ -357,9 +404,28 @@ partition_impl::behavior_type partition(Self* self, EngineCtx* ctx, uint32_t p) 
       },
       [=](kill_atom, const std::string& id) -> bool {
         auto it = self->state.live.find(id);
-        if (it == self->state.live.end()) return false;
+        if (self->state.releasing || it == self->state.live.end()) return false;
         self->send(it->second, kill_atom::value);
         return true;
+      },
+      [=](release_atom) {
+        auto& st = self->state;
+        if (st.releasing) return;
+        st.releasing = true;
+        for (auto& [id, inputs] : st.held) {
+          for (auto& h : inputs) h.refuse(partition_not_led(p, id));
+        }
+        st.held.clear();
+        for (auto& [id, parked] : st.parked) {
+          if (parked.second.started) parked.second.started(partition_not_led(p, id));
+        }
+        st.parked.clear();
+        st.dozing.clear();
+        st.sleeping.clear();
+        st.waking.clear();
+        st.restarts.clear();
+        for (auto& [id, a] : st.live) self->send(a, release_atom::value);
+        if (st.live.empty()) self->quit(caf::exit_reason::user_shutdown);
       },
   };
 }

@@ -40,18 +40,26 @@ Status QueuedRuns::enqueue(const std::string& execution_id, const RunRequest& re
   return Status::ok();
 }
 
+uint32_t QueuedRuns::partition_of_run(const std::string& execution_id) const {
+  return partition_of(execution_id, partition_count_);
+}
+
 void QueuedRuns::drain(const std::string& tenant, const std::string& flow_id) {
   std::lock_guard<std::mutex> lock(mu_);
   while (admission_.reserve_dequeue(tenant, flow_id)) {
-    const uint64_t cursor = admission_.cursor(tenant, flow_id);
     // Rows already handed to a start stay until its first batch commits;
-    // the cursor skips them.
+    // the cursor of their partition skips them. Rows of partitions not led
+    // here are their leader's.
     auto runs = queue_.runs(tenant, flow_id, 1024);
     const v1::QueuedRun* next = nullptr;
+    uint32_t next_partition = 0;
     if (runs.ok()) {
       for (const auto& run : runs.value()) {
-        if (run.queue_seq() > cursor) {
+        const uint32_t p = partition_of_run(run.execution_id());
+        if (led_ && !led_(p)) continue;
+        if (run.queue_seq() > admission_.cursor(tenant, flow_id, p)) {
           next = &run;
+          next_partition = p;
           break;
         }
       }
@@ -62,7 +70,7 @@ void QueuedRuns::drain(const std::string& tenant, const std::string& flow_id) {
       admission_.release_dequeue(tenant, flow_id);
       return;
     }
-    admission_.dispatched(tenant, flow_id, next->queue_seq());
+    admission_.dispatched(tenant, flow_id, next_partition, next->queue_seq());
     start(*next);
   }
 }
@@ -101,7 +109,7 @@ Status QueuedRuns::cancel(const v1::ExecutionSummary& summary, const std::string
     v1::ExecutionSummary cancelled = summary;
     cancelled.set_status("cancelled");
     cancelled.set_updated_ms(now_ms());
-    Status s = admission_.cancel_queued(run, cancelled);
+    Status s = admission_.cancel_queued(run, cancelled, partition_of_run(run.execution_id()));
     if (!s.is_ok()) return s;
     notify_(ExecutionResult{summary.execution_id(), "cancelled", nullptr,
                             json{{"code", "cancelled"}, {"message", reason}}, summary.tenant(),
@@ -113,6 +121,14 @@ Status QueuedRuns::cancel(const v1::ExecutionSummary& summary, const std::string
 }
 
 void QueuedRuns::recover() {
+  recover_where({});
+}
+
+void QueuedRuns::recover(uint32_t partition) {
+  recover_where([partition](uint32_t p) { return p == partition; });
+}
+
+void QueuedRuns::recover_where(const std::function<bool(uint32_t)>& which) {
   auto flows_with_queue = queue_.queued_flows();
   if (!flows_with_queue.ok()) {
     spdlog::error("recovery of run queues: {}", flows_with_queue.status().to_string());
@@ -121,10 +137,46 @@ void QueuedRuns::recover() {
   for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
     auto runs = queue_.runs(tenant, flow_id, SIZE_MAX);
     if (!runs.ok()) continue;
-    auto flow = resolve_(tenant, flow_id, 0);
-    const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
-    admission_.count_queued(tenant, flow_id, limit, static_cast<int64_t>(runs.value().size()));
+    int64_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // no drain between the reset and the count
+      for (const auto& run : runs.value()) {
+        if (!which || which(partition_of_run(run.execution_id()))) ++n;
+      }
+      if (which) {
+        for (uint32_t p = 0; p < partition_count_; ++p) {
+          if (which(p)) admission_.reset_cursor(tenant, flow_id, p);
+        }
+      }
+      if (n == 0) continue;
+      auto flow = resolve_(tenant, flow_id, 0);
+      const uint32_t limit = flow.ok() ? flow.value().second->max_concurrent_executions : 0;
+      admission_.count_queued(tenant, flow_id, limit, n);
+    }
     drain(tenant, flow_id);
+  }
+}
+
+void QueuedRuns::release(uint32_t partition) {
+  auto flows_with_queue = queue_.queued_flows();
+  if (!flows_with_queue.ok()) {
+    spdlog::error("release of run queues of partition {}: {}", partition,
+                  flows_with_queue.status().to_string());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [tenant, flow_id] : flows_with_queue.value()) {
+    auto runs = queue_.runs(tenant, flow_id, SIZE_MAX);
+    if (!runs.ok()) continue;
+    // Rows at or below the cursor were handed to a start: counted as
+    // running, not queued, and given back by that start's failure.
+    const uint64_t cursor = admission_.cursor(tenant, flow_id, partition);
+    int64_t n = 0;
+    for (const auto& run : runs.value()) {
+      if (partition_of_run(run.execution_id()) == partition && run.queue_seq() > cursor) ++n;
+    }
+    if (n > 0) admission_.count_queued(tenant, flow_id, 0, -n);
+    admission_.reset_cursor(tenant, flow_id, partition);
   }
 }
 

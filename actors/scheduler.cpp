@@ -160,8 +160,9 @@ void Scheduler::remove(const std::string& tenant, const std::string& flow_id) {
   cv_.notify_all();
 }
 
-void Scheduler::start(StartFn start) {
+void Scheduler::start(StartFn start, ClaimFn claim) {
   start_ = std::move(start);
+  claim_ = std::move(claim);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -237,6 +238,12 @@ void Scheduler::run() {
 }
 
 Status Scheduler::fire(const Firing& f) {
+  if (claim_ && !claim_(f.tenant, f.flow_id, f.slot_ms)) {
+    // Another node holds this slot: it is handled there, not here.
+    spdlog::debug("scheduled run of {}/{} at {} is another node's", f.tenant, f.flow_id,
+                  format_rfc3339_ms(f.slot_ms));
+    return Status::ok();
+  }
   RunRequest run;
   run.tenant = f.tenant;
   run.flow_id = f.flow_id;

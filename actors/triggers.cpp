@@ -22,12 +22,12 @@ Triggers::~Triggers() {
   stop();
 }
 
-void Triggers::start(StartFn start) {
+void Triggers::start(StartFn start, Scheduler::ClaimFn claim) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     start_ = start;
   }
-  scheduler_.start(std::move(start));
+  scheduler_.start(std::move(start), std::move(claim));
 }
 
 void Triggers::stop() {

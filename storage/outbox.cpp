@@ -14,11 +14,14 @@ namespace yantra::storage {
 
 using internal::invalid;
 
-Result<std::vector<v1::OutboxEntry>> Outbox::due(int64_t now_ms, size_t limit) const {
+Result<std::vector<v1::OutboxEntry>> Outbox::due(
+    int64_t now_ms, size_t limit, const std::function<bool(const v1::OutboxEntry&)>& keep) const {
   std::vector<v1::OutboxEntry> out;
   if (limit == 0 || now_ms < 0) return out;
   internal::KeyRange range{"o", ""};
   keys::outbox_key(range.upper, static_cast<uint64_t>(now_ms) + 1, "");
+  // With a filter the scan has no key limit: it stops at `limit` kept rows.
+  bool full = false;
   Status st = internal::scan(
       db_, db_.outbox, std::move(range),
       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
@@ -31,10 +34,15 @@ Result<std::vector<v1::OutboxEntry>> Outbox::due(int64_t now_ms, size_t limit) c
         entry.set_next_ms(static_cast<int64_t>(keys::get_be64(key.data() + 1)));
         entry.set_id(
             std::string(key.data() + keys::kOutboxKeyHeader, key.size() - keys::kOutboxKeyHeader));
+        if (keep && !keep(entry)) out.pop_back();
+        if (keep && out.size() == limit) {
+          full = true;  // stops the scan; not an error
+          return Status(Errc::kInternalError, "outbox scan stopped at its limit");
+        }
         return {};
       },
-      {.limit = limit});
-  if (!st.is_ok()) return st;
+      {.limit = keep ? SIZE_MAX : limit});
+  if (!st.is_ok() && !full) return st;
   return out;
 }
 

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "base/result.hpp"
@@ -33,7 +34,11 @@ class Outbox {
 
   // Rows due at or before `now_ms`, oldest due first, at most `limit`. Each
   // entry's next_ms and id are those of its key, so it can be passed back.
-  Result<std::vector<v1::OutboxEntry>> due(int64_t now_ms, size_t limit) const;
+  // `keep` (optional) skips rows without counting them against `limit`: a
+  // cluster node delivers only the rows of partitions it leads.
+  Result<std::vector<v1::OutboxEntry>> due(
+      int64_t now_ms, size_t limit,
+      const std::function<bool(const v1::OutboxEntry&)>& keep = nullptr) const;
   // Moves `entry` (found by its id and next_ms) to `next_ms`, storing the
   // entry as given otherwise (attempt, last_error): delete + put, one batch.
   Status reschedule(const v1::OutboxEntry& entry, int64_t next_ms);

@@ -68,15 +68,21 @@ class Admission {
   void count_queued(const std::string& tenant, const std::string& flow_id, uint32_t limit,
                     int64_t n);
   // Reserves a slot for the oldest queued run, if the flow has both; the
-  // caller starts the run with queue_seq > cursor() and then calls
-  // dispatched(seq). False = nothing to do.
+  // caller starts the oldest run with queue_seq > cursor() of its partition
+  // and then calls dispatched(seq). False = nothing to do. The cursor is
+  // per partition of the run's execution id, so a node that leads only
+  // some partitions skips the others' rows without losing them, and a
+  // partition led again starts its rows from the head (reset_cursor).
   bool reserve_dequeue(const std::string& tenant, const std::string& flow_id);
   void release_dequeue(const std::string& tenant, const std::string& flow_id);  // nothing found
-  uint64_t cursor(const std::string& tenant, const std::string& flow_id);
-  void dispatched(const std::string& tenant, const std::string& flow_id, uint64_t queue_seq);
+  uint64_t cursor(const std::string& tenant, const std::string& flow_id, uint32_t partition);
+  void dispatched(const std::string& tenant, const std::string& flow_id, uint32_t partition,
+                  uint64_t queue_seq);
+  void reset_cursor(const std::string& tenant, const std::string& flow_id, uint32_t partition);
   // Removes a queued run (cancel) unless it is already being started.
-  // "conflict" when it is.
-  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled);
+  // "conflict" when it is. `partition` is the run's.
+  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled,
+                       uint32_t partition);
 
   struct Usage {
     int64_t running = 0;
@@ -89,7 +95,8 @@ class Admission {
     uint32_t limit = 0;  // from the newest version admitted
     int64_t running = 0;
     int64_t queued = 0;
-    uint64_t cursor = 0;  // highest queue_seq handed to a start
+    // Highest queue_seq handed to a start, by partition of the run.
+    std::unordered_map<uint32_t, uint64_t> cursors;
     int64_t minute_start = 0, minute_count = 0;
     int64_t hour_start = 0, hour_count = 0;
   };

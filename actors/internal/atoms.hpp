@@ -26,5 +26,9 @@ using kill_atom = caf::atom_constant<caf::atom("ykill")>;
 using idle_atom = caf::atom_constant<caf::atom("yidle")>;
 using sleep_atom = caf::atom_constant<caf::atom("ysleep")>;
 using awake_atom = caf::atom_constant<caf::atom("yawake")>;
+// Leadership of the partition was lost (Engine::release_partition): the
+// partition and its executions stop without writing anything and answer
+// what waits on them with "partition_not_led".
+using release_atom = caf::atom_constant<caf::atom("yrelease")>;
 
 }  // namespace yantra::detail

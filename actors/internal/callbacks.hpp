@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,10 @@ struct CallbackOptions {
   int64_t initial_backoff_ms = 1000;        // after the first failure; doubled per failure
   int64_t max_backoff_ms = 3600 * 1000;     // cap of the doubling
   int64_t max_age_ms = 24LL * 3600 * 1000;  // after first_ms: the last attempt, then drop
+  // Whether this node delivers the rows of an execution (a cluster node:
+  // those of the partitions it leads; the others stay in the outbox for
+  // their leader, and for the next one after a failover). Null = all.
+  std::function<bool(const std::string& execution_id)> delivers;
 };
 
 class CallbackDispatcher {

@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 
 #include "actors/engine.hpp"
+#include "actors/errc.hpp"
 #include "actors/internal/execution_actor.hpp"
 #include "actors/internal/io_pool.hpp"
 #include "actors/internal/partition_actor.hpp"
@@ -32,10 +33,23 @@ class AuditLog;
 
 namespace yantra::detail {
 
+// The answer to a command for an execution whose partition this node does
+// not lead (ActorsErrc::kPartitionNotLed; HTTP 503, the API forwards it).
+inline Status partition_not_led(uint32_t partition, const std::string& execution_id) {
+  return Status(ActorsErrc::kPartitionNotLed, "partition " + std::to_string(partition) +
+                                                  " of execution " + execution_id +
+                                                  " is not led by this node");
+}
+
 struct EngineCtx {
   storage::Store* store = nullptr;
-  // Each partition's log (storage/partition_log.hpp), by partition: the
-  // only way events become durable.
+  // Each partition's log (storage/partition_log.hpp) and supervisor, by
+  // partition: the log is the only way events become durable. Sized
+  // partition_count at open; the entries of a partition this node does not
+  // lead are empty. Written only by Engine::lead_partition (before the
+  // supervisor exists) and release_partition (after it and its executions
+  // are gone), so an actor reads its own partition's entries without a
+  // lock; the engine's own readers go through its per-partition lock.
   std::vector<std::unique_ptr<storage::PartitionLog>> writers;
   std::unordered_map<std::string, tool_actor> tools;  // by tool id
   std::vector<partition_actor> partitions;

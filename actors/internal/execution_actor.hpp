@@ -86,6 +86,8 @@ using execution_actor = caf::typed_actor<caf::reacts_to<cancel_atom, CancelComma
                                          caf::reacts_to<approve_atom, ApprovalCommand>,
                                          // The partition's answer to idle_atom: quit unless awake.
                                          caf::reacts_to<sleep_atom>,
+                                         // Leadership lost: answer waiters, quit, write nothing.
+                                         caf::reacts_to<release_atom>,
                                          // Tests only (Engine::kill_execution_for_test): crash.
                                          caf::reacts_to<kill_atom>>;
 

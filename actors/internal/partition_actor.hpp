@@ -25,6 +25,10 @@ using partition_actor = caf::typed_actor<
     caf::reacts_to<signal_atom, SignalCommand>, caf::reacts_to<approve_atom, ApprovalCommand>,
     // An execution: idle until `due` (ms, 0 = no timer), or awake after all.
     caf::reacts_to<idle_atom, std::string, int64_t>, caf::reacts_to<awake_atom, std::string>,
+    // The engine: leadership lost. Stops every execution (nothing written),
+    // answers held inputs with "partition_not_led", then quits once the
+    // last execution actor is down.
+    caf::reacts_to<release_atom>,
     // Tests only: crash an execution's actor; true when it was live.
     caf::replies_to<kill_atom, std::string>::with<bool>>;
 

@@ -10,6 +10,15 @@
 // at a time (mu_), so two drains never pick the same run; enqueue() commits
 // under the same lock, so queue_seq order is commit order and a drain never
 // sees a newer row before an older one.
+//
+// Partitions: a queued run belongs to the partition of its execution id
+// (its first batch, which deletes the row, goes through that partition's
+// log), so only a node leading that partition starts it. drain() skips
+// rows of partitions the `led` predicate refuses (null = all led, the
+// single node); recover(p) and release(p) add and remove one partition's
+// rows from the counts when leadership comes and goes. A node looks at the
+// oldest 1024 rows of a flow per drain step, so a flow whose oldest 1024
+// queued runs all belong to other nodes' partitions waits for them here.
 #pragma once
 
 #include <functional>
@@ -38,15 +47,18 @@ class QueuedRuns {
   using DispatchFn = std::function<void(StartCommand)>;
   // Tells the watchers of an execution that it ended (a cancelled run).
   using NotifyFn = std::function<void(const ExecutionResult&)>;
+  // Whether this node leads a partition (null = every partition).
+  using LedFn = std::function<bool(uint32_t)>;
 
   QueuedRuns(storage::RunQueue& queue, Admission& admission, uint32_t partition_count,
-             ResolveFn resolve, DispatchFn dispatch, NotifyFn notify)
+             ResolveFn resolve, DispatchFn dispatch, NotifyFn notify, LedFn led = {})
       : queue_(queue),
         admission_(admission),
         partition_count_(partition_count),
         resolve_(std::move(resolve)),
         dispatch_(std::move(dispatch)),
-        notify_(std::move(notify)) {}
+        notify_(std::move(notify)),
+        led_(std::move(led)) {}
 
   // Stores a run that must wait (status "queued"). The caller then drains
   // its flow: a slot may have freed while the row was written.
@@ -60,9 +72,18 @@ class QueuedRuns {
   // At open, after the running executions were counted (so slots are
   // known): counts what waits and starts what may run.
   void recover();
+  // The same for the rows of one partition (it became led here).
+  void recover(uint32_t partition);
+  // Its leadership was lost: its rows no longer count here (their new
+  // leader counts them). Rows already handed to a start stay uncounted:
+  // that start fails and gives its slot back.
+  void release(uint32_t partition);
 
  private:
   void start(const v1::QueuedRun& run);
+  // Counts (and drains) the rows of the partitions `which` selects.
+  void recover_where(const std::function<bool(uint32_t)>& which);
+  uint32_t partition_of_run(const std::string& execution_id) const;
 
   storage::RunQueue& queue_;
   Admission& admission_;
@@ -70,6 +91,7 @@ class QueuedRuns {
   const ResolveFn resolve_;
   const DispatchFn dispatch_;
   const NotifyFn notify_;
+  const LedFn led_;
   std::mutex mu_;
 };
 

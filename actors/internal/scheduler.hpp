@@ -23,8 +23,15 @@
 // limit exists to prevent); other failures (storage, shutdown) leave it due
 // and it is tried again a second later.
 //
+// In a cluster every node runs a scheduler over the same flows, so a slot is
+// claimed before it is fired (EngineOptions::claim_schedule_slot, an etcd
+// create-if-absent): only the node whose claim succeeds fires it; the others
+// record it as handled and move on. Null = single node, every slot is ours.
+// The claim is asked again if a start of the slot is retried, so it must
+// answer true again to the node that holds it.
+//
 // Threads: one thread of its own, which blocks on nothing but its condition
-// variable and the acknowledgement of one start at a time (Engine::start
+// variable, the claim (bounded, ~1 s) and the acknowledgement of one start at a time (Engine::start
 // never blocks on an actor; the acknowledgement arrives from the partition's
 // log writer). update()/remove()/list() may be called from any thread. Time
 // comes from the injected Clock only.
@@ -52,6 +59,8 @@ class Scheduler {
  public:
   static constexpr size_t kMaxCatchUp = 1000;
   using StartFn = std::function<void(RunRequest, Engine::StartedFn)>;
+  // Whether this node may fire (tenant, flow, slot); null = always.
+  using ClaimFn = std::function<bool(const std::string&, const std::string&, int64_t)>;
 
   Scheduler(storage::TriggerStore& rows, std::shared_ptr<Clock> clock);
   ~Scheduler();  // stop()
@@ -65,7 +74,7 @@ class Scheduler {
   void update(const std::string& tenant, const std::shared_ptr<const Flow>& flow);
   void remove(const std::string& tenant, const std::string& flow_id);
 
-  void start(StartFn start);
+  void start(StartFn start, ClaimFn claim = {});
   // Joins the thread; a start in flight is abandoned (its slot stays due).
   void stop();
 
@@ -109,6 +118,7 @@ class Scheduler {
   std::shared_ptr<Clock> clock_;
   uint64_t clock_token_ = 0;
   StartFn start_;
+  ClaimFn claim_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool dirty_ = false;  // something changed since the thread last looked

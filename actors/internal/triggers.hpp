@@ -46,8 +46,9 @@ class Triggers {
   // Builds the indexes from every stored flow's latest version (flows
   // without a trigger are skipped unparsed). Before start().
   Status load(const ResolveFn& resolve);
-  // Starts the scheduler; `start` is Engine::start.
-  void start(StartFn start);
+  // Starts the scheduler; `start` is Engine::start, `claim` the cluster's
+  // slot claim (scheduler.hpp; null = single node).
+  void start(StartFn start, Scheduler::ClaimFn claim = {});
   void stop();
 
   // A version became the latest (after it is durable). Errors only when a

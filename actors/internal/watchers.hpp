@@ -66,6 +66,28 @@ class Watchers {
     for (auto& w : ws) w.second(r);
   }
 
+  // Calls (and removes) every watcher of the executions `which` selects
+  // with `error` (their partition is no longer led here; they would
+  // otherwise wait for an end this node will never see).
+  template <class Pred>
+  void fail_if(Pred which, const std::function<Status(const std::string&)>& error) {
+    if (count_.load(std::memory_order_acquire) == 0) return;
+    std::vector<std::pair<std::string, Fn>> ws;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = by_execution_.begin(); it != by_execution_.end();) {
+        if (!which(it->first)) {
+          ++it;
+          continue;
+        }
+        for (auto& w : it->second) ws.emplace_back(it->first, std::move(w.second));
+        count_.fetch_sub(static_cast<int>(it->second.size()), std::memory_order_release);
+        it = by_execution_.erase(it);
+      }
+    }
+    for (auto& [id, fn] : ws) fn(error(id));
+  }
+
  private:
   std::mutex mu_;
   std::atomic<int> count_{0};
