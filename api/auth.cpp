@@ -43,6 +43,12 @@ void Authenticator::forget_key(const std::string& hash) {
   revoked_.insert(hash);
 }
 
+void Authenticator::evict_key(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(hash);
+  ++generation_;
+}
+
 void Authenticator::forget_tenant(const std::string& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = cache_.begin(); it != cache_.end();) {
@@ -117,10 +123,12 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
     return Principal{"", "operator", "operator", 0, 0};
   }
   std::optional<Principal> cached;
+  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(hash);
     if (it != cache_.end()) cached = it->second;
+    generation = generation_;
   }
   if (!cached) {
     auto key = engine_.find_api_key(hash);
@@ -131,7 +139,9 @@ Result<Principal> Authenticator::authenticate(const std::string& authorization,
     cached = Principal{key.value()->tenant(), key.value()->key_id(), key.value()->role(), 0, 0};
     std::lock_guard<std::mutex> lock(mu_);
     if (revoked_.count(hash) != 0) return Status(Errc::kUnauthorized, "invalid API key");
-    cache_.emplace(hash, *cached);
+    // A record that changed while we read it (evict_key) is read again next
+    // time rather than cached as it was.
+    if (generation == generation_) cache_.emplace(hash, *cached);
   }
   // Same answer as a wrong key: the name of another tenant is no hint.
   if (basic && basic_tenant != cached->tenant)

@@ -71,6 +71,10 @@ class Authenticator {
   void set_operator_key(const std::string& secret);
   // Drops cached credentials after a revocation or a tenant change.
   void forget_key(const std::string& hash);
+  // The key's record changed in the store (a cluster's mirror installed a
+  // new or revoked key): drop what is cached, so the next request reads the
+  // store again. Unlike forget_key it does not refuse the key from now on.
+  void evict_key(const std::string& hash);
   void forget_tenant(const std::string& tenant);
 
   // Creates tenant default's owner key unless the tenant has keys. Returns
@@ -87,6 +91,7 @@ class Authenticator {
   // Hashes revoked while this node runs: a lookup racing the revocation
   // must not put the key back into the cache.
   std::unordered_set<std::string> revoked_;
+  uint64_t generation_ = 0;  // bumped by evict_key; guarded by mu_
 };
 
 }  // namespace yantra::api

@@ -28,6 +28,8 @@
 #include "api/app.hpp"
 #include "api/errors.hpp"
 #include "base/storage_errc.hpp"
+#include "cli/cluster_side.hpp"
+#include "cluster/errc.hpp"
 #include "config/node_config.hpp"
 #include "storage/log_writer.hpp"
 #include "storage/store.hpp"
@@ -215,6 +217,17 @@ int run_serve(const ServeFlags& flags) {
   }
 
   harden_data_dir(config.data_dir);
+  // A cluster node (--etcd): etcd reachable and the cluster created there
+  // before anything is opened (cli/cluster_side.hpp has the order).
+  std::unique_ptr<ClusterSide> cluster;
+  if (config.clustered()) {
+    auto joined = ClusterSide::connect(config, YANTRA_VERSION);
+    if (!joined.ok()) {
+      std::cerr << "yantra: cluster: " << joined.status().to_string() << "\n";
+      return joined.status().is(ClusterErrc::kInvalidRecord) ? 2 : 1;
+    }
+    cluster = std::move(joined.value());
+  }
   EngineOptions options;
   options.master_key = master_key.value();
   options.data_dir = config.data_dir;
@@ -230,6 +243,7 @@ int run_serve(const ServeFlags& flags) {
   options.retention_ms = static_cast<int64_t>(config.retention_days) * 24 * 3600 * 1000;
   options.tools.push_back(make_http_tool(http_options));
   options.accept_data_loss = config.accept_data_loss;
+  if (cluster) cluster->engine_options(options);
   auto engine = Engine::open(options);
   if (!engine.ok() && engine.status().is(StorageErrc::kCorrupt)) {
     print_damaged_data(config.data_dir, engine.status());
@@ -242,12 +256,25 @@ int run_serve(const ServeFlags& flags) {
 
   // The single-node admin seam: flow, key, tenant, secret and webhook
   // writes run on its pool, never on an HTTP I/O thread.
-  std::unique_ptr<Admin> admin = make_local_admin(*engine.value());
+  // In a cluster the same seam writes through etcd (cluster/resources.hpp).
+  std::unique_ptr<Admin> admin;
+  if (cluster) {
+    auto made = cluster->make_admin(*engine.value());
+    if (!made.ok()) {
+      std::cerr << "yantra: cluster: " << made.status().to_string() << "\n";
+      return 1;
+    }
+    admin = std::move(made.value());
+  } else {
+    admin = make_local_admin(*engine.value());
+  }
   api::ApiApp app(*engine.value(), *admin);
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
+  if (cluster) cluster->attach(app);
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
-  auto secret = app.auth().bootstrap(config.data_dir, preset ? preset : "");
+  auto secret = cluster ? cluster->bootstrap(*engine.value(), config.data_dir, preset ? preset : "")
+                        : app.auth().bootstrap(config.data_dir, preset ? preset : "");
   if (!secret.ok()) {
     std::cerr << "yantra: bootstrap key: " << secret.status().to_string() << "\n";
     return 1;
@@ -261,6 +288,14 @@ int run_serve(const ServeFlags& flags) {
     } else {
       std::cout << "Created tenant 'default' with an owner API key in " << key_file
                 << " (mode 0600; --print-bootstrap-key prints it)\n";
+    }
+  }
+
+  if (cluster) {
+    Status joined = cluster->start(*engine.value());
+    if (!joined.is_ok()) {
+      std::cerr << "yantra: cluster: " << joined.to_string() << "\n";
+      return 1;
     }
   }
 
@@ -293,7 +328,11 @@ int run_serve(const ServeFlags& flags) {
             << std::endl;
   app.set_server(nullptr);
   server.value()->stop();
+  // Leaves the cluster first (leader keys deleted: failover at once), then
+  // the admin (waits on the mirror), then the mirror.
+  if (cluster) cluster->stop();
   admin.reset();  // finishes queued admin writes; before the engine it uses
+  if (cluster) cluster->stop_mirror();
   engine.value().reset();
   std::cout << "yantra: stopped" << std::endl;
   return 0;

@@ -158,7 +158,13 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
                                  std::span<const std::string>(batches), a.writer_epoch());
       }
       put(out, after);
-      if (after.ok() && options_.on_committed && a.committed_lsn() > 0) {
+      // The writer's commit point is the truth whatever our copy holds: a
+      // notice to a replica that holds nothing of the segment yet (no batch
+      // since the new leader opened it) still lets it apply what is
+      // committed in earlier segments.
+      const bool heard =
+          after.ok() || (a.batches_size() == 0 && after.status().is(Errc::kNotFound));
+      if (heard && options_.on_committed && a.committed_lsn() > 0) {
         options_.on_committed(a.partition(), a.segment(), a.committed_lsn());
       }
       break;

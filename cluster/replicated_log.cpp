@@ -488,9 +488,15 @@ void ReplicatedPartitionLog::on_reply(size_t i, uint64_t first_sent, size_t coun
       // lost): resend from where it is.
       r.acked = std::max<uint64_t>(out.expected_lsn(), options_.first_lsn) - 1;
     } else if (out.code() == "not_found" && count == 0) {
-      // A commit notice to a replica that does not hold the segment (it lost
-      // it): start it over from the segment's first batch.
-      r.acked = options_.first_lsn - 1;
+      if (first_sent == options_.first_lsn) {
+        // Nothing of this segment was written yet, so it holds nothing: the
+        // notice itself was heard (the log server passes it on).
+        r.told_commit = std::max(r.told_commit, commit_sent);
+      } else {
+        // It lost the segment: start it over from the first batch.
+        r.acked = options_.first_lsn - 1;
+        r.retry_at = now + options_.retry;
+      }
     } else if (out.code() == "segment_sealed" || out.code() == "segment_wrong_epoch") {
       depose_locked(not_leader(options_.partition, "replica " + r.node + " answered " + out.code() +
                                                        ": " + out.message()));
@@ -498,7 +504,6 @@ void ReplicatedPartitionLog::on_reply(size_t i, uint64_t first_sent, size_t coun
       fail(out.code() + ": " + out.message());
     }
   }
-  (void)first_sent;
   cv_.notify_all();
 }
 

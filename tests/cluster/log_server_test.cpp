@@ -139,10 +139,16 @@ TEST_F(LogServerTest, ACommitNoticeWritesNothingAndIsRefusedOnceSealed) {
   ASSERT_EQ(h.size(), 2u);
   EXPECT_EQ(h[0], (std::array<uint64_t, 3>{2, 5, 1}));
   EXPECT_EQ(h[1], (std::array<uint64_t, 3>{2, 5, 2}));
-  // Not held here: not_found (the writer starts this replica over).
-  r = ask(append(2, 6, 1, {}));
+  // Not held here (a new segment nothing was written to yet): not_found,
+  // but the commit point is heard, so the follower applies what earlier
+  // segments committed.
+  v1::LogRequest empty_segment = append(2, 6, 3, {});
+  empty_segment.mutable_append()->set_committed_lsn(2);
+  r = ask(empty_segment);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value().code(), "not_found");
+  ASSERT_EQ(heard().size(), 3u);
+  EXPECT_EQ(heard()[2], (std::array<uint64_t, 3>{2, 6, 2}));
   // Another epoch's notice, and a notice after a seal, are refused.
   r = ask(append(2, 5, 3, {}, 9));
   EXPECT_EQ(r.value().code(), "segment_wrong_epoch");
@@ -150,7 +156,7 @@ TEST_F(LogServerTest, ACommitNoticeWritesNothingAndIsRefusedOnceSealed) {
   r = ask(notice);
   EXPECT_EQ(r.value().code(), "segment_sealed");
   EXPECT_EQ(r.value().sealing_epoch(), 8u);
-  EXPECT_EQ(heard().size(), 2u);  // refused notices are not heard
+  EXPECT_EQ(heard().size(), 3u);  // refused notices are not heard
 }
 
 TEST_F(LogServerTest, ReadsAreBoundedAndRepairAndTruncateFollowTheStore) {

@@ -1,0 +1,260 @@
+// ClusterSide (cli/cluster_side.hpp): adapters between cluster::ClusterNode
+// and the API's seams, and the order in which a cluster node comes up.
+#include "cli/cluster_side.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/admin.hpp"
+#include "actors/engine.hpp"
+#include "api/app.hpp"
+#include "api/auth.hpp"
+#include "api/cluster_view.hpp"
+#include "api/errc.hpp"
+#include "api/forwarding.hpp"
+#include "base/crypto.hpp"
+#include "base/errc.hpp"
+#include "base/time.hpp"
+#include "cluster/errc.hpp"
+#include "cluster/node.hpp"
+#include "cluster/resources.hpp"
+#include "cluster/transport.hpp"
+#include "config/node_config.hpp"
+
+namespace yantra::cli {
+namespace {
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// api::Forwarding over the cluster transport's "api" service.
+class TransportForwarding final : public api::Forwarding {
+ public:
+  explicit TransportForwarding(cluster::ClusterNode& node) : node_(node) {}
+  uint32_t partitions() const override { return node_.meta().partitions; }
+  std::optional<std::string> leader_of(uint32_t p) const override { return node_.leader_of(p); }
+  std::optional<std::string> any_leader() const override { return node_.any_leader(); }
+  void forward(const std::string& node, std::string request, uint32_t timeout_ms,
+               std::function<void(Result<std::string>)> done) override {
+    node_.request(node, "api", std::move(request), std::chrono::milliseconds(timeout_ms),
+                  std::move(done));
+  }
+
+ private:
+  cluster::ClusterNode& node_;
+};
+
+// api::ClusterView over the node's view of leases and leaders.
+class NodeView final : public api::ClusterView {
+ public:
+  explicit NodeView(cluster::ClusterNode& node) : node_(node) {}
+
+  Status write_status() const override {
+    if (!node_.can_write()) {
+      return Status(ApiErrc::kNotReady,
+                    "this node's cluster lease is not valid (etcd unreachable?)")
+          .with_retry_after_ms(1000);
+    }
+    for (uint32_t p = 0; p < node_.meta().partitions; ++p) {
+      if (!node_.leader_of(p)) {
+        return Status(ApiErrc::kNotReady,
+                      "partition " + std::to_string(p) + " has no leader right now")
+            .with_retry_after_ms(1000);
+      }
+    }
+    return {};
+  }
+
+  nlohmann::json describe() const override {
+    using nlohmann::json;
+    const auto parts = node_.partitions();
+    std::map<std::string, int> led;
+    json partitions = json::array();
+    for (const auto& v : parts) {
+      if (v.leader) ++led[*v.leader];
+      json p = {{"id", v.partition},
+                {"leader", v.leader ? json(*v.leader) : json(nullptr)},
+                {"epoch", v.epoch},
+                {"committed_lsn", v.committed_lsn},
+                {"applied_lsn", v.applied_lsn},
+                {"lag", v.committed_lsn > v.applied_lsn ? v.committed_lsn - v.applied_lsn : 0}};
+      if (!v.replicas.empty()) p["replicas"] = v.replicas;
+      partitions.push_back(std::move(p));
+    }
+    json nodes = json::array();
+    for (const auto& [id, rec] : node_.live_nodes()) {
+      nodes.push_back({{"id", id},
+                       {"http", rec.http},
+                       {"cluster", rec.cluster},
+                       {"state", "alive"},
+                       {"version", rec.version},
+                       {"partitions_led", led[id]}});
+    }
+    const auto& meta = node_.meta();
+    return {{"node", node_.node_id()},         {"cluster_id", meta.cluster_id},
+            {"replication", meta.replication}, {"write_quorum", meta.write_quorum},
+            {"nodes", std::move(nodes)},       {"partitions", std::move(partitions)},
+            {"controller", nullptr},           {"etcd", {{"lease_valid", node_.can_write()}}}};
+  }
+
+ private:
+  cluster::ClusterNode& node_;
+};
+
+}  // namespace
+
+struct ClusterSide::Impl {
+  std::string prefix;
+  std::unique_ptr<cluster::ClusterNode> node;
+  std::unique_ptr<cluster::ResourceMirror> mirror;
+  std::unique_ptr<TransportForwarding> forwarding;
+  std::unique_ptr<NodeView> view;
+  std::atomic<api::ApiApp*> app{nullptr};
+};
+
+ClusterSide::ClusterSide(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ClusterSide::~ClusterSide() {
+  stop();
+  stop_mirror();
+}
+
+Result<std::unique_ptr<ClusterSide>> ClusterSide::connect(const NodeConfig& config,
+                                                          const std::string& version) {
+  cluster::ClusterNodeOptions o;
+  o.node_id = config.node_id;
+  o.etcd = split_list(config.etcd);
+  o.prefix = config.etcd_prefix;
+  o.cluster_listen = config.cluster_listen;
+  o.http_address = config.advertise_http.empty() ? config.listen : config.advertise_http;
+  o.cluster_key_file = config.cluster_key_file;
+  o.data_dir = config.data_dir;
+  o.version = version;
+  auto node = cluster::ClusterNode::connect(o);
+  if (!node.ok()) return node.status();
+  auto impl = std::make_unique<Impl>();
+  impl->prefix = config.etcd_prefix;
+  impl->node = std::move(node.value());
+  return std::unique_ptr<ClusterSide>(new ClusterSide(std::move(impl)));
+}
+
+void ClusterSide::engine_options(EngineOptions& options) {
+  cluster::ClusterNode* node = impl_->node.get();
+  options.partitions = node->meta().partitions;
+  options.lead_all_partitions = false;
+  options.claim_schedule_slot = [node](const std::string& tenant, const std::string& flow_id,
+                                       int64_t slot_ms) {
+    return node->claim_schedule_slot(tenant, flow_id, slot_ms);
+  };
+}
+
+Result<std::unique_ptr<Admin>> ClusterSide::make_admin(Engine& engine) {
+  Impl* impl = impl_.get();
+  cluster::ResourceMirror::Listener listener;
+  listener.key_changed = [impl](const std::string& hash) {
+    if (api::ApiApp* app = impl->app.load()) app->auth().evict_key(hash);
+  };
+  listener.tenant_changed = [impl](const std::string& tenant) {
+    if (api::ApiApp* app = impl->app.load()) app->auth().forget_tenant(tenant);
+  };
+  impl->mirror =
+      std::make_unique<cluster::ResourceMirror>(engine, impl->node->etcd(), impl->prefix, listener);
+  if (!impl->mirror->wait_synced(std::chrono::seconds(30))) {
+    return Status(ClusterErrc::kTimeout,
+                  "the cluster's resources (flows, tenants, keys) did not arrive from etcd "
+                  "within 30 s");
+  }
+  return cluster::make_cluster_admin(engine, impl->node->etcd(), impl->prefix, *impl->mirror);
+}
+
+void ClusterSide::attach(api::ApiApp& app) {
+  impl_->forwarding = std::make_unique<TransportForwarding>(*impl_->node);
+  impl_->view = std::make_unique<NodeView>(*impl_->node);
+  app.set_forwarding(impl_->forwarding.get());
+  app.set_cluster_view(impl_->view.get());
+  impl_->app.store(&app);
+}
+
+Result<std::string> ClusterSide::bootstrap(Engine& engine, const std::string& data_dir,
+                                           const std::string& preset) {
+  auto generated = api::new_api_key();
+  if (!generated.ok()) return generated.status();
+  const std::string secret = preset.empty() ? generated->secret : preset;
+  cluster::BootstrapKey key;
+  key.hash = crypto::sha256_hex(secret);
+  key.key_id = generated->key_id;
+  key.preset = !preset.empty();
+  auto done = cluster::bootstrap_tenant(impl_->node->etcd(), impl_->prefix, key, now_ms());
+  if (!done.ok()) return done.status();
+  // Until this node's store has it. (A revision is only a fair target for
+  // a write of ours: the mirror watches resources only, so it never sees
+  // the revisions other keys take.)
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto tenant = engine.tenant("default");
+    auto stored = engine.find_api_key(key.hash);
+    const bool have_key = stored.ok() && stored.value().has_value();
+    const bool need_key = done->outcome != cluster::Bootstrapped::Outcome::kExisting;
+    if (tenant.ok() && tenant.value().has_value() && (have_key || !need_key)) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status(ClusterErrc::kTimeout,
+                    "the bootstrap tenant did not reach this node's store within 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (done->outcome != cluster::Bootstrapped::Outcome::kCreated || !preset.empty()) {
+    return std::string();
+  }
+  const std::string path = (std::filesystem::path(data_dir) / "bootstrap-key").string();
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return Status(Errc::kIoError, "cannot write " + path);
+  const std::string line = secret + "\n";
+  const ssize_t n = ::write(fd, line.data(), line.size());
+  ::fsync(fd);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(line.size())) return Status(Errc::kIoError, "cannot write " + path);
+  return secret;
+}
+
+Status ClusterSide::start(Engine& engine) {
+  Impl* impl = impl_.get();
+  return impl->node->start(engine, [impl](cluster::Transport& transport) {
+    // Requests forwarded by other nodes run through this node's API.
+    transport.handle("api", [impl](const std::string&, std::string payload, cluster::Reply reply) {
+      api::ApiApp* app = impl->app.load();
+      if (app == nullptr) {
+        reply(Status(Errc::kUnavailable, "the API is not attached yet"));
+        return;
+      }
+      app->handle_forwarded(std::move(payload),
+                            [reply](std::string response) { reply(std::move(response)); });
+    });
+  });
+}
+
+void ClusterSide::stop() {
+  impl_->node.reset();
+}
+
+void ClusterSide::stop_mirror() {
+  impl_->mirror.reset();
+}
+
+}  // namespace yantra::cli

@@ -1,0 +1,164 @@
+// A real cluster for tests: one etcd member (tests/support/etcd_process.hpp),
+// `yantra cluster init`, a cluster key file, and N `yantra serve` children
+// on loopback (tests/e2e/node_process.hpp), each with its own data dir,
+// transport port and node id, stopped by PID. A node can be killed (-9),
+// stopped, paused and started again on the same data and transport port.
+#pragma once
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/e2e_common.hpp"
+#include "tests/e2e/node_process.hpp"
+#include "tests/support/etcd_process.hpp"
+
+namespace yantra::cluster_test {
+
+using e2e::Api;
+using e2e::NodeProcess;
+using e2e::Reply;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+inline constexpr const char* kOperatorKey = "test-operator-key-6f1e0c2d";
+
+class TestCluster {
+ public:
+  struct Options {
+    int nodes = 3;
+    uint32_t partitions = 8;
+    uint32_t replication = 3;
+  };
+
+  explicit TestCluster(Options options) : options_(options) {}
+  ~TestCluster() {
+    if (::testing::Test::HasFailure()) {
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        if (!nodes_[i]) continue;
+        const std::string log = nodes_[i]->log();
+        std::cerr << "----- log of " << slots_[i].id << " (last 6000 bytes) -----\n"
+                  << (log.size() > 6000 ? log.substr(log.size() - 6000) : log) << "\n";
+      }
+    }
+    nodes_.clear();  // nodes first: they leave etcd cleanly
+    etcd_.reset();
+  }
+
+  // Starts etcd, creates the cluster and starts every node; false with
+  // `error` on the first failure.
+  bool start(std::string* error) {
+    etcd_ = std::make_unique<test::EtcdCluster>(1);
+    if (!etcd_->start(error)) return false;
+    auto init = test::run_process({YANTRA_BIN, "cluster", "init", "--etcd", etcd_url(),
+                                   "--partitions", std::to_string(options_.partitions),
+                                   "--replication", std::to_string(options_.replication)});
+    if (init.exit_code != 0) {
+      *error = "cluster init: " + init.out + init.err;
+      return false;
+    }
+    key_file_ = dir_.sub("cluster.key");
+    {
+      std::ofstream f(key_file_);
+      f << "0123456789abcdef0123456789abcdef-test-cluster-key\n";
+    }
+    ::chmod(key_file_.c_str(), 0600);
+    for (int i = 0; i < options_.nodes; ++i) {
+      Slot slot;
+      slot.id = "n" + std::to_string(i + 1);
+      slot.data = dir_.sub(slot.id);
+      slot.cluster_port = test::free_loopback_port();
+      slots_.push_back(slot);
+      nodes_.push_back(nullptr);
+      if (!start_node(static_cast<size_t>(i), error)) return false;
+    }
+    return true;
+  }
+
+  bool start_node(size_t i, std::string* error) {
+    NodeProcess::Options o;
+    o.data_dir = slots_[i].data;
+    o.env = {{"YANTRA_OPERATOR_KEY", kOperatorKey}};
+    o.args = {"--etcd",
+              etcd_url(),
+              "--node-id",
+              slots_[i].id,
+              "--cluster-listen",
+              "127.0.0.1:" + std::to_string(slots_[i].cluster_port),
+              "--cluster-key-file",
+              key_file_};
+    nodes_[i] = std::make_unique<NodeProcess>(o);
+    if (!nodes_[i]->start(error, 60s)) {
+      *error = slots_[i].id + ": " + *error;
+      return false;
+    }
+    return true;
+  }
+
+  NodeProcess& node(size_t i) { return *nodes_[i]; }
+  Api operator_api(size_t i) { return Api(nodes_[i]->port(), kOperatorKey); }
+  // GET /admin/v1/cluster through node i (null when it does not answer).
+  json describe(size_t i) {
+    Reply r = operator_api(i).get("/admin/v1/cluster");
+    return r.status == 200 ? r.doc() : json();
+  }
+  // Until node i sees a leader for every partition, none of them `not_on`,
+  // at most `timeout`; false at the deadline.
+  bool wait_leaders(size_t i, const std::string& not_on, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      json d = describe(i);
+      bool all = d.is_object() && d.contains("partitions");
+      if (all) {
+        for (const auto& p : d["partitions"]) {
+          if (p["leader"].is_null() || p["leader"] == not_on) all = false;
+        }
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  Api api(size_t i) { return Api(nodes_[i]->port(), nodes_[i]->key()); }
+  size_t size() const { return nodes_.size(); }
+  std::string etcd_url() const { return etcd_->endpoints().front(); }
+  const std::string& id(size_t i) const { return slots_[i].id; }
+  uint32_t partitions() const { return options_.partitions; }
+
+  // Until a write through node i is accepted (every partition of the
+  // cluster has a leader that finished recovery), at most `timeout`.
+  bool wait_writable(size_t i, std::chrono::milliseconds timeout, std::string* why) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Reply r;
+    while (std::chrono::steady_clock::now() < deadline) {
+      r = e2e::http_request(nodes_[i]->port(), "GET", "/readyz?writes=true", "", {}, 1s);
+      if (r.status == 200) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    *why = r.describe();
+    return false;
+  }
+
+ private:
+  struct Slot {
+    std::string id;
+    std::string data;
+    uint16_t cluster_port = 0;
+  };
+  Options options_;
+  e2e::TempDir dir_;
+  std::unique_ptr<test::EtcdCluster> etcd_;
+  std::string key_file_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+};
+
+}  // namespace yantra::cluster_test
