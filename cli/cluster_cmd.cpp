@@ -9,6 +9,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "cli/http_client.hpp"
 #include "cluster/etcd_client.hpp"
 #include "cluster/layout.hpp"
 
@@ -54,13 +57,65 @@ ClusterCommands::ClusterCommands(CLI::App& app) {
       ->add_option("--replication", flags_.replication,
                    "copies of each partition's log (default 3; 1 for development)")
       ->check(CLI::Range(1, 7));
+  status_ = cluster->add_subcommand(
+      "status", "a node's picture of the cluster: nodes, partitions, leaders (operator key)");
+  status_->add_option("--url", status_flags_.url, "a node's URL (default http://127.0.0.1:8080)")
+      ->envname("YANTRA_URL");
+  status_->add_option("--key", status_flags_.key, "the operator key")
+      ->envname("YANTRA_OPERATOR_KEY");
+  status_->add_flag("--json", status_flags_.json, "print the raw JSON response");
 }
 
 bool ClusterCommands::parsed() const {
-  return init_->parsed();
+  return init_->parsed() || status_->parsed();
 }
 
 int ClusterCommands::run() const {
+  return status_->parsed() ? run_status() : run_init();
+}
+
+int ClusterCommands::run_status() const {
+  using nlohmann::json;
+  auto base =
+      parse_base_url(status_flags_.url.empty() ? "http://127.0.0.1:8080" : status_flags_.url);
+  if (!base.ok()) {
+    std::cerr << "yantra cluster status: " << base.status().to_string() << "\n";
+    return 2;
+  }
+  HttpClient client(base.value(), std::chrono::seconds(10));
+  auto reply = client.request("GET", "/admin/v1/cluster",
+                              {{"Authorization", "Bearer " + status_flags_.key}}, "");
+  if (!reply.ok()) {
+    std::cerr << "yantra cluster status: " << reply.status().to_string() << "\n";
+    return 3;
+  }
+  json doc = json::parse(reply->body, nullptr, false);
+  if (reply->status != 200 || doc.is_discarded()) {
+    std::cerr << "yantra cluster status: HTTP " << reply->status << ": " << reply->body << "\n";
+    return 1;
+  }
+  if (status_flags_.json) {
+    std::cout << doc.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "cluster " << doc.value("cluster_id", "") << " as node " << doc.value("node", "")
+            << " sees it (replication " << doc.value("replication", 0)
+            << ")\n\nNODE\tSTATE\tHTTP\tLEADS\n";
+  for (const auto& n : doc.value("nodes", json::array())) {
+    std::cout << n.value("id", "") << "\t" << n.value("state", "") << "\t" << n.value("http", "")
+              << "\t" << n.value("partitions_led", 0) << "\n";
+  }
+  std::cout << "\nPARTITION\tLEADER\tEPOCH\tCOMMITTED\tAPPLIED\n";
+  for (const auto& p : doc.value("partitions", json::array())) {
+    std::cout << p.value("id", 0) << "\t"
+              << (p["leader"].is_string() ? p["leader"].get<std::string>() : std::string("-"))
+              << "\t" << p.value("epoch", 0) << "\t" << p.value("committed_lsn", 0) << "\t"
+              << p.value("applied_lsn", 0) << "\n";
+  }
+  return 0;
+}
+
+int ClusterCommands::run_init() const {
   cluster::EtcdOptions options;
   options.endpoints = split_endpoints(flags_.etcd);
   auto etcd = cluster::EtcdClient::create(options);

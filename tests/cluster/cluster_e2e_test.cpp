@@ -129,6 +129,36 @@ TEST(ClusterE2E, EveryNodeServesTheWholeApi) {
       << to_cancel << " " << cancelled.dump();
 }
 
+// The operator's picture through any node, and `yantra cluster status`.
+TEST(ClusterE2E, OperatorsSeeNodesPartitionsAndLeaders) {
+  TestCluster cluster({3, 8, 3});
+  std::string error;
+  ASSERT_TRUE(cluster.start(&error)) << error;
+  ASSERT_TRUE(cluster.wait_leaders(2, "", 30s)) << cluster.describe(2).dump();
+  json d = cluster.describe(2);
+  EXPECT_EQ(d.value("node", ""), "n3");
+  ASSERT_EQ(d["nodes"].size(), 3u) << d.dump();
+  int led = 0;
+  for (const auto& n : d["nodes"]) led += n.value("partitions_led", 0);
+  EXPECT_EQ(led, 8) << d.dump();
+  ASSERT_EQ(d["partitions"].size(), 8u);
+  for (const auto& p : d["partitions"]) {
+    EXPECT_TRUE(p["leader"].is_string()) << p.dump();
+    EXPECT_GT(p.value("epoch", 0), 0) << p.dump();
+  }
+  // Tenant keys do not open it, unknown parameters are refused.
+  EXPECT_EQ(cluster.api(0).get("/admin/v1/cluster").status, 403);
+  EXPECT_EQ(cluster.operator_api(0).get("/admin/v1/cluster?x=1").status, 400);
+  auto status = e2e::run_process(
+      {YANTRA_BIN, "cluster", "status", "--url", cluster.node(0).url(), "--key", kOperatorKey});
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_NE(status.out.find("n1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("PARTITION"), std::string::npos) << status.out;
+  auto refused = e2e::run_process(
+      {YANTRA_BIN, "cluster", "status", "--url", cluster.node(0).url(), "--key", "wrong"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+}
+
 TEST(ClusterE2E, KillingALeaderUnderLoadLosesNoAcknowledgedExecution) {
   TestCluster cluster({3, 8, 3});
   std::string error;
