@@ -18,16 +18,6 @@
 namespace yantra::cli {
 namespace {
 
-std::vector<std::string> split_endpoints(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // etcd unreachable or slow: 3, like a node that cannot be reached; any
 // other refusal: 1; bad arguments: 2.
 int exit_code(const Status& s) {
@@ -117,7 +107,7 @@ int ClusterCommands::run_status() const {
 
 int ClusterCommands::run_init() const {
   cluster::EtcdOptions options;
-  options.endpoints = split_endpoints(flags_.etcd);
+  options.endpoints = cluster::split_endpoints(flags_.etcd);
   auto etcd = cluster::EtcdClient::create(options);
   if (!etcd.ok()) {
     std::cerr << "yantra cluster init: " << etcd.status().to_string() << "\n";

@@ -32,16 +32,6 @@
 namespace yantra::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // api::Forwarding over the cluster transport's "api" service.
 class TransportForwarding final : public api::Forwarding {
  public:
@@ -138,7 +128,7 @@ Result<std::unique_ptr<ClusterSide>> ClusterSide::connect(const NodeConfig& conf
                                                           const std::string& version) {
   cluster::ClusterNodeOptions o;
   o.node_id = config.node_id;
-  o.etcd = split_list(config.etcd);
+  o.etcd = cluster::split_endpoints(config.etcd);
   o.prefix = config.etcd_prefix;
   o.cluster_listen = config.cluster_listen;
   o.http_address = config.advertise_http.empty() ? config.listen : config.advertise_http;

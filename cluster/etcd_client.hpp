@@ -84,6 +84,10 @@ struct KeyValue {
 // empty prefix or one of only 0xff bytes, "\0": every key >= the key.
 std::string prefix_range_end(std::string_view prefix);
 
+// "http://a:2379,http://b:2379" (a flag or YANTRA_ETCD) as endpoints; empty
+// items are skipped.
+std::vector<std::string> split_endpoints(std::string_view list);
+
 struct RangeRequest {
   std::string key;
   std::string range_end;  // empty: the single key

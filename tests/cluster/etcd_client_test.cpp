@@ -118,6 +118,13 @@ TEST(PrefixRangeEnd, LastByteIncrementedAndTrailingFfDropped) {
   EXPECT_EQ(prefix_range_end(""), std::string(1, '\0'));
 }
 
+TEST(SplitEndpoints, CommaSeparatedWithEmptyItemsSkipped) {
+  EXPECT_EQ(split_endpoints("http://a:1,http://b:2"),
+            (std::vector<std::string>{"http://a:1", "http://b:2"}));
+  EXPECT_EQ(split_endpoints(",http://a:1,,"), (std::vector<std::string>{"http://a:1"}));
+  EXPECT_TRUE(split_endpoints("").empty());
+}
+
 TEST(EtcdClientCreate, RefusesEndpointsThatAreNotHttpHostPort) {
   for (const std::string bad :
        {"https://127.0.0.1:2379", "127.0.0.1:2379", "http://127.0.0.1", "http://127.0.0.1:0",
