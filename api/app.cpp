@@ -82,6 +82,11 @@ constexpr RoutePlacement kPlacements[] = {
     {"POST", "/api/v1/executions/{id}/retry", Placement::kExecution},
     {"POST", "/api/v1/executions/{id}/signals/{name}", Placement::kExecution},
     {"POST", "/api/v1/executions/{id}/approvals/{step}", Placement::kExecution},
+    {"GET", "/api/v1/executions/{id}", Placement::kExecutionRead},
+    {"GET", "/api/v1/executions/{id}/events", Placement::kExecutionRead},
+    {"GET", "/api/v1/executions/{id}/state", Placement::kExecutionRead},
+    {"GET", "/api/v1/executions/{id}/timeline", Placement::kExecutionRead},
+    {"GET", "/api/v1/executions/{id}/diff", Placement::kExecutionRead},
 };
 
 // Answers a forwarded request's reply callback exactly once: with the

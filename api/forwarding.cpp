@@ -135,6 +135,13 @@ Target target_of(const Forwarding& f, const RouteCtx& ctx, bool after_not_led) {
       if (id == ctx.params.end() || !is_valid_execution_id(id->second)) return {};
       return by_partition(partition_of(id->second, n));
     }
+    case Placement::kExecutionRead: {
+      auto id = ctx.params.find("id");
+      if (id == ctx.params.end() || !is_valid_execution_id(id->second)) return {};
+      Target t = by_partition(partition_of(id->second, n));
+      if (t.kind == Target::kNobody) return {};  // no leader now: this node's copy
+      return t;
+    }
     case Placement::kKeyedStart: {
       const std::string& key = ctx.req.header("idempotency-key");
       if (!key.empty()) return by_partition(partition_of_key(ctx.who.tenant, key, n));
@@ -211,6 +218,9 @@ bool route_elsewhere(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
                                           "elected); retry shortly")));
       return true;
     case Target::kThere:
+      // A read forwarded here by a node that took us for the leader: this
+      // node's copy is as fresh as any it could reach now.
+      if (ctx->hops > 0 && ctx->placement == Placement::kExecutionRead) return false;
       if (ctx->hops > 0) {
         count("not_forwarded");
         ctx->respond(error_response(

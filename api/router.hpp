@@ -34,8 +34,13 @@ const char* to_string(Access access);
 // table; docs/cluster.md "Routing"). Only matters once the app has a
 // Forwarding (api/forwarding.hpp); a single node runs everything locally.
 enum class Placement {
-  kLocal,       // here: reads (every node replicates), resources, admin, health
-  kExecution,   // at the leader of partition_of({id}): commands on an execution
+  kLocal,      // here: reads (every node replicates), resources, admin, health
+  kExecution,  // at the leader of partition_of({id}): commands on an execution
+  // Reads of one execution: at its leader when one is known, so the answer
+  // reflects every batch committed before the request arrived (a follower's
+  // copy may trail by the batches in flight); here while there is none (an
+  // election: this node's copy, possibly behind), and here when forwarded.
+  kExecutionRead,
   kKeyedStart,  // with an Idempotency-Key, at the leader of partition_of_key;
                 // without, here (and at any leader if this node leads nothing)
   kStart,       // here, and at any leader if this node leads nothing

@@ -8,9 +8,9 @@
 // The engines are single-node engines (they lead every partition, so they
 // never refuse with partition_not_led), which makes routing observable: an
 // execution exists only in the store of the node that ran the request, and
-// each Forwarding counts what it sent. Plain reads are not forwarded, so a
-// read through the other node answers 404 here, where nodes replicate
-// nothing.
+// each Forwarding counts what it sent. Reads of one execution go to its
+// leader too (fresh answers); the list of executions stays local, so it
+// shows only the node's own here, where nodes replicate nothing.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -363,16 +363,24 @@ TEST_F(ForwardingTest, CommandsOnAnExecutionRunOnItsPartitionsLeader) {
   EXPECT_EQ(names["content-length"], 0);
   EXPECT_EQ(names["connection"], 0);
 
-  // Plain reads are not forwarded: "a" holds no replica in this test.
+  // Reads of one execution are served by its leader: "a" holds no replica
+  // in this test, yet answers with b's view (and its events).
   Reply read = a_.api->get("/api/v1/executions/" + cancelled);
-  EXPECT_EQ(read.status, 404) << read.describe();
+  EXPECT_EQ(read.status, 200) << read.describe();
+  EXPECT_EQ(read.doc().value("status", ""), "cancelled") << read.describe();
+  EXPECT_EQ(a_.api->get("/api/v1/executions/" + cancelled + "/events").status, 200);
   EXPECT_EQ(b_.api->get("/api/v1/executions/" + cancelled).status, 200);
-  EXPECT_EQ(a_.forwarding->sent(), 2);
+  EXPECT_EQ(a_.forwarding->sent(), 4);
+  // The list stays local: a's list does not show b's execution.
+  Reply list = a_.api->get("/api/v1/executions");
+  ASSERT_EQ(list.status, 200) << list.describe();
+  EXPECT_EQ(list.describe().find(cancelled), std::string::npos);
+  EXPECT_EQ(a_.forwarding->sent(), 4);
   // Commands on "a"'s own partitions stay on "a".
   const std::string local = execution_led_by(a_);
   Reply own = a_.api->post("/api/v1/executions/" + local + "/cancel", json::object());
   EXPECT_EQ(own.status, 200) << own.describe();
-  EXPECT_EQ(a_.forwarding->sent(), 2);
+  EXPECT_EQ(a_.forwarding->sent(), 4);
   EXPECT_EQ(b_.forwarding->sent(), 0);
 }
 
@@ -457,6 +465,10 @@ TEST_F(ForwardingTest, NoLeaderAnswers503WithRetryAfter) {
   EXPECT_EQ(r.header("retry-after"), "1");
   EXPECT_EQ(a_.forwarding->sent(), 0);
   EXPECT_NE(b_.engine->summary("default", on_b).value().status(), "cancelled");
+  // A read while nobody leads is served from this node's copy (here: none).
+  Reply read = a_.api->get("/api/v1/executions/" + on_b);
+  EXPECT_EQ(read.status, 404) << read.describe();
+  EXPECT_EQ(a_.forwarding->sent(), 0);
 
   const std::string key = key_led_by("b", "nobody");
   a_.forwarding->set_leader(partition_of_key("default", key, kPartitions), std::nullopt);
