@@ -105,6 +105,12 @@ struct ClusterNode::Impl {
   std::unique_ptr<Transport> transport;
   std::unique_ptr<LogServer> log_server;
   std::unique_ptr<FollowerApplier> follower;
+  // Guards `follower` against the destructor for the callers that outlive
+  // the stripes: the log server's workers (on_committed) and partitions().
+  // Without it a commit notice arriving during shutdown called a destroyed
+  // follower (SIGSEGV in LogServer::serve on SIGTERM under load; seen in
+  // cluster_fault_test's rolling restart).
+  mutable std::shared_mutex follower_mu;
   std::unique_ptr<NodeLease> lease;
   std::unique_ptr<Membership> membership;
   // Guarded: log threads ask it (may_write) until their partitions are
@@ -493,7 +499,15 @@ ClusterNode::~ClusterNode() {
   }
   for (const auto& [p, epoch] : left) m.engine->release_partition(p);
   m.membership.reset();
-  m.follower.reset();
+  {
+    // Taken out under the lock, destroyed outside it (its destructor joins
+    // the applier thread, which may wait on a log rpc).
+    std::unique_ptr<FollowerApplier> follower;
+    {
+      std::unique_lock lock(m.follower_mu);
+      follower = std::move(m.follower);
+    }
+  }
   m.transport.reset();  // no more log requests arrive
   m.log_server.reset();
   m.lease.reset();
@@ -575,7 +589,8 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   // write group): more workers, fewer fsyncs per batch.
   lso.workers = 8;
   lso.on_committed = [&m](uint32_t p, uint64_t segment, uint64_t committed) {
-    m.follower->on_committed(p, segment, committed);
+    std::shared_lock lock(m.follower_mu);
+    if (m.follower) m.follower->on_committed(p, segment, committed);
   };
   m.log_server = std::make_unique<LogServer>(m.store->segments(), lso);
   m.transport->handle("log", [&m](const std::string& from, std::string payload, Reply reply) {
@@ -737,6 +752,7 @@ std::vector<PartitionView> ClusterNode::partitions() const {
         for (const auto& r : rep.replicas) v.replicas.push_back(r.node);
       }
     }
+    std::shared_lock follower_lock(m.follower_mu);
     if (m.follower) {
       v.applied_lsn = m.follower->applied(p);
       if (!v.led_here) v.committed_lsn = m.follower->heard(p);

@@ -2,21 +2,28 @@
 // `yantra cluster init`, a cluster key file, and N `yantra serve` children
 // on loopback (tests/e2e/node_process.hpp), each with its own data dir,
 // transport port and node id, stopped by PID. A node can be killed (-9),
-// stopped, paused and started again on the same data and transport port.
+// stopped, paused (SIGSTOP, resumed by SIGCONT) and started again on the
+// same data and transport port; etcd can be paused, killed and restarted.
+// A paused node or etcd is resumed before teardown, so a failing test does
+// not leave the others waiting on a hung peer while they shut down.
 #pragma once
 
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "runtime/ids.hpp"
 #include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/support/etcd_process.hpp"
@@ -41,6 +48,10 @@ class TestCluster {
 
   explicit TestCluster(Options options) : options_(options) {}
   ~TestCluster() {
+    for (size_t i : paused_) {
+      if (nodes_[i] && nodes_[i]->pid() > 0) ::kill(nodes_[i]->pid(), SIGCONT);
+    }
+    if (etcd_ && etcd_paused_) etcd_->resume(0);
     if (::testing::Test::HasFailure()) {
       for (size_t i = 0; i < nodes_.size(); ++i) {
         if (!nodes_[i]) continue;
@@ -128,6 +139,58 @@ class TestCluster {
     return false;
   }
   Api api(size_t i) { return Api(nodes_[i]->port(), nodes_[i]->key()); }
+
+  // SIGSTOP / SIGCONT of node i by its PID; each returns once every thread
+  // of the node is stopped (running again): the signal is asynchronous.
+  bool pause(size_t i) {
+    const pid_t pid = nodes_[i]->pid();
+    if (pid <= 0 || ::kill(pid, SIGSTOP) != 0) return false;
+    paused_.insert(i);
+    return test::EtcdCluster::wait_stopped(pid, true);
+  }
+  bool resume(size_t i) {
+    const pid_t pid = nodes_[i]->pid();
+    if (pid <= 0 || ::kill(pid, SIGCONT) != 0) return false;
+    paused_.erase(i);
+    return test::EtcdCluster::wait_stopped(pid, false);
+  }
+  // The etcd member (one): paused, resumed, killed, restarted on its data.
+  bool pause_etcd() { return etcd_paused_ = etcd_->pause(0); }
+  bool resume_etcd() {
+    etcd_paused_ = false;
+    return etcd_->resume(0);
+  }
+  bool kill_etcd() { return etcd_->kill9(0); }
+  bool restart_etcd(std::string* error) { return etcd_->restart(0, error); }
+
+  // The partitions `node` leads as node `via` sees them, with their epochs
+  // (empty when `via` does not answer).
+  std::map<uint32_t, int64_t> led_by(size_t via, const std::string& node) {
+    std::map<uint32_t, int64_t> out;
+    json d = describe(via);
+    if (!d.is_object() || !d.contains("partitions")) return out;
+    for (const auto& p : d["partitions"]) {
+      if (p["leader"].is_string() && p["leader"] == node) {
+        out[p["id"].get<uint32_t>()] = p.value("epoch", int64_t{0});
+      }
+    }
+    return out;
+  }
+  // The next Idempotency-Key of the form "<stem>-<n>" (n from *counter,
+  // which moves past it) whose start lands in one of `partitions`, for
+  // tenant "default" (runtime/ids.hpp): load aimed at given leaders.
+  std::string key_in(const std::set<uint32_t>& partitions, const std::string& stem,
+                     uint64_t* counter) const {
+    for (;;) {
+      std::string key = stem + "-" + std::to_string((*counter)++);
+      if (partitions.count(partition_of_key("default", key, options_.partitions)) != 0) return key;
+    }
+  }
+  // GET /readyz?writes=true of node i (its status; 0 when it does not answer).
+  int ready_for_writes(size_t i, std::chrono::milliseconds timeout = 2s) {
+    return e2e::http_request(nodes_[i]->port(), "GET", "/readyz?writes=true", "", {}, timeout)
+        .status;
+  }
   size_t size() const { return nodes_.size(); }
   std::string etcd_url() const { return etcd_->endpoints().front(); }
   const std::string& id(size_t i) const { return slots_[i].id; }
@@ -159,6 +222,8 @@ class TestCluster {
   std::string key_file_;
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
+  std::set<size_t> paused_;
+  bool etcd_paused_ = false;
 };
 
 }  // namespace yantra::cluster_test

@@ -197,20 +197,8 @@ class EtcdCluster {
     return ss.str();
   }
 
-  // $YANTRA_ETCD_BIN, or Debian's etcd-server.
-  static std::string binary() {
-    const char* env = std::getenv("YANTRA_ETCD_BIN");
-    return env != nullptr && *env != '\0' ? env : "/usr/bin/etcd";
-  }
-
- private:
-  struct Member {
-    uint16_t client_port = 0;
-    uint16_t peer_port = 0;
-    pid_t pid = -1;
-  };
-
-  // Polls /proc until every thread of `pid` is (or none is) in state T.
+  // Polls /proc (bounded, 5 s) until every thread of `pid` is (or none is)
+  // in state T; public so other harnesses pausing processes can use it.
   static bool wait_stopped(pid_t pid, bool stopped) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
@@ -231,6 +219,19 @@ class EtcdCluster {
     }
     return false;
   }
+
+  // $YANTRA_ETCD_BIN, or Debian's etcd-server.
+  static std::string binary() {
+    const char* env = std::getenv("YANTRA_ETCD_BIN");
+    return env != nullptr && *env != '\0' ? env : "/usr/bin/etcd";
+  }
+
+ private:
+  struct Member {
+    uint16_t client_port = 0;
+    uint16_t peer_port = 0;
+    pid_t pid = -1;
+  };
 
   std::string log_file(size_t i) const { return tmp_.sub("e" + std::to_string(i) + ".log"); }
 
