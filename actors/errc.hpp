@@ -22,11 +22,8 @@ enum class ActorsErrc : uint16_t {
 };
 
 inline constexpr std::array kAllActorsErrc = {
-    ActorsErrc::kTenantSuspended,
-    ActorsErrc::kVaultUnavailable,
-    ActorsErrc::kInvalidSecret,
-    ActorsErrc::kRunning,
-    ActorsErrc::kPartitionNotLed,
+    ActorsErrc::kTenantSuspended, ActorsErrc::kVaultUnavailable, ActorsErrc::kInvalidSecret,
+    ActorsErrc::kRunning,         ActorsErrc::kPartitionNotLed,
 };
 
 template <>

@@ -57,7 +57,7 @@ const std::map<std::string, int> kAdded = {
     {"etcd_timeout", 503},
     {"etcd_outcome_unknown", 503},
     {"etcd_no_space", 503},
-    {"log_gap", 503},  // a replica still catching up on a partition's log
+    {"log_gap", 503},            // a replica still catching up on a partition's log
     {"partition_not_led", 503},  // a cluster node asked for a partition another node leads
     // The cluster transport: a peer not reachable now (503) or too slow (504).
     {"peer_connect_failed", 503},
