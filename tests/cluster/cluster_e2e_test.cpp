@@ -14,29 +14,6 @@
 namespace yantra::cluster_test {
 namespace {
 
-json echo_delay_flow(const std::string& id, int delay_ms) {
-  return {{"id", id},
-          {"steps",
-           {{{"id", "a"},
-             {"type", "action"},
-             {"config",
-              {{"tool_id", "core"},
-               {"action", "echo"},
-               {"parameters", {{"n", {{"$ref", "input.n"}}}}}}},
-             {"on_success", "d"}},
-            {{"id", "d"},
-             {"type", "delay"},
-             {"config", {{"duration_ms", delay_ms}}},
-             {"on_success", "b"}},
-            {{"id", "b"},
-             {"type", "action"},
-             {"config",
-              {{"tool_id", "core"},
-               {"action", "echo"},
-               {"parameters", {{"m", {{"$expr", "a.n * 2"}}}}}}}}}},
-          {"output", {{"m", {{"$ref", "b.m"}}}}}};
-}
-
 json signal_flow() {
   return {{"id", "waits"},
           {"steps",
@@ -51,34 +28,6 @@ json signal_flow() {
                {"action", "echo"},
                {"parameters", {{"got", {{"$ref", "w.v"}}}}}}}}}},
           {"output", {{"got", {{"$ref", "b.got"}}}}}};
-}
-
-// POST run through `api` until accepted (leaders may still be settling).
-std::string run_retrying(Api& api, const std::string& flow, const json& input,
-                         e2e::Headers headers = {}) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  Reply r;
-  while (std::chrono::steady_clock::now() < deadline) {
-    r = api.post("/api/v1/flows/" + flow + "/run", json{{"input", input}}, headers);
-    if (r.status == 202 || r.status == 200) return r.doc().value("execution_id", "");
-    std::this_thread::sleep_for(50ms);
-  }
-  ADD_FAILURE() << "run of " << flow << " never accepted: " << r.describe();
-  return "";
-}
-
-// Every step of an execution completed at most once (no recorded step ran
-// twice), from its event history as `api` serves it.
-void expect_no_step_twice(Api& api, const std::string& id) {
-  Reply r = api.get("/api/v1/executions/" + id + "/events");
-  ASSERT_EQ(r.status, 200) << r.describe();
-  std::map<std::string, int> completed;
-  for (const auto& e : r.doc().value("events", json::array())) {
-    if (e.value("type", "") == "step_completed") {
-      ++completed[e["data"].value("path", e.dump())];
-    }
-  }
-  for (const auto& [path, n] : completed) EXPECT_EQ(n, 1) << id << " step " << path;
 }
 
 TEST(ClusterE2E, EveryNodeServesTheWholeApi) {

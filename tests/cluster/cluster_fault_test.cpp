@@ -41,69 +41,6 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// a: echo n; a durable delay; b: echo m = 2n. Output {"m": 2n}.
-json echo_delay_flow(const std::string& id, int delay_ms) {
-  return {{"id", id},
-          {"steps",
-           {{{"id", "a"},
-             {"type", "action"},
-             {"config",
-              {{"tool_id", "core"},
-               {"action", "echo"},
-               {"parameters", {{"n", {{"$ref", "input.n"}}}}}}},
-             {"on_success", "d"}},
-            {{"id", "d"},
-             {"type", "delay"},
-             {"config", {{"duration_ms", delay_ms}}},
-             {"on_success", "b"}},
-            {{"id", "b"},
-             {"type", "action"},
-             {"config",
-              {{"tool_id", "core"},
-               {"action", "echo"},
-               {"parameters", {{"m", {{"$expr", "a.n * 2"}}}}}}}}}},
-          {"output", {{"m", {{"$ref", "b.m"}}}}}};
-}
-
-bool accepted(const Reply& r) {
-  return r.status == 202 || r.status == 200;
-}
-
-// POST run through `api` until accepted (leaders may be settling after a
-// fault; 503 is the retriable answer), at most `timeout`.
-std::string run_retrying(Api& api, const std::string& flow, const json& input,
-                         e2e::Headers headers = {}, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = Clock::now() + timeout;
-  Reply r;
-  while (Clock::now() < deadline) {
-    r = api.post("/api/v1/flows/" + flow + "/run", json{{"input", input}}, headers);
-    if (accepted(r)) return r.doc().value("execution_id", "");
-    std::this_thread::sleep_for(50ms);
-  }
-  ADD_FAILURE() << "run of " << flow << " never accepted: " << r.describe();
-  return "";
-}
-
-// The execution's events as `api` serves them (null when unreadable).
-json events_of(Api& api, const std::string& id) {
-  Reply r = api.get("/api/v1/executions/" + id + "/events");
-  return r.status == 200 ? r.doc().value("events", json::array()) : json();
-}
-
-// Every step of an execution completed at most once (no recorded step ran
-// twice), from its event history as `api` serves it.
-void expect_no_step_twice(Api& api, const std::string& id) {
-  json events = events_of(api, id);
-  ASSERT_TRUE(events.is_array()) << id << ": events unreadable";
-  std::map<std::string, int> completed;
-  for (const auto& e : events) {
-    if (e.value("type", "") == "step_completed") {
-      ++completed[e["data"].value("path", e.dump())];
-    }
-  }
-  for (const auto& [path, n] : completed) EXPECT_EQ(n, 1) << id << " step " << path;
-}
-
 // Each of `expected` (id -> n) completed with output m = 2n, read through
 // `api` (one deadline for all).
 void expect_all_completed(Api& api, const std::map<std::string, int>& expected,
