@@ -1,6 +1,7 @@
 // LogServer (cluster/log_server.hpp): LogRequest -> SegmentStore -> LogReply.
 #include "cluster/log_server.hpp"
 
+#include <functional>
 #include <span>
 #include <utility>
 
@@ -22,6 +23,7 @@ uint32_t partition_of(const v1::LogRequest& r) {
     case v1::LogRequest::kRead: return r.read().partition();
     case v1::LogRequest::kTruncate: return r.truncate().partition();
     case v1::LogRequest::kInfo: return r.info().partition();
+    case v1::LogRequest::kGroup:  // served on the sender's stripe (handle())
     case v1::LogRequest::OP_NOT_SET: break;
   }
   return 0;
@@ -96,13 +98,20 @@ LogServer::~LogServer() {
   for (auto& w : workers_) w->thread.join();
 }
 
-void LogServer::handle(const std::string& /*from_node*/, std::string payload, Reply reply) {
+void LogServer::handle(const std::string& from_node, std::string payload, Reply reply) {
   // Parsed here, once: the partition picks the worker.
   auto request = std::make_unique<v1::LogRequest>();
   if (!request->ParseFromString(payload) || request->op_case() == v1::LogRequest::OP_NOT_SET) {
     request.reset();
   }
-  Worker& w = *workers_[request ? partition_of(*request) % workers_.size() : 0];
+  // A group holds many partitions: it goes to the stripe of the node that
+  // sent it, so the groups of one sender stay in order (it sends the next
+  // only after this one's reply anyway).
+  const size_t stripe = !request ? 0
+                        : request->op_case() == v1::LogRequest::kGroup
+                            ? std::hash<std::string>{}(from_node)
+                            : partition_of(*request);
+  Worker& w = *workers_[stripe % workers_.size()];
   {
     std::lock_guard lock(w.mu);
     if (!w.stopping) {
@@ -133,6 +142,74 @@ void LogServer::run(Worker& w) {
   }
 }
 
+void LogServer::finish_append(const v1::LogAppend& a, const Result<storage::SegmentInfo>& after,
+                              v1::LogReply& out) {
+  put(out, after);
+  // The writer's commit point is the truth whatever our copy holds: a
+  // notice to a replica that holds nothing of the segment yet (no batch
+  // since the new leader opened it) still lets it apply what is committed
+  // in earlier segments.
+  const bool heard = after.ok() || (a.batches_size() == 0 && after.status().is(Errc::kNotFound));
+  if (heard && options_.on_committed && a.committed_lsn() > 0) {
+    options_.on_committed(a.partition(), a.segment(), a.committed_lsn());
+  }
+}
+
+// The appends carrying batches go to the store together (one WriteBatch,
+// one sync); everything else in the group is served alone, in order.
+Result<std::string> LogServer::serve_group(const v1::LogGroup& group) {
+  const int n = group.requests_size();
+  std::vector<v1::LogRequest> requests(static_cast<size_t>(n));
+  std::vector<v1::LogReply> replies(static_cast<size_t>(n));
+  std::vector<std::vector<std::string>> batches;  // of the group's appends
+  std::vector<storage::SegmentStore::GroupAppend> appends;
+  std::vector<size_t> append_at;  // request index of appends[k]
+  batches.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    v1::LogRequest& r = requests[static_cast<size_t>(i)];
+    const std::string& bytes = group.requests(i);
+    if (!r.ParseFromString(bytes) || r.op_case() == v1::LogRequest::OP_NOT_SET ||
+        r.op_case() == v1::LogRequest::kGroup) {
+      put_error(replies[static_cast<size_t>(i)],
+                Status(Errc::kInvalidArgument,
+                       "log server: request " + std::to_string(i) +
+                           " of a group is not a LogRequest (or is a group itself)"));
+      r.clear_op();
+      continue;
+    }
+    if (r.op_case() != v1::LogRequest::kAppend || r.append().batches_size() == 0) continue;
+    auto* a = r.mutable_append();
+    batches.emplace_back(std::make_move_iterator(a->mutable_batches()->begin()),
+                         std::make_move_iterator(a->mutable_batches()->end()));
+    appends.push_back({a->partition(), a->segment(), a->first_lsn(),
+                       std::span<const std::string>(batches.back()), a->writer_epoch()});
+    append_at.push_back(static_cast<size_t>(i));
+  }
+  // `batches` no longer grows: the spans into it stay valid.
+  auto written = segments_.append_group(appends);
+  for (size_t k = 0; k < appends.size(); ++k) {
+    const size_t i = append_at[k];
+    // The moved-out batches still count for finish_append's notice test.
+    finish_append(requests[i].append(), written[k], replies[i]);
+  }
+  std::vector<bool> done(static_cast<size_t>(n), false);
+  for (size_t i : append_at) done[i] = true;
+  v1::LogReply out;
+  for (int i = 0; i < n; ++i) {
+    const size_t at = static_cast<size_t>(i);
+    if (!done[at] && requests[at].op_case() != v1::LogRequest::OP_NOT_SET) {
+      auto one = serve(&requests[at]);
+      if (!one.ok()) {
+        put_error(replies[at], one.status());
+      } else {
+        replies[at].ParseFromString(one.value());
+      }
+    }
+    out.add_replies(replies[at].SerializeAsString());
+  }
+  return out.SerializeAsString();
+}
+
 Result<std::string> LogServer::serve(std::string_view payload) {
   v1::LogRequest req;
   const bool parsed = req.ParseFromArray(payload.data(), static_cast<int>(payload.size())) &&
@@ -157,18 +234,10 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
         after = segments_.append(a.partition(), a.segment(), a.first_lsn(),
                                  std::span<const std::string>(batches), a.writer_epoch());
       }
-      put(out, after);
-      // The writer's commit point is the truth whatever our copy holds: a
-      // notice to a replica that holds nothing of the segment yet (no batch
-      // since the new leader opened it) still lets it apply what is
-      // committed in earlier segments.
-      const bool heard =
-          after.ok() || (a.batches_size() == 0 && after.status().is(Errc::kNotFound));
-      if (heard && options_.on_committed && a.committed_lsn() > 0) {
-        options_.on_committed(a.partition(), a.segment(), a.committed_lsn());
-      }
+      finish_append(a, after, out);
       break;
     }
+    case v1::LogRequest::kGroup: return serve_group(req.group());
     case v1::LogRequest::kSeal: {
       const auto& s = req.seal();
       put(out, segments_.seal(s.partition(), s.segment(), s.sealing_epoch()));

@@ -17,6 +17,13 @@
 // append once the segment is sealed (so an idle deposed writer learns it
 // too), and answers not_found when the segment is not held here.
 //
+// A group (LogGroup: what one node's partition leaders have for this
+// replica at once, cluster/append_pipe.hpp) is served on the sender's
+// stripe: its appends that carry batches go to the store first, in one
+// WriteBatch and one sync (SegmentStore::append_group), each answered as if
+// alone; then its other requests (commit notices; a group from another
+// sender could hold anything but a group) are served in order.
+//
 // Refusals (sealed, gap, wrong epoch, conflict) are answers, not transport
 // errors: the reply carries the code and what the leader needs to act on it
 // (the lsn to resend from, the epoch that sealed the segment). Only a
@@ -46,6 +53,9 @@ struct SegmentInfo;
 }  // namespace yantra::storage
 
 namespace yantra::v1 {
+class LogAppend;
+class LogGroup;
+class LogReply;
 class LogRequest;
 }  // namespace yantra::v1
 
@@ -94,6 +104,11 @@ class LogServer {
   };
   void run(Worker& w);
   Result<std::string> serve(const v1::LogRequest* request);
+  Result<std::string> serve_group(const v1::LogGroup& group);
+  // An append's reply, and the follower's cue when the replica heard the
+  // writer's commit point.
+  void finish_append(const v1::LogAppend& a, const Result<storage::SegmentInfo>& after,
+                     v1::LogReply& out);
   Result<storage::SegmentInfo> notice(uint32_t partition, uint64_t segment, uint64_t writer_epoch);
 
   storage::SegmentStore& segments_;

@@ -19,6 +19,7 @@
 #include "base/errc.hpp"
 #include "base/metrics.hpp"
 #include "base/time.hpp"
+#include "cluster/append_pipe.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/etcd_client.hpp"
 #include "cluster/follower.hpp"
@@ -104,6 +105,9 @@ struct ClusterNode::Impl {
 
   std::unique_ptr<Transport> transport;
   std::unique_ptr<LogServer> log_server;
+  // The appends of every partition led here, per replica node
+  // (cluster/append_pipe.hpp); other log requests go straight to log_rpc.
+  std::unique_ptr<AppendPipes> pipes;
   std::unique_ptr<FollowerApplier> follower;
   // Guards `follower` against the destructor for the callers that outlive
   // the stripes: the log server's workers (on_committed) and partitions().
@@ -330,7 +334,7 @@ struct ClusterNode::Impl {
         ReplicatedPartitionLog::create(*store, lo,
                                        [this](const std::string& node, std::string payload,
                                               std::function<void(Result<std::string>)> done) {
-                                         log_rpc(node, std::move(payload), std::move(done));
+                                         pipes->send(node, std::move(payload), std::move(done));
                                        });
     if (!log.ok()) {
       spdlog::error("partition {}: {}", partition, log.status().to_string());
@@ -508,6 +512,7 @@ ClusterNode::~ClusterNode() {
       follower = std::move(m.follower);
     }
   }
+  m.pipes.reset();      // the logs that used them are gone
   m.transport.reset();  // no more log requests arrive
   m.log_server.reset();
   m.lease.reset();
@@ -593,6 +598,10 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     if (m.follower) m.follower->on_committed(p, segment, committed);
   };
   m.log_server = std::make_unique<LogServer>(m.store->segments(), lso);
+  m.pipes = std::make_unique<AppendPipes>(
+      [&m](const std::string& node, std::string payload, AppendPipes::Done done) {
+        m.log_rpc(node, std::move(payload), std::move(done));
+      });
   m.transport->handle("log", [&m](const std::string& from, std::string payload, Reply reply) {
     m.log_server->handle(from, std::move(payload), std::move(reply));
   });

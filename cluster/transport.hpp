@@ -87,7 +87,8 @@ namespace yantra::cluster {
 // The hello's protocol version. Raise it when messages between nodes change
 // in a way an older node cannot handle; nodes of different versions refuse
 // each other (kIncompatibleVersion) until a rule here accepts both.
-constexpr uint32_t kProtocolVersion = 1;
+// 2: log requests may come as a LogGroup (cluster/append_pipe.hpp).
+constexpr uint32_t kProtocolVersion = 2;
 
 struct TransportOptions {
   std::string node_id;     // this node, as peers expect it in connect()

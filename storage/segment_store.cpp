@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <optional>
 
 #include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
@@ -198,6 +199,71 @@ Result<SegmentInfo> SegmentStore::write_batches(Mode mode, uint32_t partition, u
                                                 uint64_t first_lsn,
                                                 std::span<const std::string> batches,
                                                 uint64_t epoch) {
+  std::lock_guard lock(mutex_of(partition));
+  rocksdb::WriteBatch batch;
+  internal::BatchCheck check;
+  bool adds = false;
+  auto after =
+      prepare_locked(mode, partition, segment, first_lsn, batches, epoch, batch, check, adds);
+  if (!after.ok() || !adds) return after;
+  if (Status st = check.status(); !st.is_ok()) return st;
+  if (Status st = db_.write(batch, db_.sync_writes()); !st.is_ok()) return st;
+  return after;
+}
+
+std::vector<Result<SegmentInfo>> SegmentStore::append_group(std::span<const GroupAppend> appends) {
+  std::vector<Result<SegmentInfo>> out;
+  out.reserve(appends.size());
+  // Every stripe the group touches, locked in ascending order (a single
+  // append locks one stripe, so no cycle is possible).
+  std::vector<size_t> stripes;
+  for (const auto& a : appends) stripes.push_back(a.partition % mutexes_.size());
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(stripes.size());
+  for (size_t s : stripes) locks.emplace_back(mutexes_[s]);
+
+  rocksdb::WriteBatch batch;
+  std::optional<internal::BatchCheck> check(std::in_place);
+  std::vector<size_t> pending;                         // appends whose rows are in `batch`
+  std::vector<std::pair<uint32_t, uint64_t>> written;  // their (partition, segment)
+  auto write = [&] {
+    if (pending.empty()) return;
+    Status st = check->status();
+    if (st.is_ok()) st = db_.write(batch, db_.sync_writes());
+    if (!st.is_ok()) {
+      for (size_t i : pending) out[i] = st;
+    }
+    batch.Clear();
+    check.emplace();
+    pending.clear();
+    written.clear();
+  };
+  for (size_t i = 0; i < appends.size(); ++i) {
+    const GroupAppend& a = appends[i];
+    // A second append of a segment must see the first one's rows: write
+    // what is pending first (its checks read the metadata row from disk).
+    const std::pair<uint32_t, uint64_t> id{a.partition, a.segment};
+    if (std::find(written.begin(), written.end(), id) != written.end()) write();
+    bool adds = false;
+    out.push_back(prepare_locked(Mode::kAppend, a.partition, a.segment, a.first_lsn, a.batches,
+                                 a.writer_epoch, batch, *check, adds));
+    if (out.back().ok() && adds) {
+      pending.push_back(i);
+      written.push_back(id);
+    }
+  }
+  write();
+  return out;
+}
+
+Result<SegmentInfo> SegmentStore::prepare_locked(Mode mode, uint32_t partition, uint64_t segment,
+                                                 uint64_t first_lsn,
+                                                 std::span<const std::string> batches,
+                                                 uint64_t epoch, rocksdb::WriteBatch& batch,
+                                                 internal::BatchCheck& check, bool& adds) {
+  adds = false;
   if (Status st = check_ids(partition, segment); !st.is_ok()) return st;
   if (first_lsn == 0) return invalid("lsns start at 1");
   if (batches.empty()) return invalid("no batch to append");
@@ -212,7 +278,6 @@ Result<SegmentInfo> SegmentStore::write_batches(Mode mode, uint32_t partition, u
                       ": only the epoch that opened a segment writes it");
   }
 
-  std::lock_guard lock(mutex_of(partition));
   if (db_.store->read_only()) return db_.store->read_only_error();
   auto loaded = load(partition, segment);
   if (!loaded.ok()) return loaded.status();
@@ -309,8 +374,6 @@ Result<SegmentInfo> SegmentStore::write_batches(Mode mode, uint32_t partition, u
   }
   if (new_from > last_new) return info;  // all held already: a retry
 
-  rocksdb::WriteBatch batch;
-  internal::BatchCheck check;
   std::string key;
   uint64_t bytes = 0;
   for (uint64_t lsn = new_from; lsn <= last_new; ++lsn) {
@@ -324,8 +387,7 @@ Result<SegmentInfo> SegmentStore::write_batches(Mode mode, uint32_t partition, u
   if (after.empty()) after.first_lsn = first_lsn;
   after.last_lsn = last_new;
   put_meta(batch, check, db_.segments, after);
-  if (Status st = check.status(); !st.is_ok()) return st;
-  if (Status st = db_.write(batch, db_.sync_writes()); !st.is_ok()) return st;
+  adds = true;
   return after;
 }
 

@@ -63,6 +63,14 @@
 #include "base/result.hpp"
 #include "storage/store.hpp"
 
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace yantra::storage::internal {
+class BatchCheck;
+}  // namespace yantra::storage::internal
+
 namespace yantra::storage {
 
 // One segment of a partition as this replica holds it.
@@ -113,6 +121,20 @@ class SegmentStore {
   // held with the same bytes is accepted again; all or nothing otherwise.
   Result<SegmentInfo> append(uint32_t partition, uint64_t segment, uint64_t first_lsn,
                              std::span<const std::string> batches, uint64_t writer_epoch);
+
+  // Appends of several partitions (a replica's share of what one node's
+  // partition leaders send it at once) in one WriteBatch and one sync. Each
+  // is checked and answered exactly as append() would answer it alone: one
+  // refused holds none of the others back. A failed write fails every
+  // append it carried. Two appends of one segment are written in order.
+  struct GroupAppend {
+    uint32_t partition = 0;
+    uint64_t segment = 0;
+    uint64_t first_lsn = 0;
+    std::span<const std::string> batches;
+    uint64_t writer_epoch = 0;
+  };
+  std::vector<Result<SegmentInfo>> append_group(std::span<const GroupAppend> appends);
 
   // Seals `segment` on behalf of the leader of `sealing_epoch` (>= segment;
   // an older epoch is refused with segment_wrong_epoch) and returns it, once
@@ -172,6 +194,14 @@ class SegmentStore {
   Result<SegmentInfo> write_batches(Mode mode, uint32_t partition, uint64_t segment,
                                     uint64_t first_lsn, std::span<const std::string> batches,
                                     uint64_t epoch);
+  // write_batches() without the write: checks (the caller holds the
+  // partition's mutex) and, when there is something new, adds its rows and
+  // metadata to `batch` (adds = true). Returns the segment as it is after
+  // the write, or as held (nothing to add: a retry), or the refusal.
+  Result<SegmentInfo> prepare_locked(Mode mode, uint32_t partition, uint64_t segment,
+                                     uint64_t first_lsn, std::span<const std::string> batches,
+                                     uint64_t epoch, rocksdb::WriteBatch& batch,
+                                     internal::BatchCheck& check, bool& adds);
   // The metadata row; nullopt when the segment is not held. Callers that
   // change it hold the partition's mutex.
   Result<std::optional<SegmentInfo>> load(uint32_t partition, uint64_t segment) const;

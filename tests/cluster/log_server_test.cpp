@@ -5,6 +5,7 @@
 // which order it writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <future>
@@ -230,6 +231,66 @@ TEST_F(LogServerTest, AppendsOfOnePartitionAreWrittenInArrivalOrder) {
   auto info = store_->segments().info(2, 11);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info.value().last_lsn, static_cast<uint64_t>(kBatches));
+}
+
+// A group (what one node's leaders have for this replica at once): every
+// request answered in order as if alone — appends of several partitions
+// written together, a refusal, a commit notice, a seal, a garbage entry —
+// and the follower hook hears each accepted commit point. The appends are
+// written before the group's other requests are served.
+TEST_F(LogServerTest, AGroupAnswersEveryRequestInOrderAsIfAlone) {
+  ASSERT_EQ(ask(append(4, 3, 1, {"a1"})).value().code(), "");
+  ASSERT_EQ(ask(append(6, 2, 1, {"c1", "c2"})).value().code(), "");
+  heard_.clear();
+  v1::LogRequest a = append(1, 3, 1, {"x1", "x2"});
+  a.mutable_append()->set_committed_lsn(1);
+  v1::LogRequest b = append(4, 3, 2, {"a2"});
+  b.mutable_append()->set_committed_lsn(2);
+  v1::LogRequest gap = append(6, 2, 9, {"c9"});
+  v1::LogRequest notice = append(6, 2, 3, {});
+  notice.mutable_append()->set_committed_lsn(2);
+  v1::LogRequest group;
+  for (const auto* r : {&a, &b, &gap, &notice}) {
+    group.mutable_group()->add_requests(r->SerializeAsString());
+  }
+  group.mutable_group()->add_requests("\xff\xff not a request");
+  group.mutable_group()->add_requests(seal(4, 3, 5).SerializeAsString());
+  auto r = ask(group);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r.value().replies_size(), 6);
+  std::vector<v1::LogReply> replies(6);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(replies[i].ParseFromString(r.value().replies(i)));
+  EXPECT_EQ(replies[0].code(), "");
+  EXPECT_EQ(replies[0].last_lsn(), 2u);
+  EXPECT_EQ(replies[1].code(), "");
+  EXPECT_EQ(replies[1].last_lsn(), 2u);
+  EXPECT_EQ(replies[2].code(), "segment_gap");
+  EXPECT_EQ(replies[2].expected_lsn(), 3u);
+  EXPECT_EQ(replies[3].code(), "");  // the notice
+  EXPECT_EQ(replies[3].last_lsn(), 2u);
+  EXPECT_EQ(replies[4].code(), "invalid_argument");
+  // The seal came after the append in the group, so it holds lsn 2.
+  EXPECT_EQ(replies[5].code(), "");
+  EXPECT_TRUE(replies[5].sealed());
+  EXPECT_EQ(replies[5].last_lsn(), 2u);
+  EXPECT_EQ(store_->segments().info(1, 3)->last_lsn, 2u);
+  EXPECT_EQ(store_->segments().info(6, 2)->last_lsn, 2u);
+  auto h = heard();
+  std::sort(h.begin(), h.end());
+  EXPECT_EQ(h, (std::vector<std::array<uint64_t, 3>>{{1, 3, 1}, {4, 3, 2}, {6, 2, 2}}));
+  // A group inside a group is refused for that entry only.
+  v1::LogRequest outer;
+  outer.mutable_group()->add_requests(group.SerializeAsString());
+  outer.mutable_group()->add_requests(append(1, 3, 3, {"x3"}).SerializeAsString());
+  r = ask(outer);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r.value().replies_size(), 2);
+  v1::LogReply inner, third;
+  ASSERT_TRUE(inner.ParseFromString(r.value().replies(0)));
+  ASSERT_TRUE(third.ParseFromString(r.value().replies(1)));
+  EXPECT_EQ(inner.code(), "invalid_argument");
+  EXPECT_EQ(third.code(), "");
+  EXPECT_EQ(third.last_lsn(), 3u);
 }
 
 TEST_F(LogServerTest, GarbageIsRefusedAndAStoppingServerAnswersEveryRequest) {

@@ -96,7 +96,7 @@ class SegmentStoreTest : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
     static uint32_t next = 0;
     p_ = next;
-    next += 2;
+    next += 4;
   }
   static void reopen() {
     delete store_;
@@ -115,7 +115,7 @@ class SegmentStoreTest : public ::testing::Test {
 
   static inline ScopedDir* dir_ = nullptr;
   static inline Store* store_ = nullptr;
-  uint32_t p_ = 0;  // this test's partitions: p_ and p_ + 1
+  uint32_t p_ = 0;  // this test's partitions: p_ .. p_ + 3
 };
 
 TEST_F(SegmentStoreTest, FirstAppendCreatesTheSegmentAtItsLsnAndReadReturnsBatchesInOrder) {
@@ -226,6 +226,56 @@ TEST_F(SegmentStoreTest, ASealAnswersTheLastLsnAndRefusesEveryLaterAppend) {
   EXPECT_EQ(*twice, *sealed);
   EXPECT_EQ(seg().info(p_, 4)->last_lsn, 5u);
   EXPECT_EQ(raw_rows(*store_, batch_prefix(p_, 4)), 5u);
+}
+
+// A replica's share of several leaders' appends in one write: each append
+// is answered exactly as alone (accepted, sealed, gap, a held retry), a
+// refused one holds no other back, and two appends of one segment in a
+// group are written in order.
+TEST_F(SegmentStoreTest, AGroupAnswersEachAppendAsAloneAndWritesTheAcceptedOnes) {
+  fill(p_, 5, 1, 3);
+  fill(p_ + 2, 4, 1, 2);
+  ASSERT_TRUE(seg().seal(p_ + 2, 4, 6).ok());
+  fill(p_ + 3, 2, 1, 1);
+  const auto next = group(p_, 5, 4, 2);       // 4, 5: new
+  const auto fresh = group(p_ + 1, 7, 1, 1);  // a segment not held yet
+  const auto late = group(p_ + 2, 4, 3, 1);   // after the seal
+  const auto gap = group(p_ + 3, 2, 4, 1);    // holds 1 only
+  const auto overlap = group(p_, 5, 5, 2);    // 5 (held by the first) and 6
+  const std::vector<SegmentStore::GroupAppend> appends = {
+      {p_, 5, 4, next, 5},    {p_ + 1, 7, 1, fresh, 7}, {p_ + 2, 4, 3, late, 4},
+      {p_ + 3, 2, 4, gap, 2}, {p_, 5, 5, overlap, 5},   {p_ + 1, 7, 1, fresh, 8},
+  };
+  auto out = seg().append_group(appends);
+  ASSERT_EQ(out.size(), appends.size());
+  ASSERT_TRUE(out[0].ok()) << out[0].status().to_string();
+  EXPECT_EQ(out[0]->last_lsn, 5u);
+  ASSERT_TRUE(out[1].ok()) << out[1].status().to_string();
+  EXPECT_EQ(out[1]->first_lsn, 1u);
+  EXPECT_EQ(out[1]->last_lsn, 1u);
+  EXPECT_TRUE(out[2].status().is(StorageErrc::kSegmentSealed)) << out[2].status().to_string();
+  EXPECT_EQ(SegmentStore::sealing_epoch(out[2].status()), 6u);
+  EXPECT_TRUE(out[3].status().is(StorageErrc::kSegmentGap)) << out[3].status().to_string();
+  EXPECT_EQ(SegmentStore::expected_lsn(out[3].status()), 2u);
+  ASSERT_TRUE(out[4].ok()) << out[4].status().to_string();
+  EXPECT_EQ(out[4]->last_lsn, 6u);
+  EXPECT_TRUE(out[5].status().is(StorageErrc::kSegmentWrongEpoch)) << out[5].status().to_string();
+  // On disk: exactly what was accepted.
+  auto held = seg().read(p_, 5, 1, UINT64_MAX, SIZE_MAX);
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(lsns(*held), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(held->at(5).bytes, batch(p_, 5, 6));
+  EXPECT_EQ(seg().info(p_ + 1, 7)->last_lsn, 1u);
+  EXPECT_EQ(raw_rows(*store_, batch_prefix(p_ + 2, 4)), 2u);
+  EXPECT_EQ(seg().info(p_ + 3, 2)->last_lsn, 1u);
+  // Re-sending the whole group (a leader that lost the reply) changes
+  // nothing and answers the accepted ones as held.
+  auto again = seg().append_group(appends);
+  ASSERT_TRUE(again[0].ok());
+  EXPECT_EQ(again[0]->last_lsn, 6u);
+  EXPECT_TRUE(again[2].status().is(StorageErrc::kSegmentSealed));
+  EXPECT_EQ(raw_rows(*store_, batch_prefix(p_, 5)), 6u);
+  EXPECT_TRUE(seg().append_group({}).empty());
 }
 
 TEST_F(SegmentStoreTest, SealingAnUnknownSegmentRefusesItsLateFirstAppend) {
