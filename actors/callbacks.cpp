@@ -61,9 +61,9 @@ Metrics& callback_metrics() {
       metrics::global().counter("yantra_callbacks_dropped_total",
                                 "Callbacks given up after retrying for their maximum age"),
       metrics::global().histogram(
-          "yantra_callback_delay_ms", "From an event to the accepted delivery of its callback",
-          {1,    2,    5,     10,    25,    50,     100,    250,     500,      1000,
-           2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000, 21600000, 86400000})};
+          "yantra_callback_delay_seconds", "From an event to the accepted delivery of its callback",
+          {0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,   1,
+           2.5,   5,     10,    30,   60,    300,  900, 3600, 21600, 86400})};
   return m;
 }
 
@@ -264,7 +264,7 @@ int64_t CallbackDispatcher::record(const v1::OutboxEntry& entry, const std::stri
   const int64_t now = now_ms();
   if (error.empty()) {
     m.delivered.inc();
-    m.delay.observe(static_cast<double>(std::max<int64_t>(0, now - entry.event_ms())));
+    m.delay.observe(static_cast<double>(std::max<int64_t>(0, now - entry.event_ms())) / 1000.0);
     Status s = store_.outbox().remove(entry);
     if (!s.is_ok()) spdlog::error("callbacks: removing {}: {}", entry.id(), s.to_string());
     return INT64_MAX;

@@ -221,14 +221,13 @@ void record_tool_call(const std::string& tool, bool ok,
     Series series{
         &reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "ok"}}),
         &reg.counter("yantra_tool_calls_total", help, {{"tool", tool}, {"outcome", "error"}}),
-        &reg.histogram("yantra_step_duration_ms", "Tool call latency of action steps",
-                       metrics::latency_ms_buckets(), {{"tool", tool}})};
+        &reg.histogram("yantra_step_duration_seconds", "Tool call latency of action steps",
+                       metrics::latency_seconds_buckets(), {{"tool", tool}})};
     it = cache.emplace(tool, series).first;
   }
   (ok ? it->second.ok : it->second.error)->inc();
   it->second.latency->observe(
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-          .count());
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 // One audit record per tool call, written off the actor's path (the audit
@@ -366,9 +365,9 @@ void finish(Self* self) {
   }
   finished_total->inc();
   static metrics::Histogram& duration = metrics::global().histogram(
-      "yantra_execution_duration_ms", "Execution duration from start to end",
-      metrics::latency_ms_buckets());
-  duration.observe(static_cast<double>(s.st.ended_ms - s.st.created_ms));
+      "yantra_execution_duration_seconds", "Execution duration from start to end",
+      metrics::latency_seconds_buckets());
+  duration.observe(static_cast<double>(s.st.ended_ms - s.st.created_ms) / 1000.0);
   self->quit();
 }
 

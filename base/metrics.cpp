@@ -3,8 +3,10 @@
 // then _sum and _count. Families render in name order so output is stable.
 #include "base/metrics.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <system_error>
 
 namespace yantra::metrics {
 namespace {
@@ -32,11 +34,14 @@ std::string render_labels(const Labels& labels) {
   return out + "}";
 }
 
+// The shortest text that reads back as the same double (0.1, not
+// 0.10000000000000001): what scrapers and people see in le="..." and _sum.
 std::string number(double v) {
-  if (std::isinf(v)) return "+Inf";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc()) return "NaN";
+  return std::string(buf, end);
 }
 
 // Inserts an extra label into a rendered label set ("{a="b"}" + le).
@@ -125,7 +130,23 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
   return *slot;
 }
 
+uint64_t Registry::add_collector(std::function<void()> collect) {
+  std::lock_guard<std::mutex> lock(collectors_mu_);
+  const uint64_t id = ++next_collector_;
+  collectors_.emplace(id, std::move(collect));
+  return id;
+}
+
+void Registry::remove_collector(uint64_t id) {
+  std::lock_guard<std::mutex> lock(collectors_mu_);
+  collectors_.erase(id);
+}
+
 std::string Registry::render() const {
+  {
+    std::lock_guard<std::mutex> collecting(collectors_mu_);
+    for (const auto& [id, collect] : collectors_) collect();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {

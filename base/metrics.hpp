@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,14 @@ class Registry {
                        const std::vector<double>& bounds, const Labels& labels = {});
   std::string render() const;
 
+  // A function run at the start of every render(), for gauges whose value
+  // lives elsewhere (a cluster node's view of its partitions) and is read
+  // at scrape time rather than kept current on a hot path. It may call
+  // counter()/gauge()/histogram(). remove_collector() returns once the
+  // collector is not running and will not run again.
+  uint64_t add_collector(std::function<void()> collect);
+  void remove_collector(uint64_t id);
+
  private:
   struct Family {
     std::string help;
@@ -81,6 +90,9 @@ class Registry {
   };
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
+  mutable std::mutex collectors_mu_;  // held while collectors run; never inside mu_
+  std::map<uint64_t, std::function<void()>> collectors_;
+  uint64_t next_collector_ = 0;
 };
 
 // The process-wide registry the engine and the API report into.

@@ -25,6 +25,7 @@
 #include "base/time.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/node.hpp"
+#include "cluster/node_metrics.hpp"
 #include "cluster/resources.hpp"
 #include "cluster/transport.hpp"
 #include "config/node_config.hpp"
@@ -114,6 +115,7 @@ struct ClusterSide::Impl {
   std::unique_ptr<cluster::ResourceMirror> mirror;
   std::unique_ptr<TransportForwarding> forwarding;
   std::unique_ptr<NodeView> view;
+  std::unique_ptr<cluster::NodeMetrics> metrics;  // after start(), before the node goes
   std::atomic<api::ApiApp*> app{nullptr};
 };
 
@@ -225,7 +227,7 @@ Result<std::string> ClusterSide::bootstrap(Engine& engine, const std::string& da
 
 Status ClusterSide::start(Engine& engine) {
   Impl* impl = impl_.get();
-  return impl->node->start(engine, [impl](cluster::Transport& transport) {
+  Status started = impl->node->start(engine, [impl](cluster::Transport& transport) {
     // Requests forwarded by other nodes run through this node's API.
     transport.handle("api", [impl](const std::string&, std::string payload, cluster::Reply reply) {
       api::ApiApp* app = impl->app.load();
@@ -237,9 +239,12 @@ Status ClusterSide::start(Engine& engine) {
                             [reply](std::string response) { reply(std::move(response)); });
     });
   });
+  if (started.is_ok()) impl->metrics = std::make_unique<cluster::NodeMetrics>(*impl->node);
+  return started;
 }
 
 void ClusterSide::stop() {
+  impl_->metrics.reset();
   impl_->node.reset();
 }
 

@@ -138,11 +138,11 @@ void LogWriter::run() {
                                                .count());
           static metrics::Histogram& batch_events = metrics::global().histogram(
               "yantra_log_writer_batch_events", "Events per group commit", metrics::size_buckets());
-          static metrics::Histogram& sync_ms = metrics::global().histogram(
-              "yantra_log_writer_sync_ms", "Duration of one group commit (write + sync)",
-              metrics::latency_ms_buckets());
+          static metrics::Histogram& sync_seconds = metrics::global().histogram(
+              "yantra_log_writer_sync_seconds", "Duration of one group commit (write + sync)",
+              metrics::latency_seconds_buckets());
           batch_events.observe(static_cast<double>(event_count));
-          sync_ms.observe(static_cast<double>(write_ns) / 1e6);
+          sync_seconds.observe(static_cast<double>(write_ns) / 1e9);
         }
         if (!put_status.ok()) {
           // This batch is answered like every later one: "store_read_only"

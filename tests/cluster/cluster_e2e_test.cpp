@@ -4,9 +4,11 @@
 // acknowledged execution and runs no recorded step twice.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/cluster/cluster_harness.hpp"
@@ -106,6 +108,41 @@ TEST(ClusterE2E, OperatorsSeeNodesPartitionsAndLeaders) {
   auto refused = e2e::run_process(
       {YANTRA_BIN, "cluster", "status", "--url", cluster.node(0).url(), "--key", "wrong"});
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+
+  // The same view in /metrics (read at scrape time): every partition led by
+  // exactly one node, each node counting three live nodes. Polled, since a
+  // leadership may be moving between two scrapes.
+  auto led_once = [&](std::string* why) {
+    std::map<int, int> led_by_partition;
+    for (int i = 0; i < 3; ++i) {
+      auto m = cluster.api(i).get("/metrics");
+      if (m.status != 200) return *why = "GET /metrics: " + std::to_string(m.status), false;
+      if (m.body.find("\nyantra_cluster_nodes_live 3\n") == std::string::npos ||
+          m.body.find("\nyantra_cluster_partition_apply_lag_batches{partition=\"0\"} ") ==
+              std::string::npos) {
+        return *why = "node " + std::to_string(i) + ": " + m.body, false;
+      }
+      for (int p = 0; p < 8; ++p) {
+        const std::string led =
+            "\nyantra_cluster_partition_led{partition=\"" + std::to_string(p) + "\"} ";
+        const size_t at = m.body.find(led);
+        if (at == std::string::npos) return *why = led + "missing: " + m.body, false;
+        led_by_partition[p] += m.body[at + led.size()] - '0';
+      }
+    }
+    for (const auto& [p, n] : led_by_partition) {
+      if (n != 1)
+        return *why = "partition " + std::to_string(p) + " led " + std::to_string(n) + "x", false;
+    }
+    return true;
+  };
+  std::string why;
+  bool ok = false;
+  for (auto until = std::chrono::steady_clock::now() + 15s;
+       !(ok = led_once(&why)) && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(ok) << why;
 }
 
 TEST(ClusterE2E, KillingALeaderUnderLoadLosesNoAcknowledgedExecution) {

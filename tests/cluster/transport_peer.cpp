@@ -15,7 +15,7 @@
 // files instead of issuing credentials from the key.
 // (One transport per process: see cluster/transport.hpp.)
 // Usage: transport_peer --secret-file F --node-id ID --cluster C --dir D
-//                       [--port P] [--version V] [--operator-tls DIR]
+//                       [--port P] [--version V (default: this build's)] [--operator-tls DIR]
 //                       [--connect PORT --expect ID]
 #include <unistd.h>
 
@@ -33,7 +33,8 @@ using namespace yantra;
 using namespace yantra::cluster;
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {{"--port", "0"}, {"--version", "1"}};
+  std::map<std::string, std::string> args = {{"--port", "0"},
+                                             {"--version", std::to_string(kProtocolVersion)}};
   for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
   auto secret = read_cluster_secret(args["--secret-file"]);
   if (!secret) {

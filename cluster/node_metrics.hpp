@@ -1,0 +1,43 @@
+// NodeMetrics: a cluster node's view of its partitions and peers as
+// Prometheus gauges, read at scrape time (a collector of the global metrics
+// registry) rather than kept current on the data path:
+//
+//   yantra_cluster_partition_led{partition}          1 when led here, else 0
+//   yantra_cluster_partition_epoch{partition}        the epoch this node knows
+//   yantra_cluster_partition_committed_lsn{partition} the commit point it knows
+//   yantra_cluster_partition_applied_lsn{partition}  what its store applied
+//   yantra_cluster_partition_apply_lag_batches{partition}  committed - applied
+//   yantra_cluster_partitions_led                    partitions led here
+//   yantra_cluster_partitions_leaderless             partitions with no leader now
+//   yantra_cluster_nodes_live                        live nodes in etcd's view
+//
+// The counters and histograms of the data path (commit latency, replicated
+// bytes, leadership changes, recoveries, append groups, follower applies)
+// are kept where they happen; docs/cluster.md lists them all.
+//
+// Threads: constructed after ClusterNode::start(), destroyed before the
+// node; the collector runs on the thread that renders /metrics.
+#pragma once
+
+#include <cstdint>
+
+namespace yantra::cluster {
+
+class ClusterNode;
+
+class NodeMetrics {
+ public:
+  explicit NodeMetrics(const ClusterNode& node);
+  ~NodeMetrics();
+  NodeMetrics(const NodeMetrics&) = delete;
+  NodeMetrics& operator=(const NodeMetrics&) = delete;
+
+  // What the collector does, callable directly (tests).
+  void collect() const;
+
+ private:
+  const ClusterNode& node_;
+  uint64_t collector_ = 0;
+};
+
+}  // namespace yantra::cluster
