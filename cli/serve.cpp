@@ -27,6 +27,7 @@
 #include "actors/http_tool.hpp"
 #include "api/app.hpp"
 #include "api/errors.hpp"
+#include "base/host_port.hpp"
 #include "base/storage_errc.hpp"
 #include "cli/cluster_side.hpp"
 #include "cluster/errc.hpp"
@@ -48,23 +49,6 @@ std::map<std::string, std::string> environment() {
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return env;
-}
-
-bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  try {
-    int p = std::stoi(listen.substr(colon + 1));
-    if (p < 0 || p > 65535) return false;
-    port = static_cast<uint16_t>(p);
-  } catch (...) {
-    return false;
-  }
-  return !host.empty();
 }
 
 // A damaged write-ahead log: the node will not start, and restarting it
@@ -181,8 +165,11 @@ int run_serve(const ServeFlags& flags) {
   }
   std::string host;
   uint16_t port = 0;
-  if (!split_listen(config.listen, host, port)) {
-    std::cerr << "yantra: --listen must be HOST:PORT, got '" << config.listen << "'\n";
+  if (auto hp = parse_host_port(config.listen, /*allow_port_zero=*/true); hp.ok()) {
+    host = hp->host;
+    port = hp->port;
+  } else {
+    std::cerr << "yantra: --listen: " << hp.status().message() << "\n";
     return 2;
   }
 

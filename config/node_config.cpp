@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "base/host_port.hpp"
+
 namespace yantra {
 namespace {
 
@@ -163,8 +165,8 @@ Status validate(const NodeConfig& c) {
   if (c.durability != "sync" && c.durability != "async") {
     problems.push_back({"/durability", "must be 'sync' or 'async'"});
   }
-  if (c.listen.find(':') == std::string::npos) {
-    problems.push_back({"/listen", "must be HOST:PORT"});
+  if (auto hp = parse_host_port(c.listen, /*allow_port_zero=*/true); !hp.ok()) {
+    problems.push_back({"/listen", hp.status().message()});
   }
   if (c.http_threads < 1 || c.http_threads > 64) {
     problems.push_back({"/http_threads", "must be between 1 and 64"});
@@ -190,8 +192,15 @@ Status validate(const NodeConfig& c) {
   }
   if (c.clustered()) {
     if (c.node_id.empty()) problems.push_back({"/node_id", "is required with etcd (--node-id)"});
-    if (c.cluster_listen.find(':') == std::string::npos) {
+    if (c.cluster_listen.empty()) {
       problems.push_back({"/cluster_listen", "must be HOST:PORT with etcd (--cluster-listen)"});
+    } else if (auto hp = parse_host_port(c.cluster_listen); !hp.ok()) {
+      problems.push_back({"/cluster_listen", hp.status().message()});
+    }
+    if (!c.advertise_http.empty()) {
+      if (auto hp = parse_host_port(c.advertise_http); !hp.ok()) {
+        problems.push_back({"/advertise_http", hp.status().message()});
+      }
     }
     if (c.cluster_key_file.empty()) {
       problems.push_back({"/cluster_key_file", "is required with etcd (--cluster-key-file)"});

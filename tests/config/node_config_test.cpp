@@ -96,6 +96,14 @@ TEST(NodeConfig, ValidateReportsEveryProblem) {
   EXPECT_EQ(s.details()[0].path, "/partitions");
   EXPECT_EQ(s.details()[1].path, "/durability");
   EXPECT_EQ(s.details()[2].path, "/listen");
+  EXPECT_NE(s.details()[2].message.find("'nowhere' is not HOST:PORT"), std::string::npos)
+      << s.details()[2].message;
+  // A port with trailing junk was accepted before (stoi); now it is not.
+  c = NodeConfig{};
+  c.listen = "127.0.0.1:80abc";
+  EXPECT_FALSE(validate(c).is_ok());
+  c.listen = "[::1]:0";  // any free port
+  EXPECT_TRUE(validate(c).is_ok());
 }
 
 // The per-address HTTP connection limit: default well above ordinary load
@@ -189,10 +197,12 @@ TEST(NodeConfig, ClusterSettingsFromEverySourceAndValidated) {
   NodeConfig bad = f.value();
   bad.etcd_prefix = "nope";
   bad.cluster_listen = "9001";
+  bad.advertise_http = "10.0.0.1:0";  // peers cannot reach port 0
   Status s = validate(bad);
-  ASSERT_EQ(s.details().size(), 2u);
+  ASSERT_EQ(s.details().size(), 3u);
   EXPECT_EQ(s.details()[0].path, "/cluster_listen");
-  EXPECT_EQ(s.details()[1].path, "/etcd_prefix");
+  EXPECT_EQ(s.details()[1].path, "/advertise_http");
+  EXPECT_EQ(s.details()[2].path, "/etcd_prefix");
 
   NodeConfig stray;
   stray.node_id = "n1";  // cluster settings without etcd
