@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -51,6 +52,8 @@ class TestCluster {
     // Each node (and etcd) in a network namespace of its own, joined by a
     // bridge (tests/cluster/netns.hpp), so cut() can cut a node off; root only.
     bool network_namespaces = false;
+    // Called before each start of node i (e.g. extra arguments, a wrapper).
+    std::function<void(size_t, NodeProcess::Options&)> customize_node;
   };
 
   explicit TestCluster(Options options) : options_(options) {}
@@ -141,6 +144,7 @@ class TestCluster {
                   std::to_string(slots_[i].cluster_port),
               "--cluster-key-file",
               key_file_};
+    if (options_.customize_node) options_.customize_node(i, o);
     if (net_ && nodes_[i]) net_->forget_port(nodes_[i]->port());
     nodes_[i] = std::make_unique<NodeProcess>(o);
     const bool started = net_ ? net_->node(i).run([&] { return nodes_[i]->start(error, 60s); })
