@@ -654,6 +654,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     auto pref = m.preferred_of(p, live);
     if (pref && *pref == m.options.node_id) lso2.preferred.insert(p);
   }
+  // A store refusing writes (full disk, write error) would refuse every
+  // write of a partition led here (cluster_disk_full_test).
+  lso2.may_campaign = [&m] { return !m.store->read_only(); };
   LeaderRecord me;
   me.node = self.id;
   me.http = self.http;

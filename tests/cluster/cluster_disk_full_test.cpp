@@ -172,6 +172,7 @@ TEST(ClusterDiskFull, ANodeWithAFullDiskStopsAckingAndTheOthersKeepItsPartitions
   const auto full_until = fill_at + 12s;
   std::map<uint32_t, json> leaders;
   int changes = 0;
+  Clock::time_point handed_over{};
   while (Clock::now() < full_until) {
     disk.fill_to(kFloorMiB * kMiB / 2);
     ASSERT_TRUE(cluster.node(full).running()) << fid << " died with a full disk";
@@ -181,6 +182,9 @@ TEST(ClusterDiskFull, ANodeWithAFullDiskStopsAckingAndTheOthersKeepItsPartitions
       const json now = json::array({p["leader"], p["epoch"]});
       if (leaders.count(id) != 0 && leaders[id] != now) ++changes;
       leaders[id] = now;
+    }
+    if (handed_over == Clock::time_point{} && d.is_object() && cluster.led_by(0, fid).empty()) {
+      handed_over = Clock::now();
     }
     std::this_thread::sleep_for(250ms);
   }
@@ -249,7 +253,9 @@ TEST(ClusterDiskFull, ANodeWithAFullDiskStopsAckingAndTheOthersKeepItsPartitions
   for (const auto& [s, n] : other_statuses) std::cout << " " << s << " x" << n;
   std::cout << "; partitions " << fid << " led: " << led_before.size() << " before, "
             << led_full.size() << " after 12 s full (" << changes
-            << " leadership changes seen meanwhile); longest time a partition acknowledged "
+            << " leadership changes seen meanwhile; none led by it "
+            << (handed_over == Clock::time_point{} ? -1.0 : ms_between(fill_at, handed_over))
+            << " ms after the fill); longest time a partition acknowledged "
             << "nothing: " << longest << " ms (p" << longest_p << "); writable again "
             << ms_between(freed_at, writable_again) << " ms after space came back" << std::endl;
   EXPECT_LT(longest, 10000) << "partition " << longest_p << " unavailable with one disk full";

@@ -189,6 +189,23 @@ TEST(ClusterNetCut, CutLeaderCommitsNothingAfterTakeoverAndCatchesUpWhenHealed) 
             << " answering /readyz?writes=true 503 after "
             << (victim_ready == 503 ? ms_between(cut_at, victim_refusing) : -1.0) << " ms"
             << std::endl;
+  // Reads during the cut: through a survivor they go on; through the cut
+  // node (its copy, or a forward that cannot reach the leader) as printed.
+  {
+    std::string before_cut;  // an execution the victim acknowledged before the cut
+    for (const auto& r : load.requests()) {
+      if (r.node == victim && !r.execution.empty() && r.answered < cut_at) before_cut = r.execution;
+    }
+    ASSERT_FALSE(before_cut.empty());
+    Reply via_survivor = cluster.api(s1).get("/api/v1/executions/" + before_cut);
+    EXPECT_EQ(via_survivor.status, 200) << via_survivor.describe();
+    Reply via_victim = cluster.api(victim).get("/api/v1/executions/" + before_cut);
+    Reply list = cluster.api(victim).get("/api/v1/executions?limit=5");
+    std::cout << "[ measure ] reads during the cut: an execution through " << cluster.id(s1) << " "
+              << via_survivor.status << ", through " << vid << " " << via_victim.status << " "
+              << via_victim.code() << "; the list through " << vid << " " << list.status
+              << std::endl;
+  }
   // Stay cut a while under load (the victim's clients keep trying).
   const auto cut_until = cut_at + 10s;
   if (Clock::now() < cut_until) std::this_thread::sleep_for(cut_until - Clock::now());
