@@ -38,6 +38,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -201,7 +202,13 @@ class NetLab {
   // (node i's) namespace.
   void expose_hub_port(uint16_t port) { expose(port, fds_[0]); }
   void expose_node_port(size_t i, uint16_t port) { expose(port, fds_[i + 1]); }
-  void forget_port(uint16_t port) { e2e::set_port_namespace(port, -1); }
+  void forget_port(uint16_t port) {
+    e2e::set_port_namespace(port, -1);
+    ports_.erase(port);
+  }
+  // A port number is free in every namespace but chosen in one: two
+  // namespaces may pick the same, which the registry cannot tell apart.
+  bool exposed(uint16_t port) const { return ports_.count(port) != 0; }
 
   // Node i cut off from the others and etcd (its clients on its loopback
   // still reach it), and joined again.
@@ -229,7 +236,7 @@ class NetLab {
   }
   void expose(uint16_t port, int fd) {
     e2e::set_port_namespace(port, fd);
-    ports_.push_back(port);
+    ports_.insert(port);
   }
   static bool ip(std::vector<std::string> args, std::string* error = nullptr) {
     args.insert(args.begin(), kIp);
@@ -248,7 +255,7 @@ class NetLab {
   std::vector<std::string> names_;  // hub first, then the nodes
   std::vector<int> fds_;            // same order
   std::vector<std::unique_ptr<NetnsThread>> workers_;
-  std::vector<uint16_t> ports_;
+  std::set<uint16_t> ports_;
 };
 
 }  // namespace yantra::cluster_test

@@ -73,7 +73,7 @@ class NodeProcess {
     std::vector<std::string> args;  // extra arguments of `yantra serve`
     // A command that execs the rest of the argv (so pid() is still the
     // node's), e.g. nsenter into a mount namespace; empty: none.
-    std::vector<std::string> wrapper;
+    std::vector<std::string> wrapper = {};
   };
 
   NodeProcess() : NodeProcess(Options{}) {}
