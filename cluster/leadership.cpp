@@ -307,6 +307,10 @@ void PartitionLeadership::campaign_loop() {
       }
       holdoff_.erase(h);
     }
+    if (options_.may_campaign && !options_.may_campaign()) {
+      due_[p] = now + options_.retry;
+      continue;
+    }
     lock.unlock();
     campaign(p);
     lock.lock();

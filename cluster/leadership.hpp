@@ -78,6 +78,10 @@ struct LeadershipOptions {
   std::chrono::milliseconds resign_holdoff{3000};
   // Bound on the wait for the first listing of P/leader/ in start().
   std::chrono::milliseconds sync_timeout{5000};
+  // Asked before each campaign (with a lock held: cheap, never blocking);
+  // false skips it and asks again after `retry`. Null: always campaign.
+  // A node whose store refuses writes must not take leaderships.
+  std::function<bool()> may_campaign;
 };
 
 class PartitionLeadership {

@@ -276,6 +276,16 @@ struct ClusterNode::Impl {
 
   void become_leader(uint32_t partition, int64_t epoch) {
     const auto started = std::chrono::steady_clock::now();
+    if (store->read_only()) {
+      // A store refusing writes (disk under its floor, or latched after a
+      // write error) cannot apply what it would commit: every write of the
+      // partition would be refused here while the other replicas could
+      // take them. Hand it over (campaigns held off for a while).
+      spdlog::warn("partition {} epoch {}: not leading: {}", partition, epoch,
+                   store->write_status().to_string());
+      resign(partition);
+      return;
+    }
     follower->pause(partition);
     Result<RecoveredLog> recovered = Status(Errc::kUnavailable, "not tried");
     int attempts = 0;
@@ -423,14 +433,27 @@ struct ClusterNode::Impl {
       const auto live = membership->live();
       if (live.empty()) continue;
       std::map<uint32_t, int64_t> mine;
+      // A node whose store refuses writes (full disk, write error) leads
+      // nothing: it would refuse every write of its partitions, which the
+      // other replicas can take (cluster_disk_full_test).
+      const bool writable = !store->read_only();
       {
         std::shared_lock lead_lock(leadership_mu);
         if (!leadership) break;
         for (uint32_t p = 0; p < meta.partitions; ++p) {
           auto pref = preferred_of(p, live);
-          leadership->set_preferred(p, pref && *pref == options.node_id);
+          leadership->set_preferred(p, writable && pref && *pref == options.node_id);
         }
         mine = leadership->led();
+      }
+      if (!writable) {
+        for (const auto& [p, epoch] : mine) {
+          if (stopping) break;
+          spdlog::warn("partition {}: handing leadership over: {}", p,
+                       store->write_status().to_string());
+          resign(p);
+        }
+        continue;
       }
       // A segment opened while fewer nodes were known has fewer replicas
       // than it could: hand the partition over, so the next epoch opens a
@@ -640,6 +663,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     auto pref = m.preferred_of(p, live);
     if (pref && *pref == m.options.node_id) lso2.preferred.insert(p);
   }
+  // A store refusing writes (full disk, write error) would refuse every
+  // write of a partition led here (cluster_disk_full_test).
+  lso2.may_campaign = [&m] { return !m.store->read_only(); };
   LeaderRecord me;
   me.node = self.id;
   me.http = self.http;

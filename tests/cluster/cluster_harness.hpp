@@ -4,6 +4,9 @@
 // transport port and node id, stopped by PID. A node can be killed (-9),
 // stopped, paused (SIGSTOP, resumed by SIGCONT) and started again on the
 // same data and transport port; etcd can be paused, killed and restarted.
+// With Options::network_namespaces each node and etcd run in network
+// namespaces the test makes (netns.hpp) and a node can be cut off and
+// healed; Options::customize_node adds arguments or a wrapper per node.
 // A paused node or etcd is resumed before teardown, so a failing test does
 // not leave the others waiting on a hung peer while they shut down.
 #pragma once
@@ -11,12 +14,15 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +31,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/ids.hpp"
+#include "tests/cluster/netns.hpp"
 #include "tests/e2e/e2e_common.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/support/etcd_process.hpp"
@@ -45,6 +52,11 @@ class TestCluster {
     int nodes = 3;
     uint32_t partitions = 8;
     uint32_t replication = 3;
+    // Each node (and etcd) in a network namespace of its own, joined by a
+    // bridge (tests/cluster/netns.hpp), so cut() can cut a node off; root only.
+    bool network_namespaces = false;
+    // Called before each start of node i (e.g. extra arguments, a wrapper).
+    std::function<void(size_t, NodeProcess::Options&)> customize_node = nullptr;
   };
 
   explicit TestCluster(Options options) : options_(options) {}
@@ -61,18 +73,43 @@ class TestCluster {
                   << (log.size() > 6000 ? log.substr(log.size() - 6000) : log) << "\n";
       }
     }
+    if (net_ != nullptr) {  // a cut node could not leave etcd cleanly
+      for (size_t i : cut_) net_->heal(i, nullptr);
+    }
     nodes_.clear();  // nodes first: they leave etcd cleanly
     etcd_.reset();
+    net_.reset();  // after every process its workers spawned
   }
 
   // Starts etcd, creates the cluster and starts every node; false with
   // `error` on the first failure.
   bool start(std::string* error) {
     etcd_ = std::make_unique<test::EtcdCluster>(1);
-    if (!etcd_->start(error)) return false;
-    auto init = test::run_process({YANTRA_BIN, "cluster", "init", "--etcd", etcd_url(),
-                                   "--partitions", std::to_string(options_.partitions),
-                                   "--replication", std::to_string(options_.replication)});
+    const std::vector<std::string> init_argv = {YANTRA_BIN,
+                                                "cluster",
+                                                "init",
+                                                "--etcd",
+                                                "",
+                                                "--partitions",
+                                                std::to_string(options_.partitions),
+                                                "--replication",
+                                                std::to_string(options_.replication)};
+    test::ProcessResult init;
+    if (options_.network_namespaces) {
+      net_ = std::make_unique<NetLab>(static_cast<size_t>(options_.nodes));
+      if (!net_->create(error)) return false;
+      etcd_->set_client_host(net_->hub_address());
+      if (!net_->hub().run([&] { return etcd_->start(error); })) return false;
+      net_->expose_hub_port(etcd_->client_port(0));
+      auto argv = init_argv;
+      argv[4] = etcd_url();
+      init = net_->hub().run([&] { return test::run_process(argv); });
+    } else {
+      if (!etcd_->start(error)) return false;
+      auto argv = init_argv;
+      argv[4] = etcd_url();
+      init = test::run_process(argv);
+    }
     if (init.exit_code != 0) {
       *error = "cluster init: " + init.out + init.err;
       return false;
@@ -104,11 +141,25 @@ class TestCluster {
               "--node-id",
               slots_[i].id,
               "--cluster-listen",
-              "127.0.0.1:" + std::to_string(slots_[i].cluster_port),
+              (net_ ? net_->node_address(i) : std::string("127.0.0.1")) + ":" +
+                  std::to_string(slots_[i].cluster_port),
               "--cluster-key-file",
               key_file_};
-    nodes_[i] = std::make_unique<NodeProcess>(o);
-    if (!nodes_[i]->start(error, 60s)) {
+    if (options_.customize_node) options_.customize_node(i, o);
+    if (net_ && nodes_[i]) net_->forget_port(nodes_[i]->port());
+    bool started = false;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      nodes_[i] = std::make_unique<NodeProcess>(o);
+      started = net_ ? net_->node(i).run([&] { return nodes_[i]->start(error, 60s); })
+                     : nodes_[i]->start(error, 60s);
+      // Its HTTP port is another namespace's too: start it on another.
+      if (!started || !net_ || !net_->exposed(nodes_[i]->port())) break;
+      nodes_[i]->stop();
+      started = false;
+      *error = "no HTTP port distinct from the other namespaces' in 5 attempts";
+    }
+    if (net_ && started) net_->expose_node_port(i, nodes_[i]->port());
+    if (!started) {
       *error = slots_[i].id + ": " + *error;
       return false;
     }
@@ -155,6 +206,18 @@ class TestCluster {
     paused_.erase(i);
     return test::EtcdCluster::wait_stopped(pid, false);
   }
+  // Node i cut off from the other nodes and etcd, and joined again
+  // (Options::network_namespaces only); its own clients still reach it.
+  bool cut(size_t i, std::string* error) {
+    if (!net_ || !net_->cut(i, error)) return false;
+    cut_.insert(i);
+    return true;
+  }
+  bool heal(size_t i, std::string* error) {
+    if (!net_ || !net_->heal(i, error)) return false;
+    cut_.erase(i);
+    return true;
+  }
   // The etcd member (one): paused, resumed, killed, restarted on its data.
   bool pause_etcd() { return etcd_paused_ = etcd_->pause(0); }
   bool resume_etcd() {
@@ -162,7 +225,10 @@ class TestCluster {
     return etcd_->resume(0);
   }
   bool kill_etcd() { return etcd_->kill9(0); }
-  bool restart_etcd(std::string* error) { return etcd_->restart(0, error); }
+  bool restart_etcd(std::string* error) {
+    return net_ ? net_->hub().run([&] { return etcd_->restart(0, error); })
+                : etcd_->restart(0, error);
+  }
 
   // The partitions `node` leads as node `via` sees them, with their epochs
   // (empty when `via` does not answer).
@@ -225,6 +291,8 @@ class TestCluster {
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
   std::set<size_t> paused_;
   bool etcd_paused_ = false;
+  std::unique_ptr<NetLab> net_;  // with Options::network_namespaces
+  std::set<size_t> cut_;
 };
 
 // Flows and checks the cluster suites share.
@@ -291,6 +359,193 @@ inline void expect_no_step_twice(Api& api, const std::string& id) {
     }
   }
   for (const auto& [path, n] : completed) EXPECT_EQ(n, 1) << id << " step " << path;
+}
+
+// Clients recording a whole history: each client thread sends keyed starts
+// of `flow` ({"n": unique}) to one node, each with a fresh Idempotency-Key
+// landing in the client's partitions (any when empty), and records every
+// request: where, when sent and answered, the status, the execution on a
+// 2xx. A node's port is looked up at each request (set_port when a node
+// restarts on a new port; 0 while it is down: its clients wait).
+class HistoryLoad {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Client {
+    size_t node = 0;
+    std::set<uint32_t> partitions;  // empty: every partition
+  };
+  struct Request {
+    size_t node = 0;
+    std::string key;
+    int n = 0;
+    Clock::time_point sent;
+    Clock::time_point answered;
+    int status = 0;  // 0: no answer (refused, reset, timed out)
+    std::string execution;
+  };
+
+  HistoryLoad(TestCluster& cluster, std::string flow, std::vector<Client> clients,
+              std::chrono::milliseconds timeout,
+              std::chrono::milliseconds gap = std::chrono::milliseconds(0))
+      : flow_(std::move(flow)), key_(cluster.api(0).key()) {
+    for (size_t i = 0; i < cluster.size(); ++i) ports_.push_back(cluster.node(i).port());
+    std::set<uint32_t> every;
+    for (uint32_t p = 0; p < cluster.partitions(); ++p) every.insert(p);
+    for (size_t t = 0; t < clients.size(); ++t) {
+      Client c = clients[t];
+      if (c.partitions.empty()) c.partitions = every;
+      threads_.emplace_back([this, c, t, timeout, gap, &cluster] {
+        uint64_t counter = 0;
+        const std::string stem = "h" + std::to_string(t) + "-" + std::to_string(c.node);
+        while (!stop_) {
+          const uint16_t port = port_of(c.node);
+          if (port == 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+          }
+          Request req;
+          req.node = c.node;
+          req.key = cluster.key_in(c.partitions, stem, &counter);
+          req.n = next_n_++;
+          req.sent = Clock::now();
+          Api api(port, key_);
+          Reply r = api.request(
+              "POST", "/api/v1/flows/" + flow_ + "/run", json{{"input", {{"n", req.n}}}}.dump(),
+              {{"Content-Type", "application/json"}, {"Idempotency-Key", req.key}}, timeout);
+          req.answered = Clock::now();
+          req.status = r.status;
+          if (accepted(r)) req.execution = r.doc().value("execution_id", "");
+          {
+            std::lock_guard lock(mu_);
+            requests_.push_back(req);
+          }
+          if (!accepted(r)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));  // do not spin on refusals
+          } else if (gap.count() > 0) {
+            std::this_thread::sleep_for(gap);
+          }
+        }
+      });
+    }
+  }
+  ~HistoryLoad() { stop(); }
+  HistoryLoad(const HistoryLoad&) = delete;
+  HistoryLoad& operator=(const HistoryLoad&) = delete;
+
+  void set_port(size_t node, uint16_t port) {
+    std::lock_guard lock(mu_);
+    ports_[node] = port;
+  }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::vector<Request> requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  // Acknowledged executions: id -> n.
+  std::map<std::string, int> acked() const {
+    std::lock_guard lock(mu_);
+    std::map<std::string, int> out;
+    for (const auto& r : requests_) {
+      if (!r.execution.empty()) out[r.execution] = r.n;
+    }
+    return out;
+  }
+
+ private:
+  uint16_t port_of(size_t node) {
+    std::lock_guard lock(mu_);
+    return ports_[node];
+  }
+
+  std::string flow_;
+  std::string key_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> next_n_{0};
+  mutable std::mutex mu_;
+  std::vector<uint16_t> ports_;
+  std::vector<Request> requests_;
+  std::vector<std::thread> threads_;
+};
+
+// Each of `expected` (id -> n) completed with output m = 2n, read through
+// `api` (one deadline for all); returns how many did.
+inline size_t expect_completed_with_output(Api& api, const std::map<std::string, int>& expected,
+                                           std::chrono::milliseconds timeout,
+                                           const std::string& where) {
+  std::vector<std::string> ids;
+  for (const auto& [id, n] : expected) ids.push_back(id);
+  auto views = e2e::wait_all_ended(api, ids, timeout);
+  size_t ok = 0;
+  for (const auto& [id, n] : expected) {
+    const json& v = views[id];
+    const bool done = v.is_object() && v.value("status", "") == "completed" &&
+                      v.contains("output") && v["output"].is_object() &&
+                      v["output"].value("m", -1) == 2 * n;
+    EXPECT_TRUE(done) << where << ": " << id << " (n=" << n << ") " << v.dump();
+    if (done) ++ok;
+  }
+  return ok;
+}
+
+// What each replica holds: stops every node (cleanly: their leader keys go),
+// then starts each one alone, where no node can lead (a segment needs W
+// live nodes) and a read is served from the node's own copy of the
+// partition — and reads the events of `ids` there. Returns, per node, id ->
+// events (null when unreadable). Every node is running again afterwards.
+inline std::vector<std::map<std::string, json>> events_on_each_replica(
+    TestCluster& cluster, const std::vector<std::string>& ids) {
+  std::vector<std::map<std::string, json>> out(cluster.size());
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    EXPECT_TRUE(cluster.node(i).stop()) << cluster.id(i) << " did not stop cleanly";
+  }
+  std::string error;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (!cluster.start_node(i, &error)) {
+      ADD_FAILURE() << error;
+      return out;
+    }
+    Api api = cluster.api(i);
+    for (const auto& id : ids) out[i][id] = events_of(api, id);
+    EXPECT_TRUE(cluster.node(i).stop()) << cluster.id(i) << " did not stop cleanly";
+  }
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (!cluster.start_node(i, &error)) ADD_FAILURE() << error;
+  }
+  return out;
+}
+
+// Every replica holds the same events for every execution of `ids`, and
+// they are those `reference` holds (the events read through the cluster
+// before): the replicas of each partition are identical. Returns the
+// number of executions compared (those the cluster served events of).
+inline size_t expect_identical_replicas(TestCluster& cluster,
+                                        const std::map<std::string, json>& reference) {
+  std::vector<std::string> ids;  // those the cluster served (a missing one fails elsewhere)
+  for (const auto& [id, events] : reference) {
+    if (events.is_array()) ids.push_back(id);
+  }
+  auto replicas = events_on_each_replica(cluster, ids);
+  size_t differing = 0;
+  for (const auto& [id, events] : reference) {
+    if (!events.is_array()) continue;
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      const json& mine = replicas[i][id];
+      if (mine != events) {
+        if (++differing <= 5) {
+          ADD_FAILURE() << "replica " << cluster.id(i) << " differs on " << id << ": "
+                        << mine.dump().substr(0, 1500) << "\nthe cluster served "
+                        << events.dump().substr(0, 1500);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(differing, 0u) << "replica copies differing from the cluster's answer";
+  return ids.size();
 }
 
 }  // namespace yantra::cluster_test

@@ -71,6 +71,9 @@ class NodeProcess {
     // (in <data>/bootstrap-key); key() is then not it.
     bool preset_key = true;
     std::vector<std::string> args;  // extra arguments of `yantra serve`
+    // A command that execs the rest of the argv (so pid() is still the
+    // node's), e.g. nsenter into a mount namespace; empty: none.
+    std::vector<std::string> wrapper = {};
   };
 
   NodeProcess() : NodeProcess(Options{}) {}
@@ -99,6 +102,7 @@ class NodeProcess {
                                        "--data",   data_dir_,
                                        "--listen", "127.0.0.1:" + std::to_string(port_)};
       argv.insert(argv.end(), options_.args.begin(), options_.args.end());
+      argv.insert(argv.begin(), options_.wrapper.begin(), options_.wrapper.end());
       pid_ = detail::spawn(argv, env, log_fd, log_fd);
       ::close(log_fd);
       if (pid_ < 0) {

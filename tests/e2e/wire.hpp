@@ -10,9 +10,11 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -67,11 +70,58 @@ struct Reply {
   }
 };
 
+// Loopback ports in network namespaces, for the cluster suites that cut
+// links (tests/cluster/netns.hpp): a node there listens on the loopback of
+// its own namespace, so a client reaches it with a socket made in that
+// namespace. The registry is empty unless such a suite fills it, and every
+// other suite connects exactly as before. A thread already inside the
+// namespace it means (a namespace worker, which sets
+// `loopback_in_this_namespace`) bypasses the registry.
+struct PortNamespaces {
+  std::mutex mu;
+  std::map<uint16_t, int> fds;  // port -> fd of the namespace (owned by whoever registered it)
+};
+inline PortNamespaces& port_namespaces() {
+  static PortNamespaces registry;
+  return registry;
+}
+inline thread_local bool loopback_in_this_namespace = false;
+// `netns_fd` < 0 removes the port.
+inline void set_port_namespace(uint16_t port, int netns_fd) {
+  std::lock_guard lock(port_namespaces().mu);
+  if (netns_fd < 0) {
+    port_namespaces().fds.erase(port);
+  } else {
+    port_namespaces().fds[port] = netns_fd;
+  }
+}
+// A TCP socket in the namespace registered for `port` (this thread's own
+// namespace when none is): the thread enters it, makes the socket and
+// returns to where it was; a socket keeps the namespace it was made in.
+inline int loopback_socket(uint16_t port) {
+  int ns = -1;
+  if (!loopback_in_this_namespace) {
+    std::lock_guard lock(port_namespaces().mu);
+    auto it = port_namespaces().fds.find(port);
+    if (it != port_namespaces().fds.end()) ns = it->second;
+  }
+  if (ns < 0) return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return -1;
+  int fd = -1;
+  if (::setns(ns, CLONE_NEWNET) == 0) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::setns(self, CLONE_NEWNET) != 0) std::abort();  // this thread would stay elsewhere
+  }
+  ::close(self);
+  return fd;
+}
+
 // One TCP connection to 127.0.0.1:port.
 class Conn {
  public:
   explicit Conn(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_ = loopback_socket(port);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_in addr{};

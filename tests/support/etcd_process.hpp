@@ -114,8 +114,14 @@ class EtcdCluster {
   }
 
   size_t size() const { return members_.size(); }
+  // Clients reach the members at `host` (default 127.0.0.1), e.g. the
+  // address of a bridge in a test's network namespace (tests/cluster/
+  // netns.hpp); members listen on it and on 127.0.0.1 of their namespace,
+  // which the health checks use. Set before start().
+  void set_client_host(std::string host) { client_host_ = std::move(host); }
+  uint16_t client_port(size_t i) const { return members_[i].client_port; }
   std::string endpoint(size_t i) const {
-    return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+    return "http://" + client_host_ + ":" + std::to_string(members_[i].client_port);
   }
   std::vector<std::string> endpoints() const {
     std::vector<std::string> out;
@@ -264,11 +270,15 @@ class EtcdCluster {
           "e" + std::to_string(k) + "=http://127.0.0.1:" + std::to_string(members_[k].peer_port);
     }
     const std::string client = endpoint(i);
+    const std::string listen_client =
+        client_host_ == "127.0.0.1"
+            ? client
+            : client + ",http://127.0.0.1:" + std::to_string(members_[i].client_port);
     const std::string peer = "http://127.0.0.1:" + std::to_string(members_[i].peer_port);
     std::vector<std::string> argv = {binary(),
                                      "--name=e" + std::to_string(i),
                                      "--data-dir=" + data_dir(i),
-                                     "--listen-client-urls=" + client,
+                                     "--listen-client-urls=" + listen_client,
                                      "--advertise-client-urls=" + client,
                                      "--listen-peer-urls=" + peer,
                                      "--initial-advertise-peer-urls=" + peer,
@@ -286,6 +296,7 @@ class EtcdCluster {
   }
 
   TempDir tmp_;
+  std::string client_host_ = "127.0.0.1";
   std::vector<Member> members_;
   std::string token_;
   std::string last_logs_;
