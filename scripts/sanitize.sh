@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs test suites under a sanitizer (docs/testing.md):
 #
-#   bash scripts/sanitize.sh address   # ASan+UBSan: base, config, runtime, storage, actors, api, e2e
-#   bash scripts/sanitize.sh thread    # TSan: actors, storage, api
+#   bash scripts/sanitize.sh address   # ASan+UBSan: base, config, runtime, storage, actors, api, e2e,
+#                                      #   and the replicated log's in-process suites
+#   bash scripts/sanitize.sh thread    # TSan: actors, storage, api, the replicated log's in-process suites
 #   bash scripts/sanitize.sh address configure   # only configure (scripts/fuzz.sh)
 #
 # One clang build directory per sanitizer (build-asan, build-tsan; BUILD_DIR
@@ -29,12 +30,12 @@ STEP=${2:-all}
 case "$MODE" in
   address)
     BUILD_DIR=${BUILD_DIR:-build-asan}
-    SUITES='^(base|config|runtime|storage|actors|api|e2e)_'
+    SUITES='^(base|config|runtime|storage|actors|api|e2e)_|^cluster_(log_server|replicated_log)_test$'
     EXTRA=(-DYANTRA_SANITIZE=address -DYANTRA_FUZZ=ON)
     ;;
   thread)
     BUILD_DIR=${BUILD_DIR:-build-tsan}
-    SUITES='^(actors|storage|api)_'
+    SUITES='^(actors|storage|api)_|^cluster_(log_server|replicated_log)_test$'
     EXTRA=(-DYANTRA_SANITIZE=thread)
     ;;
   *) echo "sanitize.sh: unknown mode '$MODE' (address or thread)" >&2; exit 2 ;;

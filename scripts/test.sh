@@ -4,8 +4,9 @@
 #
 #   format  clang-format 14 check of every tracked C++ file (scripts/check-format.sh)
 #   normal  GCC build of everything, warnings are errors; every suite, ctest -j2
-#   asan    clang ASan+UBSan: base, config, runtime, storage, actors, api, e2e suites (scripts/sanitize.sh)
-#   tsan    clang TSan: actors, storage, api suites (scripts/sanitize.sh)
+#   asan    clang ASan+UBSan: base, config, runtime, storage, actors, api, e2e suites and the
+#           replicated log's in-process suites (scripts/sanitize.sh)
+#   tsan    clang TSan: actors, storage, api suites and the replicated log's (scripts/sanitize.sh)
 #   fuzz    every libFuzzer target for FUZZ_SECONDS (default 30) (scripts/fuzz.sh)
 #
 # STAGES selects and orders them; the default is all five, which is what CI
