@@ -45,6 +45,7 @@ class TestCluster {
     int nodes = 3;
     uint32_t partitions = 8;
     uint32_t replication = 3;
+    std::vector<std::pair<std::string, std::string>> env = {};  // extra environment for every node
   };
 
   explicit TestCluster(Options options) : options_(options) {}
@@ -99,6 +100,7 @@ class TestCluster {
     NodeProcess::Options o;
     o.data_dir = slots_[i].data;
     o.env = {{"YANTRA_OPERATOR_KEY", kOperatorKey}};
+    o.env.insert(o.env.end(), options_.env.begin(), options_.env.end());
     o.args = {"--etcd",
               etcd_url(),
               "--node-id",
@@ -209,6 +211,18 @@ class TestCluster {
     }
     *why = r.describe();
     return false;
+  }
+
+  // One more node ("n<size+1>", its own data dir and transport port) joins
+  // the running cluster; false with `error` when it does not start.
+  bool add_node(std::string* error) {
+    Slot slot;
+    slot.id = "n" + std::to_string(slots_.size() + 1);
+    slot.data = dir_.sub(slot.id);
+    slot.cluster_port = test::free_loopback_port();
+    slots_.push_back(slot);
+    nodes_.push_back(nullptr);
+    return start_node(slots_.size() - 1, error);
   }
 
  private:
