@@ -1,10 +1,17 @@
 // ClusterView: what the API may ask of the cluster a node belongs to — its
-// write readiness (for /readyz?writes=true) and the operator's picture of
-// nodes and partitions (GET /admin/v1/cluster). api/ sits above cluster/ but
+// write readiness (for /readyz?writes=true), the operator's picture of
+// nodes and partitions (GET /admin/v1/cluster) and the operators' commands
+// (drain, undrain, remove a node; move a leadership, set replicas,
+// rebalance). api/ sits above cluster/ but
 // knows it only through this seam: the composition root (cli/serve)
 // implements it over cluster::ClusterNode; a single node has none (null in
 // Services), and every route behaves as before.
 #pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +29,21 @@ class ClusterView {
   // {"node", "nodes": [...], "partitions": [...], "etcd": {...}}
   // (docs/cluster.md, "Operators").
   virtual nlohmann::json describe() const = 0;
+
+  // An operator's command (routes/cluster.cpp validated its shape).
+  struct Command {
+    enum class Kind { kDrain, kUndrain, kRemove, kMoveLeader, kSetReplicas, kRebalance };
+    Kind kind = Kind::kRebalance;
+    std::string node;  // drain, undrain, remove, move-leader
+    uint32_t partition = 0;
+    std::vector<std::string> replicas;  // set-replicas
+  };
+  // Runs `command` off the calling thread (it waits on etcd, and a move on
+  // the cluster) and calls `done` exactly once from another thread: the
+  // answer's body, or an error (kNotFound: no such node or partition;
+  // kConflict: not in the node's state, naming why; kInvalidArgument: bad
+  // replicas; 503-class: etcd).
+  virtual void run(Command command, std::function<void(Result<nlohmann::json>)> done) = 0;
 };
 
 }  // namespace yantra::api

@@ -1,6 +1,7 @@
-// `yantra cluster init` (cli/cluster_cmd.hpp): init_cluster over the etcd
-// client, with the answer printed as JSON on stdout and the reason for a
-// failure on stderr.
+// `yantra cluster ...` (cli/cluster_cmd.hpp): init_cluster over the etcd
+// client; status and the operator commands over a node's /admin/v1 routes.
+// Answers are printed as JSON on stdout (status as tables unless --json),
+// the reason for a failure on stderr.
 #include "cli/cluster_cmd.hpp"
 
 #include <iostream>
@@ -54,14 +55,98 @@ ClusterCommands::ClusterCommands(CLI::App& app) {
   status_->add_option("--key", status_flags_.key, "the operator key")
       ->envname("YANTRA_OPERATOR_KEY");
   status_->add_flag("--json", status_flags_.json, "print the raw JSON response");
+
+  // The operator commands share --url and --key with status.
+  auto with_node = [this](CLI::App* sub) {
+    sub->add_option("--url", status_flags_.url, "a node's URL (default http://127.0.0.1:8080)")
+        ->envname("YANTRA_URL");
+    sub->add_option("--key", status_flags_.key, "the operator key")->envname("YANTRA_OPERATOR_KEY");
+    return sub;
+  };
+  drain_ = with_node(cluster->add_subcommand(
+      "drain", "move every leadership and replica off a node (POST /admin/v1/nodes/ID/drain)"));
+  drain_->add_option("node", op_.node, "the node id")->required();
+  undrain_ = with_node(cluster->add_subcommand(
+      "undrain", "make a drained node active again (POST /admin/v1/nodes/ID/undrain)"));
+  undrain_->add_option("node", op_.node, "the node id")->required();
+  remove_ = with_node(cluster->add_subcommand(
+      "remove", "remove a drained or down node (DELETE /admin/v1/nodes/ID)"));
+  remove_->add_option("node", op_.node, "the node id")->required();
+  move_leader_ = with_node(cluster->add_subcommand(
+      "move-leader", "move a partition's leadership (POST /admin/v1/partitions/P/leader)"));
+  move_leader_->add_option("partition", op_.partition, "the partition number")->required();
+  move_leader_->add_option("node", op_.node, "the node to lead it")->required();
+  set_replicas_ = with_node(cluster->add_subcommand(
+      "set-replicas", "set a partition's replicas (POST /admin/v1/partitions/P/replicas)"));
+  set_replicas_->add_option("partition", op_.partition, "the partition number")->required();
+  set_replicas_->add_option("nodes", op_.replicas, "the replica node ids")->required();
+  rebalance_ = with_node(cluster->add_subcommand(
+      "rebalance", "even out leaderships and replicas now (POST /admin/v1/rebalance)"));
 }
 
 bool ClusterCommands::parsed() const {
-  return init_->parsed() || status_->parsed();
+  return init_->parsed() || status_->parsed() || drain_->parsed() || undrain_->parsed() ||
+         remove_->parsed() || move_leader_->parsed() || set_replicas_->parsed() ||
+         rebalance_->parsed();
 }
 
 int ClusterCommands::run() const {
-  return status_->parsed() ? run_status() : run_init();
+  if (init_->parsed()) return run_init();
+  if (status_->parsed()) return run_status();
+  return run_op();
+}
+
+int ClusterCommands::run_op() const {
+  using nlohmann::json;
+  std::string method = "POST";
+  std::string path;
+  json body = json::object();
+  std::string name;
+  if (drain_->parsed()) {
+    name = "drain";
+    path = "/admin/v1/nodes/" + op_.node + "/drain";
+  } else if (undrain_->parsed()) {
+    name = "undrain";
+    path = "/admin/v1/nodes/" + op_.node + "/undrain";
+  } else if (remove_->parsed()) {
+    name = "remove";
+    method = "DELETE";
+    path = "/admin/v1/nodes/" + op_.node;
+  } else if (move_leader_->parsed()) {
+    name = "move-leader";
+    path = "/admin/v1/partitions/" + std::to_string(op_.partition) + "/leader";
+    body = {{"node", op_.node}};
+  } else if (set_replicas_->parsed()) {
+    name = "set-replicas";
+    path = "/admin/v1/partitions/" + std::to_string(op_.partition) + "/replicas";
+    body = {{"replicas", op_.replicas}};
+  } else {
+    name = "rebalance";
+    path = "/admin/v1/rebalance";
+  }
+  auto base =
+      parse_base_url(status_flags_.url.empty() ? "http://127.0.0.1:8080" : status_flags_.url);
+  if (!base.ok()) {
+    std::cerr << "yantra cluster " << name << ": " << base.status().to_string() << "\n";
+    return 2;
+  }
+  // A leadership move waits up to 10 s on the node.
+  HttpClient client(base.value(), std::chrono::seconds(30));
+  auto reply = client.request(
+      method, path,
+      {{"Authorization", "Bearer " + status_flags_.key}, {"Content-Type", "application/json"}},
+      method == "DELETE" ? std::string() : body.dump());
+  if (!reply.ok()) {
+    std::cerr << "yantra cluster " << name << ": " << reply.status().to_string() << "\n";
+    return 3;
+  }
+  if (reply->status < 200 || reply->status >= 300) {
+    std::cerr << "yantra cluster " << name << ": HTTP " << reply->status << ": " << reply->body
+              << "\n";
+    return 1;
+  }
+  std::cout << reply->body << "\n";
+  return 0;
 }
 
 int ClusterCommands::run_status() const {

@@ -1,12 +1,14 @@
 // `yantra cluster ...`: `cluster init` talks to the cluster's etcd directly
-// and creates a cluster in an empty etcd prefix (docs/cluster.md); `cluster
-// status` asks a node (GET /admin/v1/cluster, operator key) for its picture
-// of nodes and partitions. The other operator commands come with the
-// controller.
+// and creates a cluster in an empty etcd prefix (docs/cluster.md); the
+// others ask a node over HTTP with the operator key: `status` (GET
+// /admin/v1/cluster), `drain ID`, `undrain ID`, `remove ID`, `move-leader
+// P NODE`, `set-replicas P NODE...`, `rebalance` (the /admin/v1 routes of
+// the same names; docs/cluster.md, runbook).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -19,6 +21,13 @@ struct ClusterInitFlags {
   std::string prefix = "/yantra";
   uint32_t partitions = 64;
   uint32_t replication = 3;
+};
+
+// The arguments of the operator commands after `status`.
+struct ClusterOpArgs {
+  std::string node;
+  uint32_t partition = 0;
+  std::vector<std::string> replicas;
 };
 
 struct ClusterStatusFlags {
@@ -34,14 +43,23 @@ class ClusterCommands {
   // Exit codes as main.cpp documents them. init: 0 created (or already
   // created with the same settings), 1 etcd refused (another cluster with
   // other settings is there), 2 usage, 3 etcd could not be reached.
-  // status: 0 shown, 1 the node answered an error, 2 usage, 3 unreachable.
+  // status and the operator commands: 0 done, 1 the node answered an
+  // error (printed), 2 usage, 3 unreachable.
   int run() const;
 
  private:
   int run_init() const;
   int run_status() const;
+  int run_op() const;
   CLI::App* init_ = nullptr;
   CLI::App* status_ = nullptr;
+  CLI::App* drain_ = nullptr;
+  CLI::App* undrain_ = nullptr;
+  CLI::App* remove_ = nullptr;
+  CLI::App* move_leader_ = nullptr;
+  CLI::App* set_replicas_ = nullptr;
+  CLI::App* rebalance_ = nullptr;
+  ClusterOpArgs op_;
   ClusterInitFlags flags_;
   ClusterStatusFlags status_flags_;
 };

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -50,10 +53,41 @@ class TransportForwarding final : public api::Forwarding {
   cluster::ClusterNode& node_;
 };
 
-// api::ClusterView over the node's view of leases and leaders.
+nlohmann::json node_json(const cluster::NodeStatus& n) {
+  nlohmann::json j = {{"id", n.id},
+                      {"state", n.state},
+                      {"admin_state", cluster::to_string(n.admin)},
+                      {"partitions_led", n.leads},
+                      {"partitions_replicated", n.replicas},
+                      {"partitions_preferred", n.preferred},
+                      {"drained", n.drained}};
+  if (n.record) {
+    j["http"] = n.record->http;
+    j["cluster"] = n.record->cluster;
+    j["version"] = n.record->version;
+  } else {
+    j["down_for_ms"] = n.down_for_ms;
+  }
+  return j;
+}
+
+// api::ClusterView over the node's view of leases, leaders and placement.
+// Operators' commands block on etcd (and a leadership move on the cluster),
+// so they run on a thread of this view, one at a time, never on the HTTP
+// I/O thread that received them.
 class NodeView final : public api::ClusterView {
  public:
-  explicit NodeView(cluster::ClusterNode& node) : node_(node) {}
+  explicit NodeView(cluster::ClusterNode& node) : node_(node) {
+    worker_ = std::thread([this] { work(); });
+  }
+  ~NodeView() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
 
   Status write_status() const override {
     if (!node_.can_write()) {
@@ -74,10 +108,8 @@ class NodeView final : public api::ClusterView {
   nlohmann::json describe() const override {
     using nlohmann::json;
     const auto parts = node_.partitions();
-    std::map<std::string, int> led;
     json partitions = json::array();
     for (const auto& v : parts) {
-      if (v.leader) ++led[*v.leader];
       json p = {{"id", v.partition},
                 {"leader", v.leader ? json(*v.leader) : json(nullptr)},
                 {"epoch", v.epoch},
@@ -85,26 +117,110 @@ class NodeView final : public api::ClusterView {
                 {"applied_lsn", v.applied_lsn},
                 {"lag", v.committed_lsn > v.applied_lsn ? v.committed_lsn - v.applied_lsn : 0}};
       if (!v.replicas.empty()) p["replicas"] = v.replicas;
+      if (auto pl = node_.placement(v.partition)) {
+        p["placement"] = {{"replicas", pl->replicas}, {"preferred", pl->preferred}};
+      } else {
+        p["placement"] = nullptr;
+      }
       partitions.push_back(std::move(p));
     }
     json nodes = json::array();
-    for (const auto& [id, rec] : node_.live_nodes()) {
-      nodes.push_back({{"id", id},
-                       {"http", rec.http},
-                       {"cluster", rec.cluster},
-                       {"state", "alive"},
-                       {"version", rec.version},
-                       {"partitions_led", led[id]}});
-    }
+    for (const auto& n : node_.nodes()) nodes.push_back(node_json(n));
     const auto& meta = node_.meta();
-    return {{"node", node_.node_id()},         {"cluster_id", meta.cluster_id},
-            {"replication", meta.replication}, {"write_quorum", meta.write_quorum},
-            {"nodes", std::move(nodes)},       {"partitions", std::move(partitions)},
-            {"controller", nullptr},           {"etcd", {{"lease_valid", node_.can_write()}}}};
+    const auto controller = node_.controller();
+    return {{"node", node_.node_id()},
+            {"cluster_id", meta.cluster_id},
+            {"replication", meta.replication},
+            {"write_quorum", meta.write_quorum},
+            {"nodes", std::move(nodes)},
+            {"partitions", std::move(partitions)},
+            {"controller", controller ? json(*controller) : json(nullptr)},
+            {"etcd", {{"lease_valid", node_.can_write()}}}};
+  }
+
+  void run(Command command, std::function<void(Result<nlohmann::json>)> done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_ && jobs_.size() < 64) {
+        jobs_.push_back({std::move(command), std::move(done)});
+        cv_.notify_one();
+        return;
+      }
+    }
+    done(Status(ApiErrc::kNotReady, "too many cluster commands in progress on this node")
+             .with_retry_after_ms(1000));
   }
 
  private:
+  Result<nlohmann::json> execute(const Command& c) {
+    using nlohmann::json;
+    using Kind = Command::Kind;
+    auto placement_json = [](uint32_t p, const cluster::PlacementRecord& rec) {
+      return json{{"partition", p}, {"replicas", rec.replicas}, {"preferred", rec.preferred}};
+    };
+    switch (c.kind) {
+      case Kind::kDrain: {
+        auto r = node_.drain(c.node);
+        if (!r.ok()) return r.status();
+        return node_json(r.value());
+      }
+      case Kind::kUndrain: {
+        auto r = node_.undrain(c.node);
+        if (!r.ok()) return r.status();
+        return node_json(r.value());
+      }
+      case Kind::kRemove: {
+        auto r = node_.remove_node(c.node, std::chrono::seconds(10));
+        if (!r.ok()) return r.status();
+        return node_json(r.value());
+      }
+      case Kind::kMoveLeader: {
+        auto r = node_.move_leader(c.partition, c.node, std::chrono::seconds(10));
+        if (!r.ok()) return r.status();
+        json j = placement_json(c.partition, r->placement);
+        j["leader"] = r->leader ? json(*r->leader) : json(nullptr);
+        j["epoch"] = r->epoch;
+        j["moved"] = r->moved;
+        return j;
+      }
+      case Kind::kSetReplicas: {
+        auto r = node_.set_replicas(c.partition, c.replicas);
+        if (!r.ok()) return r.status();
+        return placement_json(c.partition, r.value());
+      }
+      case Kind::kRebalance: {
+        if (Status s = node_.rebalance(); !s.is_ok()) return s;
+        const auto controller = node_.controller();
+        return json{{"requested", true},
+                    {"controller", controller ? json(*controller) : json(nullptr)}};
+      }
+    }
+    return Status(Errc::kInvalidArgument, "unknown cluster command");
+  }
+
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      const bool stopping = stopping_;
+      lock.unlock();
+      Result<nlohmann::json> r =
+          stopping ? Result<nlohmann::json>(Status(ApiErrc::kNotReady, "the node is stopping"))
+                   : execute(job.first);
+      job.second(std::move(r));
+      lock.lock();
+    }
+  }
+
   cluster::ClusterNode& node_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<Command, std::function<void(Result<nlohmann::json>)>>> jobs_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 }  // namespace
@@ -137,6 +253,7 @@ Result<std::unique_ptr<ClusterSide>> ClusterSide::connect(const NodeConfig& conf
   o.cluster_key_file = config.cluster_key_file;
   o.data_dir = config.data_dir;
   o.version = version;
+  o.down_grace = std::chrono::milliseconds(config.node_down_grace_ms);
   auto node = cluster::ClusterNode::connect(o);
   if (!node.ok()) return node.status();
   auto impl = std::make_unique<Impl>();
@@ -245,6 +362,7 @@ Status ClusterSide::start(Engine& engine) {
 
 void ClusterSide::stop() {
   impl_->metrics.reset();
+  impl_->view.reset();  // its worker calls the node
   impl_->node.reset();
 }
 

@@ -51,6 +51,24 @@ std::optional<std::string> Layout::node_id_of(std::string_view key) const {
   return std::string(id);
 }
 
+std::optional<std::string> Layout::node_id_of_admin(std::string_view key) const {
+  const std::string p = node_admins();
+  if (key.size() <= p.size() || key.substr(0, p.size()) != p) return std::nullopt;
+  std::string_view id = key.substr(p.size());
+  if (!validate_node_id(id).is_ok()) return std::nullopt;
+  return std::string(id);
+}
+
+std::optional<uint32_t> Layout::partition_of_placement(std::string_view key) const {
+  const std::string p = placements();
+  if (key.size() <= p.size() || key.substr(0, p.size()) != p) return std::nullopt;
+  std::string_view digits = key.substr(p.size());
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
 std::optional<uint32_t> Layout::partition_of_leader(std::string_view key) const {
   const std::string p = leaders();
   if (key.size() <= p.size() || key.substr(0, p.size()) != p) return std::nullopt;
@@ -77,6 +95,34 @@ std::string to_json(const NodeRecord& n) {
   return json{{"id", n.id},           {"http", n.http},         {"cluster", n.cluster},
               {"version", n.version}, {"protocol", n.protocol}, {"started_ms", n.started_ms}}
       .dump();
+}
+
+std::string to_json(const PlacementRecord& p) {
+  return json{{"replicas", p.replicas}, {"preferred", p.preferred}}.dump();
+}
+
+const char* to_string(NodeAdminState s) {
+  switch (s) {
+    case NodeAdminState::kActive: return "active";
+    case NodeAdminState::kDraining: return "draining";
+    case NodeAdminState::kRemoved: return "removed";
+  }
+  return "active";
+}
+
+std::optional<NodeAdminState> parse_node_admin_state(std::string_view s) {
+  if (s == "active") return NodeAdminState::kActive;
+  if (s == "draining") return NodeAdminState::kDraining;
+  if (s == "removed") return NodeAdminState::kRemoved;
+  return std::nullopt;
+}
+
+std::string to_json(NodeAdminState s) {
+  return json{{"state", to_string(s)}}.dump();
+}
+
+std::string to_json(const ControllerRecord& c) {
+  return json{{"node", c.node}}.dump();
 }
 
 std::string to_json(const LeaderRecord& l) {
@@ -221,6 +267,37 @@ Result<LeaderRecord> parse_leader_record(std::string_view value, std::string_vie
   l.cluster = f.str("cluster");
   if (!f.ok()) return f.error();
   return l;
+}
+
+Result<PlacementRecord> parse_placement_record(std::string_view value, std::string_view key) {
+  Fields f(value, key);
+  PlacementRecord p;
+  p.replicas = f.strings("replicas");
+  if (f.ok() && (p.replicas.empty() || p.replicas.size() > kMaxReplication))
+    f.fail("replicas", "must name 1 to " + std::to_string(kMaxReplication) + " nodes");
+  p.preferred = f.str("preferred");
+  if (!f.ok()) return f.error();
+  return p;
+}
+
+Result<NodeAdminState> parse_node_admin_record(std::string_view value, std::string_view key) {
+  Fields f(value, key);
+  const std::string state = f.str("state");
+  if (!f.ok()) return f.error();
+  auto parsed = parse_node_admin_state(state);
+  if (!parsed) {
+    f.fail("state", "must be active, draining or removed");
+    return f.error();
+  }
+  return *parsed;
+}
+
+Result<ControllerRecord> parse_controller_record(std::string_view value, std::string_view key) {
+  Fields f(value, key);
+  ControllerRecord c;
+  c.node = f.str("node");
+  if (!f.ok()) return f.error();
+  return c;
 }
 
 Result<SegmentRecord> parse_segment_record(std::string_view value, std::string_view key) {

@@ -10,6 +10,7 @@
 //   P/segments/<p>/<epoch:020>      SegmentRecord: the partition's log chain
 //   P/placement/<p>                 replicas and preferred leader (controller)
 //   P/controller                    the controller's leased key
+//   P/rebalance                     an operator's rebalance request (controller)
 //
 // Epochs are written as 20 zero-padded digits so that etcd's byte order of
 // the keys is the epochs' numeric order (a range over P/segments/<p>/ lists
@@ -68,6 +69,10 @@ class Layout {
     return placements() + std::to_string(partition);
   }
   std::string controller() const { return prefix_ + "/controller"; }
+  std::string rebalance() const { return prefix_ + "/rebalance"; }
+  // The inverse of node_admin() / placement(): nullopt for another shape.
+  std::optional<std::string> node_id_of_admin(std::string_view key) const;
+  std::optional<uint32_t> partition_of_placement(std::string_view key) const;
 
   // The inverse of node() / leader(): nullopt for a key of another shape.
   std::optional<std::string> node_id_of(std::string_view key) const;
@@ -116,7 +121,30 @@ struct SegmentRecord {
   bool operator==(const SegmentRecord&) const = default;
 };
 
+// Where a partition should live (P/placement/<p>), written by the
+// controller or an operator: the replicas its next segment opens on and the
+// node that should lead it (one of the replicas).
+struct PlacementRecord {
+  std::vector<std::string> replicas;
+  std::string preferred;
+  bool operator==(const PlacementRecord&) const = default;
+};
+
+// The operator's state of a node (P/node-admin/<id>); no record = active.
+enum class NodeAdminState { kActive, kDraining, kRemoved };
+const char* to_string(NodeAdminState s);
+std::optional<NodeAdminState> parse_node_admin_state(std::string_view s);
+
+// The controller's key (P/controller), under its node lease.
+struct ControllerRecord {
+  std::string node;
+  bool operator==(const ControllerRecord&) const = default;
+};
+
 std::string to_json(const ClusterMeta& m);
+std::string to_json(const PlacementRecord& p);
+std::string to_json(NodeAdminState s);
+std::string to_json(const ControllerRecord& c);
 std::string to_json(const NodeRecord& n);
 std::string to_json(const LeaderRecord& l);
 std::string to_json(const SegmentRecord& s);
@@ -127,6 +155,12 @@ Result<NodeRecord> parse_node_record(std::string_view value, std::string_view ke
 Result<LeaderRecord> parse_leader_record(std::string_view value, std::string_view key = "leader");
 Result<SegmentRecord> parse_segment_record(std::string_view value,
                                            std::string_view key = "segment");
+Result<PlacementRecord> parse_placement_record(std::string_view value,
+                                               std::string_view key = "placement");
+Result<NodeAdminState> parse_node_admin_record(std::string_view value,
+                                               std::string_view key = "node-admin");
+Result<ControllerRecord> parse_controller_record(std::string_view value,
+                                                 std::string_view key = "controller");
 
 // Creates the cluster under the layout's prefix: P/meta by a create-if-absent
 // txn. The same partitions and replication again return the existing meta

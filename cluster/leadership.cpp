@@ -318,6 +318,10 @@ void PartitionLeadership::campaign_loop() {
 }
 
 Status PartitionLeadership::resign(uint32_t partition) {
+  return resign(partition, options_.resign_holdoff);
+}
+
+Status PartitionLeadership::resign(uint32_t partition, milliseconds holdoff) {
   int64_t epoch = 0;
   {
     std::lock_guard lock(mu_);
@@ -338,7 +342,7 @@ Status PartitionLeadership::resign(uint32_t partition) {
   bool lost = false;
   {
     std::lock_guard lock(mu_);
-    holdoff_[partition] = Clock::now() + options_.resign_holdoff;
+    holdoff_[partition] = Clock::now() + holdoff;
     auto it = mine_.find(partition);
     if (it != mine_.end() && it->second == epoch) {
       mine_.erase(it);

@@ -111,6 +111,10 @@ class PartitionLeadership {
   // kNotLeader when we do not lead p; etcd's error when the delete failed
   // (we then still lead).
   Status resign(uint32_t partition);
+  // The same with another holdoff: 0 campaigns again at once (as a
+  // preferred node), for a leader that hands a partition to a new epoch of
+  // its own (a new segment on a new replica set).
+  Status resign(uint32_t partition, std::chrono::milliseconds holdoff);
   void set_preferred(uint32_t partition, bool preferred);
   int64_t campaigns_won() const;
 

@@ -1,5 +1,6 @@
-// ClusterNode (cluster/node.hpp): wiring, leadership transitions, placement
-// by rendezvous hashing, peer connections, schedule slot claims.
+// ClusterNode (cluster/node.hpp): wiring, leadership transitions, following
+// the controller's placement, peer connections, schedule slot claims, the
+// operators' commands.
 #include "cluster/node.hpp"
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "base/metrics.hpp"
 #include "base/time.hpp"
 #include "cluster/append_pipe.hpp"
+#include "cluster/controller.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/etcd_client.hpp"
 #include "cluster/follower.hpp"
@@ -29,6 +31,7 @@
 #include "cluster/membership.hpp"
 #include "cluster/node_lease.hpp"
 #include "cluster/pki.hpp"
+#include "cluster/prefix_mirror.hpp"
 #include "cluster/replicated_log.hpp"
 #include "cluster/transport.hpp"
 #include "runtime/ids.hpp"
@@ -38,22 +41,8 @@
 namespace yantra::cluster {
 namespace {
 
-// Rendezvous score of (partition, node): the highest live node is the
-// partition's preferred leader and first replica choice.
 uint64_t score(uint32_t partition, const std::string& node) {
-  uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](unsigned char c) {
-    h ^= c;
-    h *= 1099511628211ull;
-  };
-  for (unsigned char c : node) mix(c);
-  mix('/');
-  for (int i = 0; i < 4; ++i) mix(static_cast<unsigned char>(partition >> (8 * i)));
-  // fnv's low bits mix poorly for short inputs: finish with a multiply-xorshift.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
+  return rendezvous_score(partition, node);
 }
 
 std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::string& hp) {
@@ -149,6 +138,91 @@ struct ClusterNode::Impl {
   std::thread connector;
   std::thread balancer;
 
+  // The controller's records as etcd's watches last said (placement,
+  // operators' node states, rebalance requests), parsed; and the
+  // controller candidate of this node.
+  std::unique_ptr<PrefixMirror> placement_mirror;
+  std::unique_ptr<PrefixMirror> admin_mirror;
+  std::unique_ptr<PrefixMirror> rebalance_mirror;
+  mutable std::mutex records_mu;
+  std::map<uint32_t, std::pair<PlacementRecord, int64_t>> placement;
+  std::map<std::string, NodeAdminState> admin;
+  int64_t rebalance_revision = 0;
+  std::unique_ptr<Controller> controller;
+  std::atomic<Controller*> controller_ptr{nullptr};
+  // When this node first saw each known node not live (node states).
+  mutable std::mutex down_mu;
+  mutable std::map<std::string, std::chrono::steady_clock::time_point> down_since;
+
+  void records_changed() {
+    if (Controller* c = controller_ptr.load()) c->poke();
+    maint_cv.notify_all();
+  }
+
+  void load_placement() {
+    std::map<uint32_t, std::pair<PlacementRecord, int64_t>> parsed;
+    for (const auto& [key, kv] : placement_mirror->snapshot()) {
+      auto p = layout.partition_of_placement(key);
+      if (!p || *p >= meta.partitions) continue;
+      auto rec = parse_placement_record(kv.value, key);
+      if (!rec.ok()) {
+        spdlog::warn("cluster: {}", rec.status().to_string());
+        continue;
+      }
+      parsed[*p] = {std::move(rec.value()), kv.mod_revision};
+    }
+    std::lock_guard lock(records_mu);
+    placement = std::move(parsed);
+  }
+
+  void load_admin() {
+    std::map<std::string, NodeAdminState> parsed;
+    for (const auto& [key, kv] : admin_mirror->snapshot()) {
+      auto id = layout.node_id_of_admin(key);
+      if (!id) continue;
+      auto st = parse_node_admin_record(kv.value, key);
+      if (!st.ok()) {
+        spdlog::warn("cluster: {}", st.status().to_string());
+        continue;
+      }
+      parsed[*id] = st.value();
+    }
+    std::lock_guard lock(records_mu);
+    admin = std::move(parsed);
+  }
+
+  void load_rebalance() {
+    int64_t rev = 0;
+    for (const auto& [key, kv] : rebalance_mirror->snapshot()) {
+      if (key == layout.rebalance()) rev = kv.mod_revision;
+    }
+    std::lock_guard lock(records_mu);
+    rebalance_revision = rev;
+  }
+
+  std::optional<PlacementRecord> placement_of(uint32_t partition) const {
+    std::lock_guard lock(records_mu);
+    auto it = placement.find(partition);
+    if (it == placement.end()) return std::nullopt;
+    return it->second.first;
+  }
+
+  NodeAdminState admin_of(const std::string& id) const {
+    std::lock_guard lock(records_mu);
+    auto it = admin.find(id);
+    return it == admin.end() ? NodeAdminState::kActive : it->second;
+  }
+
+  Controller::View controller_view() const {
+    Controller::View v;
+    v.live = membership->live();
+    std::lock_guard lock(records_mu);
+    v.admin = admin;
+    v.placement = placement;
+    v.rebalance_revision = rebalance_revision;
+    return v;
+  }
+
   void enqueue(uint32_t partition, std::function<void()> job) {
     Stripe& s = *stripes[partition % stripes.size()];
     {
@@ -209,9 +283,19 @@ struct ClusterNode::Impl {
     };
   }
 
-  // This node first, then live nodes by rendezvous rank, then known ones.
+  // The replicas of a segment this node opens for `partition`: itself
+  // first, then the placement's (a replica may be down: the segment commits
+  // on any W). Before the controller wrote a placement: live nodes by
+  // rendezvous rank, then known ones that are down.
   std::vector<std::string> choose_replicas(uint32_t partition) {
     std::vector<std::string> out{options.node_id};
+    if (auto pl = placement_of(partition)) {
+      for (const auto& n : pl->replicas) {
+        if (out.size() >= meta.replication) break;
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+      }
+      return out;
+    }
     auto ranked = [partition](std::vector<std::string> v) {
       std::sort(v.begin(), v.end(), [partition](const std::string& a, const std::string& b) {
         return score(partition, a) > score(partition, b);
@@ -421,13 +505,35 @@ struct ClusterNode::Impl {
     }
   }
 
-  // Spreads leaderships: prefer the top-ranked live node; a node above its
-  // share resigns partitions whose preferred node is alive and elsewhere.
-  void balance_loop() {
+  // Whether this node should lead `partition` now: the placement's
+  // preferred node, or before there is a placement the top-ranked live node.
+  bool preferred_here(uint32_t partition, const Membership::LiveSet& live) const {
+    if (auto pl = placement_of(partition)) {
+      return pl->preferred == options.node_id &&
+             admin_of(options.node_id) == NodeAdminState::kActive;
+    }
+    auto pref = preferred_of(partition, live);
+    return pref && *pref == options.node_id;
+  }
+
+  // A node is ready to take a leadership over: live, active, and connected.
+  bool ready(const std::string& node, const Membership::LiveSet& live) const {
+    return live.count(node) != 0 && admin_of(node) == NodeAdminState::kActive && transport &&
+           transport->peer_stats(node).has_value();
+  }
+
+  // Follows the placement (every 500 ms, and at once when it changes):
+  // campaigns at once only where this node is preferred; hands a partition
+  // it leads to the preferred node once that node is ready (resign: the
+  // preferred node's campaign wins, the executions recover there from the
+  // replicated log); and when the open segment's replicas are not the
+  // placement's, hands the partition to a new epoch of its own (resign
+  // with no holdoff, campaign again at once) whose segment opens on them.
+  void follow_loop() {
     while (!stopping) {
       {
         std::unique_lock lock(maint_mu);
-        maint_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping.load(); });
+        maint_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping.load(); });
       }
       if (stopping) break;
       const auto live = membership->live();
@@ -441,8 +547,7 @@ struct ClusterNode::Impl {
         std::shared_lock lead_lock(leadership_mu);
         if (!leadership) break;
         for (uint32_t p = 0; p < meta.partitions; ++p) {
-          auto pref = preferred_of(p, live);
-          leadership->set_preferred(p, writable && pref && *pref == options.node_id);
+          leadership->set_preferred(p, writable && preferred_here(p, live));
         }
         mine = leadership->led();
       }
@@ -455,42 +560,65 @@ struct ClusterNode::Impl {
         }
         continue;
       }
-      // A segment opened while fewer nodes were known has fewer replicas
-      // than it could: hand the partition over, so the next epoch opens a
-      // full one (a segment's replica set is fixed for its epoch).
-      const size_t want = std::min<size_t>(meta.replication, live.size());
-      std::vector<uint32_t> short_of_replicas;
-      {
-        std::lock_guard lock(led_mu);
-        for (const auto& [p, log] : logs) {
-          if (log->replication().replicas.size() < want) short_of_replicas.push_back(p);
-        }
-      }
-      for (size_t k = 0; k < short_of_replicas.size() && k < 8; ++k) {
-        spdlog::info(
-            "partition {}: its segment has fewer replicas than the {} live nodes allow; "
-            "handing it over for a new epoch",
-            short_of_replicas[k], want);
-        resign(short_of_replicas[k]);
-      }
-      if (!short_of_replicas.empty()) continue;
-      const size_t share = (meta.partitions + live.size() - 1) / live.size();
-      if (mine.size() <= share) continue;
-      size_t excess = std::min<size_t>(mine.size() - share, 8);
+      size_t moves = 0;
       for (const auto& [p, epoch] : mine) {
-        if (excess == 0 || stopping) break;
-        auto pref = preferred_of(p, live);
-        if (!pref || *pref == options.node_id) continue;
+        if (stopping || moves >= 8) break;
+        std::set<std::string> have;
         {
           // Only partitions fully handed to the engine (not mid-recovery).
           std::lock_guard lock(led_mu);
-          if (led.count(p) == 0) continue;
+          auto it = logs.find(p);
+          if (it == logs.end()) continue;
+          for (const auto& r : it->second->replication().replicas) have.insert(r.node);
         }
-        spdlog::info("partition {}: handing leadership to its preferred node {}", p, *pref);
-        resign(p);
-        --excess;
+        auto pl = placement_of(p);
+        if (!pl) {
+          // No controller has placed it yet: prefer the top-ranked live node.
+          auto pref = preferred_of(p, live);
+          if (pref && *pref != options.node_id && ready(*pref, live)) {
+            spdlog::info("partition {}: handing leadership to its preferred node {}", p, *pref);
+            resign(p);
+            ++moves;
+          }
+          continue;
+        }
+        if (pl->preferred != options.node_id && ready(pl->preferred, live)) {
+          spdlog::info("partition {}: handing leadership to its preferred node {}", p,
+                       pl->preferred);
+          resign(p);
+          ++moves;
+          continue;
+        }
+        const auto want_list = choose_replicas(p);
+        const std::set<std::string> want(want_list.begin(), want_list.end());
+        if (want != have && want.size() >= meta.write_quorum) {
+          spdlog::info(
+              "partition {}: the placement names other replicas than its open segment's; "
+              "opening a new segment on them (new epoch)",
+              p);
+          std::shared_lock lock(leadership_mu);
+          if (leadership) (void)leadership->resign(p, std::chrono::milliseconds(0));
+          ++moves;
+        }
       }
     }
+  }
+
+  // Nodes this node knows of: live, named by an operator's state, the
+  // placement, or a leader key.
+  std::set<std::string> known_nodes(const Membership::LiveSet& live) const {
+    std::set<std::string> out;
+    for (const auto& [id, rec] : live) out.insert(id);
+    {
+      std::lock_guard lock(records_mu);
+      for (const auto& [id, st] : admin) out.insert(id);
+      for (const auto& [p, entry] : placement) {
+        for (const auto& n : entry.first.replicas) out.insert(n);
+      }
+    }
+    std::lock_guard lock(known_mu);
+    for (const auto& id : known) out.insert(id);
+    return out;
   }
 };
 
@@ -502,6 +630,11 @@ ClusterNode::~ClusterNode() {
   m.maint_cv.notify_all();
   if (m.connector.joinable()) m.connector.join();
   if (m.balancer.joinable()) m.balancer.join();
+  m.controller_ptr = nullptr;
+  m.controller.reset();
+  m.placement_mirror.reset();
+  m.admin_mirror.reset();
+  m.rebalance_mirror.reset();
   // Leadership first: deletes our keys (immediate failover) and reports
   // every partition lost, which the stripes turn into releases.
   {
@@ -648,6 +781,36 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   if (!membership.ok()) return membership.status();
   m.membership = std::move(membership.value());
 
+  // The controller's records, then this node's controller candidate.
+  m.placement_mirror = std::make_unique<PrefixMirror>(
+      *m.etcd, m.layout.placements(), [&m](const std::vector<PrefixMirror::Change>&, int64_t) {
+        m.load_placement();
+        m.records_changed();
+      });
+  m.admin_mirror = std::make_unique<PrefixMirror>(
+      *m.etcd, m.layout.node_admins(), [&m](const std::vector<PrefixMirror::Change>&, int64_t) {
+        m.load_admin();
+        m.records_changed();
+      });
+  m.rebalance_mirror = std::make_unique<PrefixMirror>(
+      *m.etcd, m.layout.rebalance(), [&m](const std::vector<PrefixMirror::Change>&, int64_t) {
+        m.load_rebalance();
+        m.records_changed();
+      });
+  for (PrefixMirror* mirror :
+       {m.placement_mirror.get(), m.admin_mirror.get(), m.rebalance_mirror.get()}) {
+    if (!mirror->wait_synced(std::chrono::seconds(5))) {
+      return Status(ClusterErrc::kTimeout,
+                    "the placement records did not arrive from etcd within 5 s");
+    }
+  }
+  ControllerOptions co;
+  co.node_id = m.options.node_id;
+  co.down_grace = m.options.down_grace;
+  m.controller = std::make_unique<Controller>(*m.etcd, m.layout, *m.lease, m.meta, co,
+                                              [&m] { return m.controller_view(); });
+  m.controller_ptr = m.controller.get();
+
   for (size_t i = 0; i < std::max<size_t>(1, m.options.transition_threads); ++i) {
     auto s = std::make_unique<Impl::Stripe>();
     Impl::Stripe* raw = s.get();
@@ -660,8 +823,7 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   const auto live = m.membership->live();
   for (uint32_t p = 0; p < m.meta.partitions; ++p) {
     lso2.partitions.insert(p);
-    auto pref = m.preferred_of(p, live);
-    if (pref && *pref == m.options.node_id) lso2.preferred.insert(p);
+    if (m.preferred_here(p, live)) lso2.preferred.insert(p);
   }
   // A store refusing writes (full disk, write error) would refuse every
   // write of a partition led here (cluster_disk_full_test).
@@ -683,7 +845,7 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     std::unique_lock lock(m.leadership_mu);
     m.leadership = std::move(leadership.value());
   }
-  m.balancer = std::thread([&m] { m.balance_loop(); });
+  m.balancer = std::thread([&m] { m.follow_loop(); });
   spdlog::info(
       "cluster: node {} joined cluster {} ({} partitions, replication {}), transport on {}",
       self.id, m.meta.cluster_id, m.meta.partitions, m.meta.replication, self.cluster);
@@ -805,6 +967,355 @@ std::map<std::string, NodeRecord> ClusterNode::live_nodes() const {
 bool ClusterNode::can_write() const {
   const Impl& m = *impl_;
   return m.lease && m.lease->valid() && m.membership != nullptr;
+}
+
+std::vector<NodeStatus> ClusterNode::nodes() const {
+  const Impl& m = *impl_;
+  if (!m.membership) return {};
+  const auto live = m.membership->live();
+  const auto known = m.known_nodes(live);
+  std::map<std::string, size_t> leads;
+  for (uint32_t p = 0; p < m.meta.partitions; ++p) {
+    if (auto info = m.leader_info(p); info && !info->node.empty()) ++leads[info->node];
+  }
+  std::map<std::string, size_t> replicas;
+  std::map<std::string, size_t> preferred;
+  std::map<std::string, NodeAdminState> admin;
+  {
+    std::lock_guard lock(m.records_mu);
+    admin = m.admin;
+    for (const auto& [p, entry] : m.placement) {
+      for (const auto& n : entry.first.replicas) ++replicas[n];
+      ++preferred[entry.first.preferred];
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<NodeStatus> out;
+  std::lock_guard down_lock(m.down_mu);
+  for (const auto& id : known) {
+    NodeStatus n;
+    n.id = id;
+    if (auto a = admin.find(id); a != admin.end()) n.admin = a->second;
+    auto rec = live.find(id);
+    if (rec != live.end()) {
+      n.record = rec->second;
+      m.down_since.erase(id);
+    } else {
+      const auto since = m.down_since.emplace(id, now).first->second;
+      n.down_for_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
+    }
+    n.leads = leads[id];
+    n.replicas = replicas[id];
+    n.preferred = preferred[id];
+    if (n.admin == NodeAdminState::kRemoved) {
+      n.state = "removed";
+    } else if (n.record) {
+      n.state = n.admin == NodeAdminState::kDraining ? "draining" : "alive";
+    } else {
+      n.state = n.down_for_ms < m.options.down_grace.count() ? "suspect" : "down";
+    }
+    n.drained = n.admin != NodeAdminState::kActive && n.leads == 0 && n.replicas == 0;
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+std::optional<std::string> ClusterNode::controller() const {
+  if (!impl_->controller) return std::nullopt;
+  std::string holder = impl_->controller->holder();
+  if (holder.empty()) return std::nullopt;
+  return holder;
+}
+
+bool ClusterNode::is_controller() const {
+  return impl_->controller && impl_->controller->is_controller();
+}
+
+std::optional<PlacementRecord> ClusterNode::placement(uint32_t partition) const {
+  return impl_->placement_of(partition);
+}
+
+namespace {
+
+Status no_node(const std::string& id) {
+  return Status(Errc::kNotFound, "no node '" + id + "' in this cluster");
+}
+
+}  // namespace
+
+Result<NodeStatus> ClusterNode::drain(const std::string& id) {
+  Impl& m = *impl_;
+  const auto live = m.membership->live();
+  const auto known = m.known_nodes(live);
+  if (known.count(id) == 0) return no_node(id);
+  // The others must still make a write quorum for every partition.
+  size_t others = 0;
+  for (const auto& [n, rec] : live) {
+    if (n != id && m.admin_of(n) == NodeAdminState::kActive) ++others;
+  }
+  if (others < m.meta.write_quorum) {
+    return Status(Errc::kConflict, "draining node '" + id + "' would leave " +
+                                       std::to_string(others) +
+                                       " live active nodes, fewer than the write quorum " +
+                                       std::to_string(m.meta.write_quorum));
+  }
+  auto put = m.etcd->put(
+      PutRequest{m.layout.node_admin(id), to_json(NodeAdminState::kDraining), 0, false});
+  if (!put.ok()) return put.status();
+  spdlog::info("cluster: node {} is draining (operator)", id);
+  {
+    std::lock_guard lock(m.records_mu);
+    m.admin[id] = NodeAdminState::kDraining;  // the mirror follows
+  }
+  m.records_changed();
+  for (auto& n : nodes()) {
+    if (n.id == id) return n;
+  }
+  return no_node(id);
+}
+
+Result<NodeStatus> ClusterNode::undrain(const std::string& id) {
+  Impl& m = *impl_;
+  const auto known = m.known_nodes(m.membership->live());
+  if (known.count(id) == 0) return no_node(id);
+  auto del = m.etcd->delete_range(DeleteRequest::single(m.layout.node_admin(id)));
+  if (!del.ok()) return del.status();
+  spdlog::info("cluster: node {} is active again (operator)", id);
+  {
+    std::lock_guard lock(m.records_mu);
+    m.admin.erase(id);
+  }
+  m.records_changed();
+  for (auto& n : nodes()) {
+    if (n.id == id) return n;
+  }
+  return no_node(id);
+}
+
+Result<NodeStatus> ClusterNode::remove_node(const std::string& id, std::chrono::milliseconds wait) {
+  Impl& m = *impl_;
+  auto find = [this, &id]() -> std::optional<NodeStatus> {
+    for (auto& n : nodes()) {
+      if (n.id == id) return n;
+    }
+    return std::nullopt;
+  };
+  auto n = find();
+  if (!n) return no_node(id);
+  if (n->state == "removed") return *n;
+  if (n->record) {
+    if (n->admin != NodeAdminState::kDraining) {
+      return Status(Errc::kConflict, "node '" + id +
+                                         "' is alive and not drained: drain it first (POST "
+                                         "/admin/v1/nodes/" +
+                                         id + "/drain) or stop it");
+    }
+    if (!n->drained) {
+      return Status(Errc::kConflict, "node '" + id + "' is still draining: it leads " +
+                                         std::to_string(n->leads) +
+                                         " partitions and the placement names it for " +
+                                         std::to_string(n->replicas) + "; retry once both are 0");
+    }
+  }
+  // Replicas first: a draining node is replaced at the controller's next
+  // tick (no grace period).
+  if (n->admin != NodeAdminState::kDraining) {
+    auto put = m.etcd->put(
+        PutRequest{m.layout.node_admin(id), to_json(NodeAdminState::kDraining), 0, false});
+    if (!put.ok()) return put.status();
+    m.records_changed();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    n = find();
+    if (n && n->replicas == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(Errc::kConflict,
+                    "node '" + id + "' is still named by the placement of " +
+                        std::to_string(n ? n->replicas : 0) +
+                        " partitions (is there a controller, and nodes to take them?); it is "
+                        "draining now: retry the removal");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto put =
+      m.etcd->put(PutRequest{m.layout.node_admin(id), to_json(NodeAdminState::kRemoved), 0, false});
+  if (!put.ok()) return put.status();
+  spdlog::info("cluster: node {} removed (operator)", id);
+  {
+    std::lock_guard lock(m.records_mu);
+    m.admin[id] = NodeAdminState::kRemoved;
+  }
+  m.records_changed();
+  n = find();
+  if (!n) return no_node(id);
+  return *n;
+}
+
+namespace {
+
+// Reads P/placement/<p> from etcd: the record and its mod_revision (0 when
+// absent).
+Result<std::pair<std::optional<PlacementRecord>, int64_t>> read_placement(EtcdClient& etcd,
+                                                                          const Layout& layout,
+                                                                          uint32_t p) {
+  RangeRequest rr;
+  rr.key = layout.placement(p);
+  auto got = etcd.range(rr);
+  if (!got.ok()) return got.status();
+  if (got->kvs.empty()) return std::make_pair(std::optional<PlacementRecord>(), int64_t{0});
+  auto rec = parse_placement_record(got->kvs.front().value, rr.key);
+  if (!rec.ok()) return rec.status();
+  return std::make_pair(std::optional<PlacementRecord>(rec.value()), got->kvs.front().mod_revision);
+}
+
+// Writes it if the key is still at `revision` (0: absent); kConflict when
+// another write came first.
+Status write_placement(EtcdClient& etcd, const Layout& layout, uint32_t p,
+                       const PlacementRecord& rec, int64_t revision) {
+  const std::string key = layout.placement(p);
+  TxnRequest txn;
+  txn.compare.push_back(revision == 0
+                            ? Compare::create_revision_is(key, Compare::Op::kEqual, 0)
+                            : Compare::mod_revision_is(key, Compare::Op::kEqual, revision));
+  txn.success.push_back(PutRequest{key, to_json(rec), 0, false});
+  auto r = etcd.txn(txn);
+  if (!r.ok()) return r.status();
+  if (!r->succeeded) {
+    return Status(Errc::kConflict, "the placement of partition " + std::to_string(p) +
+                                       " changed while this request was made; retry");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<LeaderMove> ClusterNode::move_leader(uint32_t partition, const std::string& node,
+                                            std::chrono::milliseconds wait) {
+  Impl& m = *impl_;
+  if (partition >= m.meta.partitions) {
+    return Status(Errc::kNotFound, "no partition " + std::to_string(partition) +
+                                       " (the cluster has " + std::to_string(m.meta.partitions) +
+                                       ")");
+  }
+  const auto live = m.membership->live();
+  if (m.known_nodes(live).count(node) == 0) return no_node(node);
+  if (live.count(node) == 0) {
+    return Status(Errc::kConflict, "node '" + node + "' is not alive: it cannot lead");
+  }
+  if (m.admin_of(node) != NodeAdminState::kActive) {
+    return Status(Errc::kConflict,
+                  "node '" + node + "' is " + to_string(m.admin_of(node)) + ": undrain it first");
+  }
+  auto cur = read_placement(*m.etcd, m.layout, partition);
+  if (!cur.ok()) return cur.status();
+  PlacementRecord rec;
+  if (cur->first) rec = *cur->first;
+  if (rec.replicas.empty()) rec.replicas = m.choose_replicas(partition);
+  if (std::find(rec.replicas.begin(), rec.replicas.end(), node) == rec.replicas.end()) {
+    if (rec.replicas.size() < m.meta.replication) {
+      rec.replicas.push_back(node);
+    } else {
+      rec.replicas.back() = node;
+    }
+  }
+  rec.preferred = node;
+  if (Status s = write_placement(*m.etcd, m.layout, partition, rec, cur->second); !s.is_ok()) {
+    return s;
+  }
+  spdlog::info("cluster: partition {}: leadership to move to {} (operator)", partition, node);
+  m.records_changed();
+  LeaderMove out;
+  out.placement = rec;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto info = m.leader_info(partition);
+    if (info && !info->node.empty()) {
+      out.leader = info->node;
+      out.epoch = info->epoch;
+    } else {
+      out.leader.reset();
+    }
+    out.moved = out.leader && *out.leader == node;
+    if (out.moved || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return out;
+}
+
+Result<PlacementRecord> ClusterNode::set_replicas(uint32_t partition,
+                                                  const std::vector<std::string>& list) {
+  Impl& m = *impl_;
+  if (partition >= m.meta.partitions) {
+    return Status(Errc::kNotFound, "no partition " + std::to_string(partition) +
+                                       " (the cluster has " + std::to_string(m.meta.partitions) +
+                                       ")");
+  }
+  if (list.size() < m.meta.write_quorum || list.size() > m.meta.replication) {
+    return Status(Errc::kInvalidArgument,
+                  "replicas must name " + std::to_string(m.meta.write_quorum) + " to " +
+                      std::to_string(m.meta.replication) +
+                      " nodes (the write quorum to the replication factor), not " +
+                      std::to_string(list.size()));
+  }
+  const auto live = m.membership->live();
+  const auto known = m.known_nodes(live);
+  std::set<std::string> seen;
+  for (const auto& n : list) {
+    if (!seen.insert(n).second) {
+      return Status(Errc::kInvalidArgument, "node '" + n + "' is named twice in replicas");
+    }
+    if (known.count(n) == 0) {
+      return Status(Errc::kInvalidArgument, "unknown node '" + n + "' in replicas");
+    }
+    if (m.admin_of(n) != NodeAdminState::kActive) {
+      return Status(Errc::kInvalidArgument, "node '" + n + "' in replicas is " +
+                                                to_string(m.admin_of(n)) +
+                                                ": it may not receive replicas");
+    }
+  }
+  size_t alive = 0;
+  for (const auto& n : list) alive += live.count(n);
+  if (alive < m.meta.write_quorum) {
+    return Status(Errc::kInvalidArgument, "only " + std::to_string(alive) +
+                                              " of the replicas are alive; a write quorum "
+                                              "needs " +
+                                              std::to_string(m.meta.write_quorum));
+  }
+  auto cur = read_placement(*m.etcd, m.layout, partition);
+  if (!cur.ok()) return cur.status();
+  PlacementRecord rec;
+  rec.replicas = list;
+  // The current preferred node stays when it is among them and alive; else
+  // the first alive one.
+  if (cur->first && seen.count(cur->first->preferred) != 0 &&
+      live.count(cur->first->preferred) != 0) {
+    rec.preferred = cur->first->preferred;
+  } else {
+    for (const auto& n : list) {
+      if (live.count(n) != 0) {
+        rec.preferred = n;
+        break;
+      }
+    }
+  }
+  if (Status s = write_placement(*m.etcd, m.layout, partition, rec, cur->second); !s.is_ok()) {
+    return s;
+  }
+  spdlog::info("cluster: partition {}: replicas set by an operator", partition);
+  m.records_changed();
+  return rec;
+}
+
+Status ClusterNode::rebalance() {
+  Impl& m = *impl_;
+  auto put = m.etcd->put(PutRequest{
+      m.layout.rebalance(),
+      "{\"requested_ms\":" + std::to_string(now_ms()) + ",\"by\":\"" + m.options.node_id + "\"}", 0,
+      false});
+  if (!put.ok()) return put.status();
+  spdlog::info("cluster: rebalance requested (operator)");
+  return {};
 }
 
 }  // namespace yantra::cluster

@@ -12,13 +12,17 @@
 // order, and a slow recovery delays only its stripe). Recovery is retried
 // while the node still holds the epoch it recovers for.
 //
-// Placement without a controller (until there is one): every node may lead
-// every partition; a partition prefers the live node that ranks first for
-// it by rendezvous hashing, and a node leading more than its share resigns
-// partitions whose preferred node is alive, so leaderships spread as nodes
-// join. Segment replicas: this node, then live nodes by the same ranking,
-// then (with fewer live nodes than the replication factor) the previous
-// segment's replicas, so a segment may name a down node and commit on any W.
+// Placement: the controller (cluster/controller.hpp; one node at a time)
+// writes P/placement/<p> = {replicas, preferred}; every node follows it: the
+// preferred node campaigns at once (others after the standby delay), a
+// leader hands a partition to its preferred node once that node is ready,
+// and a leader whose open segment's replicas are not the placement's hands
+// it to a new epoch whose segment opens on them (this node first, then the
+// placement's replicas; one may be down: the segment commits on any W).
+// Before any placement exists (a cluster's first second) a partition
+// prefers the live node ranking first by rendezvous hashing, and segments
+// open on live nodes by that ranking. Losing the controller stops nothing:
+// nodes follow the last placement.
 //
 // Threads: start() blocks (etcd, connects): call it from main. Accessors
 // from any thread. The destructor resigns nothing explicitly: it stops the
@@ -60,6 +64,34 @@ struct ClusterNodeOptions {
   std::chrono::seconds lease_ttl{3};
   std::chrono::milliseconds rpc_timeout{1000};
   size_t transition_threads = 4;
+  // A node down this long has its replicas replaced by the controller.
+  std::chrono::milliseconds down_grace{30000};
+};
+
+// A node as this node sees it (GET /admin/v1/cluster). state: "alive"
+// (lease live), "draining" (live, an operator drains it), "suspect" (no
+// live lease for less than the grace period: its replicas are kept),
+// "down" (past the grace period: its replicas are replaced), "removed".
+struct NodeStatus {
+  std::string id;
+  std::optional<NodeRecord> record;  // while live
+  std::string state;
+  NodeAdminState admin = NodeAdminState::kActive;
+  int64_t down_for_ms = 0;  // not live for this long (0 while live)
+  size_t leads = 0;         // partitions it leads now (leader keys)
+  size_t replicas = 0;      // partitions whose placement names it
+  size_t preferred = 0;     // partitions whose placement prefers it
+  // Draining, and neither leads nor is named by any placement.
+  bool drained = false;
+};
+
+// The answer to a leadership move: the placement written, the leader as
+// etcd says at the answer, and whether it is the node asked for.
+struct LeaderMove {
+  PlacementRecord placement;
+  std::optional<std::string> leader;
+  int64_t epoch = 0;
+  bool moved = false;
 };
 
 // What a node knows of one partition (for /admin/v1/cluster and routing).
@@ -115,6 +147,33 @@ class ClusterNode {
   std::map<std::string, NodeRecord> live_nodes() const;
   // Whether this node can accept and commit writes now (readiness).
   bool can_write() const;
+
+  // The controller and the placement (in memory: any thread).
+  std::vector<NodeStatus> nodes() const;
+  // The controller's node id (nullopt: none now).
+  std::optional<std::string> controller() const;
+  bool is_controller() const;
+  std::optional<PlacementRecord> placement(uint32_t partition) const;
+
+  // Operators' commands (docs/cluster.md, runbook). They block on etcd (and
+  // move_leader / remove_node on the cluster for up to `wait`): call them
+  // from a worker thread, never an HTTP I/O or CAF thread. Errors:
+  // kNotFound (no such node or partition), kConflict (not allowed in the
+  // node's state, naming why), kInvalidArgument (a bad replica list), etcd's.
+  Result<NodeStatus> drain(const std::string& id);
+  Result<NodeStatus> undrain(const std::string& id);
+  // Only a drained or down node: its replicas are replaced first (state
+  // draining until no placement names it, at most `wait`), then it is
+  // marked removed.
+  Result<NodeStatus> remove_node(const std::string& id, std::chrono::milliseconds wait);
+  // Sets the partition's preferred node (added to its replicas in place of
+  // the last other one when it is not among them) and waits up to `wait`
+  // for the leadership to move.
+  Result<LeaderMove> move_leader(uint32_t partition, const std::string& node,
+                                 std::chrono::milliseconds wait);
+  Result<PlacementRecord> set_replicas(uint32_t partition, const std::vector<std::string>& nodes);
+  // Asks the controller to even out replicas and leaderships now.
+  Status rebalance();
 
   struct Impl;
 

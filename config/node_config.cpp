@@ -79,6 +79,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.cluster_key_file = value;
   } else if (key == "advertise_http") {
     c.advertise_http = value;
+  } else if (key == "node_down_grace_ms") {
+    return as_u32(c.node_down_grace_ms);
   } else {
     return Status(Errc::kInvalidConfig, where + ": unknown key '" + key + "'");
   }
@@ -139,6 +141,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_CLUSTER_LISTEN", "cluster_listen"},
       {"YANTRA_CLUSTER_KEY_FILE", "cluster_key_file"},
       {"YANTRA_ADVERTISE_HTTP", "advertise_http"},
+      {"YANTRA_NODE_DOWN_GRACE_MS", "node_down_grace_ms"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);

@@ -53,6 +53,9 @@ struct NodeConfig {
   std::string cluster_key_file;  // the cluster secret (>= 32 bytes, mode 0600)
   // The HTTP address other nodes and clients are told (default: listen).
   std::string advertise_http;
+  // How long a node may stay down before the controller replaces its
+  // replicas in the placement (docs/cluster.md, "Controller and placement").
+  uint32_t node_down_grace_ms = 30000;
   bool clustered() const { return !etcd.empty(); }
 };
 

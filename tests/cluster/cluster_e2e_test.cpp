@@ -156,15 +156,31 @@ TEST(ClusterE2E, KillingALeaderUnderLoadLosesNoAcknowledgedExecution) {
   Api b = cluster.api(1);
   Api c = cluster.api(2);
   e2e::create_flow(b, echo_delay_flow("slow", 400));
+  // Every node has the flow (resources reach the others within 1 s), so a
+  // start refused below is the cluster's doing, not the flow's propagation.
+  for (Api* via : {&a, &c}) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (via->get("/api/v1/flows/slow").status != 200 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
   // Acknowledged executions through all three nodes; n1 dies while they
   // sleep in their delays.
   std::vector<std::string> acked;
+  std::map<int, std::string> refusals;  // status -> the first such answer
   for (int n = 0; n < 150; ++n) {
     Api& via = n % 3 == 0 ? a : (n % 3 == 1 ? b : c);
     Reply r = via.post("/api/v1/flows/slow/run", json{{"input", {{"n", n}}}});
-    if (r.status == 202 || r.status == 200) acked.push_back(r.doc().value("execution_id", ""));
+    if (r.status == 202 || r.status == 200) {
+      acked.push_back(r.doc().value("execution_id", ""));
+    } else {
+      refusals.emplace(r.status, r.describe());
+    }
   }
-  ASSERT_GT(acked.size(), 100u);
+  std::string refused;
+  for (const auto& [status, first] : refusals) refused += "\n  " + first;
+  ASSERT_GT(acked.size(), 100u) << "refused, e.g.:" << refused;
   const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(cluster.node(0).kill9());
   // Every partition n1 led has a new leader (that finished recovery) as n2

@@ -57,6 +57,7 @@ class TestCluster {
     bool network_namespaces = false;
     // Called before each start of node i (e.g. extra arguments, a wrapper).
     std::function<void(size_t, NodeProcess::Options&)> customize_node = nullptr;
+    std::vector<std::pair<std::string, std::string>> env = {};  // extra environment for every node
   };
 
   explicit TestCluster(Options options) : options_(options) {}
@@ -136,6 +137,7 @@ class TestCluster {
     NodeProcess::Options o;
     o.data_dir = slots_[i].data;
     o.env = {{"YANTRA_OPERATOR_KEY", kOperatorKey}};
+    o.env.insert(o.env.end(), options_.env.begin(), options_.env.end());
     o.args = {"--etcd",
               etcd_url(),
               "--node-id",
@@ -275,6 +277,18 @@ class TestCluster {
     }
     *why = r.describe();
     return false;
+  }
+
+  // One more node ("n<size+1>", its own data dir and transport port) joins
+  // the running cluster; false with `error` when it does not start.
+  bool add_node(std::string* error) {
+    Slot slot;
+    slot.id = "n" + std::to_string(slots_.size() + 1);
+    slot.data = dir_.sub(slot.id);
+    slot.cluster_port = test::free_loopback_port();
+    slots_.push_back(slot);
+    nodes_.push_back(nullptr);
+    return start_node(slots_.size() - 1, error);
   }
 
  private:
