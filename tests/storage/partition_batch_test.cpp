@@ -312,7 +312,7 @@ TEST(PartitionBatchCodec, DecodeRefusesWhatPassesTheChecksumButIsNotABatch) {
   // in format 1 would have them dropped by older readers.
   m = good;
   v1::BatchAuditRow& row = *m.mutable_requests(0)->add_audit();
-  row.set_key(std::string("p\0\x05acme\0", 8) + std::string(8, '\1'));
+  row.set_key(std::string("p\0\x05", 3) + "acme" + std::string(1, 0) + std::string(8, '\1'));
   row.set_value("record");
   corrupt(framed(m), "audit rows in a format 1 batch");
   m.set_format(kPartitionBatchFormatAudit);
