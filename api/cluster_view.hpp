@@ -22,6 +22,10 @@ class ClusterView {
   // {"node", "nodes": [...], "partitions": [...], "etcd": {...}}
   // (docs/cluster.md, "Operators").
   virtual nlohmann::json describe() const = 0;
+  // The live nodes (this one included, at least 1) sharing a tenant's
+  // cluster-wide rate limit (rate_limiter.hpp). Called per limited request:
+  // must be cheap (a cached count).
+  virtual uint32_t live_nodes() const { return 1; }
 };
 
 }  // namespace yantra::api

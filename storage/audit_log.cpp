@@ -30,8 +30,8 @@
 #include <algorithm>
 
 #include "base/crypto.hpp"
-#include "base/errc.hpp"
 #include "base/encoding.hpp"
+#include "base/errc.hpp"
 #include "base/storage_errc.hpp"
 #include "base/time.hpp"
 #include "storage/internal/db.hpp"
@@ -297,19 +297,20 @@ Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, in
                                                      AuditChainPartition partition) const {
   std::vector<v1::AuditRecord> out;
   Status corrupt;
-  Status s = scan(chain_of(tenant), partition, after_seq, [&](uint64_t seq,
-                                                             v1::AuditRecord* record) {
-    if (record == nullptr) {
-      corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
-                                                  chain_of(tenant) + " (" + describe(partition) +
-                                                  ") does not parse");
-      return false;
-    }
-    if (in_range(record->time_ms(), from_ms, to_ms) && action_matches(record->action(), action)) {
-      out.push_back(*record);
-    }
-    return limit == 0 || out.size() < limit;
-  });
+  Status s =
+      scan(chain_of(tenant), partition, after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
+        if (record == nullptr) {
+          corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
+                                                      chain_of(tenant) + " (" +
+                                                      describe(partition) + ") does not parse");
+          return false;
+        }
+        if (in_range(record->time_ms(), from_ms, to_ms) &&
+            action_matches(record->action(), action)) {
+          out.push_back(*record);
+        }
+        return limit == 0 || out.size() < limit;
+      });
   if (!s.is_ok()) return s;
   if (!corrupt.is_ok()) return corrupt;
   return out;
@@ -482,8 +483,7 @@ Result<uint64_t*> AuditChainer::mark_of(std::string_view sender) {
 }
 
 Result<std::vector<AuditRow>> AuditChainer::stamp(std::vector<AuditEntry> entries,
-                                                  std::string_view sender,
-                                                  uint64_t first_counter) {
+                                                  std::string_view sender, uint64_t first_counter) {
   if (poisoned_) {
     return Status(Errc::kUnavailable,
                   "the audit chains of partition " + std::to_string(partition_) +

@@ -43,6 +43,7 @@
 // recorded once, across failovers too.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -189,7 +190,7 @@ class AuditChainer {
   // An empty result: nothing left to record.
   Result<std::vector<AuditRow>> stamp(std::vector<AuditEntry> entries, std::string_view sender = {},
                                       uint64_t first_counter = 0);
-  void poison() { poisoned_ = true; }
+  void poison() { poisoned_.store(true); }  // any thread
   uint32_t partition() const { return partition_; }
 
  private:
@@ -202,7 +203,7 @@ class AuditChainer {
 
   const internal::Db& db_;
   const uint32_t partition_;
-  bool poisoned_ = false;
+  std::atomic<bool> poisoned_{false};
   std::map<std::string, Head, std::less<>> heads_;
   std::map<std::string, uint64_t, std::less<>> marks_;
 };

@@ -25,8 +25,8 @@ bool valid_audit_row(const AuditRow& row, uint32_t partition) {
 bool audit_only(const WriteRequest& request) {
   return request.execution_id.empty() && !request.audit.empty() && request.events.empty() &&
          !request.summary && !request.created && request.idempotency_key.empty() &&
-         request.parent_execution_id.empty() && !request.snapshot &&
-         request.delete_key.empty() && request.outbox.empty();
+         request.parent_execution_id.empty() && !request.snapshot && request.delete_key.empty() &&
+         request.outbox.empty();
 }
 
 }  // namespace
@@ -36,9 +36,8 @@ bool valid_request(const WriteRequest& request) {
          (keys::valid_execution_id(request.execution_id) || audit_only(request)) &&
          std::none_of(request.outbox.begin(), request.outbox.end(),
                       [](const OutboxRow& row) { return row.id.empty(); }) &&
-         std::all_of(request.audit.begin(), request.audit.end(), [&](const AuditRow& row) {
-           return valid_audit_row(row, request.partition);
-         });
+         std::all_of(request.audit.begin(), request.audit.end(),
+                     [&](const AuditRow& row) { return valid_audit_row(row, request.partition); });
 }
 
 rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const WriteRequest& request,
