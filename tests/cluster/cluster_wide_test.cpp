@@ -45,7 +45,8 @@ bool read_chains(Api& api, Chains& out, std::string* why) {
   out.clear();
   std::string cursor;
   for (int page = 0; page < 1000; ++page) {
-    Reply r = api.get("/api/v1/audit?limit=500" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    // Small pages: the cursor walks across chains (PARTITION:SEQ).
+    Reply r = api.get("/api/v1/audit?limit=7" + (cursor.empty() ? "" : "&cursor=" + cursor));
     if (r.status != 200) {
       *why = r.describe();
       return false;
