@@ -63,21 +63,36 @@ struct AuditEntry {
   std::string detail;
 };
 
-// Which records of one chain a listing returns (storage/audit_log.hpp).
+// Which records of a tenant's chains a listing returns (storage/audit_log.hpp).
+// A tenant has one chain on a single node and one per partition in a
+// cluster; a listing walks them in order (the node's own chain, then the
+// partitions' in partition order), each oldest first.
 struct AuditQuery {
-  std::string chain;       // tenant, or "" for chain "-"
-  int64_t from_ms = 0;     // time_ms in [from_ms, to_ms)
-  int64_t to_ms = 0;       // 0 = no upper bound
-  std::string action;      // "" = every action; ending in '.' = a prefix
-  size_t limit = 0;        // 0 = no limit
-  uint64_t after_seq = 0;  // cursor: the last seq of the previous page
+  std::string chain;    // tenant, or "" for chain "-"
+  int64_t from_ms = 0;  // time_ms in [from_ms, to_ms)
+  int64_t to_ms = 0;    // 0 = no upper bound
+  std::string action;   // "" = every action; ending in '.' = a prefix
+  size_t limit = 0;     // 0 = no limit
+  // The cursor: the chain and seq of the last record of the previous page
+  // (after_partition nullopt = the node's own chain).
+  std::optional<uint32_t> after_partition;
+  uint64_t after_seq = 0;
 };
 
+// A listed record and the chain it is in (nullopt: the node's own chain).
+struct AuditListed {
+  std::optional<uint32_t> partition;
+  v1::AuditRecord record;
+};
+
+// verify() walks every chain of the tenant and stops at the first broken.
 struct AuditVerifyReport {
   bool ok = true;
   uint64_t records = 0;
   uint64_t first_broken_seq = 0;  // 0 when ok
   std::string reason;
+  uint64_t chains = 0;                       // chains walked
+  std::optional<uint32_t> broken_partition;  // the broken chain (nullopt: the node's own)
 };
 
 // (action, outcome) -> count
@@ -134,11 +149,11 @@ class Admin {
                                                      const std::string& flow_id) const = 0;
   virtual void rotate_hook(std::string tenant, std::string flow_id, Done<std::string> done) = 0;
 
-  // The audit chain. audit() queues a record and never blocks. The queries
+  // The audit chains. audit() queues a record and never blocks. The queries
   // read whole chains; audit_verify first waits until every record appended
   // before the call is written, so it covers what the caller just did.
   virtual void audit(AuditEntry entry) = 0;
-  virtual void audit_query(AuditQuery query, Done<std::vector<v1::AuditRecord>> done) = 0;
+  virtual void audit_query(AuditQuery query, Done<std::vector<AuditListed>> done) = 0;
   virtual void audit_verify(std::string chain, Done<AuditVerifyReport> done) = 0;
   virtual void audit_report(std::string chain, int64_t from_ms, int64_t to_ms,
                             Done<AuditCounts> done) = 0;

@@ -23,6 +23,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/admin.hpp"
 #include "actors/engine.hpp"
 #include "actors/errc.hpp"
 #include "actors/http_tool.hpp"
@@ -113,6 +114,12 @@ struct Engine::Impl {
     // Running executions of this partition counted by admission, by
     // tenant \0 flow_id.
     std::unordered_map<std::string, int64_t> counted;
+    // The partition's audit chains while led (append_audit), one per
+    // leadership. Read and replaced under mu; audit_mu serializes stamping
+    // and handing the rows to the log, so links reach the log in order
+    // without holding mu (the starts' lock) during a store read.
+    std::shared_ptr<storage::AuditChainer> chainer;
+    std::mutex audit_mu;
   };
   std::unique_ptr<Slot[]> slots;
   std::atomic<uint32_t> led_count{0};
@@ -178,6 +185,7 @@ struct Engine::Impl {
     {
       std::lock_guard<std::mutex> lock(slots[p].mu);
       ctx.writers[p] = std::move(log);
+      slots[p].chainer = std::make_shared<storage::AuditChainer>(*store, p);
     }
     detail::partition_actor actor = detail::spawn_partition(*sys, &ctx, p);
     std::lock_guard<std::mutex> lock(slots[p].mu);
@@ -257,6 +265,46 @@ struct Engine::Impl {
   }
 
   void notify(const ExecutionResult& r) { watchers.notify(r); }
+
+  // Engine::append_audit: a refusal is returned (done not called), else
+  // done is called by the log, or at once for a batch recorded before.
+  Status append_audit(uint32_t p, std::vector<storage::AuditEntry> entries,
+                      const std::string& sender, uint64_t first_counter,
+                      const std::function<void(Status)>& done) {
+    auto not_led = [p] {
+      return Status(ActorsErrc::kPartitionNotLed,
+                    "partition " + std::to_string(p) + " is not led by this node");
+    };
+    if (p >= ctx.partition_count) return not_led();
+    Slot& slot = slots[p];
+    std::lock_guard<std::mutex> serial(slot.audit_mu);
+    std::shared_ptr<storage::AuditChainer> chainer;
+    {
+      std::lock_guard<std::mutex> lock(slot.mu);
+      if (!slot.led.load(std::memory_order_relaxed)) return not_led();
+      chainer = slot.chainer;
+    }
+    auto rows = chainer->stamp(std::move(entries), sender, first_counter);
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) {  // every entry was recorded before (a resend)
+      io->submit([done] { done(Status::ok()); });
+      return Status::ok();
+    }
+    storage::WriteRequest request;
+    request.partition = p;
+    request.audit = std::move(rows.value());
+    std::lock_guard<std::mutex> lock(slot.mu);
+    // Released between the stamp and now: nothing of these rows is written
+    // and the next leadership has a chainer of its own.
+    if (!slot.led.load(std::memory_order_relaxed) || slot.chainer != chainer) return not_led();
+    ctx.writers[p]->append(std::move(request), [chainer, done](const Status& st) {
+      // The heads name links that may never be stored: no more links in
+      // this leadership (its successor reads the heads from the log).
+      if (!st.is_ok()) chainer->poison();
+      done(st);
+    });
+    return Status::ok();
+  }
 
   void shutdown_actors() {
     std::lock_guard<std::mutex> serial(lead_mu);
@@ -347,6 +395,23 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   ctx.snapshot_every = options.snapshot_every;
   ctx.vault = impl->vault.get();
   ctx.audit = impl->audit.get();
+  if (!options.lead_all_partitions) {
+    // A cluster node: an execution's audit records chain in its partition.
+    ctx.audit_partition = [raw = impl.get()](uint32_t p, storage::AuditEntry e) {
+      raw->io->submit([raw, p, e = std::move(e)]() mutable {
+        std::vector<storage::AuditEntry> one;
+        one.push_back(std::move(e));
+        Status refused = raw->append_audit(p, std::move(one), "", 0, [p](const Status& st) {
+          if (!st.is_ok())
+            spdlog::warn("audit record of partition {} not written: {}", p, st.to_string());
+        });
+        // Released meanwhile: the tool call is dispatched again by the new
+        // leader (at-least-once), which records it then.
+        if (!refused.is_ok())
+          spdlog::debug("audit record of partition {} not written: {}", p, refused.to_string());
+      });
+    };
+  }
   impl->slots = std::make_unique<Impl::Slot[]>(parts);
   ctx.writers.resize(parts);
   ctx.partitions.resize(parts);
@@ -957,6 +1022,19 @@ Status Engine::lead_partition(uint32_t p, std::unique_ptr<storage::PartitionLog>
   return Status::ok();
 }
 
+void Engine::append_audit(uint32_t p, std::vector<AuditEntry> entries, const std::string& sender,
+                          uint64_t first_counter, std::function<void(Status)> done) {
+  std::vector<storage::AuditEntry> stored;
+  stored.reserve(entries.size());
+  for (AuditEntry& e : entries) {
+    stored.push_back({e.time_ms, std::move(e.tenant), std::move(e.key_id), std::move(e.role),
+                      std::move(e.action), std::move(e.resource), std::move(e.outcome),
+                      std::move(e.request_id), std::move(e.detail)});
+  }
+  Status refused = impl_->append_audit(p, std::move(stored), sender, first_counter, done);
+  if (!refused.is_ok()) done(std::move(refused));
+}
+
 void Engine::release_partition(uint32_t p) {
   Impl& impl = *impl_;
   if (p >= impl.ctx.partition_count) return;
@@ -1003,6 +1081,7 @@ void Engine::release_partition(uint32_t p) {
     std::lock_guard<std::mutex> lock(slot.mu);
     log = std::move(impl.ctx.writers[p]);
     impl.ctx.partitions[p] = detail::partition_actor{};
+    slot.chainer.reset();
   }
   log.reset();
   spdlog::info("partition {} released", p);

@@ -78,6 +78,7 @@ struct ExecutionPage {
 };
 
 class Engine;
+struct AuditEntry;  // actors/admin.hpp
 namespace detail {
 struct EngineParts;
 EngineParts parts_of(const Engine& engine);  // actors/internal/parts.hpp
@@ -373,6 +374,19 @@ class Engine {
   void release_partition(uint32_t p);
   bool leads(uint32_t p) const;
   std::vector<uint32_t> led_partitions() const;  // ascending
+
+  // Records `entries` in partition p's audit chains (a cluster node: one
+  // chain per (tenant, p), storage/audit_log.hpp), committed through p's
+  // log like its executions' events, so every replica holds the same
+  // chain. Entry i of `sender` has counter first_counter + i; entries at or
+  // below the sender's recorded high-water mark are skipped, so a relay may
+  // resend a batch whose answer it lost (sender "" = no such check).
+  // `done` gets ok once committed, "partition_not_led" when p is not led
+  // here (synchronously, on the caller's thread), or the log's error.
+  // Blocks for a store read the first time a chain is touched in a
+  // leadership: call it from a thread that is neither CAF nor HTTP I/O.
+  void append_audit(uint32_t p, std::vector<AuditEntry> entries, const std::string& sender,
+                    uint64_t first_counter, std::function<void(Status)> done);
   uint32_t partition_count() const;
 
   bool ready() const;

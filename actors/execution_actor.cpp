@@ -231,11 +231,12 @@ void record_tool_call(const std::string& tool, bool ok,
 }
 
 // One audit record per tool call, written off the actor's path (the audit
-// log batches on a thread of its own).
+// log batches on a thread of its own; in a cluster, the execution's
+// partition chain through its log, from the I/O pool).
 void audit_tool_call(Self* self, const ToolCall& call, const std::string& tool_id,
                      const ToolResult& r) {
   auto& s = self->state;
-  if (s.ctx->audit == nullptr) return;
+  if (s.ctx->audit == nullptr && !s.ctx->audit_partition) return;
   storage::AuditEntry e;
   e.time_ms = now_ms();
   e.tenant = s.st.tenant;
@@ -244,7 +245,11 @@ void audit_tool_call(Self* self, const ToolCall& call, const std::string& tool_i
   e.resource = "executions/" + s.id + "/steps/" + call.path;
   e.outcome = r.ok ? "ok" : r.code;
   e.detail = tool_id + "." + call.action + " attempt " + std::to_string(call.attempt);
-  s.ctx->audit->append(std::move(e));
+  if (s.ctx->audit_partition) {
+    s.ctx->audit_partition(s.partition, std::move(e));
+  } else {
+    s.ctx->audit->append(std::move(e));
+  }
 }
 
 // Calls the tool; its answer is scrubbed of the resolved secret values (a

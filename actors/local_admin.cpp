@@ -164,19 +164,18 @@ class LocalAdmin final : public Admin {
     parts_.audit->append(std::move(e));  // queued: never blocks
   }
 
-  void audit_query(AuditQuery q, Done<std::vector<v1::AuditRecord>> done) override {
-    run([this, q = std::move(q), done = std::move(done)]() {
-      done(parts_.audit->query(q.chain, q.from_ms, q.to_ms, q.action, q.limit, q.after_seq));
-    });
+  void audit_query(AuditQuery q, Done<std::vector<AuditListed>> done) override {
+    run([this, q = std::move(q), done = std::move(done)]() { done(list_audit(q)); });
   }
 
   void audit_verify(std::string chain, Done<AuditVerifyReport> done) override {
     run([this, chain = std::move(chain), done = std::move(done)]() {
       parts_.audit->flush();
-      auto report = parts_.audit->verify(chain);
+      auto report = parts_.audit->verify_all(chain);
       if (!report.ok()) return done(report.status());
       const auto& r = report.value();
-      done(AuditVerifyReport{r.ok, r.records, r.first_broken_seq, r.reason});
+      done(AuditVerifyReport{r.ok, r.records, r.first_broken_seq, r.reason, r.chains,
+                             r.broken_partition});
     });
   }
 
@@ -188,6 +187,34 @@ class LocalAdmin final : public Admin {
   }
 
  private:
+  // The tenant's chains from the cursor's on, until `limit` records.
+  Result<std::vector<AuditListed>> list_audit(const AuditQuery& q) const {
+    auto chains = parts_.audit->chains(q.chain);
+    if (!chains.ok()) return chains.status();
+    std::vector<AuditListed> out;
+    bool reached = !q.after_partition && q.after_seq == 0;
+    for (const storage::AuditChainPartition& chain : chains.value()) {
+      uint64_t after = 0;
+      if (!reached) {
+        // The cursor's chain, or the first one after it in the walk's order.
+        if (chain == q.after_partition) {
+          after = q.after_seq;
+        } else if (chain.has_value() && (!q.after_partition || *chain < *q.after_partition)) {
+          continue;
+        } else if (!chain.has_value()) {
+          continue;
+        }
+        reached = true;
+      }
+      const size_t room = q.limit == 0 ? 0 : q.limit - out.size();
+      auto records = parts_.audit->query(q.chain, q.from_ms, q.to_ms, q.action, room, after, chain);
+      if (!records.ok()) return records.status();
+      for (auto& r : records.value()) out.push_back({chain, std::move(r)});
+      if (q.limit != 0 && out.size() >= q.limit) break;
+    }
+    return out;
+  }
+
   template <typename Task>
   void run(Task task) {
     pool_.submit([task = std::move(task)]() mutable {

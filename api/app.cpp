@@ -280,7 +280,8 @@ void ApiApp::dispatch(HttpRequest req, Responder respond, uint32_t hops) {
     // A forwarded request was counted by the node the client reached.
     if (hops == 0 && !ctx->who.is_operator() && ctx->who.requests_per_second > 0) {
       Status limited =
-          limiter_.admit(ctx->who.tenant, ctx->who.requests_per_second, ctx->who.burst, now_us());
+          limiter_.admit(ctx->who.tenant, ctx->who.requests_per_second, ctx->who.burst, now_us(),
+                         services_.cluster ? services_.cluster->live_nodes() : 1);
       if (!limited.is_ok()) {
         // A flood must not flood the audit chain too: one record per
         // tenant and second stands for every refusal of that second.

@@ -44,6 +44,10 @@ class ClusterView {
   // kConflict: not in the node's state, naming why; kInvalidArgument: bad
   // replicas; 503-class: etcd).
   virtual void run(Command command, std::function<void(Result<nlohmann::json>)> done) = 0;
+  // The live nodes (this one included, at least 1) sharing a tenant's
+  // cluster-wide rate limit (rate_limiter.hpp). Called per limited request:
+  // must be cheap (a cached count).
+  virtual uint32_t live_nodes() const { return 1; }
 };
 
 }  // namespace yantra::api

@@ -26,6 +26,7 @@
 #include "base/crypto.hpp"
 #include "base/errc.hpp"
 #include "base/time.hpp"
+#include "cluster/audit_relay.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/node.hpp"
 #include "cluster/node_metrics.hpp"
@@ -151,6 +152,18 @@ class NodeView final : public api::ClusterView {
              .with_retry_after_ms(1000));
   }
 
+  // Counted from the membership at most every 100 ms: the rate limiter
+  // asks on every limited request.
+  uint32_t live_nodes() const override {
+    const int64_t now = now_ms();
+    if (now - refreshed_ms_.load(std::memory_order_relaxed) >= 100) {
+      refreshed_ms_.store(now, std::memory_order_relaxed);
+      live_.store(static_cast<uint32_t>(std::max<size_t>(1, node_.live_nodes().size())),
+                  std::memory_order_relaxed);
+    }
+    return live_.load(std::memory_order_relaxed);
+  }
+
  private:
   Result<nlohmann::json> execute(const Command& c) {
     using nlohmann::json;
@@ -221,6 +234,8 @@ class NodeView final : public api::ClusterView {
   std::deque<std::pair<Command, std::function<void(Result<nlohmann::json>)>>> jobs_;
   bool stopping_ = false;
   std::thread worker_;
+  mutable std::atomic<int64_t> refreshed_ms_{0};
+  mutable std::atomic<uint32_t> live_{1};
 };
 
 }  // namespace
@@ -229,6 +244,9 @@ struct ClusterSide::Impl {
   std::string prefix;
   std::unique_ptr<cluster::ClusterNode> node;
   std::unique_ptr<cluster::ResourceMirror> mirror;
+  // API audit records to the tenant's home partition (audit_relay.hpp);
+  // stopped before the node, destroyed after the admin.
+  std::unique_ptr<cluster::AuditRelay> audit;
   std::unique_ptr<TransportForwarding> forwarding;
   std::unique_ptr<NodeView> view;
   std::unique_ptr<cluster::NodeMetrics> metrics;  // after start(), before the node goes
@@ -288,7 +306,11 @@ Result<std::unique_ptr<Admin>> ClusterSide::make_admin(Engine& engine) {
                   "the cluster's resources (flows, tenants, keys) did not arrive from etcd "
                   "within 30 s");
   }
-  return cluster::make_cluster_admin(engine, impl->node->etcd(), impl->prefix, *impl->mirror);
+  impl->audit = cluster::AuditRelay::over(engine, *impl->node);
+  cluster::ClusterAdminOptions admin_options;
+  admin_options.audit = impl->audit.get();
+  return cluster::make_cluster_admin(engine, impl->node->etcd(), impl->prefix, *impl->mirror,
+                                     admin_options);
 }
 
 void ClusterSide::attach(api::ApiApp& app) {
@@ -355,6 +377,15 @@ Status ClusterSide::start(Engine& engine) {
       app->handle_forwarded(std::move(payload),
                             [reply](std::string response) { reply(std::move(response)); });
     });
+    // Audit records other nodes relay to the partitions this node leads.
+    transport.handle("audit",
+                     [impl](const std::string&, std::string payload, cluster::Reply reply) {
+                       if (!impl->audit) {
+                         reply(Status(Errc::kUnavailable, "the audit relay is not started yet"));
+                         return;
+                       }
+                       impl->audit->serve(std::move(payload), std::move(reply));
+                     });
   });
   if (started.is_ok()) impl->metrics = std::make_unique<cluster::NodeMetrics>(*impl->node);
   return started;
@@ -362,12 +393,20 @@ Status ClusterSide::start(Engine& engine) {
 
 void ClusterSide::stop() {
   impl_->metrics.reset();
+  if (impl_->audit) {
+    // Queued records reach their chains while this node still leads.
+    if (!impl_->audit->flush(std::chrono::seconds(2))) {
+      spdlog::warn("cluster: audit records still queued at shutdown are dropped");
+    }
+    impl_->audit->stop();
+  }
   impl_->view.reset();  // its worker calls the node
   impl_->node.reset();
 }
 
 void ClusterSide::stop_mirror() {
   impl_->mirror.reset();
+  impl_->audit.reset();
 }
 
 }  // namespace yantra::cli

@@ -20,9 +20,9 @@
 //   calls block: never on the caller's thread, never a CAF thread), and
 //   answered once this node's mirror installed the write's revision, so a
 //   client reading its own write on the same node sees it. Validation is
-//   LocalAdmin's (the engine's tool specs, the same errors). Reads and the
-//   audit chain go to a LocalAdmin over the same engine: the audit chain
-//   stays node-local for now.
+//   LocalAdmin's (the engine's tool specs, the same errors). Reads go to a
+//   LocalAdmin over the same engine; audit records go to the AuditRelay
+//   (options.audit): the tenant's chain in its home partition.
 //
 // bootstrap_tenant() is `yantra serve`'s YANTRA_BOOTSTRAP_KEY for a cluster:
 // the first node creates tenant `default` and its owner key cluster-wide;
@@ -122,8 +122,13 @@ class ResourceMirror {
   std::unique_ptr<PrefixMirror> mirror_;  // last: started once the rest exists
 };
 
+class AuditRelay;  // audit_relay.hpp
+
 struct ClusterAdminOptions {
   size_t threads = 2;
+  // Where audit records go (audit_relay.hpp): the tenant's chain in its home
+  // partition. Null: this node's own chain (tests of the resources alone).
+  AuditRelay* audit = nullptr;
   // How long a write waits for this node's mirror to install it. Past it the
   // write (already in etcd) is answered "etcd_timeout" saying so.
   std::chrono::milliseconds install_timeout{5000};

@@ -31,11 +31,13 @@
 
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
+#include "base/errc.hpp"
 #include "base/storage_errc.hpp"
 #include "base/time.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
 #include "storage/internal/scan.hpp"
+#include "storage/partition_log.hpp"
 
 namespace yantra::storage {
 
@@ -64,6 +66,36 @@ void append_field(std::string& out, const std::string& field) {
 // The first 8 bytes, enough to tell two hashes apart in a message.
 std::string hex_prefix(const std::string& bytes) {
   return hex_encode(std::string_view(bytes).substr(0, 8));
+}
+
+// Fills `record` as the link after (seq - 1, prev_hash), hash included.
+void make_record(AuditEntry& e, uint64_t seq, const std::string& prev_hash,
+                 v1::AuditRecord& record) {
+  record.Clear();
+  record.set_tenant(std::move(e.tenant));
+  record.set_seq(seq);
+  record.set_time_ms(e.time_ms);
+  record.set_key_id(std::move(e.key_id));
+  record.set_role(std::move(e.role));
+  record.set_action(std::move(e.action));
+  record.set_resource(std::move(e.resource));
+  record.set_outcome(std::move(e.outcome));
+  record.set_request_id(std::move(e.request_id));
+  record.set_detail(std::move(e.detail));
+  record.set_prev_hash(prev_hash);
+  record.set_hash(AuditLog::compute_hash(record));
+}
+
+void chain_prefix(std::string& out, std::string_view chain, AuditChainPartition partition) {
+  if (partition) {
+    keys::partition_audit_prefix(out, *partition, chain);
+  } else {
+    keys::audit_prefix(out, chain);
+  }
+}
+
+std::string describe(AuditChainPartition partition) {
+  return partition ? "partition " + std::to_string(*partition) : "this node's chain";
 }
 
 }  // namespace
@@ -204,19 +236,7 @@ void AuditLog::run() {
             head = heads_.emplace(chain, Head{0, std::string(kHashSize, '\0')}).first;
           }
           before.try_emplace(chain, head->second);
-          record.Clear();
-          record.set_tenant(std::move(e.tenant));
-          record.set_seq(head->second.seq + 1);
-          record.set_time_ms(e.time_ms);
-          record.set_key_id(std::move(e.key_id));
-          record.set_role(std::move(e.role));
-          record.set_action(std::move(e.action));
-          record.set_resource(std::move(e.resource));
-          record.set_outcome(std::move(e.outcome));
-          record.set_request_id(std::move(e.request_id));
-          record.set_detail(std::move(e.detail));
-          record.set_prev_hash(head->second.hash);
-          record.set_hash(compute_hash(record));
+          make_record(e, head->second.seq + 1, head->second.hash, record);
           head->second.seq = record.seq();
           head->second.hash = record.hash();
           touched[chain] = record.seq();
@@ -251,13 +271,14 @@ void AuditLog::run() {
 }
 
 template <typename F>
-Status AuditLog::scan(std::string_view chain, uint64_t after_seq, F&& f) const {
+Status AuditLog::scan(std::string_view chain, AuditChainPartition partition, uint64_t after_seq,
+                      F&& f) const {
   if (after_seq == UINT64_MAX) return {};  // nothing can follow
   std::string prefix;
-  keys::audit_prefix(prefix, chain);
+  chain_prefix(prefix, chain, partition);
   internal::KeyRange range = internal::KeyRange::prefix(std::move(prefix));
   const size_t prefix_size = range.lower.size();
-  keys::audit_key(range.lower, chain, after_seq + 1);
+  keys::put_be64(range.lower, after_seq + 1);
   internal::BoundedIterator it(db_, db_.audit, std::move(range));
   v1::AuditRecord record;
   for (it.seek_to_first(); it.valid(); it.next()) {
@@ -272,43 +293,52 @@ Status AuditLog::scan(std::string_view chain, uint64_t after_seq, F&& f) const {
 
 Result<std::vector<v1::AuditRecord>> AuditLog::query(std::string_view tenant, int64_t from_ms,
                                                      int64_t to_ms, std::string_view action,
-                                                     size_t limit, uint64_t after_seq) const {
+                                                     size_t limit, uint64_t after_seq,
+                                                     AuditChainPartition partition) const {
   std::vector<v1::AuditRecord> out;
   Status corrupt;
-  Status s = scan(chain_of(tenant), after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
-    if (record == nullptr) {
-      corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
-                                                  chain_of(tenant) + " does not parse");
-      return false;
-    }
-    if (in_range(record->time_ms(), from_ms, to_ms) && action_matches(record->action(), action)) {
-      out.push_back(*record);
-    }
-    return limit == 0 || out.size() < limit;
-  });
+  Status s =
+      scan(chain_of(tenant), partition, after_seq, [&](uint64_t seq, v1::AuditRecord* record) {
+        if (record == nullptr) {
+          corrupt = Status(StorageErrc::kCorrupt, "audit record " + std::to_string(seq) + " of " +
+                                                      chain_of(tenant) + " (" +
+                                                      describe(partition) + ") does not parse");
+          return false;
+        }
+        if (in_range(record->time_ms(), from_ms, to_ms) &&
+            action_matches(record->action(), action)) {
+          out.push_back(*record);
+        }
+        return limit == 0 || out.size() < limit;
+      });
   if (!s.is_ok()) return s;
   if (!corrupt.is_ok()) return corrupt;
   return out;
 }
 
-Result<AuditLog::VerifyReport> AuditLog::verify(std::string_view tenant) const {
+Result<AuditLog::VerifyReport> AuditLog::verify(std::string_view tenant,
+                                                AuditChainPartition partition) const {
   const std::string chain = chain_of(tenant);
   uint64_t expected_last = 0;
-  {
+  // Only the node's own chain is written by this process; a partition's
+  // chain is written by whichever node led it (its tail: docs/cluster.md).
+  if (!partition) {
     std::lock_guard lock(mu_);
     auto found = written_seq_.find(chain);
     if (found != written_seq_.end()) expected_last = found->second;
   }
   VerifyReport report;
+  report.chains = 1;
   uint64_t expected = 1;
   std::string prev(kHashSize, '\0');
   auto broken = [&](uint64_t seq, std::string reason) {
     report.ok = false;
     report.first_broken_seq = seq;
     report.reason = std::move(reason);
+    report.broken_partition = partition;
     return false;
   };
-  Status s = scan(chain, 0, [&](uint64_t seq, v1::AuditRecord* record) {
+  Status s = scan(chain, partition, 0, [&](uint64_t seq, v1::AuditRecord* record) {
     ++report.records;
     if (seq != expected) {
       return broken(expected, "record " + std::to_string(expected) + " is missing (next is " +
@@ -340,17 +370,162 @@ Result<AuditLog::VerifyReport> AuditLog::verify(std::string_view tenant) const {
   return report;
 }
 
+Result<AuditLog::VerifyReport> AuditLog::verify_all(std::string_view tenant) const {
+  auto chains = this->chains(tenant);
+  if (!chains.ok()) return chains.status();
+  if (chains->empty()) return verify(tenant);  // no record yet (or a deleted tail: verify says)
+  VerifyReport total;
+  for (const AuditChainPartition& partition : chains.value()) {
+    auto one = verify(tenant, partition);
+    if (!one.ok()) return one.status();
+    total.records += one->records;
+    ++total.chains;
+    if (!one->ok) {
+      total.ok = false;
+      total.first_broken_seq = one->first_broken_seq;
+      total.broken_partition = one->broken_partition;
+      total.reason = describe(partition) + ": " + one->reason;
+      break;
+    }
+  }
+  return total;
+}
+
 Result<AuditLog::Counts> AuditLog::report(std::string_view tenant, int64_t from_ms,
                                           int64_t to_ms) const {
+  auto chains = this->chains(tenant);
+  if (!chains.ok()) return chains.status();
   Counts counts;
-  Status s = scan(chain_of(tenant), 0, [&](uint64_t, v1::AuditRecord* record) {
-    if (record != nullptr && in_range(record->time_ms(), from_ms, to_ms)) {
-      ++counts[{record->action(), record->outcome()}];
-    }
-    return true;
-  });
-  if (!s.is_ok()) return s;
+  for (const AuditChainPartition& partition : chains.value()) {
+    Status s = scan(chain_of(tenant), partition, 0, [&](uint64_t, v1::AuditRecord* record) {
+      if (record != nullptr && in_range(record->time_ms(), from_ms, to_ms)) {
+        ++counts[{record->action(), record->outcome()}];
+      }
+      return true;
+    });
+    if (!s.is_ok()) return s;
+  }
   return counts;
+}
+
+Result<std::vector<AuditChainPartition>> AuditLog::chains(std::string_view tenant) const {
+  const std::string chain = chain_of(tenant);
+  std::vector<AuditChainPartition> out;
+  std::string prefix;
+  keys::audit_prefix(prefix, chain);
+  {
+    internal::BoundedIterator it(db_, db_.audit, internal::KeyRange::prefix(prefix));
+    it.seek_to_first();
+    if (it.valid()) out.emplace_back(std::nullopt);
+    if (Status st = it.status(); !st.is_ok()) return st;
+  }
+  // The partition chains: one seek per partition that has any "p" row, and
+  // one more for each that holds this tenant's chain (a store holds the
+  // partitions it replicates, a handful of seeks per verify).
+  internal::BoundedIterator it(db_, db_.audit, internal::KeyRange::prefix("p"));
+  uint32_t p = 0;
+  while (keys::valid_partition(p)) {
+    keys::partition_audit_prefix(prefix, p, chain);
+    it.seek(prefix);
+    if (!it.valid()) break;
+    const rocksdb::Slice key = it.key();
+    if (key.size() < keys::kPartitionAuditHeader) break;  // not a "p" row of ours: stop
+    const uint32_t found = keys::get_be16(key.data() + 1);
+    if (found == p && key.starts_with(prefix)) {
+      out.emplace_back(p);
+      ++p;
+    } else {
+      p = found > p ? found : p + 1;
+    }
+  }
+  if (Status st = it.status(); !st.is_ok()) return st;
+  return out;
+}
+
+// ---- AuditChainer
+
+AuditChainer::AuditChainer(const Store& store, uint32_t partition)
+    : db_(internal::db_of(store)), partition_(partition) {}
+
+Result<AuditChainer::Head*> AuditChainer::head_of(const std::string& chain) {
+  auto found = heads_.find(chain);
+  if (found != heads_.end()) return &found->second;
+  Head head{0, std::string(kHashSize, '\0')};
+  std::string prefix;
+  keys::partition_audit_prefix(prefix, partition_, chain);
+  internal::BoundedIterator it(db_, db_.audit, internal::KeyRange::prefix(prefix));
+  it.seek_to_last();
+  if (it.valid()) {
+    if (it.key().size() == prefix.size() + 8) {
+      head.seq = keys::get_be64(it.key().data() + prefix.size());
+    }
+    v1::AuditRecord record;
+    // A damaged head does not stop the chain (as AuditLog::open): verify
+    // reports the broken link.
+    if (internal::parse_value(it.value(), record) && record.hash().size() == kHashSize) {
+      head.hash = record.hash();
+    }
+  }
+  if (Status st = it.status(); !st.is_ok()) return st;
+  return &heads_.emplace(chain, std::move(head)).first->second;
+}
+
+Result<uint64_t*> AuditChainer::mark_of(std::string_view sender) {
+  auto found = marks_.find(sender);
+  if (found != marks_.end()) return &found->second;
+  std::string key;
+  keys::audit_mark_key(key, partition_, sender);
+  auto raw = db_.get(db_.audit, key);
+  if (!raw.ok()) return raw.status();
+  uint64_t mark = 0;
+  if (raw->has_value() && (*raw)->size() == 8) mark = keys::get_be64((*raw)->data());
+  return &marks_.emplace(std::string(sender), mark).first->second;
+}
+
+Result<std::vector<AuditRow>> AuditChainer::stamp(std::vector<AuditEntry> entries,
+                                                  std::string_view sender, uint64_t first_counter) {
+  if (poisoned_) {
+    return Status(Errc::kUnavailable,
+                  "the audit chains of partition " + std::to_string(partition_) +
+                      " stopped after a failed write; its next leader continues them");
+  }
+  size_t skip = 0;
+  uint64_t* mark = nullptr;
+  if (!sender.empty()) {
+    auto m = mark_of(sender);
+    if (!m.ok()) return m.status();
+    mark = m.value();
+    if (*mark >= first_counter) {
+      skip = static_cast<size_t>(std::min<uint64_t>(*mark - first_counter + 1, entries.size()));
+    }
+  }
+  std::vector<AuditRow> rows;
+  if (skip == entries.size()) return rows;
+  rows.reserve(entries.size() - skip + 1);
+  v1::AuditRecord record;
+  for (size_t i = skip; i < entries.size(); ++i) {
+    AuditEntry& e = entries[i];
+    if (e.time_ms == 0) e.time_ms = now_ms();
+    const std::string chain = AuditLog::chain_of(e.tenant);
+    auto head = head_of(chain);
+    if (!head.ok()) {
+      poisoned_ = true;  // heads of this call's earlier links moved already
+      return head.status();
+    }
+    make_record(e, head.value()->seq + 1, head.value()->hash, record);
+    head.value()->seq = record.seq();
+    head.value()->hash = record.hash();
+    AuditRow& row = rows.emplace_back();
+    keys::partition_audit_key(row.key, partition_, chain, record.seq());
+    record.SerializeToString(&row.value);
+  }
+  if (mark != nullptr) {
+    *mark = first_counter + entries.size() - 1;
+    AuditRow& row = rows.emplace_back();
+    keys::audit_mark_key(row.key, partition_, sender);
+    keys::put_be64(row.value, *mark);
+  }
+  return rows;
 }
 
 }  // namespace yantra::storage

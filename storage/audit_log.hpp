@@ -24,13 +24,32 @@
 // assigns seqs, hashes and writes each drained batch as one WriteBatch
 // (synced unless the store is Durability::kAsync). After a write error the
 // store is read-only and the log drops entries; status() reports it.
+//
+// In a cluster (since 0.6) a tenant has one chain per partition, written in
+// the partition's replicated batches rather than by this log's thread:
+//   "p" | partition(be16) | chain | 0x00 | seq(be64) -> yantra.v1.AuditRecord
+// The partition's leader stamps seq and hash (AuditChainer below) and hands
+// the rows to its PartitionLog in a WriteRequest; every replica writes the
+// leader's bytes when it applies the batch, so a chain is identical on every
+// replica and survives failover with the log. Same hash ("format 1").
+// The queries and verify() take the chain's partition: nullopt = the node's
+// own chain ("c" rows: the single node's, where the whole tenant is one
+// chain); chains() lists a tenant's chains, so a caller walks them all.
+//
+// A relay (a node sending entries to a partition's leader) may resend a
+// batch whose answer it lost; its entries carry (sender, counter) and the
+// partition keeps each sender's high-water mark in the same batch as the
+// records ("w" | partition(be16) | sender -> be64), so a resent entry is
+// recorded once, across failovers too.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,6 +74,9 @@ struct AuditEntry {
   std::string detail;
 };
 
+// A chain of a tenant: the node's own (nullopt) or partition p's.
+using AuditChainPartition = std::optional<uint32_t>;
+
 class AuditLog {
  public:
   struct VerifyReport {
@@ -62,6 +84,10 @@ class AuditLog {
     uint64_t records = 0;           // records examined
     uint64_t first_broken_seq = 0;  // 0 when ok
     std::string reason;
+    // verify_all(): the chains walked, and the broken one's partition
+    // (nullopt: the node's own chain, or none broken).
+    uint64_t chains = 0;
+    AuditChainPartition broken_partition;
   };
   // (action, outcome) -> count
   using Counts = std::map<std::pair<std::string, std::string>, uint64_t>;
@@ -88,13 +114,21 @@ class AuditLog {
   // chain "-".
   Result<std::vector<v1::AuditRecord>> query(std::string_view tenant, int64_t from_ms,
                                              int64_t to_ms, std::string_view action, size_t limit,
-                                             uint64_t after_seq) const;
+                                             uint64_t after_seq,
+                                             AuditChainPartition partition = {}) const;
   // Walks one chain: every record must parse, belong to the chain, have the
   // next seq, link to its predecessor's hash and hash to its own `hash`; the
-  // chain must reach the last seq this process wrote.
-  Result<VerifyReport> verify(std::string_view tenant) const;
-  // Counts of records with time_ms in [from_ms, to_ms) (to_ms 0 = no bound).
+  // node's own chain must reach the last seq this process wrote.
+  Result<VerifyReport> verify(std::string_view tenant, AuditChainPartition partition = {}) const;
+  // verify() of every chain of the tenant (chains() order), stopping at the
+  // first broken one; `records` counts all chains walked.
+  Result<VerifyReport> verify_all(std::string_view tenant) const;
+  // Counts of records with time_ms in [from_ms, to_ms) (to_ms 0 = no bound),
+  // over every chain of the tenant.
   Result<Counts> report(std::string_view tenant, int64_t from_ms, int64_t to_ms) const;
+  // The chains the tenant has in this store: its own first (when it has
+  // records), then its partition chains in partition order.
+  Result<std::vector<AuditChainPartition>> chains(std::string_view tenant) const;
 
   // The chain a tenant's records go to: the tenant, or "-" for "" and for
   // ids that cannot be part of a key (containing 0x00).
@@ -108,7 +142,8 @@ class AuditLog {
   // Calls f(record) for every record of a chain with seq > after_seq, in
   // order, until f returns false.
   template <typename F>
-  Status scan(std::string_view chain, uint64_t after_seq, F&& f) const;
+  Status scan(std::string_view chain, AuditChainPartition partition, uint64_t after_seq,
+              F&& f) const;
 
   struct Head {
     uint64_t seq = 0;
@@ -128,6 +163,49 @@ class AuditLog {
   Status error_;
   bool stopping_ = false;
   std::thread thread_;
+};
+
+struct AuditRow;  // partition_log.hpp
+
+// The audit chains of one partition as its leader extends them (cluster).
+// One per leadership of the partition: the heads are read from the store on
+// first use of each chain (the store holds every committed batch of the
+// partition once recovery is done, and every later link of the chain goes
+// through this object), then kept in memory ahead of the store while
+// batches are in flight.
+//
+// Not thread-safe: the owner serializes stamp() and hands the rows to the
+// partition's PartitionLog before the next stamp(), so links reach the log
+// in seq order. After an append of stamped rows fails, call poison(): the
+// heads may name links that will never be stored, so every later stamp()
+// is refused ("unavailable") until a new leadership makes a new chainer.
+class AuditChainer {
+ public:
+  AuditChainer(const Store& store, uint32_t partition);
+
+  // The rows recording `entries` as the next links of their tenants'
+  // chains in this partition, plus, with a `sender`, its high-water mark.
+  // Entry i of a sender has counter first_counter + i; entries at or below
+  // the sender's mark are already recorded (a resent batch) and skipped.
+  // An empty result: nothing left to record.
+  Result<std::vector<AuditRow>> stamp(std::vector<AuditEntry> entries, std::string_view sender = {},
+                                      uint64_t first_counter = 0);
+  void poison() { poisoned_.store(true); }  // any thread
+  uint32_t partition() const { return partition_; }
+
+ private:
+  struct Head {
+    uint64_t seq = 0;
+    std::string hash;
+  };
+  Result<Head*> head_of(const std::string& chain);
+  Result<uint64_t*> mark_of(std::string_view sender);
+
+  const internal::Db& db_;
+  const uint32_t partition_;
+  std::atomic<bool> poisoned_{false};
+  std::map<std::string, Head, std::less<>> heads_;
+  std::map<std::string, uint64_t, std::less<>> marks_;
 };
 
 }  // namespace yantra::storage

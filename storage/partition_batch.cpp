@@ -24,6 +24,7 @@
 #include <rocksdb/file_checksum.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <climits>
 #include <memory>
 #include <utility>
@@ -82,7 +83,9 @@ Result<std::string> encode(uint32_t partition, uint64_t lsn, uint64_t epoch,
   }
   if (lsn == 0) return internal::invalid("partition batch: lsns start at 1");
   v1::PartitionBatch message;
-  message.set_format(kPartitionBatchFormat);
+  const bool has_audit = std::any_of(requests.begin(), requests.end(),
+                                     [](const WriteRequest& r) { return !r.audit.empty(); });
+  message.set_format(has_audit ? kPartitionBatchFormatAudit : kPartitionBatchFormat);
   message.set_partition(partition);
   message.set_lsn(lsn);
   message.set_epoch(epoch);
@@ -92,7 +95,8 @@ Result<std::string> encode(uint32_t partition, uint64_t lsn, uint64_t epoch,
     if (!internal::valid_request(request) || request.partition != partition) {
       return internal::invalid("partition batch: request " + std::to_string(i) +
                                " needs partition " + std::to_string(partition) +
-                               ", an execution id of 1..255 bytes and outbox rows with ids");
+                               ", an execution id of 1..255 bytes (or audit rows only), "
+                               "outbox rows with ids and audit rows of its partition");
     }
     v1::BatchRequest& out = *message.add_requests();
     out.set_partition(request.partition);
@@ -117,6 +121,11 @@ Result<std::string> encode(uint32_t partition, uint64_t lsn, uint64_t epoch,
       outbox.set_due_ms(row.due_ms);
       outbox.set_id(row.id);
       outbox.set_entry(row.entry);
+    }
+    for (const AuditRow& row : request.audit) {
+      v1::BatchAuditRow& audit = *out.add_audit();
+      audit.set_key(row.key);
+      audit.set_value(row.value);
     }
   }
   std::string bytes;
@@ -143,9 +152,10 @@ Result<DecodedBatch> decode(std::string_view bytes) {
   if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return corrupt_batch("does not parse");
   }
-  if (message.format() != kPartitionBatchFormat) {
+  if (message.format() != kPartitionBatchFormat && message.format() != kPartitionBatchFormatAudit) {
     return corrupt_batch("format " + std::to_string(message.format()) + " (this version reads " +
-                         std::to_string(kPartitionBatchFormat) + ")");
+                         std::to_string(kPartitionBatchFormat) + " and " +
+                         std::to_string(kPartitionBatchFormatAudit) + ")");
   }
   if (message.lsn() == 0) return corrupt_batch("lsn 0 (lsns start at 1)");
   if (!keys::valid_partition(message.partition())) {
@@ -188,6 +198,14 @@ Result<DecodedBatch> decode(std::string_view bytes) {
     for (v1::BatchOutboxRow& row : *in.mutable_outbox()) {
       request.outbox.push_back(
           {row.due_ms(), std::move(*row.mutable_id()), std::move(*row.mutable_entry())});
+    }
+    if (in.audit_size() > 0 && message.format() != kPartitionBatchFormatAudit) {
+      return corrupt_batch("request " + std::to_string(i) + " has audit rows in a format " +
+                           std::to_string(message.format()) + " batch");
+    }
+    request.audit.reserve(static_cast<size_t>(in.audit_size()));
+    for (v1::BatchAuditRow& row : *in.mutable_audit()) {
+      request.audit.push_back({std::move(*row.mutable_key()), std::move(*row.mutable_value())});
     }
     if (!internal::valid_request(request) || request.partition != batch.partition) {
       return corrupt_batch("request " + std::to_string(i) + " is not a valid write of partition " +

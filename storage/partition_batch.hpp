@@ -45,8 +45,11 @@ namespace yantra::storage {
 
 class Store;
 
-// The format PartitionBatch.format this version writes and reads.
+// The formats PartitionBatch.format this version writes and reads: 1, or 2
+// for a batch carrying audit rows (since 0.6), which readers older than 0.6
+// refuse rather than apply without them.
 inline constexpr uint32_t kPartitionBatchFormat = 1;
+inline constexpr uint32_t kPartitionBatchFormatAudit = 2;
 
 struct DecodedBatch {
   uint32_t partition = 0;

@@ -36,6 +36,17 @@ struct OutboxRow {
   std::string entry;
 };
 
+// A row of the `audit` column family written with the partition's log (since
+// 0.6): a link of one of the partition's audit chains or a relay's
+// high-water mark, both made by storage::AuditChainer (audit_log.hpp). Only
+// keys "p" | partition(be16) | ... and "w" | partition(be16) | ... of the
+// request's partition are valid, so a batch cannot touch another
+// partition's chains or the single node's "c" chains.
+struct AuditRow {
+  std::string key;
+  std::string value;
+};
+
 // Everything one execution wants durable at once.
 struct WriteRequest {
   uint32_t partition = 0;
@@ -62,6 +73,9 @@ struct WriteRequest {
   // written in the same WriteBatch: a callback is owed exactly when its
   // event is in the log, never lost by a crash and never invented.
   std::vector<OutboxRow> outbox;
+  // Audit rows committed in this batch (since 0.6). A request carrying only
+  // audit rows has an empty execution_id and nothing else set.
+  std::vector<AuditRow> audit;
 };
 
 struct WriterStats {

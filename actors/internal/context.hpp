@@ -29,6 +29,7 @@
 namespace yantra::storage {
 class Vault;
 class AuditLog;
+struct AuditEntry;
 }  // namespace yantra::storage
 
 namespace yantra::detail {
@@ -56,6 +57,11 @@ struct EngineCtx {
   IoPool* io = nullptr;
   storage::Vault* vault = nullptr;  // null without a master key
   storage::AuditLog* audit = nullptr;
+  // In a cluster (set when the engine does not lead every partition): an
+  // execution's audit records (tool calls) go to its partition's chain,
+  // through the partition's log, instead of `audit`. Never blocks; any
+  // thread.
+  std::function<void(uint32_t partition, storage::AuditEntry)> audit_partition;
   uint32_t partition_count = 1;
   uint32_t snapshot_every = 0;
 

@@ -6,6 +6,12 @@
 //
 // Times in from/to are Unix milliseconds or RFC 3339 UTC timestamps
 // ("2026-11-22T10:00:00Z").
+//
+// In a cluster a tenant has one chain per partition (docs/cluster.md,
+// "Audit trail"): a listing walks them in order, each record naming its
+// `partition` (null on a single node, whose one chain is the node's own),
+// and the cursor names the chain ("SEQ" for the node's own, "P:SEQ" for
+// partition P's); verify and report cover every chain of the tenant.
 #include "api/errc.hpp"
 #include "api/services.hpp"
 #include "base/encoding.hpp"
@@ -14,13 +20,57 @@
 namespace yantra::api {
 namespace {
 
-json record_view(const v1::AuditRecord& r) {
-  return {{"seq", r.seq()},         {"time", iso_time(r.time_ms())},
-          {"time_ms", r.time_ms()}, {"tenant", r.tenant()},
-          {"key_id", r.key_id()},   {"role", r.role()},
-          {"action", r.action()},   {"resource", r.resource()},
-          {"outcome", r.outcome()}, {"request_id", r.request_id()},
-          {"detail", r.detail()},   {"hash", hex_encode(r.hash())}};
+json record_view(const AuditListed& listed) {
+  const v1::AuditRecord& r = listed.record;
+  return {{"seq", r.seq()},
+          {"time", iso_time(r.time_ms())},
+          {"time_ms", r.time_ms()},
+          {"tenant", r.tenant()},
+          {"key_id", r.key_id()},
+          {"role", r.role()},
+          {"action", r.action()},
+          {"resource", r.resource()},
+          {"outcome", r.outcome()},
+          {"request_id", r.request_id()},
+          {"detail", r.detail()},
+          {"hash", hex_encode(r.hash())},
+          {"partition", listed.partition ? json(*listed.partition) : json(nullptr)}};
+}
+
+std::string cursor_of(const AuditListed& listed) {
+  const std::string seq = std::to_string(listed.record.seq());
+  return listed.partition ? std::to_string(*listed.partition) + ":" + seq : seq;
+}
+
+bool parse_number(const std::string& s, uint64_t max, uint64_t& out) {
+  if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  out = std::stoull(s);
+  return out <= max;
+}
+
+// "SEQ" (the node's own chain) or "P:SEQ" (partition P's chain).
+Status parse_cursor(const HttpRequest& req, AuditQuery& q) {
+  const std::string* v = req.query_param("cursor");
+  if (v == nullptr || v->empty()) return {};
+  const Status bad(ApiErrc::kInvalidParameter,
+                   "query parameter 'cursor' must be a next_cursor this route returned (SEQ "
+                   "or PARTITION:SEQ)");
+  const size_t colon = v->find(':');
+  uint64_t seq = 0;
+  if (colon == std::string::npos) {
+    if (!parse_number(*v, UINT64_MAX / 2, seq)) return bad;
+  } else {
+    uint64_t p = 0;
+    if (!parse_number(v->substr(0, colon), 0xFFFF, p) ||
+        !parse_number(v->substr(colon + 1), UINT64_MAX / 2, seq)) {
+      return bad;
+    }
+    q.after_partition = static_cast<uint32_t>(p);
+  }
+  q.after_seq = seq;
+  return {};
 }
 
 // Unix ms, or "YYYY-MM-DDTHH:MM:SS[.fff]Z".
@@ -61,24 +111,22 @@ void list_records(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   if (!to.ok()) return respond_error(ctx, to.status());
   auto limit = query_uint(ctx->req, "limit", 100, 1000);
   if (!limit.ok()) return respond_error(ctx, limit.status());
-  auto after = query_uint(ctx->req, "cursor", 0, UINT64_MAX / 2);
-  if (!after.ok()) return respond_error(ctx, after.status());
-  const std::string* action = ctx->req.query_param("action");
   AuditQuery q;
+  if (Status bad = parse_cursor(ctx->req, q); !bad.is_ok()) return respond_error(ctx, bad);
+  const std::string* action = ctx->req.query_param("action");
   q.chain = chain.value();
   q.from_ms = from.value();
   q.to_ms = to.value();
   q.action = action ? *action : "";
   q.limit = limit.value();
-  q.after_seq = after.value();
   svc.admin.audit_query(std::move(q),
-                        [ctx, limit = limit.value()](Result<std::vector<v1::AuditRecord>> records) {
+                        [ctx, limit = limit.value()](Result<std::vector<AuditListed>> records) {
                           if (!records.ok()) return respond_error(ctx, records.status());
                           json items = json::array();
                           for (const auto& r : records.value()) items.push_back(record_view(r));
                           json next = nullptr;
                           if (records.value().size() == limit && !records.value().empty()) {
-                            next = std::to_string(records.value().back().seq());
+                            next = cursor_of(records.value().back());
                           }
                           respond_json(ctx, 200, {{"records", items}, {"next_cursor", next}});
                         });
@@ -93,9 +141,11 @@ void verify_chain(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   svc.admin.audit_verify(chain.value(), [ctx](Result<AuditVerifyReport> report) {
     if (!report.ok()) return respond_error(ctx, report.status());
     const auto& r = report.value();
-    json body = {{"ok", r.ok}, {"records", r.records}};
+    json body = {{"ok", r.ok}, {"records", r.records}, {"chains", r.chains}};
     body["first_broken_seq"] = r.ok ? json(nullptr) : json(r.first_broken_seq);
     body["reason"] = r.ok ? json(nullptr) : json(r.reason);
+    body["broken_partition"] =
+        r.ok || !r.broken_partition ? json(nullptr) : json(*r.broken_partition);
     respond_json(ctx, 200, body);
   });
 }

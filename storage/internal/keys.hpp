@@ -38,6 +38,11 @@ inline void put_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }
 
+inline uint16_t get_be16(const char* p) {
+  return static_cast<uint16_t>((static_cast<unsigned char>(p[0]) << 8) |
+                               static_cast<unsigned char>(p[1]));
+}
+
 inline uint32_t get_be32(const char* p) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
@@ -269,6 +274,32 @@ inline void audit_prefix(std::string& out, std::string_view chain) {
 inline void audit_key(std::string& out, std::string_view chain, uint64_t seq) {
   audit_prefix(out, chain);
   put_be64(out, seq);
+}
+
+// audit, in a cluster (since 0.6; written through the partition's log):
+//   "p" | partition(be16) | chain | 0x00 | seq(be64) -> AuditRecord
+//   "w" | partition(be16) | sender -> last counter (be64): a relay's high-water mark
+inline constexpr size_t kPartitionAuditHeader = 3;  // "p" + be16
+
+inline void partition_audit_prefix(std::string& out, uint32_t partition, std::string_view chain) {
+  out.clear();
+  out.push_back('p');
+  put_be16(out, static_cast<uint16_t>(partition));
+  out.append(chain);
+  out.push_back('\0');
+}
+
+inline void partition_audit_key(std::string& out, uint32_t partition, std::string_view chain,
+                                uint64_t seq) {
+  partition_audit_prefix(out, partition, chain);
+  put_be64(out, seq);
+}
+
+inline void audit_mark_key(std::string& out, uint32_t partition, std::string_view sender) {
+  out.clear();
+  out.push_back('w');
+  put_be16(out, static_cast<uint16_t>(partition));
+  out.append(sender);
 }
 
 // outbox: "o" | due_ms(be64) | message_id -> OutboxEntry (since 0.3): callback

@@ -13,11 +13,31 @@
 
 namespace yantra::storage::internal {
 
+namespace {
+
+// "p" or "w", then the request's partition (be16), then at least one byte.
+bool valid_audit_row(const AuditRow& row, uint32_t partition) {
+  return row.key.size() > keys::kPartitionAuditHeader && (row.key[0] == 'p' || row.key[0] == 'w') &&
+         keys::get_be16(row.key.data() + 1) == partition;
+}
+
+// Audit rows only: no execution is named and nothing of one is written.
+bool audit_only(const WriteRequest& request) {
+  return request.execution_id.empty() && !request.audit.empty() && request.events.empty() &&
+         !request.summary && !request.created && request.idempotency_key.empty() &&
+         request.parent_execution_id.empty() && !request.snapshot && request.delete_key.empty() &&
+         request.outbox.empty();
+}
+
+}  // namespace
+
 bool valid_request(const WriteRequest& request) {
   return keys::valid_partition(request.partition) &&
-         keys::valid_execution_id(request.execution_id) &&
+         (keys::valid_execution_id(request.execution_id) || audit_only(request)) &&
          std::none_of(request.outbox.begin(), request.outbox.end(),
-                      [](const OutboxRow& row) { return row.id.empty(); });
+                      [](const OutboxRow& row) { return row.id.empty(); }) &&
+         std::all_of(request.audit.begin(), request.audit.end(),
+                     [&](const AuditRow& row) { return valid_audit_row(row, request.partition); });
 }
 
 rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const WriteRequest& request,
@@ -39,6 +59,9 @@ rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const Writ
   for (const OutboxRow& row : request.outbox) {
     keys::outbox_key(key, static_cast<uint64_t>(std::max<int64_t>(0, row.due_ms)), row.id);
     check(batch.Put(db.outbox, key, row.entry));
+  }
+  for (const AuditRow& row : request.audit) {
+    check(batch.Put(db.audit, row.key, row.value));
   }
   if (request.snapshot) {
     keys::event_key(key, request.partition, request.execution_id, request.snapshot->first);

@@ -1475,10 +1475,14 @@ TEST(TenancyAudit, RecordsChainAndATamperedRecordIsNamed) {
   // The chain verifies.
   Reply verify = admin.get("/api/v1/audit/verify");
   ASSERT_EQ(verify.status, 200) << verify.describe();
+  // One chain on a single node: the node's own (broken_partition is the
+  // partition of a broken chain in a cluster, docs/cluster.md).
   EXPECT_EQ(verify.doc(), json({{"ok", true},
                                 {"records", records.size()},
+                                {"chains", 1},
                                 {"first_broken_seq", nullptr},
-                                {"reason", nullptr}}));
+                                {"reason", nullptr},
+                                {"broken_partition", nullptr}}));
   // The operator's changes to a tenant are in that tenant's chain.
   Reply patched = o.request("PATCH", "/admin/v1/tenants/aud", R"({"name": "Audited"})",
                             {{"Content-Type", "application/json"}, {"X-Request-Id", "aud-op-1"}});

@@ -2,7 +2,11 @@
 // valid chains per tenant; a reopened log continues its chains; a record
 // modified, removed or cut off through the raw database is reported at its
 // seq; queries filter by time, action and cursor; reports count; and appends
-// are cheap enough for the API's request rate.
+// are cheap enough for the API's request rate. In a cluster (AuditChainer):
+// chains per (tenant, partition) stamped by a leader and written through
+// replicated batches are byte-identical on every replica, continue under a
+// new leader, verify_all() finds a broken link in any one of them, and a
+// relay's resent entries are recorded once.
 #include "storage/audit_log.hpp"
 
 #include <gtest/gtest.h>
@@ -11,9 +15,11 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "storage/internal/keys.hpp"
+#include "storage/partition_batch.hpp"
 #include "tests/storage/test_support.hpp"
 
 namespace yantra::storage {
@@ -309,6 +315,245 @@ TEST(AuditLogTest, ManyConcurrentAppendsAllLandInOneValidChain) {
               kThreads * kPerThread, total_s, append_s, rate);
   expect_ok(*log, "acme", kPerThread);
   expect_ok(*log, "beta", kPerThread);
+}
+
+// ---- partition chains (cluster)
+
+// A partition's leader and its replicas: every batch the leader's chainer
+// stamps is encoded, then applied to each store as a committed batch.
+struct ReplicatedChains {
+  std::vector<std::unique_ptr<Store>> stores;
+  std::map<uint32_t, uint64_t> lsn;  // last lsn per partition
+  std::map<uint32_t, std::unique_ptr<AuditChainer>> chainers;
+
+  AuditChainer& chainer(uint32_t p, size_t leader = 0) {
+    auto& c = chainers[p];
+    if (!c) c = std::make_unique<AuditChainer>(*stores[leader], p);
+    return *c;
+  }
+  // Stamps and commits; the number of rows written.
+  size_t record(uint32_t p, std::vector<AuditEntry> entries, const std::string& sender = "",
+                uint64_t first_counter = 0) {
+    auto rows = chainer(p).stamp(std::move(entries), sender, first_counter);
+    EXPECT_TRUE(rows.ok()) << rows.status().to_string();
+    if (!rows.ok() || rows->empty()) return 0;
+    const size_t n = rows->size();
+    WriteRequest request;
+    request.partition = p;
+    request.audit = std::move(rows.value());
+    const uint64_t next = ++lsn[p];
+    auto bytes = encode(p, next, 1, {request});
+    EXPECT_TRUE(bytes.ok()) << bytes.status().to_string();
+    for (auto& store : stores) {
+      Status st = apply_committed(*store, p, next, *bytes);
+      EXPECT_TRUE(st.is_ok()) << st.to_string();
+    }
+    return n;
+  }
+};
+
+std::map<std::string, std::string> audit_rows(const Store& store) {
+  std::map<std::string, std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw(store).rocks->NewIterator(rocksdb::ReadOptions(), raw(store).audit));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    out.emplace(it->key().ToString(), it->value().ToString());
+  }
+  return out;
+}
+
+void tamper_partition(Store& store, uint32_t p, const std::string& chain, uint64_t seq,
+                      const std::function<void(v1::AuditRecord&)>& change) {
+  std::string key;
+  keys::partition_audit_key(key, p, chain, seq);
+  std::string value;
+  ASSERT_TRUE(raw(store).rocks->Get(rocksdb::ReadOptions(), raw(store).audit, key, &value).ok());
+  v1::AuditRecord record;
+  ASSERT_TRUE(record.ParseFromString(value));
+  change(record);
+  ASSERT_TRUE(
+      raw(store)
+          .rocks->Put(rocksdb::WriteOptions(), raw(store).audit, key, record.SerializeAsString())
+          .ok());
+}
+
+TEST(AuditChainsTest, ReplicatedPartitionChainsAreIdenticalAndContinueUnderANewLeader) {
+  ScopedDir a, b, c;
+  ReplicatedChains cluster;
+  for (ScopedDir* d : {&a, &b, &c}) {
+    cluster.stores.push_back(open_store(d->path()));
+    ASSERT_TRUE(cluster.stores.back());
+  }
+  for (int round = 0; round < 5; ++round) {
+    for (uint32_t p : {0u, 3u, 7u}) {
+      cluster.record(p, {entry("acme", "flow.create", 100 + round),
+                         entry("beta", "execution.run", 100 + round),
+                         entry("acme", "execution.run", 101 + round)});
+    }
+  }
+  // Failover: the leader of partition 3 is now store 1, with a fresh
+  // chainer reading the heads from its own copy.
+  cluster.chainers.erase(3);
+  cluster.chainer(3, 1);
+  cluster.record(3, {entry("acme", "key.create", 200)});
+
+  for (auto& store : cluster.stores) {
+    auto log = open_log(*store);
+    ASSERT_TRUE(log);
+    auto chains = log->chains("acme");
+    ASSERT_TRUE(chains.ok());
+    EXPECT_EQ(chains.value(), (std::vector<AuditChainPartition>{0u, 3u, 7u}));
+    auto report = log->verify_all("acme");
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok) << report->reason;
+    EXPECT_EQ(report->chains, 3u);
+    EXPECT_EQ(report->records, 3u * 10u + 1u);
+    auto records = log->query("acme", 0, 0, "", 0, 0, 3u);
+    ASSERT_TRUE(records.ok());
+    ASSERT_EQ(records->size(), 11u);
+    EXPECT_EQ(records->back().seq(), 11u);
+    EXPECT_EQ(records->back().action(), "key.create");
+    auto counts = log->report("beta", 0, 0);
+    ASSERT_TRUE(counts.ok());
+    EXPECT_EQ((counts.value()[{"execution.run", "ok"}]), 15u);
+    // The node's own chain is untouched by the partitions' records.
+    EXPECT_TRUE(log->query("acme", 0, 0, "", 0, 0)->empty());
+  }
+  EXPECT_EQ(audit_rows(*cluster.stores[0]), audit_rows(*cluster.stores[1]));
+  EXPECT_EQ(audit_rows(*cluster.stores[0]), audit_rows(*cluster.stores[2]));
+}
+
+TEST(AuditChainsTest, VerifyAllFindsABrokenLinkInAnyOneChain) {
+  // For each chain of the tenant in turn (the node's own, partitions 2 and
+  // 9), a store whose only damage is in that chain: verify_all fails there.
+  for (int broken = 0; broken < 3; ++broken) {
+    ScopedDir dir;
+    ReplicatedChains cluster;
+    cluster.stores.push_back(open_store(dir.path()));
+    ASSERT_TRUE(cluster.stores.back());
+    Store& store = *cluster.stores.back();
+    {
+      auto log = open_log(store);
+      ASSERT_TRUE(log);
+      for (int i = 0; i < 4; ++i) log->append(entry("acme", "legacy", i));
+      log->flush();
+    }
+    for (int i = 0; i < 4; ++i) {
+      cluster.record(2, {entry("acme", "p2", i)});
+      cluster.record(9, {entry("acme", "p9", i), entry("beta", "p9", i)});
+    }
+    auto log = open_log(store);
+    ASSERT_TRUE(log);
+    auto before = log->verify_all("acme");
+    ASSERT_TRUE(before.ok());
+    ASSERT_TRUE(before->ok) << before->reason;
+    EXPECT_EQ(before->chains, 3u);
+    EXPECT_EQ(before->records, 12u);
+
+    auto change = [](v1::AuditRecord& r) { r.set_detail("rewritten"); };
+    AuditChainPartition where;
+    if (broken == 0) {
+      tamper(store, "acme", 3, change);
+    } else {
+      where = broken == 1 ? 2u : 9u;
+      tamper_partition(store, *where, "acme", 3, change);
+    }
+    auto report = log->verify_all("acme");
+    ASSERT_TRUE(report.ok());
+    EXPECT_FALSE(report->ok) << "chain " << broken;
+    EXPECT_EQ(report->first_broken_seq, 3u);
+    EXPECT_EQ(report->broken_partition, where);
+    EXPECT_NE(report->reason.find("modified"), std::string::npos) << report->reason;
+    auto other = log->verify_all("beta");  // other tenants' chains unaffected
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(other->ok) << other->reason;
+  }
+}
+
+TEST(AuditChainsTest, VerifyAllFindsARemovedLinkAndARelinkedChain) {
+  ScopedDir dir;
+  ReplicatedChains cluster;
+  cluster.stores.push_back(open_store(dir.path()));
+  ASSERT_TRUE(cluster.stores.back());
+  Store& store = *cluster.stores.back();
+  for (int i = 0; i < 6; ++i) cluster.record(5, {entry("acme", "a", i)});
+  std::string key;
+  keys::partition_audit_key(key, 5, "acme", 4);
+  ASSERT_TRUE(raw(store).rocks->Delete(rocksdb::WriteOptions(), raw(store).audit, key).ok());
+  auto log = open_log(store);
+  ASSERT_TRUE(log);
+  auto report = log->verify_all("acme");
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_broken_seq, 4u);
+  EXPECT_EQ(report->broken_partition, AuditChainPartition(5u));
+  EXPECT_NE(report->reason.find("missing"), std::string::npos) << report->reason;
+}
+
+TEST(AuditChainsTest, AResentRelayBatchIsRecordedOnce) {
+  ScopedDir a, b;
+  ReplicatedChains cluster;
+  cluster.stores.push_back(open_store(a.path()));
+  cluster.stores.push_back(open_store(b.path()));
+  ASSERT_TRUE(cluster.stores[0] && cluster.stores[1]);
+  auto five = [](int from) {
+    std::vector<AuditEntry> out;
+    for (int i = 0; i < 5; ++i) out.push_back(entry("acme", "n" + std::to_string(from + i), 1));
+    return out;
+  };
+  EXPECT_EQ(cluster.record(1, five(1), "node-a/1", 1), 6u);  // 5 records + the mark
+  EXPECT_EQ(cluster.record(1, five(1), "node-a/1", 1), 0u);  // the same batch again
+  // Overlapping (counters 4..8): 6..8 are new.
+  EXPECT_EQ(cluster.record(1, five(4), "node-a/1", 4), 4u);
+  // Another sender's counters are its own.
+  EXPECT_EQ(cluster.record(1, five(1), "node-b/1", 1), 6u);
+  // A new leader reads the marks from its own copy.
+  cluster.chainers.erase(1);
+  cluster.chainer(1, 1);
+  EXPECT_EQ(cluster.record(1, five(4), "node-a/1", 4), 0u);
+  EXPECT_EQ(cluster.record(1, five(9), "node-a/1", 9), 6u);
+  auto log = open_log(*cluster.stores[1]);
+  ASSERT_TRUE(log);
+  auto report = log->verify_all("acme");
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->reason;
+  EXPECT_EQ(report->records, 8u + 5u + 5u);
+  EXPECT_EQ(audit_rows(*cluster.stores[0]), audit_rows(*cluster.stores[1]));
+}
+
+TEST(AuditChainsTest, AuditRowsOfAnotherPartitionOrTheNodesChainAreRefused) {
+  WriteRequest request;
+  request.partition = 4;
+  std::string key;
+  keys::partition_audit_key(key, 5, "acme", 1);  // partition 5's chain
+  request.audit.push_back({key, "x"});
+  EXPECT_FALSE(encode(4, 1, 1, {request}).ok());
+  keys::audit_key(key, "acme", 1);  // the node's own chain
+  request.audit = {{key, "x"}};
+  EXPECT_FALSE(encode(4, 1, 1, {request}).ok());
+  keys::partition_audit_key(key, 4, "acme", 1);
+  request.audit = {{key, "x"}};
+  auto ok = encode(4, 1, 1, {request});
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  auto decoded = decode(*ok);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().to_string();
+  ASSERT_EQ(decoded->requests.size(), 1u);
+  EXPECT_EQ(decoded->requests[0].audit.size(), 1u);
+  // An audit-only request may not carry anything of an execution.
+  request.events.emplace_back(1, "e");
+  EXPECT_FALSE(encode(4, 1, 1, {request}).ok());
+}
+
+TEST(AuditChainsTest, APoisonedChainerRefusesToStamp) {
+  ScopedDir dir;
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  AuditChainer chainer(*store, 0);
+  ASSERT_TRUE(chainer.stamp({entry("acme", "a", 1)}).ok());
+  chainer.poison();
+  auto refused = chainer.stamp({entry("acme", "a", 2)});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), "unavailable");
 }
 
 }  // namespace

@@ -306,8 +306,17 @@ TEST(PartitionBatchCodec, DecodeRefusesWhatPassesTheChecksumButIsNotABatch) {
   corrupt(framed(std::string("\xff\xff\xff\xff", 4)), "not protobuf");
   corrupt(framed(std::string()), "format 0: an empty message");
   v1::PartitionBatch m = good;
-  m.set_format(2);
+  m.set_format(kPartitionBatchFormatAudit + 1);
   corrupt(framed(m), "a format from the future");
+  // Audit rows (since 0.6) only in a format 2 batch: a writer that put them
+  // in format 1 would have them dropped by older readers.
+  m = good;
+  v1::BatchAuditRow& row = *m.mutable_requests(0)->add_audit();
+  row.set_key(std::string("p\0\x05", 3) + "acme" + std::string(1, 0) + std::string(8, '\1'));
+  row.set_value("record");
+  corrupt(framed(m), "audit rows in a format 1 batch");
+  m.set_format(kPartitionBatchFormatAudit);
+  ASSERT_TRUE(decode(framed(m)).ok());
   m = good;
   m.set_lsn(0);
   corrupt(framed(m), "lsn 0");
