@@ -292,7 +292,9 @@ void Controller::tick() {
     std::set<std::string> eligible;
     for (const auto& [id, rec] : view.live) {
       auto a = view.admin.find(id);
-      if (a == view.admin.end() || a->second == NodeAdminState::kActive) eligible.insert(id);
+      if ((a == view.admin.end() || a->second == NodeAdminState::kActive) && rec.writable) {
+        eligible.insert(id);
+      }
     }
     last_eligible_ = eligible;
     last_rebalance_ = view.rebalance_revision;
@@ -319,8 +321,10 @@ void Controller::plan_and_write(const View& view) {
     auto a = view.admin.find(n);
     const NodeAdminState state = a == view.admin.end() ? NodeAdminState::kActive : a->second;
     if (state != NodeAdminState::kActive) continue;
-    if (view.live.count(n) != 0) {
-      in.eligible.insert(n);
+    if (auto live = view.live.find(n); live != view.live.end()) {
+      // A node whose store refuses writes keeps its replicas (it catches
+      // up once it has room) but leads nothing meanwhile.
+      if (live->second.writable) in.eligible.insert(n);
       in.keep.insert(n);
       continue;
     }

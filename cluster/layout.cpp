@@ -92,8 +92,13 @@ std::string to_json(const ClusterMeta& m) {
 }
 
 std::string to_json(const NodeRecord& n) {
-  return json{{"id", n.id},           {"http", n.http},         {"cluster", n.cluster},
-              {"version", n.version}, {"protocol", n.protocol}, {"started_ms", n.started_ms}}
+  return json{{"id", n.id},
+              {"http", n.http},
+              {"cluster", n.cluster},
+              {"version", n.version},
+              {"protocol", n.protocol},
+              {"started_ms", n.started_ms},
+              {"writable", n.writable}}
       .dump();
 }
 
@@ -197,6 +202,15 @@ class Fields {
     return out;
   }
 
+  // Optional: `absent` when the record has no such field (older writers).
+  bool boolean(const char* name, bool absent) {
+    if (!has(name)) return absent;
+    const json* f = field(name);
+    if (f == nullptr) return absent;
+    if (!f->is_boolean()) return fail(name, "must be true or false"), absent;
+    return f->get<bool>();
+  }
+
   bool has(const char* name) const {
     return ok() && doc_.contains(name) && !doc_.at(name).is_null();
   }
@@ -255,6 +269,7 @@ Result<NodeRecord> parse_node_record(std::string_view value, std::string_view ke
   n.version = f.str("version", /*non_empty=*/false);
   n.protocol = f.int64("protocol", 1, INT64_MAX);
   n.started_ms = f.int64("started_ms", 0, INT64_MAX);
+  n.writable = f.boolean("writable", true);
   if (!f.ok()) return f.error();
   return n;
 }

@@ -98,6 +98,10 @@ struct NodeRecord {
   std::string version;  // Yantra's version
   int64_t protocol = kClusterProtocol;
   int64_t started_ms = 0;  // Unix ms when the process started
+  // false while its store refuses writes (disk under its floor, a write
+  // error): the controller then prefers other nodes for its partitions and
+  // no leader hands one to it. Absent in older records = true.
+  bool writable = true;
   bool operator==(const NodeRecord&) const = default;
 };
 

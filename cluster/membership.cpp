@@ -63,9 +63,14 @@ Membership::~Membership() {
 
 Status Membership::register_once(int64_t lease_id) {
   if (lease_id == 0) return Status(ClusterErrc::kLeaseNotFound, "no node lease at the moment");
+  NodeRecord self;
+  {
+    std::lock_guard lock(mu_);  // set_writable() changes it
+    self = self_;
+  }
   PutRequest put;
-  put.key = layout_.node(self_.id);
-  put.value = to_json(self_);
+  put.key = layout_.node(self.id);
+  put.value = to_json(self);
   put.lease = lease_id;
   auto r = etcd_.put(put);
   if (!r.ok()) return r.status();
@@ -124,6 +129,21 @@ void Membership::on_changes(const std::vector<PrefixMirror::Change>& changes) {
 Membership::LiveSet Membership::live() const {
   std::lock_guard lock(mu_);
   return live_;
+}
+
+NodeRecord Membership::self() const {
+  std::lock_guard lock(mu_);
+  return self_;
+}
+
+void Membership::set_writable(bool writable) {
+  {
+    std::lock_guard lock(mu_);
+    if (self_.writable == writable) return;
+    self_.writable = writable;
+    registered_lease_ = 0;  // the registration thread puts the record again
+  }
+  cv_.notify_all();
 }
 
 bool Membership::is_live(const std::string& node_id) const {

@@ -51,7 +51,10 @@ class Membership {
 
   LiveSet live() const;
   bool is_live(const std::string& node_id) const;
-  const NodeRecord& self() const { return self_; }
+  // Republishes this node's record with `writable` (NodeRecord) when it
+  // changed; the registration thread does the put.
+  void set_writable(bool writable);
+  NodeRecord self() const;
   int64_t malformed() const { return malformed_.load(); }
   // Puts of our record so far (1 after start(), +1 per re-grant).
   int64_t registrations() const { return registrations_.load(); }
@@ -68,7 +71,7 @@ class Membership {
   EtcdClient& etcd_;
   const Layout layout_;
   NodeLease& lease_;
-  const NodeRecord self_;
+  NodeRecord self_;  // guarded by mu_ (set_writable)
   const OnChange on_change_;
 
   mutable std::mutex mu_;

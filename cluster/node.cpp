@@ -331,6 +331,7 @@ struct ClusterNode::Impl {
     std::optional<std::string> best;
     uint64_t best_score = 0;
     for (const auto& [id, rec] : live) {
+      if (!rec.writable) continue;  // its store refuses writes
       const uint64_t s = score(partition, id);
       if (!best || s > best_score) {
         best = id;
@@ -518,8 +519,9 @@ struct ClusterNode::Impl {
 
   // A node is ready to take a leadership over: live, active, and connected.
   bool ready(const std::string& node, const Membership::LiveSet& live) const {
-    return live.count(node) != 0 && admin_of(node) == NodeAdminState::kActive && transport &&
-           transport->peer_stats(node).has_value();
+    auto it = live.find(node);
+    return it != live.end() && it->second.writable && admin_of(node) == NodeAdminState::kActive &&
+           transport && transport->peer_stats(node).has_value();
   }
 
   // Follows the placement (every 500 ms, and at once when it changes):
@@ -543,6 +545,7 @@ struct ClusterNode::Impl {
       // nothing: it would refuse every write of its partitions, which the
       // other replicas can take (cluster_disk_full_test).
       const bool writable = !store->read_only();
+      membership->set_writable(writable);  // so that no one hands it a partition
       {
         std::shared_lock lead_lock(leadership_mu);
         if (!leadership) break;

@@ -96,6 +96,18 @@ TEST(LayoutTest, KeysSortByEpochAndParseBack) {
   EXPECT_EQ(*parse_segment_record(to_json(seg)), seg);
   NodeRecord n = node_record("n1");
   EXPECT_EQ(*parse_node_record(to_json(n)), n);
+  n.writable = false;  // its store refuses writes
+  EXPECT_EQ(*parse_node_record(to_json(n)), n);
+  // A record of a node from before `writable` existed: writable.
+  auto older = parse_node_record(R"({"id":"n2","http":"h","cluster":"c","version":"",)"
+                                 R"("protocol":1,"started_ms":0})");
+  ASSERT_TRUE(older.ok()) << older.status().to_string();
+  EXPECT_TRUE(older->writable);
+  auto bad = parse_node_record(R"({"id":"n2","http":"h","cluster":"c","version":"",)"
+                               R"("protocol":1,"started_ms":0,"writable":"no"})",
+                               "/k");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("writable"), std::string::npos);
   LeaderRecord l = leader_record("n1");
   EXPECT_EQ(*parse_leader_record(to_json(l)), l);
   ClusterMeta m{"abc", 64, 3, 2, kClusterProtocol};

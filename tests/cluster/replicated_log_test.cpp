@@ -166,6 +166,9 @@ ReplicatedLogOptions options(int64_t epoch, uint64_t first_lsn = 1, uint32_t w =
   return o;
 }
 
+// Declare the Waiter before the log: a log destroyed early (a failed ASSERT
+// returns from the test) fails its pending callbacks into the Waiter, which
+// must still exist (a SegFault under load otherwise).
 std::unique_ptr<ReplicatedPartitionLog> make_log(Replicas& r, const std::string& leader,
                                                  ReplicatedLogOptions o) {
   auto log = ReplicatedPartitionLog::create(r.store(leader), std::move(o), r.rpc());
@@ -179,9 +182,9 @@ std::string exec_id(int i) {
 
 TEST(ReplicatedLog, CommitsOnAQuorumAppliesAndTellsFollowers) {
   Replicas r;
+  Waiter w;
   auto log = make_log(r, "a", options(5));
   ASSERT_NE(log, nullptr);
-  Waiter w;
   constexpr int kRequests = 200;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -220,8 +223,8 @@ TEST(ReplicatedLog, NothingIsAnsweredBeforeAWriteQuorumHoldsIt) {
   Replicas r;
   r.set_down("b", true);
   r.set_down("c", true);
-  auto log = make_log(r, "a", options(5));
   Waiter w;
+  auto log = make_log(r, "a", options(5));
   log->append(storage::testing::make_request(kPartition, exec_id(1), 1, 2), w.callback());
   // Only the leader's own copy: W = 2 is not reached, so no answer and no
   // state, though the leader's segment copy holds the batch.
@@ -243,8 +246,8 @@ TEST(ReplicatedLog, AReplicaFarBehindIsCaughtUpFromTheLeadersCopy) {
   auto o = options(5);
   o.max_retained_bytes = 1;  // nothing stays in memory once applied
   r.set_down("c", true);
-  auto log = make_log(r, "a", o);
   Waiter w;
+  auto log = make_log(r, "a", o);
   for (int i = 0; i < 30; ++i) {
     log->append(storage::testing::make_request(kPartition, exec_id(i), 1, 1), w.callback());
     ASSERT_TRUE(w.wait_for(static_cast<size_t>(i + 1), 5s));  // one batch each
@@ -260,8 +263,8 @@ TEST(ReplicatedLog, ASealedReplicaDeposesTheWriterAndNothingCommitsAfter) {
   std::atomic<int> deposed{0};
   auto o = options(5);
   o.on_deposed = [&](const Status&) { ++deposed; };
-  auto log = make_log(r, "a", o);
   Waiter w;
+  auto log = make_log(r, "a", o);
   log->append(storage::testing::make_request(kPartition, exec_id(1), 1, 1), w.callback());
   ASSERT_TRUE(w.wait_for(1, 5s));
   // A newer epoch (7) seals segment 5 on b and c, as its recovery would.
@@ -285,8 +288,8 @@ TEST(ReplicatedLog, ALapsedLeaseStopsTheWriter) {
   std::atomic<bool> lease_valid{true};
   auto o = options(5);
   o.may_write = [&] { return lease_valid.load(); };
-  auto log = make_log(r, "a", o);
   Waiter w;
+  auto log = make_log(r, "a", o);
   log->append(storage::testing::make_request(kPartition, exec_id(1), 1, 1), w.callback());
   ASSERT_TRUE(w.wait_for(1, 5s));
   lease_valid = false;
@@ -322,8 +325,8 @@ TEST_F(RecoveryTest, ANewEpochKeepsEveryCommittedBatchAndOpensAfterIt) {
   seg.replicas = {"a", "b", "c"};
   seg.first_lsn = 1;
   ASSERT_TRUE(open_segment(*client_, layout, kPartition, seg).is_ok());
-  auto old_log = make_log(r, "a", options(e1));
   Waiter w;
+  auto old_log = make_log(r, "a", options(e1));
   for (int i = 0; i < 10; ++i) {
     old_log->append(storage::testing::make_request(kPartition, exec_id(i), 1, 2), w.callback());
   }
@@ -386,8 +389,8 @@ TEST_F(RecoveryTest, ANewEpochKeepsEveryCommittedBatchAndOpensAfterIt) {
 
   // The new leader writes from there; a (restarted as a follower) gets the
   // new segment and can read the sealed one's committed batches.
-  auto new_log = make_log(r, "b", options(e2, rec->first_lsn));
   Waiter w2;
+  auto new_log = make_log(r, "b", options(e2, rec->first_lsn));
   new_log->append(storage::testing::make_request(kPartition, exec_id(30), 1, 1), w2.callback());
   ASSERT_TRUE(w2.wait_for(1, 5s));
   EXPECT_TRUE(w2.results()[0].is_ok());
