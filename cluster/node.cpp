@@ -18,6 +18,7 @@
 #include "actors/engine.hpp"
 #include "actors/internal/parts.hpp"
 #include "base/errc.hpp"
+#include "base/host_port.hpp"
 #include "base/metrics.hpp"
 #include "base/time.hpp"
 #include "cluster/append_pipe.hpp"
@@ -45,17 +46,10 @@ uint64_t score(uint32_t partition, const std::string& node) {
   return rendezvous_score(partition, node);
 }
 
-std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::string& hp) {
-  const auto colon = hp.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  int port = 0;
-  try {
-    port = std::stoi(hp.substr(colon + 1));
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return std::make_pair(hp.substr(0, colon), static_cast<uint16_t>(port));
+// HOST:PORT as peers parse it (base/host_port.hpp): an IPv6 host bracketed.
+std::string host_port(const std::string& host, uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 std::string pad20(int64_t v) {
@@ -491,9 +485,9 @@ struct ClusterNode::Impl {
           known.insert(id);
         }
         if (id == options.node_id || transport->peer_stats(id)) continue;
-        auto hp = split_host_port(rec.cluster);
-        if (!hp) continue;
-        auto peer = transport->connect(hp->first, hp->second, id);
+        auto hp = parse_host_port(rec.cluster);
+        if (!hp.ok()) continue;
+        auto peer = transport->connect(hp->host, hp->port, id);
         if (!peer.ok()) {
           spdlog::debug("cluster: connect to {} at {} failed: {}", id, rec.cluster,
                         peer.status().to_string());
@@ -722,10 +716,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   }
   m.engine = &engine;
   m.store = detail::parts_of(engine).store;
-  auto listen = split_host_port(m.options.cluster_listen);
-  if (!listen) {
-    return Status(Errc::kInvalidArgument,
-                  "--cluster-listen must be HOST:PORT, not '" + m.options.cluster_listen + "'");
+  auto listen = parse_host_port(m.options.cluster_listen);
+  if (!listen.ok()) {
+    return Status(Errc::kInvalidArgument, "--cluster-listen: " + listen.status().message());
   }
   auto tls =
       issue_node_credentials(m.secret, m.options.node_id, m.options.data_dir + "/cluster-tls");
@@ -765,7 +758,7 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     m.log_server->handle(from, std::move(payload), std::move(reply));
   });
   if (services) services(*m.transport);
-  auto port = m.transport->listen(listen->first, listen->second);
+  auto port = m.transport->listen(listen->host, listen->port);
   if (!port.ok()) return port.status();
 
   NodeLeaseOptions lo;
@@ -777,7 +770,7 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   NodeRecord self;
   self.id = m.options.node_id;
   self.http = m.options.http_address;
-  self.cluster = listen->first + ":" + std::to_string(port.value());
+  self.cluster = host_port(listen->host, port.value());
   self.version = m.options.version;
   self.started_ms = now_ms();
   auto membership = Membership::start(*m.etcd, m.layout, *m.lease, self);
