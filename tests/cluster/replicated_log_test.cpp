@@ -62,6 +62,11 @@ class Replicas {
       n.server = std::make_unique<LogServer>(n.store->segments(), o);
     }
   }
+  // The servers' workers call on_committed, which uses the members below:
+  // stop them first (TSan saw heard_ destroyed under a running worker).
+  ~Replicas() {
+    for (auto& [id, n] : nodes_) n.server.reset();
+  }
 
   LogRpc rpc() {
     return [this](const std::string& node, std::string payload,
@@ -169,9 +174,23 @@ ReplicatedLogOptions options(int64_t epoch, uint64_t first_lsn = 1, uint32_t w =
 // Declare the Waiter before the log: a log destroyed early (a failed ASSERT
 // returns from the test) fails its pending callbacks into the Waiter, which
 // must still exist (a SegFault under load otherwise).
+// `cut`, when given and true, cuts the leader off: every send fails (as a
+// transport would answer, on another thread).
 std::unique_ptr<ReplicatedPartitionLog> make_log(Replicas& r, const std::string& leader,
-                                                 ReplicatedLogOptions o) {
-  auto log = ReplicatedPartitionLog::create(r.store(leader), std::move(o), r.rpc());
+                                                 ReplicatedLogOptions o,
+                                                 std::shared_ptr<std::atomic<bool>> cut = nullptr) {
+  LogRpc rpc = r.rpc();
+  if (cut) {
+    rpc = [rpc, cut](const std::string& node, std::string payload,
+                     std::function<void(Result<std::string>)> done) {
+      if (cut->load()) {
+        std::thread([done] { done(Status(Errc::kUnavailable, "the leader is cut off")); }).detach();
+        return;
+      }
+      rpc(node, std::move(payload), std::move(done));
+    };
+  }
+  auto log = ReplicatedPartitionLog::create(r.store(leader), std::move(o), rpc);
   EXPECT_TRUE(log.ok()) << log.status().to_string();
   return log.ok() ? std::move(log.value()) : nullptr;
 }
@@ -212,7 +231,13 @@ TEST(ReplicatedLog, CommitsOnAQuorumAppliesAndTellsFollowers) {
     EXPECT_EQ(events.value().size(), 3u) << exec_id(i);
   }
   // Every replica ends up with the same batches, and hears the commit point.
-  ASSERT_TRUE(eventually([&] { return r.held("c", 5).size() == rep.committed_lsn; }, 5s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return r.held("a", 5).size() == rep.committed_lsn &&
+               r.held("b", 5).size() == rep.committed_lsn &&
+               r.held("c", 5).size() == rep.committed_lsn;
+      },
+      5s));
   EXPECT_EQ(r.held("a", 5), r.held("b", 5));
   EXPECT_EQ(r.held("a", 5), r.held("c", 5));
   EXPECT_TRUE(eventually(
@@ -296,7 +321,14 @@ TEST(ReplicatedLog, ALapsedLeaseStopsTheWriter) {
   log->append(storage::testing::make_request(kPartition, exec_id(2), 1, 1), w.callback());
   ASSERT_TRUE(w.wait_for(2, 5s));
   EXPECT_EQ(w.results()[1].code(), "not_partition_leader");
-  EXPECT_EQ(r.held("b", 5).size(), 1u);  // the second batch was never sent
+  // The second batch was never sent: no replica holds more than the first
+  // (which a write quorum holds; the third may not have it yet).
+  size_t holding = 0;
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_LE(r.held(n, 5).size(), 1u) << n;
+    holding += r.held(n, 5).size();
+  }
+  EXPECT_GE(holding, 2u);
 }
 
 class RecoveryTest : public etcd_test::SharedEtcdTest {};
@@ -326,7 +358,8 @@ TEST_F(RecoveryTest, ANewEpochKeepsEveryCommittedBatchAndOpensAfterIt) {
   seg.first_lsn = 1;
   ASSERT_TRUE(open_segment(*client_, layout, kPartition, seg).is_ok());
   Waiter w;
-  auto old_log = make_log(r, "a", options(e1));
+  auto a_cut = std::make_shared<std::atomic<bool>>(false);
+  auto old_log = make_log(r, "a", options(e1), a_cut);
   for (int i = 0; i < 10; ++i) {
     old_log->append(storage::testing::make_request(kPartition, exec_id(i), 1, 2), w.callback());
   }
@@ -344,6 +377,9 @@ TEST_F(RecoveryTest, ANewEpochKeepsEveryCommittedBatchAndOpensAfterIt) {
   r.set_down("b", true);
   old_log->append(storage::testing::make_request(kPartition, exec_id(21), 1, 1), w.callback());
   ASSERT_TRUE(eventually([&] { return r.held("a", e1).size() == acked_end + 1; }, 5s));
+  // a is cut off before b is back: its retries must not carry the last
+  // batch to b (which would commit it, legitimately, on a and b).
+  a_cut->store(true);
   r.set_down("b", false);
   r.set_down("c", false);
   r.set_down("a", true);  // the old leader is gone: the new one sees b and c
@@ -381,6 +417,7 @@ TEST_F(RecoveryTest, ANewEpochKeepsEveryCommittedBatchAndOpensAfterIt) {
 
   // The old writer comes back: sealed replicas refuse it, it commits nothing.
   r.set_down("a", false);
+  a_cut->store(false);
   old_log->append(storage::testing::make_request(kPartition, exec_id(22), 1, 1), w.callback());
   ASSERT_TRUE(w.wait_for(13, 5s));
   for (size_t i = 11; i < 13; ++i) EXPECT_FALSE(w.results()[i].is_ok()) << i;
