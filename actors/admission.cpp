@@ -300,20 +300,12 @@ void Admission::reset_cursor(const std::string& tenant, const std::string& flow_
   if (f != flows_.end()) f->second.cursors.erase(partition);
 }
 
-Status Admission::cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled,
-                                uint32_t partition) {
+void Admission::forget_queued(const std::string& tenant, const std::string& flow_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  FlowSlots& slots = flows_[flow_slot_key(run.tenant(), run.flow_id())];
-  if (run.queue_seq() <= slots.cursors[partition]) {
-    return Status(Errc::kConflict, "execution " + run.execution_id() +
-                                       " is leaving the queue and starting; cancel it again");
-  }
-  Status s = queue_.cancel(run, cancelled);
-  if (!s.is_ok()) return s;
+  FlowSlots& slots = flows_[flow_slot_key(tenant, flow_id)];
   if (slots.queued > 0) --slots.queued;
-  auto& counts = counts_[run.tenant()];
+  auto& counts = counts_[tenant];
   if (counts.queued > 0) --counts.queued;
-  return Status::ok();
 }
 
 Admission::Usage Admission::usage(const std::string& tenant) {

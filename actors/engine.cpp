@@ -157,9 +157,44 @@ struct Engine::Impl {
     return p < ctx.partition_count && slots[p].led.load(std::memory_order_acquire);
   }
 
-  // The id of a new execution (see Engine::start in engine.hpp).
-  Result<std::string> choose_execution_id(const std::string& tenant, const std::string& key) {
+  // A queue row's write through its partition's log (QueuedRuns::AppendFn).
+  Status append_queue_write(storage::WriteRequest request, detail::QueuedRuns::DoneFn done) {
+    const uint32_t p = request.partition;
+    if (p >= ctx.partition_count) return detail::partition_not_led(p, request.execution_id);
+    Slot& s = slots[p];
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.led.load(std::memory_order_relaxed)) {
+      return detail::partition_not_led(p, request.execution_id);
+    }
+    ctx.writers[p]->append(std::move(request), std::move(done));
+    return Status::ok();
+  }
+
+  // A cluster node places every execution of a flow with a concurrency
+  // limit or a rate limit in the flow's partition (engine.hpp,
+  // EngineOptions::start_elsewhere), whose leader's admission then counts
+  // them all.
+  std::optional<uint32_t> home_partition(const std::string& tenant, const Flow& flow) const {
+    if (options.lead_all_partitions ||
+        (flow.max_concurrent_executions == 0 && flow.max_runs_per_minute == 0 &&
+         flow.max_runs_per_hour == 0)) {
+      return std::nullopt;
+    }
+    return partition_of_flow(tenant, flow.id, ctx.partition_count);
+  }
+
+  // The id of a new execution (see Engine::start in engine.hpp): in `home`
+  // when set, else in the idempotency key's partition, else in any led one.
+  Result<std::string> choose_execution_id(const std::string& tenant, const std::string& key,
+                                          std::optional<uint32_t> home) {
     const uint32_t n = ctx.partition_count;
+    if (home) {
+      if (!leads(*home)) {
+        return Status(ActorsErrc::kPartitionNotLed,
+                      "partition " + std::to_string(*home) + " of this flow is not led here");
+      }
+      return new_execution_id_in(*home, n);
+    }
     if (!key.empty()) {
       const uint32_t p = partition_of_key(tenant, key, n);
       if (!leads(p)) {
@@ -385,8 +420,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto audit = storage::AuditLog::open(*impl->store);
   if (!audit.ok()) return audit.status();
   impl->audit = std::move(audit.value());
-  impl->admission = std::make_unique<detail::Admission>(
-      impl->store->auth(), impl->store->executions(), impl->store->run_queue());
+  impl->admission =
+      std::make_unique<detail::Admission>(impl->store->auth(), impl->store->executions());
   const uint32_t parts = std::max<uint32_t>(1, options.partitions);
 
   auto& ctx = impl->ctx;
@@ -508,6 +543,9 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
         if (!sent && give_back) give_back(detail::partition_not_led(p, cmd.execution_id));
       },
       [raw](const ExecutionResult& r) { raw->notify(r); },
+      [raw](storage::WriteRequest request, detail::QueuedRuns::DoneFn done) {
+        return raw->append_queue_write(std::move(request), std::move(done));
+      },
       [raw](uint32_t p) { return raw->leads(p); });
 
   // Recovery: every execution that had not ended is re-activated from its
@@ -595,6 +633,13 @@ Result<std::shared_ptr<const Flow>> Engine::get_flow(const std::string& tenant,
   return r.value().second;
 }
 
+std::optional<uint32_t> Engine::home_partition(const std::string& tenant,
+                                               const std::string& flow_id) {
+  auto r = impl_->resolve_flow(tenant, flow_id, 0);
+  if (!r.ok()) return std::nullopt;
+  return impl_->home_partition(tenant, *r.value().second);
+}
+
 std::vector<ToolSpec> Engine::tool_specs() const {
   return impl_->specs;
 }
@@ -642,33 +687,49 @@ void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
     }
     impl->idempotent->finish(tenant, key, first, r);
   };
-  // Its id, hence its partition, first: one this node leads.
-  auto chosen = impl_->choose_execution_id(tenant, key);
-  if (!chosen.ok()) return answer_all(started, chosen.status());
-  const std::string execution_id = std::move(chosen.value());
   auto flow = impl_->resolve_flow(request.tenant, request.flow_id, request.flow_version);
   if (!flow.ok()) return answer_all(started, flow.status());
   request.flow_version = flow.value().first;
   if (flow.value().second->status == "paused") {
     return answer_all(started, Status(Errc::kConflict, "flow '" + request.flow_id + "' is paused"));
   }
+  // Its id, hence its partition: the flow's home in a cluster when it has a
+  // concurrency limit, else one this node leads.
+  const std::optional<uint32_t> home = impl_->home_partition(tenant, *flow.value().second);
+  if (home && !impl_->leads(*home) && !request.forwarded && impl_->options.start_elsewhere) {
+    // Its leader runs it, idempotency key and all (this node's claim above
+    // only kept a concurrent twin from racing it here).
+    request.forwarded = true;
+    return impl_->options.start_elsewhere(
+        *home, std::move(request),
+        [answer_all, started](Result<std::string> r) { answer_all(started, r); });
+  }
+  auto chosen = impl_->choose_execution_id(tenant, key, home);
+  if (!chosen.ok()) return answer_all(started, chosen.status());
+  const std::string execution_id = std::move(chosen.value());
   auto verdict = impl_->admission->admit(request.tenant, *flow.value().second, now_ms());
   if (!verdict.ok()) return answer_all(started, verdict.status());
   if (verdict.value() == detail::Admission::Verdict::kQueue) {
-    Status queued = impl_->queued->enqueue(execution_id, request);
-    if (queued.is_ok() && request.queued) request.queued->store(true);
-    answer_all(started, queued.is_ok() ? Result<std::string>(execution_id) : queued);
-    // A slot may have freed while the row was being written.
-    if (queued.is_ok()) {
-      impl_->io->submit([impl, tenant = request.tenant, flow_id = request.flow_id] {
-        impl->queued->drain(tenant, flow_id);
-      });
-    }
-    if (queued.is_ok() && finished) {
-      watch(execution_id, [finished](Result<ExecutionResult> r) {
-        if (r.ok()) finished(r.value());
-      });
-    }
+    auto queued_flag = request.queued;
+    Engine* self = this;
+    impl_->queued->enqueue(
+        execution_id, request,
+        [impl, self, execution_id, queued_flag, answer_all, started, finished,
+         tenant = request.tenant, flow_id = request.flow_id](const Status& queued) {
+          // On a log thread: nothing here blocks; the store reads go to the
+          // I/O pool.
+          if (queued.is_ok() && queued_flag) queued_flag->store(true);
+          answer_all(started, queued.is_ok() ? Result<std::string>(execution_id) : queued);
+          if (!queued.is_ok()) return;
+          // A slot may have freed while the row was being written.
+          impl->io->submit([impl, self, execution_id, tenant, flow_id, finished] {
+            impl->queued->drain(tenant, flow_id);
+            if (!finished) return;
+            self->watch(execution_id, [finished](Result<ExecutionResult> r) {
+              if (r.ok()) finished(r.value());
+            });
+          });
+        });
     return;
   }
   detail::StartCommand cmd;
@@ -783,7 +844,8 @@ void Engine::cancel_async(const std::string& execution_id, const std::string& re
     return;
   }
   if (summary.value()->status() == "queued") {
-    done(impl_->queued->cancel(*summary.value(), reason));
+    impl_->queued->cancel(*summary.value(), reason,
+                          [done = std::move(done)](const Status& s) { done(s); });
     return;
   }
   detail::CancelCommand cmd{execution_id, reason, std::move(done)};
@@ -885,13 +947,16 @@ void Engine::fork(const std::string& tenant, const std::string& source_id, uint6
   auto events = load_events(source_id);
   if (!events.ok()) return started(events.status());
   const uint64_t last = events.value().empty() ? 0 : events.value().back().seq();
-  auto chosen = impl_->choose_execution_id(tenant, "");
+  auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
+  if (!flow.ok()) return started(flow.status());
+  // A fork of a limited flow lives in the flow's home like its source (the
+  // fork request reached the source's leader, normally the home's).
+  auto chosen =
+      impl_->choose_execution_id(tenant, "", impl_->home_partition(tenant, *flow.value().second));
   if (!chosen.ok()) return started(chosen.status());
   const std::string id = std::move(chosen.value());
   auto forked = make_fork(events.value(), at_seq == 0 ? last : at_seq, patch, id, now_ms());
   if (!forked.ok()) return started(forked.status());
-  auto flow = impl_->resolve_flow(tenant, source.value().flow_id(), source.value().flow_version());
-  if (!flow.ok()) return started(flow.status());
   detail::Activation act;
   act.execution_id = id;
   act.events = std::move(forked.value());

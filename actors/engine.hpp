@@ -84,6 +84,8 @@ struct EngineParts;
 EngineParts parts_of(const Engine& engine);  // actors/internal/parts.hpp
 }  // namespace detail
 
+struct RunRequest;
+
 struct EngineOptions {
   std::string data_dir = "./data";
   uint32_t partitions = 4;
@@ -144,6 +146,18 @@ struct EngineOptions {
   // create-if-absent so that one slot fires once in the whole cluster.
   std::function<bool(const std::string& tenant, const std::string& flow_id, int64_t slot_ms)>
       claim_schedule_slot;
+  // A cluster node places every execution of a flow with
+  // max_concurrent_executions or a rate limit in the flow's partition
+  // (partition_of_flow), so that its leader counts all of them and holds
+  // its queue: exact flow limits cluster-wide (docs/cluster.md, "Limits and quotas"). A start of
+  // such a flow that reaches a node not leading that partition (an event, a schedule, a webhook, a
+  // retry racing a leadership move) is handed to this hook with the partition, to be run by its
+  // leader (RunRequest:: forwarded set there); `started` as for Engine::start. Called on the
+  // starting thread, must not block. Null = refused with
+  // "partition_not_led".
+  std::function<void(uint32_t partition, RunRequest request,
+                     std::function<void(Result<std::string>)> started)>
+      start_elsewhere;
 };
 
 struct RunRequest {
@@ -155,6 +169,9 @@ struct RunRequest {
   // Set to true, before `started` is called, when the run was queued behind
   // its flow's concurrency limit (optional; for callers that show a status).
   std::shared_ptr<std::atomic<bool>> queued;
+  // Sent here by another node (EngineOptions::start_elsewhere): refused
+  // rather than sent on when this node does not lead its partition either.
+  bool forwarded = false;
 };
 
 struct ExecutionResult {
@@ -217,6 +234,12 @@ class Engine {
   Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant,
                                                const std::string& flow_id, uint32_t version = 0);
   std::vector<ToolSpec> tool_specs() const;
+  // A cluster node: the partition every new execution of the flow's newest
+  // version must live in (EngineOptions::start_elsewhere), for routing a
+  // start to its leader up front; nullopt when any partition will do (no
+  // concurrency or rate limit, an unknown flow, or a single node). May read the
+  // store (flow cache miss).
+  std::optional<uint32_t> home_partition(const std::string& tenant, const std::string& flow_id);
 
   // Starts an execution. A paused flow (its latest version, or the version
   // asked for, has "status": "paused") starts nothing: "conflict".

@@ -11,8 +11,9 @@
 
 namespace yantra::detail {
 
-Status QueuedRuns::enqueue(const std::string& execution_id, const RunRequest& request) {
+void QueuedRuns::enqueue(const std::string& execution_id, const RunRequest& request, DoneFn done) {
   const int64_t now = now_ms();
+  const uint32_t p = partition_of_run(execution_id);
   v1::QueuedRun run;
   run.set_execution_id(execution_id);
   run.set_tenant(request.tenant);
@@ -29,15 +30,28 @@ Status QueuedRuns::enqueue(const std::string& execution_id, const RunRequest& re
   sum.set_status("queued");
   sum.set_created_ms(now);
   sum.set_updated_ms(now);
-  sum.set_partition(partition_of(execution_id, partition_count_));
-  std::unique_lock<std::mutex> lock(mu_);
-  auto stored = queue_.enqueue(std::move(run), sum);
-  lock.unlock();
-  if (!stored.ok()) {
-    admission_.count_queued(request.tenant, request.flow_id, 0, -1);
-    return stored.status();
+  sum.set_partition(p);
+  // Not counted any more once the write failed (admit() counted it).
+  auto uncount = [this, tenant = request.tenant, flow_id = request.flow_id] {
+    admission_.count_queued(tenant, flow_id, 0, -1);
+  };
+  Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto prepared = queue_.prepare_enqueue(std::move(run), sum, p);
+    if (!prepared.ok()) {
+      refused = prepared.status();
+    } else {
+      refused = append_(std::move(prepared.value()), [uncount, done](const Status& s) {
+        if (!s.is_ok()) uncount();
+        done(s);
+      });
+    }
   }
-  return Status::ok();
+  if (!refused.is_ok()) {
+    uncount();
+    done(refused);
+  }
 }
 
 uint32_t QueuedRuns::partition_of_run(const std::string& execution_id) const {
@@ -57,6 +71,7 @@ void QueuedRuns::drain(const std::string& tenant, const std::string& flow_id) {
       for (const auto& run : runs.value()) {
         const uint32_t p = partition_of_run(run.execution_id());
         if (led_ && !led_(p)) continue;
+        if (cancelling_.count(run.execution_id()) > 0) continue;
         if (run.queue_seq() > admission_.cursor(tenant, flow_id, p)) {
           next = &run;
           next_partition = p;
@@ -101,23 +116,50 @@ void QueuedRuns::start(const v1::QueuedRun& run) {
   dispatch_(std::move(cmd));
 }
 
-Status QueuedRuns::cancel(const v1::ExecutionSummary& summary, const std::string& reason) {
+void QueuedRuns::cancel(const v1::ExecutionSummary& summary, const std::string& reason,
+                        DoneFn done) {
   auto runs = queue_.runs(summary.tenant(), summary.flow_id(), SIZE_MAX);
-  if (!runs.ok()) return runs.status();
+  if (!runs.ok()) return done(runs.status());
+  const v1::QueuedRun* found = nullptr;
   for (const auto& run : runs.value()) {
-    if (run.execution_id() != summary.execution_id()) continue;
-    v1::ExecutionSummary cancelled = summary;
-    cancelled.set_status("cancelled");
-    cancelled.set_updated_ms(now_ms());
-    Status s = admission_.cancel_queued(run, cancelled, partition_of_run(run.execution_id()));
-    if (!s.is_ok()) return s;
-    notify_(ExecutionResult{summary.execution_id(), "cancelled", nullptr,
-                            json{{"code", "cancelled"}, {"message", reason}}, summary.tenant(),
-                            summary.flow_id()});
-    return Status::ok();
+    if (run.execution_id() == summary.execution_id()) found = &run;
   }
-  return Status(Errc::kConflict, "execution " + summary.execution_id() +
-                                     " is leaving the queue and starting; cancel it again");
+  const uint32_t p = partition_of_run(summary.execution_id());
+  const Status leaving(Errc::kConflict, "execution " + summary.execution_id() +
+                                            " is leaving the queue and starting; cancel it again");
+  if (found == nullptr) return done(leaving);
+  const v1::QueuedRun run = *found;
+  v1::ExecutionSummary cancelled = summary;
+  cancelled.set_status("cancelled");
+  cancelled.set_updated_ms(now_ms());
+  auto prepared = queue_.prepare_cancel(run, cancelled, p);
+  if (!prepared.ok()) return done(prepared.status());
+  Status refused;
+  {
+    // A drain hands rows to starts under mu_: past the cursor, this run is
+    // one of them; marked, no drain picks it until the cancel is decided.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (run.queue_seq() <= admission_.cursor(run.tenant(), run.flow_id(), p) ||
+        !cancelling_.insert(run.execution_id()).second) {
+      return done(leaving);
+    }
+    refused =
+        append_(std::move(prepared.value()), [this, run, summary, reason, done](const Status& s) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            cancelling_.erase(run.execution_id());
+          }
+          if (s.is_ok()) {
+            admission_.forget_queued(run.tenant(), run.flow_id());
+            notify_(ExecutionResult{summary.execution_id(), "cancelled", nullptr,
+                                    json{{"code", "cancelled"}, {"message", reason}},
+                                    summary.tenant(), summary.flow_id()});
+          }
+          done(s);
+        });
+    if (!refused.is_ok()) cancelling_.erase(run.execution_id());
+  }
+  if (!refused.is_ok()) done(refused);
 }
 
 void QueuedRuns::recover() {
@@ -125,6 +167,9 @@ void QueuedRuns::recover() {
 }
 
 void QueuedRuns::recover(uint32_t partition) {
+  if (Status st = queue_.reseed(); !st.is_ok()) {
+    spdlog::error("queue of partition {}: {}", partition, st.to_string());
+  }
   recover_where([partition](uint32_t p) { return p == partition; });
 }
 

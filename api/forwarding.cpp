@@ -110,7 +110,19 @@ struct Target {
   std::string what;  // "partition 3", for messages
 };
 
-Target target_of(const Forwarding& f, const RouteCtx& ctx, bool after_not_led) {
+// A start of a flow whose executions all live in one partition (a flow with
+// a concurrency or rate limit, in a cluster: Engine::home_partition) goes to that
+// partition's leader, with or without an idempotency key, so that the
+// leader's engine counts, queues and deduplicates all of them.
+std::optional<uint32_t> home_of(Services& svc, const RouteCtx& ctx) {
+  if (ctx.placement != Placement::kKeyedStart) return std::nullopt;
+  auto id = ctx.params.find("id");
+  if (id == ctx.params.end()) return std::nullopt;
+  return svc.engine.home_partition(ctx.who.tenant, id->second);
+}
+
+Target target_of(const Forwarding& f, const RouteCtx& ctx, bool after_not_led,
+                 std::optional<uint32_t> home) {
   const uint32_t n = f.partitions();
   if (n == 0) return {};
   auto place = [](std::optional<std::string> leader, std::string what) {
@@ -143,6 +155,7 @@ Target target_of(const Forwarding& f, const RouteCtx& ctx, bool after_not_led) {
       return t;
     }
     case Placement::kKeyedStart: {
+      if (home && *home < n) return by_partition(*home);
       const std::string& key = ctx.req.header("idempotency-key");
       if (!key.empty()) return by_partition(partition_of_key(ctx.who.tenant, key, n));
       [[fallthrough]];
@@ -208,7 +221,7 @@ void send(Services& svc, Forwarding& f, const std::shared_ptr<RouteCtx>& ctx, co
 bool route_elsewhere(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   Forwarding* f = svc.forwarding.load(std::memory_order_acquire);
   if (f == nullptr || ctx->placement == Placement::kLocal) return false;
-  const Target t = target_of(*f, *ctx, false);
+  const Target t = target_of(*f, *ctx, false, home_of(svc, *ctx));
   switch (t.kind) {
     case Target::kHere: return false;
     case Target::kNobody:
@@ -238,7 +251,7 @@ bool route_elsewhere(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
 bool forward_not_led(Services& svc, const std::shared_ptr<RouteCtx>& ctx, Responder answer) {
   Forwarding* f = svc.forwarding.load(std::memory_order_acquire);
   if (f == nullptr || ctx->hops > 0 || ctx->placement == Placement::kLocal) return false;
-  const Target t = target_of(*f, *ctx, true);
+  const Target t = target_of(*f, *ctx, true, home_of(svc, *ctx));
   if (t.kind != Target::kThere) return false;
   send(svc, *f, ctx, t, std::move(answer));
   return true;

@@ -26,6 +26,7 @@
 #include "base/crypto.hpp"
 #include "base/errc.hpp"
 #include "base/time.hpp"
+#include "cli/remote_start.hpp"
 #include "cluster/audit_relay.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/node.hpp"
@@ -250,6 +251,9 @@ struct ClusterSide::Impl {
   std::unique_ptr<TransportForwarding> forwarding;
   std::unique_ptr<NodeView> view;
   std::unique_ptr<cluster::NodeMetrics> metrics;  // after start(), before the node goes
+  // The "start" service's worker (remote_start.hpp): made before the node
+  // serves, gone after the node (its transport) is.
+  std::unique_ptr<RemoteStarts> starts;
   std::atomic<api::ApiApp*> app{nullptr};
 };
 
@@ -288,6 +292,7 @@ void ClusterSide::engine_options(EngineOptions& options) {
                                        int64_t slot_ms) {
     return node->claim_schedule_slot(tenant, flow_id, slot_ms);
   };
+  options.start_elsewhere = remote_start_hook(*node);
 }
 
 Result<std::unique_ptr<Admin>> ClusterSide::make_admin(Engine& engine) {
@@ -366,7 +371,14 @@ Result<std::string> ClusterSide::bootstrap(Engine& engine, const std::string& da
 
 Status ClusterSide::start(Engine& engine) {
   Impl* impl = impl_.get();
+  impl->starts = std::make_unique<RemoteStarts>(engine);
   Status started = impl->node->start(engine, [impl](cluster::Transport& transport) {
+    // Starts of a flow whose executions live in a partition led here
+    // (remote_start.hpp).
+    transport.handle("start",
+                     [impl](const std::string&, std::string payload, cluster::Reply reply) {
+                       impl->starts->serve(std::move(payload), std::move(reply));
+                     });
     // Requests forwarded by other nodes run through this node's API.
     transport.handle("api", [impl](const std::string&, std::string payload, cluster::Reply reply) {
       api::ApiApp* app = impl->app.load();
@@ -402,6 +414,7 @@ void ClusterSide::stop() {
   }
   impl_->view.reset();  // its worker calls the node
   impl_->node.reset();
+  impl_->starts.reset();
 }
 
 void ClusterSide::stop_mirror() {

@@ -66,4 +66,11 @@ uint32_t partition_of_key(std::string_view tenant, std::string_view key, uint32_
   return partitions == 0 ? 0 : static_cast<uint32_t>(h % partitions);
 }
 
+uint32_t partition_of_flow(std::string_view tenant, std::string_view flow_id, uint32_t partitions) {
+  uint64_t h = fnv1a(kFnvOffset, tenant);
+  h = fnv1a(h, std::string_view("\0\1flow\0", 7));
+  h = fnv1a(h, flow_id);
+  return partitions == 0 ? 0 : static_cast<uint32_t>(h % partitions);
+}
+
 }  // namespace yantra

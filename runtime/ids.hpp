@@ -22,5 +22,11 @@ uint32_t partition_of(std::string_view execution_id, uint32_t partitions);
 // (whose log holds the key's row) wherever they arrive; the execution id
 // is then drawn until partition_of(id) equals it.
 uint32_t partition_of_key(std::string_view tenant, std::string_view key, uint32_t partitions);
+// The partition that holds every execution of a flow with
+// max_concurrent_executions or a rate limit in a cluster (its "home"), so that one leader
+// counts and queues them all: fnv1a(tenant, 0x00, 0x01, "flow", 0x00,
+// flow_id) mod P. An idempotency key is a header value, which holds no
+// control bytes, so no key's partition is computed from the same bytes.
+uint32_t partition_of_flow(std::string_view tenant, std::string_view flow_id, uint32_t partitions);
 
 }  // namespace yantra

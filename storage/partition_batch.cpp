@@ -85,7 +85,14 @@ Result<std::string> encode(uint32_t partition, uint64_t lsn, uint64_t epoch,
   v1::PartitionBatch message;
   const bool has_audit = std::any_of(requests.begin(), requests.end(),
                                      [](const WriteRequest& r) { return !r.audit.empty(); });
-  message.set_format(has_audit ? kPartitionBatchFormatAudit : kPartitionBatchFormat);
+  const bool has_queue = std::any_of(requests.begin(), requests.end(), [](const WriteRequest& r) {
+    return r.queued_run.has_value();
+  });
+  // The lowest format that carries everything, so an older replica refuses
+  // only batches it could not apply.
+  message.set_format(has_queue   ? kPartitionBatchFormatQueue
+                     : has_audit ? kPartitionBatchFormatAudit
+                                 : kPartitionBatchFormat);
   message.set_partition(partition);
   message.set_lsn(lsn);
   message.set_epoch(epoch);
@@ -116,6 +123,7 @@ Result<std::string> encode(uint32_t partition, uint64_t lsn, uint64_t epoch,
       out.mutable_snapshot()->set_snapshot(request.snapshot->second);
     }
     out.set_delete_key(request.delete_key);
+    if (request.queued_run) request.queued_run->SerializeToString(out.mutable_queued_run());
     for (const OutboxRow& row : request.outbox) {
       v1::BatchOutboxRow& outbox = *out.add_outbox();
       outbox.set_due_ms(row.due_ms);
@@ -152,10 +160,11 @@ Result<DecodedBatch> decode(std::string_view bytes) {
   if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return corrupt_batch("does not parse");
   }
-  if (message.format() != kPartitionBatchFormat && message.format() != kPartitionBatchFormatAudit) {
+  if (message.format() != kPartitionBatchFormat && message.format() != kPartitionBatchFormatAudit &&
+      message.format() != kPartitionBatchFormatQueue) {
     return corrupt_batch("format " + std::to_string(message.format()) + " (this version reads " +
-                         std::to_string(kPartitionBatchFormat) + " and " +
-                         std::to_string(kPartitionBatchFormatAudit) + ")");
+                         std::to_string(kPartitionBatchFormat) + " to " +
+                         std::to_string(kPartitionBatchFormatQueue) + ")");
   }
   if (message.lsn() == 0) return corrupt_batch("lsn 0 (lsns start at 1)");
   if (!keys::valid_partition(message.partition())) {
@@ -199,7 +208,18 @@ Result<DecodedBatch> decode(std::string_view bytes) {
       request.outbox.push_back(
           {row.due_ms(), std::move(*row.mutable_id()), std::move(*row.mutable_entry())});
     }
-    if (in.audit_size() > 0 && message.format() != kPartitionBatchFormatAudit) {
+    if (in.has_queued_run()) {
+      if (message.format() < kPartitionBatchFormatQueue) {
+        return corrupt_batch("request " + std::to_string(i) + " has a queued run in a format " +
+                             std::to_string(message.format()) + " batch");
+      }
+      v1::QueuedRun run;
+      if (!run.ParseFromString(in.queued_run())) {
+        return corrupt_batch("the queued run of request " + std::to_string(i) + " does not parse");
+      }
+      request.queued_run = std::move(run);
+    }
+    if (in.audit_size() > 0 && message.format() < kPartitionBatchFormatAudit) {
       return corrupt_batch("request " + std::to_string(i) + " has audit rows in a format " +
                            std::to_string(message.format()) + " batch");
     }

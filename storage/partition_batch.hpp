@@ -50,6 +50,8 @@ class Store;
 // refuse rather than apply without them.
 inline constexpr uint32_t kPartitionBatchFormat = 1;
 inline constexpr uint32_t kPartitionBatchFormatAudit = 2;
+// Format 3 (since 0.7): requests may carry a queued run (WriteRequest::queued_run).
+inline constexpr uint32_t kPartitionBatchFormatQueue = 3;
 
 struct DecodedBatch {
   uint32_t partition = 0;

@@ -22,6 +22,7 @@
 
 #include "base/result.hpp"
 #include "yantra/v1/events.pb.h"
+#include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::storage {
 
@@ -76,6 +77,12 @@ struct WriteRequest {
   // Audit rows committed in this batch (since 0.6). A request carrying only
   // audit rows has an empty execution_id and nothing else set.
   std::vector<AuditRow> audit;
+  // A run waiting for a slot of its flow (since 0.7, RunQueue::prepare_enqueue):
+  // its queue row, written with `summary` (status "queued", no active
+  // marker: it has no events yet) and, as for `created`, its listing and
+  // idempotency rows. Written through the partition's log so that, in a
+  // cluster, every replica holds the queue and a new leader finds it.
+  std::optional<v1::QueuedRun> queued_run;
 };
 
 struct WriterStats {

@@ -8,6 +8,7 @@
 #include "base/storage_errc.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
+#include "storage/internal/request_rows.hpp"
 #include "storage/internal/scan.hpp"
 
 namespace yantra::storage {
@@ -38,11 +39,16 @@ Status RunQueue::init_seq() {
         max_seq = std::max(max_seq, keys::get_be64(key.data() + key.size() - 8));
       });
   if (!st.is_ok()) return st;
-  next_seq_.store(max_seq + 1);
+  // Only ever raised: a seq handed out since the scan must stay unique.
+  uint64_t next = next_seq_.load();
+  while (next < max_seq + 1 && !next_seq_.compare_exchange_weak(next, max_seq + 1)) {
+  }
   return {};
 }
 
-Result<v1::QueuedRun> RunQueue::enqueue(v1::QueuedRun run, const v1::ExecutionSummary& summary) {
+Result<WriteRequest> RunQueue::prepare_enqueue(v1::QueuedRun run,
+                                               const v1::ExecutionSummary& summary,
+                                               uint32_t partition) {
   if (!keys::valid_flow_part(run.tenant()) || !keys::valid_flow_part(run.flow_id())) {
     return invalid_pair();
   }
@@ -53,23 +59,32 @@ Result<v1::QueuedRun> RunQueue::enqueue(v1::QueuedRun run, const v1::ExecutionSu
       summary.flow_id() != run.flow_id()) {
     return invalid("summary and queued run name different executions");
   }
-  if (db_.store->read_only()) return db_.store->read_only_error();
+  // The counter only grows; RunQueue never compares a seq with the
+  // counter, only rows with each other.
   run.set_queue_seq(next_seq_.fetch_add(1));
+  WriteRequest request;
+  request.partition = partition;
+  request.execution_id = run.execution_id();
+  request.summary = summary;
+  request.idempotency_key = run.idempotency_key();
+  request.queued_run = std::move(run);
+  return request;
+}
+
+Result<v1::QueuedRun> RunQueue::enqueue(v1::QueuedRun run, const v1::ExecutionSummary& summary) {
+  auto request = prepare_enqueue(std::move(run), summary, summary.partition());
+  if (!request.ok()) return request.status();
+  if (Status st = write(request.value()); !st.is_ok()) return st;
+  return std::move(*request.value().queued_run);
+}
+
+Status RunQueue::write(const WriteRequest& request) const {
+  if (db_.store->read_only()) return db_.store->read_only_error();
   rocksdb::WriteBatch batch;
-  internal::BatchCheck check;
-  std::string key = row_key(run);
-  check(batch.Put(db_.executions, key, run.SerializeAsString()));
-  keys::summary_key(key, run.execution_id());
-  check(batch.Put(db_.executions, key, summary.SerializeAsString()));
-  keys::list_key(key, run.tenant(), run.execution_id());
-  check(batch.Put(db_.executions, key, run.flow_id()));
-  if (!run.idempotency_key().empty()) {
-    keys::idempotency_key(key, run.tenant(), run.idempotency_key());
-    check(batch.Put(db_.executions, key, run.execution_id()));
-  }
-  if (Status st = check.status(); !st.is_ok()) return st;
-  if (Status st = db_.write(batch, db_.sync_writes()); !st.is_ok()) return st;
-  return run;
+  internal::RowScratch scratch;
+  rocksdb::Status rows = internal::add_request(batch, db_, request, scratch, nullptr);
+  if (!rows.ok()) return internal::storage_error(rows);
+  return db_.write(batch, db_.sync_writes());
 }
 
 Result<std::vector<v1::QueuedRun>> RunQueue::runs(std::string_view tenant, std::string_view flow_id,
@@ -115,7 +130,9 @@ Result<std::vector<std::pair<std::string, std::string>>> RunQueue::queued_flows(
   return out;
 }
 
-Status RunQueue::cancel(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled_summary) {
+Result<WriteRequest> RunQueue::prepare_cancel(const v1::QueuedRun& run,
+                                              const v1::ExecutionSummary& cancelled_summary,
+                                              uint32_t partition) const {
   if (!keys::valid_flow_part(run.tenant()) || !keys::valid_flow_part(run.flow_id())) {
     return invalid_pair();
   }
@@ -123,21 +140,24 @@ Status RunQueue::cancel(const v1::QueuedRun& run, const v1::ExecutionSummary& ca
       cancelled_summary.execution_id() != run.execution_id()) {
     return invalid("summary and queued run name different executions");
   }
+  WriteRequest request;
+  request.partition = partition;
+  request.execution_id = run.execution_id();
+  request.summary = cancelled_summary;
+  request.delete_key = row_key(run);
+  return request;
+}
+
+Status RunQueue::cancel(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled_summary) {
+  auto request = prepare_cancel(run, cancelled_summary, cancelled_summary.partition());
+  if (!request.ok()) return request.status();
   if (db_.store->read_only()) return db_.store->read_only_error();
-  const std::string key = row_key(run);
-  auto present = db_.get(db_.executions, key);
+  auto present = db_.get(db_.executions, request.value().delete_key);
   if (!present.ok()) return present.status();
   if (!present.value()) {
     return Status(Errc::kNotFound, "execution " + run.execution_id() + " is no longer queued");
   }
-  rocksdb::WriteBatch batch;
-  internal::BatchCheck check;
-  check(batch.Delete(db_.executions, key));
-  std::string summary_key;
-  keys::summary_key(summary_key, run.execution_id());
-  check(batch.Put(db_.executions, summary_key, cancelled_summary.SerializeAsString()));
-  if (Status st = check.status(); !st.is_ok()) return st;
-  return db_.write(batch, db_.sync_writes());
+  return write(request.value());
 }
 
 }  // namespace yantra::storage

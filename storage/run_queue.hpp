@@ -3,9 +3,10 @@
 // (docs/event-log-format.md):
 //   "q" | tenant | 0x00 | flow_id | 0x00 | queue_seq(be64) -> QueuedRun
 // One flow's rows are one prefix, oldest (lowest seq) first. queue_seq is a
-// store-wide counter seeded at open from the rows present: a seq freed by a
-// dequeue may be reused after a restart, which is harmless since only the
-// order among rows present matters.
+// store-wide counter seeded at open from the rows present (and raised above
+// them by reseed() when a cluster node starts leading a partition whose rows
+// other leaders wrote): a seq freed by a dequeue may be reused after a
+// restart, which is harmless since only the order among rows present matters.
 //
 // A queued run leaves the queue in the LogWriter batch that holds its
 // ExecutionStarted (WriteRequest::delete_key = row_key(run)), so a crash can
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "storage/partition_log.hpp"
 #include "storage/store.hpp"
 #include "yantra/v1/events.pb.h"
 #include "yantra/v1/tenancy.pb.h"
@@ -56,11 +58,26 @@ class RunQueue {
   // The executions-CF key of a run's queue row, for WriteRequest::delete_key.
   static std::string row_key(const v1::QueuedRun& run);
 
+  // The same two writes as a WriteRequest for a partition's log (the engine
+  // queues through it, so a cluster replicates the queue): enqueue() and
+  // cancel() write exactly these rows (internal::add_request). The enqueue
+  // request assigns run.queue_seq.
+  Result<WriteRequest> prepare_enqueue(v1::QueuedRun run, const v1::ExecutionSummary& summary,
+                                       uint32_t partition);
+  Result<WriteRequest> prepare_cancel(const v1::QueuedRun& run,
+                                      const v1::ExecutionSummary& cancelled_summary,
+                                      uint32_t partition) const;
+  // Seeds the counter above every row present again: a cluster node calls
+  // it when it starts leading a partition, whose rows other leaders wrote.
+  Status reseed() { return init_seq(); }
+
  private:
   friend class Store;
   explicit RunQueue(const internal::Db& db) : db_(db) {}
   // Seeds next_seq_ from the queue rows present (at open).
   Status init_seq();
+  // Writes one prepared request's rows, synced as the store's writes are.
+  Status write(const WriteRequest& request) const;
   const internal::Db& db_;
   std::atomic<uint64_t> next_seq_{1};
 };

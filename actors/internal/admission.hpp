@@ -27,18 +27,16 @@
 #include "runtime/flow.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/execution_index.hpp"
-#include "storage/run_queue.hpp"
 #include "yantra/v1/tenancy.pb.h"
 
 namespace yantra::detail {
 
 class Admission {
  public:
-  // Tenant rows (auth), the listing index (monthly usage) and the run
-  // queue (cancelling a queued run); all must outlive the Admission.
-  Admission(storage::AuthStore& auth, const storage::ExecutionIndex& executions,
-            storage::RunQueue& queue)
-      : auth_(auth), executions_(executions), queue_(queue) {}
+  // Tenant rows (auth) and the listing index (monthly usage); both must
+  // outlive the Admission.
+  Admission(storage::AuthStore& auth, const storage::ExecutionIndex& executions)
+      : auth_(auth), executions_(executions) {}
 
   // Tenant rows, cached (nullopt = no row: active and unlimited).
   Result<std::optional<v1::Tenant>> tenant(const std::string& id);
@@ -79,10 +77,8 @@ class Admission {
   void dispatched(const std::string& tenant, const std::string& flow_id, uint32_t partition,
                   uint64_t queue_seq);
   void reset_cursor(const std::string& tenant, const std::string& flow_id, uint32_t partition);
-  // Removes a queued run (cancel) unless it is already being started.
-  // "conflict" when it is. `partition` is the run's.
-  Status cancel_queued(const v1::QueuedRun& run, const v1::ExecutionSummary& cancelled,
-                       uint32_t partition);
+  // A queued run was cancelled (its row is gone): no longer counted.
+  void forget_queued(const std::string& tenant, const std::string& flow_id);
 
   struct Usage {
     int64_t running = 0;
@@ -114,7 +110,6 @@ class Admission {
 
   storage::AuthStore& auth_;
   const storage::ExecutionIndex& executions_;
-  storage::RunQueue& queue_;
   std::mutex mu_;
   std::unordered_map<std::string, std::optional<v1::Tenant>> tenants_;
   std::unordered_map<std::string, TenantCounts> counts_;

@@ -4,12 +4,21 @@
 // who queues; this class stores queued runs, starts them as slots free up
 // (oldest first), cancels them and rebuilds the counts at recovery.
 //
-// Threads: every method reads or writes the store, so none runs on a CAF
-// scheduler thread. drain() and recover() run on the I/O pool; enqueue() and
-// cancel() on the caller's thread (an I/O-pool or admin thread). One drain
-// at a time (mu_), so two drains never pick the same run; enqueue() commits
-// under the same lock, so queue_seq order is commit order and a drain never
-// sees a newer row before an older one.
+// Writes go through the run's partition log (`append`, since 0.7): the
+// queue row in the request that queues the run, and its removal in the
+// request that cancels it (or in the started execution's first batch), so
+// in a cluster every replica of the partition holds its queue and a new
+// leader finds it.
+//
+// Threads: every method reads the store, so none runs on a CAF scheduler
+// thread. drain() and recover() run on the I/O pool; enqueue() and
+// cancel() on the caller's thread (an I/O-pool or admin thread), and their
+// `done` on a log thread. One drain at a time (mu_), so two drains never
+// pick the same run; enqueue() hands its request to the log under the same
+// lock, so within a partition queue_seq order is commit order and a drain
+// never sees a newer row of it before an older one. A cancel marks its run
+// under mu_ until its request committed: a drain skips it meanwhile, and a
+// run a drain handed to a start cannot be cancelled as queued.
 //
 // Partitions: a queued run belongs to the partition of its execution id
 // (its first batch, which deletes the row, goes through that partition's
@@ -25,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "actors/engine.hpp"
@@ -32,6 +42,7 @@
 
 namespace yantra::storage {
 class RunQueue;
+struct WriteRequest;
 }  // namespace yantra::storage
 
 namespace yantra::detail {
@@ -49,30 +60,42 @@ class QueuedRuns {
   using NotifyFn = std::function<void(const ExecutionResult&)>;
   // Whether this node leads a partition (null = every partition).
   using LedFn = std::function<bool(uint32_t)>;
+  // Writes a request through the log of its partition (request.partition):
+  // a refusal (the partition is not led here) is returned and `done` is
+  // never called; else `done` gets the outcome once the request is durable
+  // (committed, in a cluster) or failed, on a log thread, and must not block.
+  using DoneFn = std::function<void(const Status&)>;
+  using AppendFn = std::function<Status(storage::WriteRequest, DoneFn)>;
 
   QueuedRuns(storage::RunQueue& queue, Admission& admission, uint32_t partition_count,
-             ResolveFn resolve, DispatchFn dispatch, NotifyFn notify, LedFn led = {})
+             ResolveFn resolve, DispatchFn dispatch, NotifyFn notify, AppendFn append,
+             LedFn led = {})
       : queue_(queue),
         admission_(admission),
         partition_count_(partition_count),
         resolve_(std::move(resolve)),
         dispatch_(std::move(dispatch)),
         notify_(std::move(notify)),
+        append_(std::move(append)),
         led_(std::move(led)) {}
 
-  // Stores a run that must wait (status "queued"). The caller then drains
-  // its flow: a slot may have freed while the row was written.
-  Status enqueue(const std::string& execution_id, const RunRequest& request);
+  // Stores a run that must wait (status "queued"), admitted as kQueue;
+  // `done` gets the outcome (see AppendFn; a refusal is passed to it at
+  // once). The caller then drains its flow: a slot may have freed while the
+  // row was written.
+  void enqueue(const std::string& execution_id, const RunRequest& request, DoneFn done);
   // Starts queued runs of one flow, oldest first, while it has free slots.
   void drain(const std::string& tenant, const std::string& flow_id);
   // A queued run has no actor and no events: cancelling removes its row and
   // marks its summary; its watchers hear of it like of any end. "conflict"
-  // when the run is already leaving the queue.
-  Status cancel(const v1::ExecutionSummary& summary, const std::string& reason);
+  // when the run is already leaving the queue (or being cancelled). `done`
+  // as for enqueue().
+  void cancel(const v1::ExecutionSummary& summary, const std::string& reason, DoneFn done);
   // At open, after the running executions were counted (so slots are
   // known): counts what waits and starts what may run.
   void recover();
-  // The same for the rows of one partition (it became led here).
+  // The same for the rows of one partition (it became led here; other
+  // leaders wrote its rows, so the seq counter is seeded above them first).
   void recover(uint32_t partition);
   // Its leadership was lost: its rows no longer count here (their new
   // leader counts them). Rows already handed to a start stay uncounted:
@@ -91,8 +114,10 @@ class QueuedRuns {
   const ResolveFn resolve_;
   const DispatchFn dispatch_;
   const NotifyFn notify_;
+  const AppendFn append_;
   const LedFn led_;
   std::mutex mu_;
+  std::unordered_set<std::string> cancelling_;  // execution ids; under mu_
 };
 
 }  // namespace yantra::detail

@@ -26,13 +26,24 @@ bool audit_only(const WriteRequest& request) {
   return request.execution_id.empty() && !request.audit.empty() && request.events.empty() &&
          !request.summary && !request.created && request.idempotency_key.empty() &&
          request.parent_execution_id.empty() && !request.snapshot && request.delete_key.empty() &&
-         request.outbox.empty();
+         request.outbox.empty() && !request.queued_run;
+}
+
+// A queued run names the request's execution, a tenant and flow that fit
+// the queue's key, and comes with its "queued" summary.
+bool valid_queued_run(const WriteRequest& request) {
+  if (!request.queued_run) return true;
+  const v1::QueuedRun& run = *request.queued_run;
+  return run.execution_id() == request.execution_id && keys::valid_flow_part(run.tenant()) &&
+         keys::valid_flow_part(run.flow_id()) && request.summary &&
+         request.summary->execution_id() == run.execution_id() &&
+         request.summary->tenant() == run.tenant() && request.summary->flow_id() == run.flow_id();
 }
 
 }  // namespace
 
 bool valid_request(const WriteRequest& request) {
-  return keys::valid_partition(request.partition) &&
+  return keys::valid_partition(request.partition) && valid_queued_run(request) &&
          (keys::valid_execution_id(request.execution_id) || audit_only(request)) &&
          std::none_of(request.outbox.begin(), request.outbox.end(),
                       [](const OutboxRow& row) { return row.id.empty(); }) &&
@@ -76,7 +87,12 @@ rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const Writ
     keys::summary_key(key, request.execution_id);
     check(batch.Put(db.executions, key, *summary_bytes));
     keys::active_key(key, request.partition, request.execution_id);
-    if (is_terminal_status(summary.status())) {
+    if (request.queued_run) {
+      // Waiting, not active: recovery finds it through its queue row.
+      keys::queue_key(key, request.queued_run->tenant(), request.queued_run->flow_id(),
+                      request.queued_run->queue_seq());
+      check(batch.Put(db.executions, key, request.queued_run->SerializeAsString()));
+    } else if (is_terminal_status(summary.status())) {
       check(batch.Delete(db.executions, key));
       // Queue for retention, in the order executions end.
       scratch.value.clear();
@@ -86,7 +102,7 @@ rocksdb::Status add_request(rocksdb::WriteBatch& batch, const Db& db, const Writ
     } else {
       check(batch.Put(db.executions, key, rocksdb::Slice()));
     }
-    if (request.created) {
+    if (request.created || request.queued_run) {
       const std::string& tenant = summary.tenant();
       keys::list_key(key, tenant, request.execution_id);
       check(batch.Put(db.executions, key, summary.flow_id()));

@@ -1,15 +1,22 @@
 // The engine's run-queue and idempotent-start parts (actors/internal/
 // queued_runs.hpp, idempotent_starts.hpp) over a real store, without actors:
-// the partition is a function that records what it was handed.
+// the partition is a function that records what it was handed, and the
+// queue's writes go through a LogWriter per partition, as the engine's do.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "actors/errc.hpp"
 #include "actors/internal/admission.hpp"
 #include "actors/internal/idempotent_starts.hpp"
 #include "actors/internal/queued_runs.hpp"
+#include "runtime/ids.hpp"
+#include "storage/log_writer.hpp"
+#include "storage/run_queue.hpp"
 #include "storage/store.hpp"
 #include "tests/test_util.hpp"
 
@@ -25,24 +32,54 @@ class QueueParts : public ::testing::Test {
     flow_ = std::make_shared<Flow>();
     flow_->id = "f";
     flow_->max_concurrent_executions = 1;
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      writers_.push_back(std::make_unique<storage::LogWriter>(*store_, p));
+    }
     open_parts();
   }
+  void TearDown() override {
+    queued_.reset();
+    writers_.clear();
+  }
+
+  static constexpr uint32_t kPartitions = 4;
 
   // A fresh Admission and QueuedRuns over the same store: what a restart
   // builds.
   void open_parts() {
     queued_.reset();
-    admission_ =
-        std::make_unique<Admission>(store_->auth(), store_->executions(), store_->run_queue());
+    admission_ = std::make_unique<Admission>(store_->auth(), store_->executions());
     queued_ = std::make_unique<QueuedRuns>(
-        store_->run_queue(), *admission_, 4,
+        store_->run_queue(), *admission_, kPartitions,
         [this](const std::string&, const std::string& id,
                uint32_t) -> Result<std::pair<uint32_t, std::shared_ptr<const Flow>>> {
           if (id != "f") return Status(Errc::kNotFound, "no flow " + id);
           return std::make_pair(uint32_t{1}, std::shared_ptr<const Flow>(flow_));
         },
         [this](StartCommand cmd) { dispatched_.push_back(std::move(cmd)); },
-        [this](const ExecutionResult& r) { ended_.push_back(r); });
+        [this](const ExecutionResult& r) { ended_.push_back(r); },
+        [this](storage::WriteRequest request, QueuedRuns::DoneFn done) -> Status {
+          appended_.push_back(request);
+          if (!refusal_.is_ok()) return refusal_;
+          if (hold_) {  // decided later by the test (a write in flight)
+            held_.emplace_back(std::move(request), std::move(done));
+            return Status::ok();
+          }
+          writers_[request.partition]->append(std::move(request), std::move(done));
+          return Status::ok();
+        });
+  }
+
+  // QueuedRuns' asynchronous calls, waited for.
+  Status enqueue(const std::string& id, const RunRequest& r) {
+    std::promise<Status> done;
+    queued_->enqueue(id, r, [&done](const Status& s) { done.set_value(s); });
+    return done.get_future().get();
+  }
+  Status cancel(const v1::ExecutionSummary& s, const std::string& reason) {
+    std::promise<Status> done;
+    queued_->cancel(s, reason, [&done](const Status& st) { done.set_value(st); });
+    return done.get_future().get();
   }
 
   // Admits one run the way Engine::start does; queues it when told to.
@@ -56,7 +93,7 @@ class QueueParts : public ::testing::Test {
       r.flow_version = 1;
       r.input = json{{"id", id}};
       r.idempotency_key = key;
-      EXPECT_TRUE(queued_->enqueue(id, r).is_ok());
+      EXPECT_TRUE(enqueue(id, r).is_ok());
     }
     return verdict.value();
   }
@@ -74,6 +111,11 @@ class QueueParts : public ::testing::Test {
   std::unique_ptr<QueuedRuns> queued_;
   std::vector<StartCommand> dispatched_;
   std::vector<ExecutionResult> ended_;
+  std::vector<std::unique_ptr<storage::LogWriter>> writers_;
+  std::vector<storage::WriteRequest> appended_;  // every write the queue made
+  Status refusal_;                               // the log's answer when not ok
+  bool hold_ = false;
+  std::vector<std::pair<storage::WriteRequest, QueuedRuns::DoneFn>> held_;
 };
 
 TEST_F(QueueParts, QueuedRunsStartOldestFirstAsSlotsFree) {
@@ -102,7 +144,7 @@ TEST_F(QueueParts, CancelRemovesAQueuedRunAndTellsItsWatchers) {
   run("e0");
   run("e1");
   run("e2");
-  ASSERT_TRUE(queued_->cancel(summary("e1"), "not needed").is_ok());
+  ASSERT_TRUE(cancel(summary("e1"), "not needed").is_ok());
   ASSERT_EQ(ended_.size(), 1u);
   EXPECT_EQ(ended_[0].execution_id, "e1");
   EXPECT_EQ(ended_[0].status, "cancelled");
@@ -112,8 +154,69 @@ TEST_F(QueueParts, CancelRemovesAQueuedRunAndTellsItsWatchers) {
   ASSERT_EQ(dispatched_.size(), 1u);
   EXPECT_EQ(dispatched_[0].execution_id, "e2") << "the cancelled run never starts";
   // A run already leaving the queue cannot be cancelled as queued.
-  Status leaving = queued_->cancel(summary("e2"), "too late");
+  Status leaving = cancel(summary("e2"), "too late");
   EXPECT_TRUE(leaving.is(Errc::kConflict)) << leaving.to_string();
+}
+
+TEST_F(QueueParts, QueueRowsAreWrittenThroughThePartitionLog) {
+  run("e0");
+  EXPECT_EQ(run("e1", "k1"), Admission::Verdict::kQueue);
+  ASSERT_EQ(appended_.size(), 1u);
+  const storage::WriteRequest w = appended_[0];
+  EXPECT_EQ(w.partition, partition_of("e1", kPartitions));
+  ASSERT_TRUE(w.queued_run.has_value());
+  EXPECT_EQ(w.queued_run->execution_id(), "e1");
+  EXPECT_EQ(w.idempotency_key, "k1");
+  ASSERT_TRUE(w.summary.has_value());
+  EXPECT_EQ(w.summary->status(), "queued");
+  EXPECT_EQ(summary("e1").status(), "queued");  // applied by the partition's writer
+  ASSERT_TRUE(cancel(summary("e1"), "no").is_ok());
+  ASSERT_EQ(appended_.size(), 2u);
+  EXPECT_EQ(appended_[1].delete_key, storage::RunQueue::row_key(*w.queued_run));
+  EXPECT_EQ(appended_[1].summary->status(), "cancelled");
+}
+
+TEST_F(QueueParts, AWriteTheLogRefusesIsNotQueuedAndGivesItsCountBack) {
+  run("e0");
+  refusal_ = Status(ActorsErrc::kPartitionNotLed, "partition moved");
+  auto verdict = admission_->admit("t", *flow_, 0);
+  ASSERT_TRUE(verdict.ok());
+  ASSERT_EQ(verdict.value(), Admission::Verdict::kQueue);
+  EXPECT_EQ(admission_->usage("t").queued, 1);
+  RunRequest r;
+  r.tenant = "t";
+  r.flow_id = "f";
+  Status s = enqueue("e1", r);
+  EXPECT_TRUE(s.is(ActorsErrc::kPartitionNotLed)) << s.to_string();
+  EXPECT_EQ(admission_->usage("t").queued, 0);
+  EXPECT_FALSE(store_->executions().summary("e1").value().has_value());
+}
+
+TEST_F(QueueParts, ACancelInFlightIsSkippedByDrainsAndCannotBeRepeated) {
+  run("e0");
+  run("e1");
+  run("e2");
+  hold_ = true;
+  std::promise<Status> first;
+  queued_->cancel(summary("e1"), "no", [&first](const Status& s) { first.set_value(s); });
+  ASSERT_EQ(held_.size(), 1u) << "the cancel is in the log";
+  // Meanwhile a slot frees: the drain passes over e1 and starts e2.
+  ASSERT_TRUE(admission_->finished("t", "f"));
+  queued_->drain("t", "f");
+  ASSERT_EQ(dispatched_.size(), 1u);
+  EXPECT_EQ(dispatched_[0].execution_id, "e2");
+  // A second cancel of e1 while the first is undecided: conflict.
+  Status again = cancel(summary("e1"), "again");
+  EXPECT_TRUE(again.is(Errc::kConflict)) << again.to_string();
+  // The log commits the first: e1 ended cancelled, its watchers heard.
+  hold_ = false;
+  auto [request, done] = std::move(held_[0]);
+  held_.clear();
+  writers_[request.partition]->append(std::move(request), std::move(done));
+  ASSERT_TRUE(first.get_future().get().is_ok());
+  EXPECT_EQ(summary("e1").status(), "cancelled");
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].execution_id, "e1");
 }
 
 TEST_F(QueueParts, RecoveryCountsTheQueueAndStartsWhatMayRun) {
@@ -130,6 +233,40 @@ TEST_F(QueueParts, RecoveryCountsTheQueueAndStartsWhatMayRun) {
   EXPECT_EQ(dispatched_.size(), 1u);
   // A new run queues behind the recovered ones.
   EXPECT_EQ(run("e3"), Admission::Verdict::kQueue);
+}
+
+TEST_F(QueueParts, ANewLeaderNumbersItsRowsAfterThoseAnotherLeaderWrote) {
+  run("e0");
+  run("e1");
+  // Rows another leader wrote with higher numbers reach this store (as a
+  // replicated batch would apply them), behind the counter's back.
+  v1::QueuedRun far;
+  far.set_execution_id("e9");
+  far.set_tenant("t");
+  far.set_flow_id("f");
+  far.set_queue_seq(1000);
+  v1::ExecutionSummary far_summary;
+  far_summary.set_execution_id("e9");
+  far_summary.set_tenant("t");
+  far_summary.set_flow_id("f");
+  far_summary.set_status("queued");
+  storage::WriteRequest w;
+  w.partition = partition_of("e9", kPartitions);
+  w.execution_id = "e9";
+  w.summary = far_summary;
+  w.queued_run = far;
+  std::promise<Status> written;
+  writers_[w.partition]->append(std::move(w),
+                                [&written](const Status& s) { written.set_value(s); });
+  ASSERT_TRUE(written.get_future().get().is_ok());
+  // Leading e9's partition now: its rows are counted and the counter jumps.
+  queued_->recover(partition_of("e9", kPartitions));
+  EXPECT_EQ(run("e2"), Admission::Verdict::kQueue);
+  auto runs = store_->run_queue().runs("t", "f", 10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_EQ(runs->back().execution_id(), "e2") << "queued after e9, not before it";
+  EXPECT_GT(runs->back().queue_seq(), 1000u);
 }
 
 TEST_F(QueueParts, IdempotentStartsJoinTheFirstAndThenFindItInTheStore) {

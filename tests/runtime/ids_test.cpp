@@ -31,6 +31,18 @@ TEST(Ids, PartitionOfKeySeparatesTenantAndKey) {
   EXPECT_EQ(partition_of_key("t", "k", 0), 0u);
 }
 
+TEST(Ids, PartitionOfFlowIsStableSpreadAndApartFromKeys) {
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 640; ++i)
+    seen.insert(partition_of_flow("t", "flow-" + std::to_string(i), 64));
+  EXPECT_GT(seen.size(), 60u);
+  EXPECT_EQ(partition_of_flow("t", "f", 64), partition_of_flow("t", "f", 64));
+  EXPECT_NE(partition_of_flow("ab", "c", 1u << 30), partition_of_flow("a", "bc", 1u << 30));
+  // Not the partition of an idempotency key spelled like the flow id.
+  EXPECT_NE(partition_of_flow("t", "f", 1u << 30), partition_of_key("t", "f", 1u << 30));
+  EXPECT_EQ(partition_of_flow("t", "f", 0), 0u);
+}
+
 TEST(Ids, ExecutionIdsAreValidUlids) {
   const std::string id = make_execution_id(1700000000000, 0x1234, 0x5678);
   EXPECT_EQ(id.size(), kExecutionIdLength);

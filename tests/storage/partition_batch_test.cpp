@@ -95,6 +95,25 @@ std::vector<WriteRequest> every_field_requests() {
   only_delete.execution_id = "exec-d";
   only_delete.delete_key = "q-other-row";
   out.push_back(std::move(only_delete));
+
+  // A run queued behind its flow's limit (since 0.7): its queue row, its
+  // "queued" summary without an active marker, listing and idempotency rows.
+  WriteRequest queued;
+  queued.partition = kPartition;
+  queued.execution_id = "exec-q";
+  queued.summary = make_summary("exec-q", "queued", kPartition, 0);
+  queued.summary->set_tenant("acme");
+  queued.summary->set_flow_id("limited");
+  queued.idempotency_key = "idem-q";
+  v1::QueuedRun run;
+  run.set_execution_id("exec-q");
+  run.set_tenant("acme");
+  run.set_flow_id("limited");
+  run.set_input_json("{}");
+  run.set_idempotency_key("idem-q");
+  run.set_queue_seq(17);
+  queued.queued_run = run;
+  out.push_back(std::move(queued));
   return out;
 }
 
@@ -112,6 +131,10 @@ void expect_same_request(const WriteRequest& want, const WriteRequest& got, size
   EXPECT_EQ(got.parent_execution_id, want.parent_execution_id);
   EXPECT_EQ(got.snapshot, want.snapshot);
   EXPECT_EQ(got.delete_key, want.delete_key);
+  ASSERT_EQ(got.queued_run.has_value(), want.queued_run.has_value());
+  if (want.queued_run) {
+    EXPECT_EQ(got.queued_run->SerializeAsString(), want.queued_run->SerializeAsString());
+  }
   ASSERT_EQ(got.outbox.size(), want.outbox.size());
   for (size_t r = 0; r < want.outbox.size(); ++r) {
     EXPECT_EQ(got.outbox[r].due_ms, want.outbox[r].due_ms);
@@ -251,8 +274,13 @@ TEST(PartitionBatchCodec, TheTrailerIsACrc32cOfTheBytesBeforeIt) {
   v1::PartitionBatch message;
   ASSERT_TRUE(message.ParseFromString(bytes));
   EXPECT_EQ(message.crc32c(), crc32c(std::string_view(bytes).substr(0, bytes.size() - 5)));
-  EXPECT_EQ(message.format(), kPartitionBatchFormat);
+  // The lowest format that carries everything: the queued run needs 3.
+  EXPECT_EQ(message.format(), kPartitionBatchFormatQueue);
   EXPECT_EQ(message.lsn(), 3u);
+  std::vector<WriteRequest> plain = every_field_requests();
+  plain.pop_back();  // the queued run
+  ASSERT_TRUE(message.ParseFromString(encoded(kPartition, 3, 2, plain)));
+  EXPECT_EQ(message.format(), kPartitionBatchFormat);
 }
 
 TEST(PartitionBatchCodec, EncodeRefusesWhatNoReplicaCouldApply) {
@@ -294,7 +322,9 @@ TEST(PartitionBatchCodec, DecodeRefusesEveryTruncationAndEveryBitFlip) {
 
 TEST(PartitionBatchCodec, DecodeRefusesWhatPassesTheChecksumButIsNotABatch) {
   v1::PartitionBatch good;
-  ASSERT_TRUE(good.ParseFromString(encoded(kPartition, 5, 1, every_field_requests())));
+  std::vector<WriteRequest> requests = every_field_requests();
+  requests.pop_back();  // the queued run (format 3, below): a format 1 batch
+  ASSERT_TRUE(good.ParseFromString(encoded(kPartition, 5, 1, requests)));
   good.clear_crc32c();
   ASSERT_TRUE(decode(framed(good)).ok());  // the helper frames like encode
 
@@ -306,7 +336,7 @@ TEST(PartitionBatchCodec, DecodeRefusesWhatPassesTheChecksumButIsNotABatch) {
   corrupt(framed(std::string("\xff\xff\xff\xff", 4)), "not protobuf");
   corrupt(framed(std::string()), "format 0: an empty message");
   v1::PartitionBatch m = good;
-  m.set_format(kPartitionBatchFormatAudit + 1);
+  m.set_format(kPartitionBatchFormatQueue + 1);
   corrupt(framed(m), "a format from the future");
   // Audit rows (since 0.6) only in a format 2 batch: a writer that put them
   // in format 1 would have them dropped by older readers.
@@ -317,6 +347,17 @@ TEST(PartitionBatchCodec, DecodeRefusesWhatPassesTheChecksumButIsNotABatch) {
   corrupt(framed(m), "audit rows in a format 1 batch");
   m.set_format(kPartitionBatchFormatAudit);
   ASSERT_TRUE(decode(framed(m)).ok());
+  // A queued run (since 0.7) only in a format 3 batch, and it must parse.
+  m = good;
+  v1::QueuedRun run;
+  run.set_execution_id(m.requests(0).execution_id());
+  m.mutable_requests(0)->set_queued_run(run.SerializeAsString());
+  corrupt(framed(m), "a queued run in a format 1 batch");
+  m.set_format(kPartitionBatchFormatAudit);
+  corrupt(framed(m), "a queued run in a format 2 batch");
+  m.set_format(kPartitionBatchFormatQueue);
+  m.mutable_requests(0)->set_queued_run("\xff\xff");
+  corrupt(framed(m), "a queued run that does not parse");
   m = good;
   m.set_lsn(0);
   corrupt(framed(m), "lsn 0");
@@ -407,7 +448,7 @@ TEST(PartitionBatchApply, SameColumnFamiliesAsLogWriter) {
   seed_queue_rows(*replica);
 
   write_through_log_writer(*local, every_field_requests());
-  write_through_batches(*replica, every_field_requests(), {2, 1, 2});
+  write_through_batches(*replica, every_field_requests(), {2, 1, 2, 1});
 
   const Contents want = contents(*local, false);
   const Contents got = contents(*replica, true);
@@ -419,6 +460,12 @@ TEST(PartitionBatchApply, SameColumnFamiliesAsLogWriter) {
   EXPECT_EQ(want.at("executions").count("q-kept-row"), 1u);
   EXPECT_EQ(want.at("executions").count("q-other-row"), 0u);
   EXPECT_EQ(want.at("executions").count("q-queued-row-of-exec-a"), 0u);
+  std::string queue_row;
+  keys::queue_key(queue_row, "acme", "limited", 17);
+  EXPECT_EQ(want.at("executions").count(queue_row), 1u);
+  std::string active;
+  keys::active_key(active, kPartition, "exec-q");
+  EXPECT_EQ(want.at("executions").count(active), 0u);  // queued: not active
   // And only the marker differs.
   const Contents replica_all = contents(*replica, false);
   std::string marker;
