@@ -26,9 +26,14 @@ class ClusterView {
   // valid and every partition has a leader that finished recovery. Else a
   // 503-class status saying why (the readiness probe's answer).
   virtual Status write_status() const = 0;
-  // {"node", "nodes": [...], "partitions": [...], "etcd": {...}}
-  // (docs/cluster.md, "Operators").
-  virtual nlohmann::json describe() const = 0;
+  // The operators' picture, {"node", "nodes": [...], "partitions": [...],
+  // "etcd": {...}, ...} (docs/cluster.md, "Operators"): it asks every live
+  // node for its positions and load, and etcd for its status, each with a
+  // timeout (about 1 s), so it runs off the calling thread and calls `done`
+  // exactly once from another thread: the answer (a node or etcd that did
+  // not answer in time is shown as not reachable), or a 503-class error
+  // when too many are in progress.
+  virtual void describe(std::function<void(Result<nlohmann::json>)> done) = 0;
 
   // An operator's command (routes/cluster.cpp validated its shape).
   struct Command {

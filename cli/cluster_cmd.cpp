@@ -4,6 +4,7 @@
 // the reason for a failure on stderr.
 #include "cli/cluster_cmd.hpp"
 
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <vector>
@@ -174,19 +175,58 @@ int ClusterCommands::run_status() const {
     return 0;
   }
   std::cout << "cluster " << doc.value("cluster_id", "") << " as node " << doc.value("node", "")
-            << " sees it (replication " << doc.value("replication", 0)
-            << ")\n\nNODE\tSTATE\tHTTP\tLEADS\n";
+            << " sees it (replication " << doc.value("replication", 0) << ")\n\n"
+            << "NODE\tSTATE\tHTTP\tLEADS\tRUNNING\tCPU_S\tRSS_MB\tVERSION\n";
+  auto text = [](const json& j, const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string("-");
+  };
   for (const auto& n : doc.value("nodes", json::array())) {
-    std::cout << n.value("id", "") << "\t" << n.value("state", "") << "\t" << n.value("http", "")
-              << "\t" << n.value("partitions_led", 0) << "\n";
+    // A node that did not answer the fan-out: its state as etcd says, marked.
+    std::string state = n.value("state", "");
+    if (!n.value("reachable", true)) state += ",unreachable";
+    std::cout << n.value("id", "") << "\t" << state << "\t" << text(n, "http") << "\t"
+              << n.value("partitions_led", 0) << "\t";
+    if (n.contains("load") && n["load"].is_object()) {
+      const json& l = n["load"];
+      char cpu[32];
+      std::snprintf(cpu, sizeof cpu, "%.1f", l.value("cpu_seconds", 0.0));
+      std::cout << l.value("active_executions", 0) << "\t" << cpu << "\t"
+                << l.value("rss_bytes", uint64_t{0}) / (1024 * 1024);
+    } else {
+      std::cout << "-\t-\t-";
+    }
+    std::cout << "\t" << text(n, "version") << "\n";
   }
-  std::cout << "\nPARTITION\tLEADER\tEPOCH\tCOMMITTED\tAPPLIED\n";
+  // Each replica as node:lag (the leader's commit minus what it applied),
+  // '*' on the leader, '?' for one that did not answer.
+  std::cout << "\nPARTITION\tLEADER\tEPOCH\tCOMMITTED\tREPLICAS (node:lag)\n";
   for (const auto& p : doc.value("partitions", json::array())) {
-    std::cout << p.value("id", 0) << "\t"
-              << (p["leader"].is_string() ? p["leader"].get<std::string>() : std::string("-"))
-              << "\t" << p.value("epoch", 0) << "\t" << p.value("committed_lsn", 0) << "\t"
-              << p.value("applied_lsn", 0) << "\n";
+    const json& lc = p.contains("leader_committed_lsn") ? p["leader_committed_lsn"] : json();
+    std::cout << p.value("id", 0) << "\t" << text(p, "leader") << "\t" << p.value("epoch", 0)
+              << "\t" << (lc.is_number() ? std::to_string(lc.get<uint64_t>()) : std::string("?"))
+              << "\t";
+    bool first = true;
+    for (const auto& r : p.value("positions", json::array())) {
+      std::cout << (first ? "" : " ") << r.value("node", "") << (r.value("leads", false) ? "*" : "")
+                << ":";
+      if (r.value("reachable", false)) {
+        std::cout << r.value("lag", uint64_t{0});
+      } else {
+        std::cout << "?";
+      }
+      first = false;
+    }
+    std::cout << "\n";
   }
+  const json etcd = doc.value("etcd", json::object());
+  std::cout << "\nETCD\tREACHABLE\tLEADER\tDB_BYTES\tRAFT_INDEX\tVERSION\n";
+  for (const auto& e : etcd.value("endpoints", json::array())) {
+    std::cout << e.value("url", "") << "\t" << (e.value("reachable", false) ? "yes" : "no") << "\t"
+              << (e.value("leader", false) ? "yes" : "no") << "\t"
+              << e.value("db_size_bytes", int64_t{0}) << "\t" << e.value("raft_index", uint64_t{0})
+              << "\t" << text(e, "version") << "\n";
+  }
+  std::cout << "lease valid: " << (etcd.value("lease_valid", false) ? "yes" : "no") << "\n";
   return 0;
 }
 

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -73,23 +77,234 @@ nlohmann::json node_json(const cluster::NodeStatus& n) {
   return j;
 }
 
-// api::ClusterView over the node's view of leases, leaders and placement.
-// Operators' commands block on etcd (and a leadership move on the cluster),
-// so they run on a thread of this view, one at a time, never on the HTTP
-// I/O thread that received them.
-class NodeView final : public api::ClusterView {
- public:
-  explicit NodeView(cluster::ClusterNode& node) : node_(node) {
-    worker_ = std::thread([this] { work(); });
+// etcd's member ids are unsigned 64-bit: hex as etcdctl prints them (a JSON
+// number would lose bits in a JavaScript reader).
+std::string member_hex(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// Every node's report gathered for one picture, by node id.
+using Reports = std::map<std::string, Result<cluster::NodeReport>>;
+
+const cluster::ReplicaPosition* position_of(const cluster::NodeReport& r, uint32_t p) {
+  if (p < r.partitions.size() && r.partitions[p].partition == p) return &r.partitions[p];
+  for (const auto& pos : r.partitions) {
+    if (pos.partition == p) return &pos;
   }
-  ~NodeView() override {
+  return nullptr;
+}
+
+const cluster::NodeReport* report_of(const Reports& reports, const std::string& node) {
+  auto it = reports.find(node);
+  return it != reports.end() && it->second.ok() ? &it->second.value() : nullptr;
+}
+
+std::string unreachable_why(const Reports& reports, const std::string& node) {
+  auto it = reports.find(node);
+  if (it == reports.end()) return "not live: not asked";
+  return it->second.ok() ? "" : it->second.status().to_string();
+}
+
+// The answer of GET /admin/v1/cluster, fields as docs/cluster.md
+// ("Operators") lists them. Built from this node's in-memory view (etcd's
+// records as its watches last said: nodes, leaders, placement) and the
+// reports and etcd status just gathered.
+nlohmann::json picture(cluster::ClusterNode& node, const Reports& reports,
+                       const std::vector<cluster::EtcdEndpointStatus>& etcd) {
+  using nlohmann::json;
+  json partitions = json::array();
+  for (const auto& v : node.partitions()) {
+    const uint32_t id = v.partition;
+    // The answering node's own view, as before the fan-out.
+    json p = {{"id", id},
+              {"leader", v.leader ? json(*v.leader) : json(nullptr)},
+              {"epoch", v.epoch},
+              {"committed_lsn", v.committed_lsn},
+              {"applied_lsn", v.applied_lsn},
+              {"lag", v.committed_lsn > v.applied_lsn ? v.committed_lsn - v.applied_lsn : 0}};
+    if (!v.replicas.empty()) p["replicas"] = v.replicas;
+    const auto pl = node.placement(id);
+    if (pl) {
+      p["placement"] = {{"replicas", pl->replicas}, {"preferred", pl->preferred}};
+    } else {
+      p["placement"] = nullptr;
+    }
+    // Every replica's positions. The set: the open segment's replicas as
+    // its leader reports them; without that (leader unreachable or still
+    // recovering) the placement's; without one, whoever holds a segment.
+    const cluster::NodeReport* leader_report = v.leader ? report_of(reports, *v.leader) : nullptr;
+    const cluster::ReplicaPosition* at_leader =
+        leader_report ? position_of(*leader_report, id) : nullptr;
+    if (at_leader != nullptr && !at_leader->leads) at_leader = nullptr;
+    std::vector<std::string> set;
+    if (at_leader != nullptr && !at_leader->segment_replicas.empty()) {
+      set = at_leader->segment_replicas;
+    } else if (pl && !pl->replicas.empty()) {
+      set = pl->replicas;
+    } else {
+      for (const auto& [n, r] : reports) {
+        if (!r.ok()) continue;
+        if (const auto* pos = position_of(r.value(), id); pos && pos->segment != 0)
+          set.push_back(n);
+      }
+    }
+    if (v.leader && std::find(set.begin(), set.end(), *v.leader) == set.end()) {
+      set.insert(set.begin(), *v.leader);
+    }
+    // Lag is counted from the leader's commit point; while the leader does
+    // not answer, from the highest one any replica heard (a lower bound).
+    uint64_t committed = 0;
+    if (at_leader != nullptr) {
+      committed = at_leader->committed_lsn;
+      p["leader_committed_lsn"] = committed;
+    } else {
+      for (const auto& [n, r] : reports) {
+        if (!r.ok()) continue;
+        if (const auto* pos = position_of(r.value(), id)) {
+          committed = std::max(committed, pos->committed_lsn);
+        }
+      }
+      p["leader_committed_lsn"] = nullptr;
+    }
+    json positions = json::array();
+    for (const auto& n : set) {
+      const cluster::NodeReport* r = report_of(reports, n);
+      const cluster::ReplicaPosition* pos = r ? position_of(*r, id) : nullptr;
+      if (pos == nullptr) {
+        positions.push_back(
+            {{"node", n}, {"reachable", false}, {"error", unreachable_why(reports, n)}});
+        continue;
+      }
+      positions.push_back(
+          {{"node", n},
+           {"reachable", true},
+           {"leads", pos->leads},
+           {"applied_lsn", pos->applied_lsn},
+           {"durable_lsn", pos->durable_lsn},
+           {"segment", pos->segment},
+           {"committed_lsn", pos->committed_lsn},
+           {"lag", committed > pos->applied_lsn ? committed - pos->applied_lsn : 0}});
+    }
+    p["positions"] = std::move(positions);
+    partitions.push_back(std::move(p));
+  }
+
+  json nodes = json::array();
+  for (const auto& n : node.nodes()) {
+    json j = node_json(n);
+    const cluster::NodeReport* r = report_of(reports, n.id);
+    j["reachable"] = r != nullptr;
+    if (r != nullptr) {
+      size_t leading = 0;
+      for (const auto& pos : r->partitions) leading += pos.leads ? 1 : 0;
+      j["version"] = r->version;
+      j["load"] = {{"active_executions", r->load.active_executions},
+                   {"executions_started", r->load.executions_started},
+                   {"executions_finished", r->load.executions_finished},
+                   {"cpu_seconds", r->load.cpu_seconds},
+                   {"rss_bytes", r->load.rss_bytes},
+                   {"partitions_leading", leading}};
+    } else {
+      j["load"] = nullptr;
+      j["error"] = unreachable_why(reports, n.id);
+    }
+    nodes.push_back(std::move(j));
+  }
+
+  json endpoints = json::array();
+  for (const auto& e : etcd) {
+    json j = {{"url", e.url}, {"reachable", e.reachable}};
+    if (e.reachable) {
+      j["member_id"] = member_hex(e.member_id);
+      j["leader"] = e.leader_id != 0 && e.leader_id == e.member_id;
+      j["leader_id"] = e.leader_id != 0 ? json(member_hex(e.leader_id)) : json(nullptr);
+      j["db_size_bytes"] = e.db_size_bytes;
+      j["raft_index"] = e.raft_index;
+      j["raft_term"] = e.raft_term;
+      j["version"] = e.version;
+    } else {
+      j["error"] = e.error;
+    }
+    endpoints.push_back(std::move(j));
+  }
+
+  const auto& meta = node.meta();
+  const auto controller = node.controller();
+  return {{"node", node.node_id()},
+          {"cluster_id", meta.cluster_id},
+          {"replication", meta.replication},
+          {"write_quorum", meta.write_quorum},
+          {"nodes", std::move(nodes)},
+          {"partitions", std::move(partitions)},
+          {"controller", controller ? json(*controller) : json(nullptr)},
+          {"etcd", {{"lease_valid", node.can_write()}, {"endpoints", std::move(endpoints)}}}};
+}
+
+// Threads of the view's own that run jobs in their order of arrival. At
+// most `max_queued` wait; post() refuses more. Jobs still waiting when it
+// is destroyed run with stopping = true (to answer, not to act).
+class JobQueue {
+ public:
+  using Job = std::function<void(bool stopping)>;
+  JobQueue(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~JobQueue() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
+    for (auto& t : threads_) t.join();
   }
+  bool post(Job job) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || jobs_.size() >= max_queued_) return false;
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      const bool stopping = stopping_;
+      lock.unlock();
+      job(stopping);
+      lock.lock();
+    }
+  }
+
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// api::ClusterView over the node's view of leases, leaders and placement.
+// Operators' commands block on etcd (and a leadership move on the cluster),
+// so they run on a thread of this view, one at a time, never on the HTTP
+// I/O thread that received them. Pictures (describe) run on two threads of
+// their own, so a slow command (a move waits up to 10 s) delays none: each
+// sends its report requests to every live node, asks etcd meanwhile, and
+// waits for both (about 1 s at worst, a node or etcd paused).
+class NodeView final : public api::ClusterView {
+ public:
+  // Each report request, and each etcd endpoint's status, within this.
+  static constexpr std::chrono::milliseconds kAskTimeout{1000};
+
+  explicit NodeView(cluster::ClusterNode& node) : node_(node) {}
 
   Status write_status() const override {
     if (!node_.can_write()) {
@@ -107,50 +322,28 @@ class NodeView final : public api::ClusterView {
     return {};
   }
 
-  nlohmann::json describe() const override {
-    using nlohmann::json;
-    const auto parts = node_.partitions();
-    json partitions = json::array();
-    for (const auto& v : parts) {
-      json p = {{"id", v.partition},
-                {"leader", v.leader ? json(*v.leader) : json(nullptr)},
-                {"epoch", v.epoch},
-                {"committed_lsn", v.committed_lsn},
-                {"applied_lsn", v.applied_lsn},
-                {"lag", v.committed_lsn > v.applied_lsn ? v.committed_lsn - v.applied_lsn : 0}};
-      if (!v.replicas.empty()) p["replicas"] = v.replicas;
-      if (auto pl = node_.placement(v.partition)) {
-        p["placement"] = {{"replicas", pl->replicas}, {"preferred", pl->preferred}};
-      } else {
-        p["placement"] = nullptr;
-      }
-      partitions.push_back(std::move(p));
+  void describe(std::function<void(Result<nlohmann::json>)> done) override {
+    auto shared = std::make_shared<std::function<void(Result<nlohmann::json>)>>(std::move(done));
+    const bool queued = pictures_.post([this, shared](bool stopping) {
+      if (stopping) return (*shared)(Status(ApiErrc::kNotReady, "the node is stopping"));
+      (*shared)(describe_now());
+    });
+    if (!queued) {
+      (*shared)(Status(ApiErrc::kNotReady, "too many cluster pictures in progress on this node")
+                    .with_retry_after_ms(1000));
     }
-    json nodes = json::array();
-    for (const auto& n : node_.nodes()) nodes.push_back(node_json(n));
-    const auto& meta = node_.meta();
-    const auto controller = node_.controller();
-    return {{"node", node_.node_id()},
-            {"cluster_id", meta.cluster_id},
-            {"replication", meta.replication},
-            {"write_quorum", meta.write_quorum},
-            {"nodes", std::move(nodes)},
-            {"partitions", std::move(partitions)},
-            {"controller", controller ? json(*controller) : json(nullptr)},
-            {"etcd", {{"lease_valid", node_.can_write()}}}};
   }
 
   void run(Command command, std::function<void(Result<nlohmann::json>)> done) override {
-    {
-      std::lock_guard lock(mu_);
-      if (!stopping_ && jobs_.size() < 64) {
-        jobs_.push_back({std::move(command), std::move(done)});
-        cv_.notify_one();
-        return;
-      }
+    auto shared = std::make_shared<std::function<void(Result<nlohmann::json>)>>(std::move(done));
+    const bool queued = commands_.post([this, shared, command = std::move(command)](bool stopping) {
+      if (stopping) return (*shared)(Status(ApiErrc::kNotReady, "the node is stopping"));
+      (*shared)(execute(command));
+    });
+    if (!queued) {
+      (*shared)(Status(ApiErrc::kNotReady, "too many cluster commands in progress on this node")
+                    .with_retry_after_ms(1000));
     }
-    done(Status(ApiErrc::kNotReady, "too many cluster commands in progress on this node")
-             .with_retry_after_ms(1000));
   }
 
   // Counted from the membership at most every 100 ms: the rate limiter
@@ -166,6 +359,25 @@ class NodeView final : public api::ClusterView {
   }
 
  private:
+  // On a picture thread: may block.
+  Result<nlohmann::json> describe_now() {
+    auto gathered = std::make_shared<std::promise<Reports>>();
+    auto future = gathered->get_future();
+    node_.gather_reports(kAskTimeout,
+                         [gathered](Reports reports) { gathered->set_value(std::move(reports)); });
+    const auto etcd = node_.etcd_status(kAskTimeout);
+    Reports reports;
+    // The transport answers every request by its timeout; the margin only
+    // guards against a bug there.
+    if (future.wait_for(kAskTimeout + std::chrono::milliseconds(500)) ==
+        std::future_status::ready) {
+      reports = future.get();
+    } else {
+      spdlog::warn("cluster: node reports did not all arrive in time; answering without them");
+    }
+    return picture(node_, reports, etcd);
+  }
+
   Result<nlohmann::json> execute(const Command& c) {
     using nlohmann::json;
     using Kind = Command::Kind;
@@ -212,31 +424,12 @@ class NodeView final : public api::ClusterView {
     return Status(Errc::kInvalidArgument, "unknown cluster command");
   }
 
-  void work() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, nothing left
-      auto job = std::move(jobs_.front());
-      jobs_.pop_front();
-      const bool stopping = stopping_;
-      lock.unlock();
-      Result<nlohmann::json> r =
-          stopping ? Result<nlohmann::json>(Status(ApiErrc::kNotReady, "the node is stopping"))
-                   : execute(job.first);
-      job.second(std::move(r));
-      lock.lock();
-    }
-  }
-
   cluster::ClusterNode& node_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<Command, std::function<void(Result<nlohmann::json>)>>> jobs_;
-  bool stopping_ = false;
-  std::thread worker_;
   mutable std::atomic<int64_t> refreshed_ms_{0};
   mutable std::atomic<uint32_t> live_{1};
+  // Destroyed first (declared last): their threads call node_.
+  JobQueue commands_{1, 64};
+  JobQueue pictures_{2, 32};
 };
 
 }  // namespace

@@ -1,12 +1,16 @@
 // ClusterNode (cluster/node.hpp): wiring, leadership transitions, following
 // the controller's placement, peer connections, schedule slot claims, the
-// operators' commands.
+// operators' commands and picture (reports of every node, etcd's status).
 #include "cluster/node.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <set>
@@ -37,7 +41,9 @@
 #include "cluster/transport.hpp"
 #include "runtime/ids.hpp"
 #include "storage/partition_batch.hpp"
+#include "storage/segment_store.hpp"
 #include "storage/store.hpp"
+#include "yantra/v1/node_status.pb.h"
 
 namespace yantra::cluster {
 namespace {
@@ -74,6 +80,81 @@ metrics::Histogram& recovery_seconds() {
 // How long a new leader waits for R nodes before it opens a segment on fewer
 // (never fewer than W).
 constexpr std::chrono::milliseconds kReplicaGrace{2000};
+
+// Requests for this node's report ("status" service) waiting for the report
+// worker; more are refused. Each wake answers all that wait with one report.
+constexpr size_t kMaxPendingReports = 64;
+
+// This process's CPU time (getrusage: no file to read) and resident set
+// (/proc/self/statm's second field, in pages): both cheap enough to read on
+// every report.
+void process_load(NodeLoad& load) {
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    load.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size_pages = 0;
+  uint64_t resident_pages = 0;
+  if (statm >> size_pages >> resident_pages) {
+    load.rss_bytes = resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  }
+}
+
+std::string to_wire(const NodeReport& r) {
+  v1::NodeReport pb;
+  pb.set_node(r.node);
+  pb.set_version(r.version);
+  pb.set_at_ms(r.at_ms);
+  auto* load = pb.mutable_load();
+  load->set_active_executions(r.load.active_executions);
+  load->set_executions_started(r.load.executions_started);
+  load->set_executions_finished(r.load.executions_finished);
+  load->set_cpu_seconds(r.load.cpu_seconds);
+  load->set_rss_bytes(r.load.rss_bytes);
+  for (const auto& p : r.partitions) {
+    auto* q = pb.add_partitions();
+    q->set_partition(p.partition);
+    q->set_leads(p.leads);
+    q->set_applied_lsn(p.applied_lsn);
+    q->set_durable_lsn(p.durable_lsn);
+    q->set_segment(p.segment);
+    q->set_committed_lsn(p.committed_lsn);
+    for (const auto& n : p.segment_replicas) q->add_segment_replicas(n);
+  }
+  std::string out;
+  pb.SerializeToString(&out);
+  return out;
+}
+
+Result<NodeReport> from_wire(const std::string& from, const std::string& bytes) {
+  v1::NodeReport pb;
+  if (!pb.ParseFromString(bytes)) {
+    return Status(ClusterErrc::kProtocolError, from + " answered a report that does not parse");
+  }
+  NodeReport r;
+  r.node = pb.node();
+  r.version = pb.version();
+  r.at_ms = pb.at_ms();
+  r.load.active_executions = pb.load().active_executions();
+  r.load.executions_started = pb.load().executions_started();
+  r.load.executions_finished = pb.load().executions_finished();
+  r.load.cpu_seconds = pb.load().cpu_seconds();
+  r.load.rss_bytes = pb.load().rss_bytes();
+  for (const auto& q : pb.partitions()) {
+    ReplicaPosition p;
+    p.partition = q.partition();
+    p.leads = q.leads();
+    p.applied_lsn = q.applied_lsn();
+    p.durable_lsn = q.durable_lsn();
+    p.segment = q.segment();
+    p.committed_lsn = q.committed_lsn();
+    p.segment_replicas.assign(q.segment_replicas().begin(), q.segment_replicas().end());
+    r.partitions.push_back(std::move(p));
+  }
+  return r;
+}
 
 }  // namespace
 
@@ -147,6 +228,57 @@ struct ClusterNode::Impl {
   // When this node first saw each known node not live (node states).
   mutable std::mutex down_mu;
   mutable std::map<std::string, std::chrono::steady_clock::time_point> down_since;
+
+  // The "status" service: its handler runs on a CAF thread, and a report
+  // reads the store, so requests wait here for the report thread.
+  std::mutex report_mu;
+  std::condition_variable report_cv;
+  std::vector<Reply> report_waiting;
+  bool report_stop = false;
+  std::thread report_thread;
+
+  void queue_report(Reply reply) {
+    {
+      std::lock_guard lock(report_mu);
+      if (!report_stop && report_waiting.size() < kMaxPendingReports) {
+        report_waiting.push_back(std::move(reply));
+        report_cv.notify_one();
+        return;
+      }
+    }
+    reply(Status(Errc::kUnavailable, "this node is stopping or has too many report requests"));
+  }
+
+  void report_loop(const ClusterNode& node) {
+    std::unique_lock lock(report_mu);
+    for (;;) {
+      report_cv.wait(lock, [this] { return report_stop || !report_waiting.empty(); });
+      if (report_stop) break;
+      std::vector<Reply> replies = std::move(report_waiting);
+      report_waiting.clear();
+      lock.unlock();
+      // One report answers every request that waited for it.
+      Result<std::string> answer = Status(Errc::kUnavailable, "no report");
+      if (auto r = node.report(); r.ok()) {
+        answer = to_wire(r.value());
+      } else {
+        answer = r.status();
+      }
+      for (auto& reply : replies) reply(answer);
+      lock.lock();
+    }
+    for (auto& reply : report_waiting) reply(Status(Errc::kUnavailable, "this node is stopping"));
+    report_waiting.clear();
+  }
+
+  void stop_reports() {
+    {
+      std::lock_guard lock(report_mu);
+      report_stop = true;
+    }
+    report_cv.notify_all();
+    if (report_thread.joinable()) report_thread.join();
+  }
 
   void records_changed() {
     if (Controller* c = controller_ptr.load()) c->poke();
@@ -624,6 +756,7 @@ ClusterNode::ClusterNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ClusterNode::~ClusterNode() {
   Impl& m = *impl_;
   m.stopping = true;
+  m.stop_reports();  // a report reads the follower and the logs
   m.maint_cv.notify_all();
   if (m.connector.joinable()) m.connector.join();
   if (m.balancer.joinable()) m.balancer.join();
@@ -756,6 +889,11 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
       });
   m.transport->handle("log", [&m](const std::string& from, std::string payload, Reply reply) {
     m.log_server->handle(from, std::move(payload), std::move(reply));
+  });
+  // Other nodes' operators ask for this node's report (gather_reports).
+  m.report_thread = std::thread([&m, this] { m.report_loop(*this); });
+  m.transport->handle("status", [&m](const std::string&, std::string, Reply reply) {
+    m.queue_report(std::move(reply));
   });
   if (services) services(*m.transport);
   auto port = m.transport->listen(listen->host, listen->port);
@@ -951,6 +1089,154 @@ std::vector<PartitionView> ClusterNode::partitions() const {
       if (!v.led_here) v.committed_lsn = m.follower->heard(p);
     }
     out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<NodeReport> ClusterNode::report() const {
+  const Impl& m = *impl_;
+  if (m.engine == nullptr || m.store == nullptr) {
+    return Status(Errc::kUnavailable, "the node is not started");
+  }
+  NodeReport r;
+  r.node = m.options.node_id;
+  r.version = m.options.version;
+  r.at_ms = now_ms();
+  const EngineStats stats = m.engine->stats();
+  r.load.active_executions = stats.active_actors;
+  r.load.executions_started = stats.started;
+  r.load.executions_finished = stats.finished;
+  process_load(r.load);
+  const storage::SegmentStore& segments = m.store->segments();
+  for (uint32_t p = 0; p < m.meta.partitions; ++p) {
+    ReplicaPosition pos;
+    pos.partition = p;
+    uint64_t open_segment = 0;  // a segment's id is its writer's epoch
+    {
+      std::lock_guard lock(m.led_mu);
+      auto it = m.logs.find(p);
+      if (it != m.logs.end()) {
+        pos.leads = true;
+        const auto rep = it->second->replication();
+        pos.committed_lsn = rep.committed_lsn;
+        for (const auto& replica : rep.replicas) pos.segment_replicas.push_back(replica.node);
+        if (auto e = m.led.find(p); e != m.led.end())
+          open_segment = static_cast<uint64_t>(e->second);
+      }
+    }
+    if (!pos.leads) {
+      if (auto info = m.leader_info(p); info && !info->node.empty()) {
+        open_segment = static_cast<uint64_t>(info->epoch);
+      }
+    }
+    {
+      std::shared_lock lock(m.follower_mu);
+      if (m.follower) {
+        pos.applied_lsn = m.follower->applied(p);
+        if (!pos.leads) pos.committed_lsn = m.follower->heard(p);
+      }
+    }
+    // The open segment (one point read); else the newest segment held.
+    bool found = false;
+    if (open_segment != 0) {
+      if (auto info = segments.info(p, open_segment); info.ok()) {
+        pos.segment = open_segment;
+        pos.durable_lsn = info->last_lsn;
+        found = true;
+      }
+    }
+    if (!found) {
+      if (auto all = segments.segments(p); all.ok()) {
+        for (const auto& s : all.value()) {
+          if (s.empty() || s.segment < pos.segment) continue;
+          pos.segment = s.segment;
+          pos.durable_lsn = s.last_lsn;
+        }
+      }
+    }
+    r.partitions.push_back(std::move(pos));
+  }
+  return r;
+}
+
+void ClusterNode::gather_reports(
+    std::chrono::milliseconds timeout,
+    std::function<void(std::map<std::string, Result<NodeReport>>)> done) {
+  struct Gather {
+    std::mutex mu;
+    std::map<std::string, Result<NodeReport>> got;
+    size_t left = 0;
+    std::function<void(std::map<std::string, Result<NodeReport>>)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->done = std::move(done);
+  std::vector<std::string> others;
+  for (const auto& [id, rec] : live_nodes()) {
+    if (id != node_id()) others.push_back(id);
+  }
+  g->left = others.size() + 1;  // and this node's own
+  auto arrived = [g](const std::string& node, Result<NodeReport> r) {
+    std::function<void(std::map<std::string, Result<NodeReport>>)> call;
+    std::map<std::string, Result<NodeReport>> all;
+    {
+      std::lock_guard lock(g->mu);
+      g->got.insert_or_assign(node, std::move(r));
+      if (--g->left != 0) return;
+      all = std::move(g->got);
+      call = std::move(g->done);
+    }
+    call(std::move(all));
+  };
+  std::string payload;
+  v1::NodeReportRequest().SerializeToString(&payload);
+  for (const auto& node : others) {
+    request(node, "status", payload, timeout, [arrived, node](Result<std::string> r) {
+      if (!r.ok()) return arrived(node, r.status());
+      arrived(node, from_wire(node, r.value()));
+    });
+  }
+  arrived(node_id(), report());
+}
+
+std::vector<EtcdEndpointStatus> ClusterNode::etcd_status(std::chrono::milliseconds timeout) {
+  // A client of its own: its deadline is `timeout`, not the data path's.
+  EtcdOptions eo;
+  eo.endpoints = impl_->options.etcd;
+  eo.request_timeout = timeout;
+  auto probe = EtcdClient::create(eo);
+  std::vector<EtcdEndpointStatus> out;
+  if (!probe.ok()) {
+    for (const auto& url : eo.endpoints) {
+      EtcdEndpointStatus s;
+      s.url = url;
+      s.error = probe.status().to_string();
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+  EtcdClient& client = *probe.value();
+  // One thread per endpoint (a handful), so the slowest costs `timeout`
+  // whatever the count.
+  std::vector<std::future<Result<MemberStatus>>> asked;
+  for (const auto& url : eo.endpoints) {
+    asked.push_back(std::async(std::launch::async, [&client, url] { return client.status(url); }));
+  }
+  for (size_t i = 0; i < asked.size(); ++i) {
+    EtcdEndpointStatus s;
+    s.url = eo.endpoints[i];
+    auto r = asked[i].get();
+    if (r.ok()) {
+      s.reachable = true;
+      s.member_id = r->header.member_id;
+      s.leader_id = r->leader;
+      s.db_size_bytes = r->db_size;
+      s.raft_index = r->raft_index;
+      s.raft_term = r->raft_term;
+      s.version = r->version;
+    } else {
+      s.error = r.status().to_string();
+    }
+    out.push_back(std::move(s));
   }
   return out;
 }

@@ -105,6 +105,52 @@ struct PartitionView {
   std::vector<std::string> replicas;  // of the open segment, when led here
 };
 
+// One partition as one node holds it (GET /admin/v1/cluster puts every
+// node's side by side; proto/yantra/v1/node_status.proto carries it).
+struct ReplicaPosition {
+  uint32_t partition = 0;
+  bool leads = false;        // its replicated log is open on this node
+  uint64_t applied_lsn = 0;  // this node's state (the store's applied marker)
+  // The highest lsn this node's segment store holds of `segment`: the open
+  // segment (the leader's epoch) when it holds it, else its newest one.
+  uint64_t durable_lsn = 0;
+  uint64_t segment = 0;  // 0: no segment of the partition held here
+  // Its own commit point while it leads; else the last one the leader sent.
+  uint64_t committed_lsn = 0;
+  std::vector<std::string> segment_replicas;  // of the open segment, while it leads
+};
+
+// What a node is doing now.
+struct NodeLoad {
+  uint64_t active_executions = 0;  // execution actors alive in its engine
+  uint64_t executions_started = 0;
+  uint64_t executions_finished = 0;
+  double cpu_seconds = 0;  // user + system CPU time of the process
+  uint64_t rss_bytes = 0;  // resident set size of the process
+};
+
+// A node's report of itself (ClusterNode::report, gather_reports).
+struct NodeReport {
+  std::string node;
+  std::string version;
+  int64_t at_ms = 0;
+  NodeLoad load;
+  std::vector<ReplicaPosition> partitions;  // every partition, by id
+};
+
+// One etcd endpoint as its maintenance status answered (or did not).
+struct EtcdEndpointStatus {
+  std::string url;
+  bool reachable = false;
+  std::string error;       // why not, when not reachable
+  uint64_t member_id = 0;  // the member behind the endpoint
+  uint64_t leader_id = 0;  // the leader as that member sees it (0: none)
+  int64_t db_size_bytes = 0;
+  uint64_t raft_index = 0;
+  uint64_t raft_term = 0;
+  std::string version;  // etcd's
+};
+
 class ClusterNode {
  public:
   // Connects to etcd and reads the cluster's meta record (written by
@@ -144,6 +190,23 @@ class ClusterNode {
   bool claim_schedule_slot(const std::string& tenant, const std::string& flow_id, int64_t slot_ms);
 
   std::vector<PartitionView> partitions() const;
+
+  // The operators' picture (GET /admin/v1/cluster). report(): this node's
+  // positions of every partition and its load; reads the store, so call it
+  // from a worker thread. gather_reports(): asks every other live node for
+  // its report (transport service "status", each request bounded by
+  // `timeout`), then makes this node's on the calling thread (a worker
+  // thread, never a CAF or HTTP I/O thread); `done` gets every live node's
+  // answer (a report, or why not: not connected, no answer in time, an
+  // older node without the service) exactly once, on the calling thread or
+  // a transport thread, no later than `timeout` after the requests went.
+  Result<NodeReport> report() const;
+  void gather_reports(std::chrono::milliseconds timeout,
+                      std::function<void(std::map<std::string, Result<NodeReport>>)> done);
+  // Every etcd endpoint's maintenance status, asked at once, each within
+  // `timeout` (a dead or paused member costs no more). Blocks: a worker
+  // thread only.
+  std::vector<EtcdEndpointStatus> etcd_status(std::chrono::milliseconds timeout);
   std::map<std::string, NodeRecord> live_nodes() const;
   // Whether this node can accept and commit writes now (readiness).
   bool can_write() const;

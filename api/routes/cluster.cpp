@@ -4,7 +4,9 @@
 // is not part of a cluster, so a script can tell that from a wrong URL.
 // Handlers validate the request's shape here and hand the command to the
 // view, which runs it on a thread of its own (etcd writes, and a leadership
-// move's wait) and answers by callback: an I/O thread never waits.
+// move's wait) and answers by callback: an I/O thread never waits. The
+// picture (GET /admin/v1/cluster) is asynchronous too: it asks every node
+// and etcd, each within a timeout.
 // Query parameters: none (the OpenAPI document declares each route's, so
 // any is refused with 400).
 #include <charconv>
@@ -72,7 +74,12 @@ void register_cluster_routes(Router& router, Services& svc) {
   router.add("GET", "/admin/v1/cluster", Access::kOperator,
              [&svc](const std::shared_ptr<RouteCtx>& ctx) {
                if (svc.cluster == nullptr) return respond_error(ctx, not_clustered());
-               respond_json(ctx, 200, svc.cluster->describe());
+               // Asks every node and etcd (bounded by timeouts): answered by
+               // callback from the view's thread.
+               svc.cluster->describe([ctx](Result<json> r) {
+                 if (!r.ok()) return respond_error(ctx, r.status());
+                 respond_json(ctx, 200, r.value());
+               });
              });
   using Kind = ClusterView::Command::Kind;
   // Drains and undrains happen in the background (GET /admin/v1/cluster
