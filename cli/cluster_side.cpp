@@ -26,6 +26,7 @@
 #include "base/crypto.hpp"
 #include "base/errc.hpp"
 #include "base/time.hpp"
+#include "cli/cluster_list.hpp"
 #include "cluster/audit_relay.hpp"
 #include "cluster/errc.hpp"
 #include "cluster/node.hpp"
@@ -164,6 +165,14 @@ class NodeView final : public api::ClusterView {
     return live_.load(std::memory_order_relaxed);
   }
 
+  // The cluster-wide list (cli/cluster_list.hpp), once start() made it.
+  bool list_executions(const ListQuery& query,
+                       std::function<void(Result<ExecutionPage>)> done) override {
+    ClusterList* list = list_.load();
+    return list != nullptr && list->list(query, std::move(done));
+  }
+  void set_list(ClusterList* list) { list_.store(list); }
+
  private:
   Result<nlohmann::json> execute(const Command& c) {
     using nlohmann::json;
@@ -236,6 +245,7 @@ class NodeView final : public api::ClusterView {
   std::thread worker_;
   mutable std::atomic<int64_t> refreshed_ms_{0};
   mutable std::atomic<uint32_t> live_{1};
+  std::atomic<ClusterList*> list_{nullptr};
 };
 
 }  // namespace
@@ -250,6 +260,7 @@ struct ClusterSide::Impl {
   std::unique_ptr<TransportForwarding> forwarding;
   std::unique_ptr<NodeView> view;
   std::unique_ptr<cluster::NodeMetrics> metrics;  // after start(), before the node goes
+  std::unique_ptr<ClusterList> list;              // the "list" service; stopped before the node
   std::atomic<api::ApiApp*> app{nullptr};
 };
 
@@ -366,7 +377,14 @@ Result<std::string> ClusterSide::bootstrap(Engine& engine, const std::string& da
 
 Status ClusterSide::start(Engine& engine) {
   Impl* impl = impl_.get();
+  impl->list = std::make_unique<ClusterList>(*impl->node, engine);
+  if (impl->view) impl->view->set_list(impl->list.get());
   Status started = impl->node->start(engine, [impl](cluster::Transport& transport) {
+    // Other nodes' shares of a cluster-wide list of executions.
+    transport.handle("list",
+                     [impl](const std::string& from, std::string payload, cluster::Reply reply) {
+                       impl->list->serve(from, std::move(payload), std::move(reply));
+                     });
     // Requests forwarded by other nodes run through this node's API.
     transport.handle("api", [impl](const std::string&, std::string payload, cluster::Reply reply) {
       api::ApiApp* app = impl->app.load();
@@ -401,7 +419,9 @@ void ClusterSide::stop() {
     impl_->audit->stop();
   }
   impl_->view.reset();  // its worker calls the node
+  if (impl_->list) impl_->list->stop();
   impl_->node.reset();
+  impl_->list.reset();
 }
 
 void ClusterSide::stop_mirror() {
