@@ -930,6 +930,25 @@ Result<ExecutionPage> Engine::list_executions(const std::string& tenant, const s
   return ExecutionPage{std::move(page.value().items), std::move(page.value().next_cursor)};
 }
 
+Result<ExecutionPage> Engine::list_executions(const std::string& tenant, const std::string& flow_id,
+                                              const std::string& status, size_t limit,
+                                              const std::string& cursor,
+                                              const std::vector<uint32_t>& partitions) const {
+  const uint32_t count = impl_->ctx.partition_count;
+  std::vector<bool> wanted(count, false);
+  for (uint32_t p : partitions) {
+    if (p >= count) {
+      return Status(Errc::kInvalidArgument, "partition " + std::to_string(p) + " out of range");
+    }
+    wanted[p] = true;
+  }
+  auto page = impl_->store->executions().list(
+      tenant, flow_id, status, limit, cursor,
+      [&wanted, count](std::string_view id) { return wanted[partition_of(id, count)]; });
+  if (!page.ok()) return page.status();
+  return ExecutionPage{std::move(page.value().items), std::move(page.value().next_cursor)};
+}
+
 Result<v1::ExecutionSummary> Engine::summary(const std::string& tenant,
                                              const std::string& execution_id) const {
   Status missing(Errc::kNotFound, "execution " + execution_id + " not found");

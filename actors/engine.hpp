@@ -294,6 +294,14 @@ class Engine {
   Result<ExecutionPage> list_executions(const std::string& tenant, const std::string& flow_id,
                                         const std::string& status, size_t limit,
                                         const std::string& cursor) const;
+  // The same, only executions of the listed partitions (partition_of their
+  // id): a cluster node's share of a cluster-wide list (docs/cluster.md,
+  // "Routing"). Rows of other partitions count against the scan bound, so a
+  // page may end early with a cursor, as a filtered page does.
+  Result<ExecutionPage> list_executions(const std::string& tenant, const std::string& flow_id,
+                                        const std::string& status, size_t limit,
+                                        const std::string& cursor,
+                                        const std::vector<uint32_t>& partitions) const;
   // The summary row, only if it belongs to `tenant` (else "not_found", the
   // same answer as for a missing id: ids of other tenants do not leak).
   Result<v1::ExecutionSummary> summary(const std::string& tenant,

@@ -8,6 +8,7 @@
 // Services), and every route behaves as before.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -16,6 +17,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.hpp"
+
+namespace yantra {
+struct ExecutionPage;  // actors/engine.hpp
+}  // namespace yantra
 
 namespace yantra::api {
 
@@ -53,6 +58,25 @@ class ClusterView {
   // cluster-wide rate limit (rate_limiter.hpp). Called per limited request:
   // must be cheap (a cached count).
   virtual uint32_t live_nodes() const { return 1; }
+
+  // GET /api/v1/executions across the cluster (docs/cluster.md, "Routing";
+  // cli/cluster_list.hpp). False: this node replicates every partition and
+  // the route lists from its own store, as a single node does (`done` is
+  // not called). True: the list went to the nodes holding the partitions
+  // this one lacks; `done` is called exactly once, from any thread (this
+  // one included), with the merged page or a 503-class error naming a node
+  // that did not answer.
+  struct ListQuery {
+    std::string tenant;
+    std::string flow_id;  // "" = any
+    std::string status;   // "" = any
+    size_t limit = 50;
+    std::string cursor;  // "" = newest
+  };
+  virtual bool list_executions(const ListQuery& /*query*/,
+                               std::function<void(Result<ExecutionPage>)> /*done*/) {
+    return false;
+  }
 };
 
 }  // namespace yantra::api

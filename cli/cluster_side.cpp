@@ -30,6 +30,7 @@
 #include "base/crypto.hpp"
 #include "base/errc.hpp"
 #include "base/time.hpp"
+#include "cli/cluster_list.hpp"
 #include "cli/remote_start.hpp"
 #include "cluster/audit_relay.hpp"
 #include "cluster/errc.hpp"
@@ -358,6 +359,14 @@ class NodeView final : public api::ClusterView {
     return live_.load(std::memory_order_relaxed);
   }
 
+  // The cluster-wide list (cli/cluster_list.hpp), once start() made it.
+  bool list_executions(const ListQuery& query,
+                       std::function<void(Result<ExecutionPage>)> done) override {
+    ClusterList* list = list_.load();
+    return list != nullptr && list->list(query, std::move(done));
+  }
+  void set_list(ClusterList* list) { list_.store(list); }
+
  private:
   // On a picture thread: may block.
   Result<nlohmann::json> describe_now() {
@@ -430,6 +439,7 @@ class NodeView final : public api::ClusterView {
   // Destroyed first (declared last): their threads call node_.
   JobQueue commands_{1, 64};
   JobQueue pictures_{2, 32};
+  std::atomic<ClusterList*> list_{nullptr};
 };
 
 }  // namespace
@@ -447,6 +457,7 @@ struct ClusterSide::Impl {
   // The "start" service's worker (remote_start.hpp): made before the node
   // serves, gone after the node (its transport) is.
   std::unique_ptr<RemoteStarts> starts;
+  std::unique_ptr<ClusterList> list;  // the "list" service; stopped before the node
   std::atomic<api::ApiApp*> app{nullptr};
 };
 
@@ -565,12 +576,19 @@ Result<std::string> ClusterSide::bootstrap(Engine& engine, const std::string& da
 Status ClusterSide::start(Engine& engine) {
   Impl* impl = impl_.get();
   impl->starts = std::make_unique<RemoteStarts>(engine);
+  impl->list = std::make_unique<ClusterList>(*impl->node, engine);
+  if (impl->view) impl->view->set_list(impl->list.get());
   Status started = impl->node->start(engine, [impl](cluster::Transport& transport) {
     // Starts of a flow whose executions live in a partition led here
     // (remote_start.hpp).
     transport.handle("start",
                      [impl](const std::string&, std::string payload, cluster::Reply reply) {
                        impl->starts->serve(std::move(payload), std::move(reply));
+                     });
+    // Other nodes' shares of a cluster-wide list of executions.
+    transport.handle("list",
+                     [impl](const std::string& from, std::string payload, cluster::Reply reply) {
+                       impl->list->serve(from, std::move(payload), std::move(reply));
                      });
     // Requests forwarded by other nodes run through this node's API.
     transport.handle("api", [impl](const std::string&, std::string payload, cluster::Reply reply) {
@@ -606,8 +624,10 @@ void ClusterSide::stop() {
     impl_->audit->stop();
   }
   impl_->view.reset();  // its worker calls the node
+  if (impl_->list) impl_->list->stop();
   impl_->node.reset();
   impl_->starts.reset();
+  impl_->list.reset();
 }
 
 void ClusterSide::stop_mirror() {

@@ -37,7 +37,8 @@ Result<std::vector<std::string>> ExecutionIndex::active(uint32_t partition) cons
 
 Result<ExecutionIndex::Page> ExecutionIndex::list(std::string_view tenant, std::string_view flow_id,
                                                   std::string_view status, size_t limit,
-                                                  std::string_view before_id) const {
+                                                  std::string_view before_id,
+                                                  const IdFilter& keep_id) const {
   if (!keys::valid_flow_part(tenant)) return invalid("tenant must be non-empty and contain no NUL");
   internal::KeyRange range;
   keys::list_prefix(range.lower, tenant);
@@ -60,6 +61,7 @@ Result<ExecutionIndex::Page> ExecutionIndex::list(std::string_view tenant, std::
       return page;
     }
     examined = id;
+    if (keep_id && !keep_id(id)) continue;
     if (!flow_id.empty() && it.value() != rocksdb::Slice(flow_id.data(), flow_id.size())) {
       continue;
     }

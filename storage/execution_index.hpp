@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,12 +52,17 @@ class ExecutionIndex {
   // status, starting strictly below `before_id` (a cursor; "" = newest). A
   // filtered page stops after looking at max(50 * limit, 10000) rows and
   // returns a cursor, so one request never walks a huge index.
+  // `keep_id`, when given, is one more filter, on the id alone and checked
+  // before the summary is read (a cluster node lists only the partitions it
+  // was asked for); a row it drops still counts as looked at.
   struct Page {
     std::vector<v1::ExecutionSummary> items;
     std::string next_cursor;  // "" when there is nothing more
   };
+  using IdFilter = std::function<bool(std::string_view execution_id)>;
   Result<Page> list(std::string_view tenant, std::string_view flow_id, std::string_view status,
-                    size_t limit, std::string_view before_id) const;
+                    size_t limit, std::string_view before_id,
+                    const IdFilter& keep_id = nullptr) const;
 
   // Ids of the executions forked from `parent`, oldest first.
   Result<std::vector<std::string>> forks(std::string_view parent) const;

@@ -1,6 +1,8 @@
-// /api/v1/executions: list (newest first, cursor paging), get (the state
-// folded from the log: the log is the truth), events (paged history), cancel
-// (an event like any other; answered once it is durable).
+// /api/v1/executions: list (newest first, cursor paging; in a cluster with
+// more nodes than replicas, merged from the nodes holding the partitions
+// this one lacks: api/cluster_view.hpp), get (the state folded from the
+// log: the log is the truth), events (paged history), cancel (an event like
+// any other; answered once it is durable).
 #include "api/errc.hpp"
 #include "api/services.hpp"
 #include "runtime/ids.hpp"
@@ -28,17 +30,29 @@ void register_execution_routes(Router& router, Services& svc) {
           return respond_error(ctx,
                                Status(ApiErrc::kInvalidParameter, "cursor is not a valid cursor"));
         }
-        const size_t n = std::max<uint64_t>(1, limit.value());
-        auto page = svc.engine.list_executions(ctx->who.tenant, flow_id ? *flow_id : "",
-                                               status ? *status : "", n, cursor ? *cursor : "");
-        if (!page.ok()) return respond_error(ctx, page.status());
-        json items = json::array();
-        for (const auto& s : page.value().items) items.push_back(summary_view(s));
-        respond_json(
-            ctx, 200,
-            {{"executions", items},
-             {"next_cursor",
-              page.value().next_cursor.empty() ? json(nullptr) : json(page.value().next_cursor)}});
+        ClusterView::ListQuery query;
+        query.tenant = ctx->who.tenant;
+        query.flow_id = flow_id ? *flow_id : "";
+        query.status = status ? *status : "";
+        query.limit = std::max<uint64_t>(1, limit.value());
+        query.cursor = cursor ? *cursor : "";
+        auto answer = [ctx](Result<ExecutionPage> page) {
+          if (!page.ok()) return respond_error(ctx, page.status());
+          json items = json::array();
+          for (const auto& s : page.value().items) items.push_back(summary_view(s));
+          respond_json(
+              ctx, 200,
+              {{"executions", items},
+               {"next_cursor", page.value().next_cursor.empty() ? json(nullptr)
+                                                                : json(page.value().next_cursor)}});
+        };
+        // A node that lacks some partitions asks the nodes holding them
+        // (cli/cluster_list.hpp); the answer comes back by callback, so no
+        // I/O thread waits on another node. Otherwise, as a single node:
+        // from this node's own store.
+        if (svc.cluster != nullptr && svc.cluster->list_executions(query, answer)) return;
+        answer(svc.engine.list_executions(query.tenant, query.flow_id, query.status, query.limit,
+                                          query.cursor));
       });
 
   router.add("GET", "/api/v1/executions/{id}", Access::kViewer,

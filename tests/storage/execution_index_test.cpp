@@ -124,6 +124,32 @@ TEST(ExecutionIndexTest, ListIsNewestFirstPerTenantWithFiltersAndCursor) {
   EXPECT_EQ(index.list(std::string("a\0b", 3), "", "", 10, "").status().code(), "invalid_argument");
 }
 
+// The id filter (a cluster node's partitions): only kept ids are listed,
+// with the other filters, and a cursor resumes below the last one returned.
+TEST(ExecutionIndexTest, ListKeepsOnlyIdsTheFilterKeeps) {
+  ScopedDir dir;
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  for (const char* id : {"01", "02", "03", "04", "05", "06", "07"}) {
+    start(*store, "t", id[1] == '4' ? "g" : "f", id, id[1] == '5' ? "failed" : "completed");
+  }
+  const ExecutionIndex& index = store->executions();
+  const ExecutionIndex::IdFilter odd = [](std::string_view id) { return (id.back() - '0') % 2; };
+  EXPECT_EQ(ids_of(*index.list("t", "", "", 10, "", odd)),
+            (std::vector<std::string>{"07", "05", "03", "01"}));
+  EXPECT_EQ(ids_of(*index.list("t", "", "completed", 10, "", odd)),
+            (std::vector<std::string>{"07", "03", "01"}));
+  auto first = index.list("t", "f", "", 2, "", odd);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(ids_of(*first), (std::vector<std::string>{"07", "05"}));
+  EXPECT_EQ(first->next_cursor, "05");
+  auto second = index.list("t", "f", "", 2, first->next_cursor, odd);
+  EXPECT_EQ(ids_of(*second), (std::vector<std::string>{"03", "01"}));
+  EXPECT_TRUE(second->next_cursor.empty());
+  EXPECT_TRUE(
+      index.list("t", "", "", 10, "", [](std::string_view) { return false; })->items.empty());
+}
+
 TEST(ExecutionIndexTest, ForksAndIdempotencyKeysOfNeighbouringIdsDoNotMix) {
   ScopedDir dir;
   auto store = open_store(dir.path());
