@@ -84,6 +84,9 @@ constexpr std::chrono::milliseconds kReplicaGrace{2000};
 // Requests for this node's report ("status" service) waiting for the report
 // worker; more are refused. Each wake answers all that wait with one report.
 constexpr size_t kMaxPendingReports = 64;
+// How long a request waits for the link to a live node that is not
+// connected (a node that just joined is linked within ~0.2-0.5 s).
+constexpr std::chrono::milliseconds kMaxLinkWait{2000};
 
 // This process's CPU time (getrusage: no file to read) and resident set
 // (/proc/self/statm's second field, in pages): both cheap enough to read on
@@ -212,6 +215,59 @@ struct ClusterNode::Impl {
   std::condition_variable maint_cv;
   std::thread connector;
   std::thread balancer;
+
+  // Requests to a live node this one is not connected to yet (it just
+  // joined, or the link is being re-made): the connector sends them once
+  // the link is up, or fails them with the original error at their
+  // deadline (at most kMaxLinkWait), instead of failing at once.
+  struct Waiting {
+    std::string node;
+    std::string service;
+    std::string payload;
+    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point timeout_at;
+    std::function<void(Result<std::string>)> done;
+    Status why;
+  };
+  std::mutex waiting_mu;
+  std::vector<Waiting> waiting;
+
+  // Sends the waiting requests whose peer is connected now; fails those
+  // past their deadline (or all, when stopping).
+  void retry_waiting() {
+    std::vector<Waiting> now;
+    {
+      std::lock_guard lock(waiting_mu);
+      now.swap(waiting);
+    }
+    const auto t = std::chrono::steady_clock::now();
+    std::vector<Waiting> keep;
+    for (auto& w : now) {
+      const auto stats = transport->peer_stats(w.node);
+      if (!stopping && stats && stats->connected) {
+        const auto left =
+            std::max(std::chrono::milliseconds(1),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(w.timeout_at - t));
+        auto shared_done =
+            std::make_shared<std::function<void(Result<std::string>)>>(std::move(w.done));
+        Status sent = transport->request(
+            PeerHandle{w.node}, w.service, std::move(w.payload), left,
+            [shared_done](Result<std::string> r) { (*shared_done)(std::move(r)); });
+        if (!sent.is_ok()) (*shared_done)(sent);
+      } else if (stopping || t >= w.deadline) {
+        w.done(w.why);
+      } else {
+        keep.push_back(std::move(w));
+      }
+    }
+    if (keep.empty()) return;
+    std::lock_guard lock(waiting_mu);
+    for (auto& w : keep) waiting.push_back(std::move(w));
+  }
+  bool any_waiting() {
+    std::lock_guard lock(waiting_mu);
+    return !waiting.empty();
+  }
 
   // The controller's records as etcd's watches last said (placement,
   // operators' node states, rebalance requests), parsed; and the
@@ -627,9 +683,14 @@ struct ClusterNode::Impl {
           spdlog::info("cluster: connected to node {} at {}", id, rec.cluster);
         }
       }
+      retry_waiting();
+      // Sooner while requests wait for a link.
+      const auto pause =
+          any_waiting() ? std::chrono::milliseconds(20) : std::chrono::milliseconds(200);
       std::unique_lock lock(maint_mu);
-      maint_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping.load(); });
+      maint_cv.wait_for(lock, pause, [&] { return stopping.load(); });
     }
+    retry_waiting();  // stopping: fails what still waits
   }
 
   // Whether this node should lead `partition` now: the placement's
@@ -1017,10 +1078,30 @@ void ClusterNode::request(const std::string& node, const std::string& service, s
     done(Status(Errc::kUnavailable, "the cluster transport is not started"));
     return;
   }
+  Impl& m = *impl_;
   auto shared_done = std::make_shared<std::function<void(Result<std::string>)>>(std::move(done));
-  Status sent =
-      impl_->transport->request(PeerHandle{node}, service, std::move(payload), timeout,
-                                [shared_done](Result<std::string> r) { (*shared_done)(r); });
+  // A live node not connected (yet, or again): wait for the connector's link.
+  const auto stats = m.transport->peer_stats(node);
+  if ((!stats || !stats->connected) && !m.stopping && m.membership &&
+      m.membership->live().count(node) != 0) {
+    const auto now = std::chrono::steady_clock::now();
+    Impl::Waiting w{node,
+                    service,
+                    std::move(payload),
+                    now + std::min<std::chrono::milliseconds>(timeout, kMaxLinkWait),
+                    now + timeout,
+                    [shared_done](Result<std::string> r) { (*shared_done)(std::move(r)); },
+                    Status(TransportErrc::kPeerUnavailable,
+                           "node " + node + " is not connected now (waited for the link)")};
+    {
+      std::lock_guard lock(m.waiting_mu);
+      m.waiting.push_back(std::move(w));
+    }
+    m.maint_cv.notify_all();
+    return;
+  }
+  Status sent = m.transport->request(PeerHandle{node}, service, std::move(payload), timeout,
+                                     [shared_done](Result<std::string> r) { (*shared_done)(r); });
   if (!sent.is_ok()) (*shared_done)(sent);
 }
 

@@ -179,7 +179,10 @@ class ClusterNode {
   std::optional<std::string> any_leader() const;
   // The transport, once started (for services such as the API's).
   Transport* transport();
-  // Sends `payload` to `service` on `node`; `done` exactly once.
+  // Sends `payload` to `service` on `node`; `done` exactly once. A live
+  // node this one is not linked to yet (it just joined, or its link is
+  // being re-made) is waited for, up to 2 s within `timeout`, rather than
+  // refused at once (peer_unavailable then).
   void request(const std::string& node, const std::string& service, std::string payload,
                std::chrono::milliseconds timeout, std::function<void(Result<std::string>)> done);
 
