@@ -375,12 +375,9 @@ Result<SegmentInfo> SegmentStore::prepare_locked(Mode mode, uint32_t partition, 
   if (new_from > last_new) return info;  // all held already: a retry
 
   std::string key;
-  uint64_t bytes = 0;
   for (uint64_t lsn = new_from; lsn <= last_new; ++lsn) {
     keys::segment_batch_key(key, partition, segment, lsn);
-    const std::string& value = batches[lsn - first_lsn];
-    check(batch.Put(db_.segments, key, value));
-    bytes += value.size();
+    check(batch.Put(db_.segments, key, batches[lsn - first_lsn]));
     if (lsn == last_new) break;  // lsn + 1 could overflow
   }
   SegmentInfo after = info;
