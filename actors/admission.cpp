@@ -4,6 +4,9 @@
 // counters per flow.
 #include "actors/internal/admission.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "actors/errc.hpp"
 #include "runtime/ids.hpp"
 
@@ -114,8 +117,17 @@ Status Admission::check_month(const std::string& tenant, TenantCounts& counts, u
     if (!n.ok()) return n.status();
     counts.month_start = start;
     counts.month_count = static_cast<int64_t>(n.value());
+    counts.month_base = counts.month_count;
   }
-  if (static_cast<uint64_t>(counts.month_count) >= limit) {
+  bool spent = static_cast<uint64_t>(counts.month_count) >= limit;
+  if (!spent && share_) {
+    // A cluster node: its share of what was left when it counted.
+    const double share = std::clamp(share_(), 0.0, 1.0);
+    const auto left = static_cast<double>(limit) - static_cast<double>(counts.month_base);
+    spent = counts.month_count - counts.month_base >=
+            static_cast<int64_t>(std::ceil(left * share - 1e-9));
+  }
+  if (spent) {
     return Status(Errc::kQuotaExceeded, "tenant '" + tenant + "' has used its " +
                                             std::to_string(limit) +
                                             " executions for this month (UTC)")
@@ -135,13 +147,19 @@ Status Admission::check_tenant(const std::string& tenant, const v1::Tenant* t, T
   if (t->status() == "deleted")
     return Status(Errc::kNotFound, "tenant '" + tenant + "' was deleted");
   const auto& limits = t->limits();
-  if (limits.max_concurrent_executions() > 0 &&
-      counts.running >= static_cast<int64_t>(limits.max_concurrent_executions())) {
-    return Status(Errc::kRateLimited, "tenant '" + tenant + "' has " +
-                                          std::to_string(counts.running) +
-                                          " running executions (limit " +
-                                          std::to_string(limits.max_concurrent_executions()) + ")")
-        .with_retry_after_ms(1000);
+  if (limits.max_concurrent_executions() > 0) {
+    const uint32_t limit = limits.max_concurrent_executions();
+    // This node's share of the limit (a cluster: see the header).
+    const double share = share_ ? std::clamp(share_(), 0.0, 1.0) : 1.0;
+    const auto mine = static_cast<int64_t>(std::ceil(limit * share - 1e-9));
+    if (counts.running >= mine) {
+      std::string why = "tenant '" + tenant + "' has " + std::to_string(counts.running) +
+                        " running executions (limit " + std::to_string(limit);
+      if (mine < static_cast<int64_t>(limit)) {
+        why += "; this node's share " + std::to_string(mine);
+      }
+      return Status(Errc::kRateLimited, why + ")").with_retry_after_ms(1000);
+    }
   }
   if (new_execution && limits.max_executions_per_month() > 0) {
     return check_month(tenant, counts, limits.max_executions_per_month(), now_ms);

@@ -420,8 +420,17 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto audit = storage::AuditLog::open(*impl->store);
   if (!audit.ok()) return audit.status();
   impl->audit = std::move(audit.value());
+  // A cluster node admits its share of a tenant's concurrency limit: the
+  // fraction of partitions it leads (admission.hpp).
+  detail::Admission::ShareFn share;
+  if (!options.lead_all_partitions) {
+    share = [raw = impl.get()] {
+      return static_cast<double>(raw->led_count.load(std::memory_order_acquire)) /
+             static_cast<double>(std::max<uint32_t>(1, raw->ctx.partition_count));
+    };
+  }
   impl->admission =
-      std::make_unique<detail::Admission>(impl->store->auth(), impl->store->executions());
+      std::make_unique<detail::Admission>(impl->store->auth(), impl->store->executions(), share);
   const uint32_t parts = std::max<uint32_t>(1, options.partitions);
 
   auto& ctx = impl->ctx;

@@ -10,6 +10,16 @@
 // the listing index (execution ids sort by creation time), counted once per
 // tenant and month, then incremented in memory.
 //
+// In a cluster each node counts the executions of the partitions it leads,
+// so a tenant's concurrency limit is shared: this node admits its share,
+// ceil(limit × the fraction of partitions it leads) (`share`), and the
+// shares of all nodes add up to the limit (plus at most one per node from
+// rounding), since every partition has one leader (docs/cluster.md,
+// "Limits and quotas"). The monthly quota likewise: what the listing index
+// held when the month was first counted here is every node's (each node
+// holds the listing rows of the partitions it replicates), and of what is
+// left this node admits its share.
+//
 // Fast path: a flow without limits and a tenant without limits cost one
 // mutex and two hash lookups per start.
 //
@@ -17,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,10 +44,14 @@ namespace yantra::detail {
 
 class Admission {
  public:
+  // The fraction (0..1) of a tenant's concurrency limit this node admits:
+  // 1 on a single node; in a cluster the fraction of partitions it leads.
+  using ShareFn = std::function<double()>;
+
   // Tenant rows (auth) and the listing index (monthly usage); both must
-  // outlive the Admission.
-  Admission(storage::AuthStore& auth, const storage::ExecutionIndex& executions)
-      : auth_(auth), executions_(executions) {}
+  // outlive the Admission. `share` null = 1.
+  Admission(storage::AuthStore& auth, const storage::ExecutionIndex& executions, ShareFn share = {})
+      : auth_(auth), executions_(executions), share_(std::move(share)) {}
 
   // Tenant rows, cached (nullopt = no row: active and unlimited).
   Result<std::optional<v1::Tenant>> tenant(const std::string& id);
@@ -101,6 +116,7 @@ class Admission {
     int64_t queued = 0;
     int64_t month_start = -1;  // UTC ms of the month `month_count` counts
     int64_t month_count = 0;
+    int64_t month_base = 0;  // month_count as the listing index said (all nodes' starts)
   };
   const v1::Tenant* cached_tenant(const std::string& id, Status* error);  // mu_ held
   Status check_month(const std::string& tenant, TenantCounts& counts, uint64_t limit,
@@ -110,6 +126,7 @@ class Admission {
 
   storage::AuthStore& auth_;
   const storage::ExecutionIndex& executions_;
+  const ShareFn share_;
   std::mutex mu_;
   std::unordered_map<std::string, std::optional<v1::Tenant>> tenants_;
   std::unordered_map<std::string, TenantCounts> counts_;

@@ -269,6 +269,57 @@ TEST_F(QueueParts, ANewLeaderNumbersItsRowsAfterThoseAnotherLeaderWrote) {
   EXPECT_GT(runs->back().queue_seq(), 1000u);
 }
 
+TEST_F(QueueParts, ANodeAdmitsItsShareOfATenantsConcurrencyLimit) {
+  double share = 0.25;  // a cluster node leading 2 of 8 partitions
+  Admission shared(store_->auth(), store_->executions(), [&share] { return share; });
+  v1::Tenant tenant;
+  tenant.set_id("t2");
+  tenant.set_status("active");
+  tenant.mutable_limits()->set_max_concurrent_executions(10);
+  ASSERT_TRUE(shared.put_tenant(tenant).is_ok());
+  Flow plain;
+  plain.id = "p";
+  // ceil(10 x 0.25) = 3 here; the other nodes admit the rest.
+  for (int i = 0; i < 3; ++i) {
+    auto v = shared.admit("t2", plain, 0);
+    ASSERT_TRUE(v.ok()) << i << ": " << v.status().to_string();
+  }
+  auto over = shared.admit("t2", plain, 0);
+  ASSERT_FALSE(over.ok());
+  EXPECT_TRUE(over.status().is(Errc::kRateLimited)) << over.status().to_string();
+  EXPECT_NE(over.status().message().find("this node's share 3"), std::string::npos)
+      << over.status().message();
+  // Leading more partitions (a failover) admits more.
+  share = 0.5;
+  EXPECT_TRUE(shared.admit("t2", plain, 0).ok());
+  EXPECT_TRUE(shared.admit("t2", plain, 0).ok());
+  EXPECT_FALSE(shared.admit("t2", plain, 0).ok());
+  // A single node (no share) admits the whole limit.
+  Admission whole(store_->auth(), store_->executions());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(whole.admit("t2", plain, 0).ok()) << i;
+  EXPECT_FALSE(whole.admit("t2", plain, 0).ok());
+}
+
+TEST_F(QueueParts, ANodeAdmitsItsShareOfWhatIsLeftOfATenantsMonthlyQuota) {
+  Admission shared(store_->auth(), store_->executions(), [] { return 0.25; });
+  v1::Tenant tenant;
+  tenant.set_id("t3");
+  tenant.set_status("active");
+  tenant.mutable_limits()->set_max_executions_per_month(10);
+  ASSERT_TRUE(shared.put_tenant(tenant).is_ok());
+  Flow plain;
+  plain.id = "p";
+  const int64_t now = 1700000000000;
+  for (int i = 0; i < 3; ++i) {  // ceil(10 x 0.25); nothing used yet this month
+    auto v = shared.admit("t3", plain, now);
+    ASSERT_TRUE(v.ok()) << i << ": " << v.status().to_string();
+    shared.finished("t3", "p");
+  }
+  auto over = shared.admit("t3", plain, now);
+  ASSERT_FALSE(over.ok());
+  EXPECT_TRUE(over.status().is(Errc::kQuotaExceeded)) << over.status().to_string();
+}
+
 TEST_F(QueueParts, IdempotentStartsJoinTheFirstAndThenFindItInTheStore) {
   IdempotentStarts idem(store_->executions());
   std::string existing;

@@ -23,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/time.hpp"
 #include "tests/cluster/cluster_harness.hpp"
 
 namespace yantra::cluster_test {
@@ -225,6 +226,118 @@ TEST(ClusterWide, ATenantsRateLimitHoldsForTheClusterAsAWhole) {
   EXPECT_GT(refused.load(), 0);
   EXPECT_LE(ok.load(), allowed * 1.1);
   EXPECT_GE(ok.load(), allowed * 0.8);
+}
+
+// [started, ended] of a finished execution, from its first and last events.
+std::pair<int64_t, int64_t> run_interval(Api& api, const std::string& id) {
+  const json events = api.get("/api/v1/executions/" + id + "/events?limit=1000").doc();
+  if (!events.contains("events") || events["events"].size() < 2) return {0, 0};
+  auto ms = [](const json& e) {
+    auto t = parse_rfc3339_ms(e.value("time", ""));
+    return t.ok() ? t.value() : int64_t{-1};
+  };
+  return {ms(events["events"].front()), ms(events["events"].back())};
+}
+
+TEST(ClusterWide, ATenantsConcurrencyLimitHoldsForTheClusterAsAWhole) {
+  TestCluster cluster({3, 8, 3});
+  std::string error;
+  ASSERT_TRUE(cluster.start(&error)) << error;
+  wait_all_writable(cluster, 30s);
+  constexpr int kLimit = 16;
+  Reply created = cluster.operator_api(0).post(
+      "/admin/v1/tenants", {{"id", "busy"}, {"limits", {{"max_concurrent_executions", kLimit}}}});
+  ASSERT_EQ(created.status, 201) << created.describe();
+  const std::string key = created.doc()["owner_key"].value("secret", "");
+  ASSERT_FALSE(key.empty());
+  Api owner(cluster.node(0).port(), key);
+  e2e::create_flow(owner, echo_delay_flow("long", 2500));
+  for (size_t i = 0; i < cluster.size(); ++i) {  // tenant, key and flow everywhere
+    Api api(cluster.node(i).port(), key);
+    const auto deadline = Clock::now() + 10s;
+    while (api.get("/api/v1/flows/long").status != 200 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(api.get("/api/v1/flows/long").status, 200) << cluster.id(i);
+  }
+  // Every node leads partitions (the placement spread the leaderships after
+  // the start), so each admits its share of the starts it receives.
+  const auto spread_until = Clock::now() + 20s;
+  auto spread = [&] {
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      if (cluster.led_by(0, cluster.id(i)).empty()) return false;
+    }
+    return true;
+  };
+  while (!spread() && Clock::now() < spread_until) std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(spread()) << cluster.describe(0).dump();
+  std::this_thread::sleep_for(500ms);  // hand-overs settled
+  // Twice the limit, spread over the nodes, all while the first still run.
+  std::vector<std::string> admitted;
+  int refused = 0;
+  for (int n = 0; n < 2 * kLimit; ++n) {
+    Api api(cluster.node(static_cast<size_t>(n) % cluster.size()).port(), key);
+    Reply r = api.post("/api/v1/flows/long/run", json{{"input", {{"n", n}}}});
+    if (r.status == 202) {
+      admitted.push_back(r.doc()["execution_id"]);
+    } else {
+      ASSERT_EQ(r.status, 429) << r.describe();
+      ++refused;
+    }
+  }
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (const auto& id : admitted) {
+    const json done = e2e::wait_finished(owner, id, 30s);
+    ASSERT_EQ(done.value("status", ""), "completed") << id << ": " << done.dump();
+    runs.push_back(run_interval(owner, id));
+  }
+  size_t most = 0;
+  for (const auto& [start, end] : runs) {
+    size_t n = 0;
+    for (const auto& [s, e] : runs) n += s <= start && start < e ? 1 : 0;
+    most = std::max(most, n);
+  }
+  std::printf("[ measure ] tenant limit %d over 3 nodes: %zu admitted of %d, at most %zu at once\n",
+              kLimit, admitted.size(), 2 * kLimit, most);
+  // Each node admits ceil(limit x its share of the partitions): at most one
+  // more per node than the limit; counted per node it would be 3x.
+  EXPECT_LE(most, static_cast<size_t>(kLimit) + cluster.size() - 1);
+  EXPECT_GE(most, static_cast<size_t>(kLimit) * 8 / 10);
+  EXPECT_GT(refused, 0);
+
+  // The monthly quota: each node admits its share of what is left.
+  constexpr int kQuota = 24;
+  Reply quota = cluster.operator_api(0).post(
+      "/admin/v1/tenants", {{"id", "metered"}, {"limits", {{"max_executions_per_month", kQuota}}}});
+  ASSERT_EQ(quota.status, 201) << quota.describe();
+  const std::string metered = quota.doc()["owner_key"].value("secret", "");
+  Api m0(cluster.node(0).port(), metered);
+  e2e::create_flow(m0, echo_delay_flow("quick", 1));
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    Api api(cluster.node(i).port(), metered);
+    const auto deadline = Clock::now() + 10s;
+    while (api.get("/api/v1/flows/quick").status != 200 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  int started = 0;
+  int over = 0;
+  for (int n = 0; n < 2 * kQuota; ++n) {
+    Api api(cluster.node(static_cast<size_t>(n) % cluster.size()).port(), metered);
+    Reply r = api.post("/api/v1/flows/quick/run", json{{"input", {{"n", n}}}});
+    if (r.status == 202) {
+      ++started;
+    } else {
+      ASSERT_EQ(r.status, 429) << r.describe();
+      EXPECT_EQ(r.doc()["error"].value("code", ""), "quota_exceeded") << r.body;
+      ++over;
+    }
+  }
+  std::printf("[ measure ] monthly quota %d over 3 nodes: %d started of %d\n", kQuota, started,
+              2 * kQuota);
+  EXPECT_LE(started, kQuota + static_cast<int>(cluster.size()) - 1);
+  EXPECT_GE(started, kQuota * 8 / 10);
+  EXPECT_GT(over, 0);
 }
 
 }  // namespace
