@@ -44,6 +44,9 @@ metrics::Histogram& commit_seconds() {
   return h;
 }
 
+// How long a stopping log waits for the replies to appends it sent.
+constexpr std::chrono::milliseconds kStopGrace{250};
+
 metrics::Counter& replicated_bytes() {
   static metrics::Counter& c = metrics::global().counter(
       "yantra_cluster_replicated_bytes_total", "Batch bytes sent to replicas by partition leaders");
@@ -97,6 +100,7 @@ ReplicatedPartitionLog::~ReplicatedPartitionLog() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    stop_by_ = Clock::now() + kStopGrace;
   }
   cv_.notify_all();
   thread_.join();
@@ -251,7 +255,18 @@ void ReplicatedPartitionLog::run() {
       cv_.notify_all();
       continue;
     }
-    if (stopping_) break;
+    if (stopping_) {
+      // A clean stop (a hand-over, a shutdown): batches already sent may
+      // commit within moments. Their replies are waited for, briefly, so
+      // that their callers learn of the success (a start answered 202)
+      // rather than of a refusal that is not one, which a client would
+      // retry into a second execution. Nothing new is sent meanwhile.
+      const bool sent = std::any_of(replicas_.begin(), replicas_.end(),
+                                    [](const Replica& r) { return r.in_flight; });
+      if (!sent || next_lsn_ - 1 <= committed_ || deposed_ || Clock::now() >= stop_by_) break;
+      cv_.wait_until(lock, stop_by_);
+      continue;
+    }
 
     // 2. A new batch when the window allows.
     const Clock::time_point now = Clock::now();

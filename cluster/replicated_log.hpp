@@ -40,8 +40,11 @@
 //
 // Threads: append() from any thread, never blocks on I/O. Callbacks run on
 // the log's thread. The rpc's completions may arrive on any thread (the
-// transport's). The destructor stops the thread, fails what is not applied
-// (not_partition_leader) and waits for in-flight rpcs to complete.
+// transport's). The destructor stops the thread: it applies and answers
+// what is committed, waits up to kStopGrace for the replies to appends in
+// flight (what they commit is answered as committed), then fails the rest
+// (not_partition_leader: it may still commit through the replicas, and the
+// next leader recovers it).
 #pragma once
 
 #include <chrono>
@@ -178,6 +181,7 @@ class ReplicatedPartitionLog final : public storage::PartitionLog {
   uint64_t committed_;
   uint64_t applied_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point stop_by_{};  // when stopping: the grace's end
   bool halted_ = false;
   bool deposed_ = false;
   bool deposed_told_ = false;
