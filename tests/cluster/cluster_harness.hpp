@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,10 +27,12 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "base/time.hpp"
 #include "runtime/ids.hpp"
 #include "tests/cluster/netns.hpp"
 #include "tests/e2e/e2e_common.hpp"
@@ -353,6 +356,32 @@ inline std::string run_retrying(Api& api, const std::string& flow, const json& i
   }
   ADD_FAILURE() << "run of " << flow << " never accepted: " << r.describe();
   return "";
+}
+
+// [started, ended] of a finished execution, from its first and last events'
+// times ({0, 0} when unreadable).
+inline std::pair<int64_t, int64_t> run_interval(Api& api, const std::string& id) {
+  const json events = api.get("/api/v1/executions/" + id + "/events?limit=1000").doc();
+  if (!events.is_object() || !events.contains("events") || events["events"].size() < 2) {
+    ADD_FAILURE() << id << ": " << events.dump();
+    return {0, 0};
+  }
+  auto ms = [](const json& e) {
+    auto t = parse_rfc3339_ms(e.value("time", ""));
+    return t.ok() ? t.value() : int64_t{-1};
+  };
+  return {ms(events["events"].front()), ms(events["events"].back())};
+}
+
+// The most of `runs` ([started, ended]) running at one moment.
+inline size_t max_overlap(const std::vector<std::pair<int64_t, int64_t>>& runs) {
+  size_t most = 0;
+  for (const auto& [start, end] : runs) {
+    size_t n = 0;
+    for (const auto& [s, e] : runs) n += s <= start && start < e ? 1 : 0;
+    most = std::max(most, n);
+  }
+  return most;
 }
 
 // The execution's events as `api` serves them (null when unreadable).

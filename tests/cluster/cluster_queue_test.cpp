@@ -21,7 +21,6 @@
 #include <utility>
 #include <vector>
 
-#include "base/time.hpp"
 #include "tests/cluster/cluster_harness.hpp"
 
 namespace yantra::cluster_test {
@@ -47,33 +46,6 @@ void wait_flow_everywhere(TestCluster& cluster, const std::string& flow) {
     }
     ASSERT_EQ(api.get("/api/v1/flows/" + flow).status, 200) << cluster.id(i);
   }
-}
-
-// [started, ended] of a finished execution, from its first and last events.
-std::pair<int64_t, int64_t> run_interval(Api& api, const std::string& id) {
-  const json events = api.get("/api/v1/executions/" + id + "/events?limit=1000").doc();
-  if (!events.contains("events") || events["events"].size() < 2) {
-    ADD_FAILURE() << id << ": " << events.dump();
-    return {0, 0};
-  }
-  auto ms = [](const json& e) {
-    auto t = parse_rfc3339_ms(e.value("time", ""));
-    return t.ok() ? t.value() : int64_t{-1};
-  };
-  return {ms(events["events"].front()), ms(events["events"].back())};
-}
-
-// The most executions running at one moment.
-size_t max_overlap(const std::vector<std::pair<int64_t, int64_t>>& runs) {
-  size_t most = 0;
-  for (const auto& [start, end] : runs) {
-    size_t n = 0;
-    for (const auto& [s, e] : runs) {
-      if (s <= start && start < e) ++n;
-    }
-    most = std::max(most, n);
-  }
-  return most;
 }
 
 // The node index whose id leads partition p, as node `via` sees it (-1: none).

@@ -23,7 +23,6 @@
 #include <tuple>
 #include <vector>
 
-#include "base/time.hpp"
 #include "tests/cluster/cluster_harness.hpp"
 
 namespace yantra::cluster_test {
@@ -233,17 +232,6 @@ TEST(ClusterWide, ATenantsRateLimitHoldsForTheClusterAsAWhole) {
   EXPECT_GE(ok.load(), allowed * 0.8);
 }
 
-// [started, ended] of a finished execution, from its first and last events.
-std::pair<int64_t, int64_t> run_interval(Api& api, const std::string& id) {
-  const json events = api.get("/api/v1/executions/" + id + "/events?limit=1000").doc();
-  if (!events.contains("events") || events["events"].size() < 2) return {0, 0};
-  auto ms = [](const json& e) {
-    auto t = parse_rfc3339_ms(e.value("time", ""));
-    return t.ok() ? t.value() : int64_t{-1};
-  };
-  return {ms(events["events"].front()), ms(events["events"].back())};
-}
-
 TEST(ClusterWide, ATenantsConcurrencyLimitHoldsForTheClusterAsAWhole) {
   TestCluster cluster({3, 8, 3});
   std::string error;
@@ -296,12 +284,7 @@ TEST(ClusterWide, ATenantsConcurrencyLimitHoldsForTheClusterAsAWhole) {
     ASSERT_EQ(done.value("status", ""), "completed") << id << ": " << done.dump();
     runs.push_back(run_interval(owner, id));
   }
-  size_t most = 0;
-  for (const auto& [start, end] : runs) {
-    size_t n = 0;
-    for (const auto& [s, e] : runs) n += s <= start && start < e ? 1 : 0;
-    most = std::max(most, n);
-  }
+  const size_t most = max_overlap(runs);
   std::printf("[ measure ] tenant limit %d over 3 nodes: %zu admitted of %d, at most %zu at once\n",
               kLimit, admitted.size(), 2 * kLimit, most);
   // Each node admits ceil(limit x its share of the partitions): at most one
