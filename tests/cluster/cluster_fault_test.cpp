@@ -402,6 +402,26 @@ void etcd_outage(bool crash) {
     Api via = cluster.api(static_cast<size_t>(n) % cluster.size());
     sleeping[run_retrying(via, "sleepy", {{"n", n}})] = n;
   }
+  // Reads during the outage come from each node's own copy, which trails
+  // its leader by what is in flight: wait until every replica of every
+  // partition applied its leader's commit (the operators' picture), so the
+  // reads below may expect every execution on every node.
+  auto caught_up = [&] {
+    json d = cluster.describe(0);
+    if (!d.is_object() || !d.contains("partitions")) return false;
+    for (const auto& p : d["partitions"]) {
+      if (!p.contains("positions") || p["positions"].size() != 3) return false;
+      for (const auto& r : p["positions"]) {
+        if (!r.value("reachable", false) || r.value("lag", int64_t{1}) != 0) return false;
+      }
+    }
+    return true;
+  };
+  bool ok = false;
+  for (auto until = Clock::now() + 15s; !(ok = caught_up()) && Clock::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(ok) << cluster.describe(0).dump();
 
   const auto stopped_at = Clock::now();
   ASSERT_TRUE(crash ? cluster.kill_etcd() : cluster.pause_etcd());
