@@ -358,6 +358,21 @@ inline std::string run_retrying(Api& api, const std::string& flow, const json& i
   return "";
 }
 
+// Until every node serves `flow` to `key` (the cluster's default key when
+// empty): resources reach each node's mirror within about a second.
+inline void wait_flow_everywhere(TestCluster& cluster, const std::string& flow,
+                                 const std::string& key = "") {
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    Api api = key.empty() ? cluster.api(i) : Api(cluster.node(i).port(), key);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (api.get("/api/v1/flows/" + flow).status != 200 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(api.get("/api/v1/flows/" + flow).status, 200) << cluster.id(i);
+  }
+}
+
 // [started, ended] of a finished execution, from its first and last events'
 // times ({0, 0} when unreadable).
 inline std::pair<int64_t, int64_t> run_interval(Api& api, const std::string& id) {

@@ -35,19 +35,6 @@ void wait_all_writable(TestCluster& cluster, std::chrono::milliseconds timeout) 
   }
 }
 
-// Until every node serves the flow (resources reach each node's mirror).
-void wait_flow_everywhere(TestCluster& cluster, const std::string& flow) {
-  for (size_t i = 0; i < cluster.size(); ++i) {
-    Api api = cluster.api(i);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (api.get("/api/v1/flows/" + flow).status != 200 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    ASSERT_EQ(api.get("/api/v1/flows/" + flow).status, 200) << cluster.id(i);
-  }
-}
-
 // The node index whose id leads partition p, as node `via` sees it (-1: none).
 int leader_index(TestCluster& cluster, size_t via, uint32_t p) {
   json d = cluster.describe(via);

@@ -245,14 +245,7 @@ TEST(ClusterWide, ATenantsConcurrencyLimitHoldsForTheClusterAsAWhole) {
   ASSERT_FALSE(key.empty());
   Api owner(cluster.node(0).port(), key);
   e2e::create_flow(owner, echo_delay_flow("long", 2500));
-  for (size_t i = 0; i < cluster.size(); ++i) {  // tenant, key and flow everywhere
-    Api api(cluster.node(i).port(), key);
-    const auto deadline = Clock::now() + 10s;
-    while (api.get("/api/v1/flows/long").status != 200 && Clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    ASSERT_EQ(api.get("/api/v1/flows/long").status, 200) << cluster.id(i);
-  }
+  wait_flow_everywhere(cluster, "long", key);  // tenant, key and flow everywhere
   // Every node leads partitions (the placement spread the leaderships after
   // the start), so each admits its share of the starts it receives.
   const auto spread_until = Clock::now() + 20s;
@@ -301,13 +294,7 @@ TEST(ClusterWide, ATenantsConcurrencyLimitHoldsForTheClusterAsAWhole) {
   const std::string metered = quota.doc()["owner_key"].value("secret", "");
   Api m0(cluster.node(0).port(), metered);
   e2e::create_flow(m0, echo_delay_flow("quick", 1));
-  for (size_t i = 0; i < cluster.size(); ++i) {
-    Api api(cluster.node(i).port(), metered);
-    const auto deadline = Clock::now() + 10s;
-    while (api.get("/api/v1/flows/quick").status != 200 && Clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-  }
+  wait_flow_everywhere(cluster, "quick", metered);
   int started = 0;
   int over = 0;
   for (int n = 0; n < 2 * kQuota; ++n) {
