@@ -138,8 +138,80 @@ tool_actor spawn_core_tool(caf::actor_system& sys, size_t max_concurrency, Engin
   return sys.spawn(core_tool, max_concurrency, ctx);
 }
 
+// The registry's description (docs/tools.md, "core"). Fields the actions do
+// not read are allowed (additionalProperties is left open): flows written
+// before the schemas existed pass extra ones, and ignoring them is harmless.
 ToolSpec core_tool_spec() {
-  return ToolSpec{"core", {"echo", "fail", "sleep", "emit"}};
+  ActionSpec echo("echo");
+  echo.description = "Answers with its parameters, unchanged.";
+  echo.input_schema = json::object();  // anything
+  echo.output_schema = {{"description", "the parameters, as resolved"}};
+  echo.side_effects = false;
+  echo.idempotent = true;
+
+  ActionSpec fail("fail");
+  fail.description =
+      "Fails with `code` and `message` (retriable unless retriable is false); with `times`, only "
+      "attempts 1..times fail and later ones answer {attempt, recovered: true}.";
+  fail.input_schema = {
+      {"type", json::array({"object", "null"})},
+      {"properties",
+       {{"times", {{"type", "integer"}, {"minimum", 0}}},
+        {"retriable", {{"type", "boolean"}}},
+        {"code", {{"type", "string"}, {"minLength", 1}}},
+        {"message", {{"type", "string"}}}}},
+  };
+  fail.output_schema = {
+      {"type", "object"},
+      {"properties",
+       {{"attempt", {{"type", "integer"}}}, {"recovered", {{"type", "boolean"}, {"const", true}}}}},
+  };
+  fail.side_effects = false;
+  fail.idempotent = true;
+
+  ActionSpec sleep("sleep");
+  sleep.description = "Holds a concurrency slot for `ms` milliseconds (a timer, no thread).";
+  sleep.input_schema = {
+      {"type", json::array({"object", "null"})},
+      {"properties", {{"ms", {{"type", "integer"}, {"minimum", 0}}}}},
+  };
+  sleep.output_schema = {{"type", "object"},
+                         {"required", {"slept_ms"}},
+                         {"properties", {{"slept_ms", {{"type", "integer"}}}}}};
+  sleep.side_effects = false;
+  sleep.idempotent = true;
+
+  ActionSpec emit("emit");
+  emit.description =
+      "Emits the event `name` with `data` in the execution's tenant, starting the flows it "
+      "triggers; answers {executions, errors}. Repeated after a crash, it emits again.";
+  emit.input_schema = {
+      {"type", "object"},
+      {"required", {"name"}},
+      {"properties",
+       {{"name", {{"type", "string"}, {"minLength", 1}}},
+        {"data", {{"description", "the event's payload (any JSON)"}}}}},
+  };
+  emit.output_schema = {
+      {"type", "object"},
+      {"properties",
+       {{"executions",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"flow_id", {{"type", "string"}}},
+              {"execution_id", {{"type", "string"}}},
+              {"status", {{"type", "string"}}}}}}}}},
+        {"errors", {{"type", "array"}}}}},
+  };
+  emit.side_effects = true;
+  emit.idempotent = false;
+
+  ToolSpec spec{"core", {echo, fail, sleep, emit}};
+  spec.version = "1";
+  spec.description = "Built-in helpers: echo, fail on purpose, sleep, emit an event";
+  return spec;
 }
 
 }  // namespace yantra::detail

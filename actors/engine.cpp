@@ -99,7 +99,7 @@ struct Engine::Impl {
   std::unique_ptr<detail::IoPool> io;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::vector<ToolSpec> specs;
+  ToolRegistry registry;
   std::atomic<bool> ready{false};
   std::atomic<uint32_t> partitions_to_recover{0};
   bool stopped = false;
@@ -279,7 +279,7 @@ struct Engine::Impl {
     const v1::FlowVersion& fv = *stored.value();
     auto doc = parse_json_text(fv.definition_json());
     if (!doc.ok()) return doc.status();
-    auto flow = parse_flow(doc.value(), ParseOptions{specs});
+    auto flow = parse_flow(doc.value(), ParseOptions{registry.list(tenant), true});
     if (!flow.ok()) return flow.status();
     flows.put(tenant, flow_id, fv.version(), flow.value());
     return std::make_pair(fv.version(), flow.value());
@@ -347,6 +347,11 @@ struct Engine::Impl {
     stopped = true;
     for (auto& p : ctx.partitions) caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     for (auto& [id, t] : ctx.tools) caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+    {
+      std::unique_lock lock(ctx.tenant_tools_mu);
+      for (auto& [id, t] : ctx.tenant_tools)
+        caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+    }
     sys->await_all_actors_done();
     io.reset();
   }
@@ -500,13 +505,20 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   impl->cfg->set("logger.console", caf::atom("none"));
   impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
 
-  impl->specs.push_back(detail::core_tool_spec());
+  impl->registry.add_builtin(detail::core_tool_spec());
   ctx.tools.emplace("core",
                     detail::spawn_core_tool(*impl->sys, options.core_tool_concurrency, &ctx));
   for (auto& tool : options.tools) {
     ToolSpec spec = tool->spec();
-    impl->specs.push_back(spec);
     ctx.tools[spec.id] = detail::spawn_tool_pool(*impl->sys, tool);
+    impl->registry.add_builtin(std::move(spec));
+  }
+  ctx.registry = &impl->registry;
+  // The tenants' tool policies, before any execution can call a tool.
+  if (auto tenants = impl->store->auth().list_tenants(); tenants.ok()) {
+    for (const auto& t : tenants.value()) impl->registry.set_policy(t.id(), tool_policy_of(t));
+  } else {
+    return tenants.status();
   }
   // The callback dispatcher exists before any actor can commit a batch
   // (writers notify it); it starts sending once recovery has begun.
@@ -618,7 +630,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
 
 Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definition,
                                   const std::string& created_by, const std::string& note) {
-  auto flow = parse_flow(definition, ParseOptions{impl_->specs});
+  auto flow = parse_flow(definition, ParseOptions{impl_->registry.list(tenant)});
   if (!flow.ok()) return flow.status();
   v1::FlowVersion fv;
   fv.set_tenant(tenant);
@@ -650,7 +662,49 @@ std::optional<uint32_t> Engine::home_partition(const std::string& tenant,
 }
 
 std::vector<ToolSpec> Engine::tool_specs() const {
-  return impl_->specs;
+  return impl_->registry.builtins();
+}
+
+std::vector<ToolSpec> Engine::tool_specs(const std::string& tenant) const {
+  return impl_->registry.list(tenant);
+}
+
+const ToolRegistry& Engine::tools() const {
+  return impl_->registry;
+}
+
+Status Engine::add_tool(const std::string& tenant, std::shared_ptr<Tool> tool) {
+  ToolSpec spec = tool->spec();
+  const std::string id = spec.id;
+  if (Status s = impl_->registry.add(tenant, std::move(spec)); !s.is_ok()) return s;
+  auto actor = detail::spawn_tool_pool(*impl_->sys, std::move(tool));
+  std::optional<detail::tool_actor> old;
+  {
+    std::unique_lock lock(impl_->ctx.tenant_tools_mu);
+    auto& slot = impl_->ctx.tenant_tools[detail::tenant_tool_key(tenant, id)];
+    if (slot) old = slot;
+    slot = actor;
+  }
+  // A replaced tool's pool finishes its queued calls' threads and exits.
+  if (old) caf::anon_send_exit(*old, caf::exit_reason::user_shutdown);
+  return Status::ok();
+}
+
+Status Engine::remove_tool(const std::string& tenant, const std::string& id) {
+  if (!impl_->registry.remove(tenant, id)) {
+    return Status(Errc::kNotFound, "tenant '" + tenant + "' has no tool '" + id + "'");
+  }
+  std::optional<detail::tool_actor> old;
+  {
+    std::unique_lock lock(impl_->ctx.tenant_tools_mu);
+    auto it = impl_->ctx.tenant_tools.find(detail::tenant_tool_key(tenant, id));
+    if (it != impl_->ctx.tenant_tools.end()) {
+      old = it->second;
+      impl_->ctx.tenant_tools.erase(it);
+    }
+  }
+  if (old) caf::anon_send_exit(*old, caf::exit_reason::user_shutdown);
+  return Status::ok();
 }
 
 void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
@@ -922,9 +976,10 @@ Status Engine::install_flow_version(const v1::FlowVersion& fv) {
     return Status::ok();
   }
   json doc = json::parse(fv.definition_json(), nullptr, false);
-  auto flow = doc.is_discarded() ? Result<std::shared_ptr<const Flow>>(
-                                       Status(Errc::kInvalidArgument, "the definition is not JSON"))
-                                 : parse_flow(doc, ParseOptions{impl_->specs});
+  auto flow = doc.is_discarded()
+                  ? Result<std::shared_ptr<const Flow>>(
+                        Status(Errc::kInvalidArgument, "the definition is not JSON"))
+                  : parse_flow(doc, ParseOptions{impl_->registry.list(fv.tenant()), true});
   if (Status s = impl_->store->flows().put_version(fv); !s.is_ok()) return s;
   if (!flow.ok()) return flow.status();
   impl_->flows.put(fv.tenant(), fv.flow_id(), fv.version(), flow.value());
@@ -1262,11 +1317,26 @@ Result<std::vector<v1::Tenant>> Engine::list_tenants() const {
 }
 
 Status Engine::put_tenant(const v1::Tenant& tenant) {
-  return impl_->admission->put_tenant(tenant);
+  Status s = impl_->admission->put_tenant(tenant);
+  if (s.is_ok()) impl_->registry.set_policy(tenant.id(), tool_policy_of(tenant));
+  return s;
 }
 
 Status Engine::delete_tenant(const std::string& id) {
   return impl_->admission->delete_tenant(id);
+}
+
+ToolPolicy tool_policy_of(const v1::Tenant& tenant) {
+  if (tenant.tool_policy_json().empty()) return {};
+  auto policy = ToolPolicy::parse(json::parse(tenant.tool_policy_json(), nullptr, false));
+  // Stored only after parse() accepted it; a record that does not parse
+  // (written by a newer node) denies every tool rather than none.
+  if (!policy.ok()) {
+    ToolPolicy deny_all;
+    deny_all.tenant.deny = {"*"};
+    return deny_all;
+  }
+  return policy.value();
 }
 
 Engine::TenantUsage Engine::usage(const std::string& tenant) const {

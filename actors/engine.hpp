@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/tool_registry.hpp"
 #include "actors/tools.hpp"
 #include "base/result.hpp"
 #include "runtime/execution.hpp"
@@ -233,7 +234,19 @@ class Engine {
                             const std::string& created_by = "", const std::string& note = "");
   Result<std::shared_ptr<const Flow>> get_flow(const std::string& tenant,
                                                const std::string& flow_id, uint32_t version = 0);
+  // The tool registry (tool_registry.hpp): built-in specs, and those plus
+  // the tenant's own tools.
   std::vector<ToolSpec> tool_specs() const;
+  std::vector<ToolSpec> tool_specs(const std::string& tenant) const;
+  const ToolRegistry& tools() const;
+  // A tenant tool, usable at once by that tenant's flows (stored ones too:
+  // calls look the tool up when they start), without a restart: its spec
+  // goes to the registry, and its calls to a pool of its own (max_concurrency
+  // threads; Tool::invoke may block). Adding an id again replaces the tool;
+  // calls in flight on the old one finish there. Removing it makes the
+  // next calls fail with "unknown_tool" (not retried).
+  Status add_tool(const std::string& tenant, std::shared_ptr<Tool> tool);
+  Status remove_tool(const std::string& tenant, const std::string& id);
   // A cluster node: the partition every new execution of the flow's newest
   // version must live in (EngineOptions::start_elsewhere), for routing a
   // start to its leader up front; nullopt when any partition will do (no
@@ -439,5 +452,8 @@ class Engine {
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The tool policy a tenant record holds (empty: no restriction).
+ToolPolicy tool_policy_of(const v1::Tenant& tenant);
 
 }  // namespace yantra

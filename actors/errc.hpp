@@ -19,11 +19,14 @@ enum class ActorsErrc : uint16_t {
   kInvalidSecret,
   kRunning,
   kPartitionNotLed,
+  // A tool policy (runtime/tool_policy.hpp) refuses a tool or action: at
+  // store time 403; at run time it is the failed step's code.
+  kPermissionDenied,
 };
 
 inline constexpr std::array kAllActorsErrc = {
     ActorsErrc::kTenantSuspended, ActorsErrc::kVaultUnavailable, ActorsErrc::kInvalidSecret,
-    ActorsErrc::kRunning,         ActorsErrc::kPartitionNotLed,
+    ActorsErrc::kRunning,         ActorsErrc::kPartitionNotLed,  ActorsErrc::kPermissionDenied,
 };
 
 template <>
@@ -36,6 +39,7 @@ struct ErrcTraits<ActorsErrc> {
       case ActorsErrc::kInvalidSecret: return "invalid_secret";
       case ActorsErrc::kRunning: return "running";
       case ActorsErrc::kPartitionNotLed: return "partition_not_led";
+      case ActorsErrc::kPermissionDenied: return "permission_denied";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

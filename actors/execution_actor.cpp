@@ -204,10 +204,12 @@ void on_tool_result(Self* self, const std::string& path, uint32_t attempt, const
   submit(self, std::move(ev));
 }
 
-// Tool calls by tool and outcome, and step (tool call) latency. Series are
-// looked up once per thread and tool, then updated lock-free.
-void record_tool_call(const std::string& tool, bool ok,
-                      std::chrono::steady_clock::time_point started) {
+// Tool calls by tool and outcome, and step (tool call) latency; and usage
+// per tenant, tool and action (calls, failures, duration), the node-local
+// side of GET /api/v1/tools/{id}/usage (docs/tools.md, "Usage"). Series are
+// looked up once per thread and label set, then updated lock-free.
+void record_tool_call(const std::string& tenant, const std::string& tool, const std::string& action,
+                      bool ok, double seconds) {
   struct Series {
     metrics::Counter* ok;
     metrics::Counter* error;
@@ -226,15 +228,48 @@ void record_tool_call(const std::string& tool, bool ok,
     it = cache.emplace(tool, series).first;
   }
   (ok ? it->second.ok : it->second.error)->inc();
-  it->second.latency->observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  it->second.latency->observe(seconds);
+
+  struct Usage {
+    metrics::Counter* calls;
+    metrics::Counter* failures;
+    metrics::Histogram* duration;
+  };
+  thread_local std::unordered_map<std::string, Usage> usage;
+  std::string key = tenant;
+  key.push_back('\0');
+  key += tool;
+  key.push_back('\0');
+  key += action;
+  auto u = usage.find(key);
+  if (u == usage.end()) {
+    auto& reg = metrics::global();
+    const metrics::Labels labels = {{"tenant", tenant}, {"tool", tool}, {"action", action}};
+    Usage series{&reg.counter("yantra_tool_action_calls_total",
+                              "Tool calls by tenant, tool and action", labels),
+                 &reg.counter("yantra_tool_action_failures_total",
+                              "Failed tool calls by tenant, tool and action", labels),
+                 &reg.histogram("yantra_tool_action_duration_seconds",
+                                "Tool call duration by tenant, tool and action",
+                                metrics::latency_seconds_buckets(), labels)};
+    u = usage.emplace(std::move(key), series).first;
+  }
+  u->second.calls->inc();
+  if (!ok) u->second.failures->inc();
+  u->second.duration->observe(seconds);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // One audit record per tool call, written off the actor's path (the audit
 // log batches on a thread of its own; in a cluster, the execution's
-// partition chain through its log, from the I/O pool).
+// partition chain through its log, from the I/O pool). The detail,
+// "<tool>.<action> attempt <n> duration_us <d>", is what the usage route
+// counts (durable, and replicated with the partition in a cluster).
 void audit_tool_call(Self* self, const ToolCall& call, const std::string& tool_id,
-                     const ToolResult& r) {
+                     const ToolResult& r, double seconds = 0) {
   auto& s = self->state;
   if (s.ctx->audit == nullptr && !s.ctx->audit_partition) return;
   storage::AuditEntry e;
@@ -244,12 +279,24 @@ void audit_tool_call(Self* self, const ToolCall& call, const std::string& tool_i
   e.action = "tool.call";
   e.resource = "executions/" + s.id + "/steps/" + call.path;
   e.outcome = r.ok ? "ok" : r.code;
-  e.detail = tool_id + "." + call.action + " attempt " + std::to_string(call.attempt);
+  e.detail = tool_id + "." + call.action + " attempt " + std::to_string(call.attempt) +
+             " duration_us " + std::to_string(static_cast<int64_t>(seconds * 1e6));
   if (s.ctx->audit_partition) {
     s.ctx->audit_partition(s.partition, std::move(e));
   } else {
     s.ctx->audit->append(std::move(e));
   }
+}
+
+// The actor running a tool for this execution's tenant: a built-in, or one
+// of the tenant's own tools (added at run time).
+std::optional<tool_actor> find_tool(EngineCtx& ctx, const std::string& tenant,
+                                    const std::string& tool_id) {
+  if (auto it = ctx.tools.find(tool_id); it != ctx.tools.end()) return it->second;
+  std::shared_lock lock(ctx.tenant_tools_mu);
+  auto it = ctx.tenant_tools.find(tenant_tool_key(tenant, tool_id));
+  if (it == ctx.tenant_tools.end()) return std::nullopt;
+  return it->second;
 }
 
 // Calls the tool; its answer is scrubbed of the resolved secret values (a
@@ -260,10 +307,11 @@ void call_tool(Self* self, const std::string& tool_id, CallPtr call,
   const std::string path = call->path;
   const uint32_t attempt = call->attempt;
   const std::string key = call->idempotency_key;
-  auto tool = s.ctx->tools.find(tool_id);
-  if (tool == s.ctx->tools.end()) {
+  auto tool = find_tool(*s.ctx, s.st.tenant, tool_id);
+  if (!tool) {
     ToolResult r =
         ToolResult::failure("unknown_tool", "no tool '" + tool_id + "' on this node", false);
+    record_tool_call(s.st.tenant, tool_id, call->action, false, 0);
     audit_tool_call(self, *call, tool_id, r);
     on_tool_result(self, path, attempt, key, std::move(r));
     return;
@@ -276,20 +324,22 @@ void call_tool(Self* self, const std::string& tool_id, CallPtr call,
       if (!v.empty() && r.message.find(v) != std::string::npos) r.message = kRedacted;
     }
   };
-  self->request(tool->second, caf::infinite, invoke_atom::value, call)
+  self->request(*tool, caf::infinite, invoke_atom::value, call)
       .then(
           [=](ToolResult& r) {
-            record_tool_call(tool_id, r.ok, t0);
+            const double took = seconds_since(t0);
+            record_tool_call(self->state.st.tenant, tool_id, call->action, r.ok, took);
             scrub(r);
-            audit_tool_call(self, *call, tool_id, r);
+            audit_tool_call(self, *call, tool_id, r, took);
             on_tool_result(self, path, attempt, key, std::move(r));
           },
           [=](caf::error& err) {
-            record_tool_call(tool_id, false, t0);
+            const double took = seconds_since(t0);
+            record_tool_call(self->state.st.tenant, tool_id, call->action, false, took);
             ToolResult r =
                 ToolResult::failure("tool_unavailable", self->system().render(err), true);
             scrub(r);
-            audit_tool_call(self, *call, tool_id, r);
+            audit_tool_call(self, *call, tool_id, r, took);
             on_tool_result(self, path, attempt, key, std::move(r));
           });
 }
@@ -342,8 +392,36 @@ void launch(Self* self, const std::vector<Command>& cmds) {
     call->parameters = c.parameters;
     call->timeout_ms = c.timeout_ms;
     s.ctx->tool_calls.fetch_add(1, std::memory_order_relaxed);
+    // The tenant's tool policy as it is now (the operator may have changed
+    // it since the flow was stored): a refused call never reaches the tool,
+    // is not retried, and is audited like any call.
+    if (s.ctx->registry != nullptr) {
+      const std::string why = s.ctx->registry->refuses(s.st.tenant, c.tool_id, c.action);
+      if (!why.empty()) {
+        ToolResult r = ToolResult::failure("permission_denied", why, false);
+        record_tool_call(s.st.tenant, c.tool_id, c.action, false, 0);
+        audit_tool_call(self, *call, c.tool_id, r);
+        on_tool_result(self, call->path, call->attempt, call->idempotency_key, std::move(r));
+        continue;
+      }
+    }
     if (has_secret_marker(call->parameters)) {
       resolve_then_call(self, c.tool_id, std::move(call));
+    } else if (has_concat(call->parameters)) {
+      // No secret inside: joining the strings needs no vault read.
+      auto joined = resolve_secrets(
+          call->parameters,
+          [](const std::string&) { return Result<std::optional<std::string>>(std::nullopt); },
+          nullptr);
+      if (!joined.ok()) {
+        ToolResult r =
+            ToolResult::failure(joined.status().code(), joined.status().message(), false);
+        audit_tool_call(self, *call, c.tool_id, r);
+        on_tool_result(self, call->path, call->attempt, call->idempotency_key, std::move(r));
+        continue;
+      }
+      call->parameters = std::move(joined.value());
+      call_tool(self, c.tool_id, std::move(call), nullptr);
     } else {
       call_tool(self, c.tool_id, std::move(call), nullptr);
     }

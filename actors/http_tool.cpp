@@ -362,6 +362,94 @@ std::string parse_request(const ToolCall& call, const HttpToolOptions& opts, Req
   return "";
 }
 
+}  // namespace
+
+// The registry's description of "request" (docs/tools.md, "http"): the
+// schema says what parse_request() above accepts, so that a definition is
+// refused when it is stored rather than when the step runs.
+ToolSpec http_tool_spec() {
+  // A method in any case ("get" is sent as GET): [Gg][Ee][Tt] for each.
+  std::string methods;
+  for (const auto& m : known_methods()) {
+    methods += methods.empty() ? "^(" : "|";
+    for (char c : m) {
+      methods += '[';
+      methods += c;
+      methods += static_cast<char>(c - 'A' + 'a');
+      methods += ']';
+    }
+  }
+  methods += ")$";
+  const json scalar = {{"type", json::array({"string", "number", "boolean"})}};
+  auto with = [](json schema, const char* description) {
+    schema["description"] = description;
+    return schema;
+  };
+  const json status_list = {
+      {"type", "array"},
+      {"items", {{"type", "integer"}, {"minimum", 100}, {"maximum", 599}}},
+  };
+  ActionSpec request("request");
+  request.description =
+      "Sends one HTTP(S) request and answers {status, headers, body}. A status ≥ 400 not in "
+      "accept_status fails the step with code http_<status>.";
+  request.input_schema = {
+      {"type", "object"},
+      {"required", {"url"}},
+      {"additionalProperties", false},
+      {"properties",
+       {{"method",
+         {{"type", "string"},
+          {"pattern", methods},
+          {"description", "GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS"}}},
+        {"url",
+         {{"type", "string"},
+          {"minLength", 1},
+          {"description", "http:// or https:// URL; may carry a secret via $concat"}}},
+        {"headers",
+         {{"type", json::array({"object", "null"})},
+          {"additionalProperties", scalar},
+          {"description", "name -> value; Content-Length and Transfer-Encoding are computed"}}},
+        {"query",
+         {{"type", json::array({"object", "null"})},
+          {"additionalProperties",
+           {{"anyOf", json::array({scalar, {{"type", "array"}, {"items", scalar}}})}}},
+          {"description", "name -> value or list of values, appended percent-encoded"}}},
+        {"body",
+         {{"description", "a string is sent as is; anything else as JSON (application/json)"}}},
+        {"timeout_ms",
+         {{"type", "integer"},
+          {"minimum", 1},
+          {"description", "overrides the step's timeout_ms for the exchange (capped at a day)"}}},
+        {"accept_status", with(status_list, "statuses ≥ 400 that do not fail the step")},
+        {"retry_on",
+         with(status_list, "statuses whose failure is retriable (default: 408, 429, 5xx)")},
+        {"follow_redirects",
+         {{"type", "boolean"}, {"description", "follow 301/302/303/307/308 (default false)"}}}}},
+  };
+  request.output_schema = {
+      {"type", "object"},
+      {"required", {"status", "headers", "body"}},
+      {"properties",
+       {{"status", {{"type", "integer"}}},
+        {"headers",
+         {{"type", "object"},
+          {"additionalProperties", {{"type", "string"}}},
+          {"description", "lower-case names; repeated fields joined with \", \""}}},
+        {"body",
+         {{"description", "parsed JSON for a JSON content type, otherwise the text (UTF-8)"}}}}},
+  };
+  request.side_effects = true;
+  request.idempotent = false;  // it depends on the method and the server (Idempotency-Key is sent)
+  request.default_timeout_ms = 0;  // the tool's own default applies (HttpToolOptions)
+  ToolSpec spec{"http", {std::move(request)}};
+  spec.version = "1";
+  spec.description = "HTTP(S) requests with pooled keep-alive connections";
+  return spec;
+}
+
+namespace {
+
 // --- connections and the pool ------------------------------------------------
 
 using PlainStream = beast::tcp_stream;
@@ -486,7 +574,7 @@ class HttpTool final : public Tool {
     init_tls();
   }
 
-  ToolSpec spec() const override { return ToolSpec{"http", {"request"}}; }
+  ToolSpec spec() const override { return http_tool_spec(); }
   size_t max_concurrency() const override { return std::max<size_t>(1, opts_.max_concurrency); }
 
   ToolResult invoke(const ToolCall& call) override {

@@ -51,4 +51,7 @@ Status check_http_tool_options(const HttpToolOptions& options);
 // owns one connection pool, so register a single instance per engine.
 std::shared_ptr<Tool> make_http_tool(HttpToolOptions options = {});
 
+// Its description in the tool registry (schemas of "request").
+ToolSpec http_tool_spec();
+
 }  // namespace yantra

@@ -160,6 +160,7 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
   register_wait_routes(router_, services_);
   register_trigger_routes(router_, services_);
   register_cluster_routes(router_, services_);
+  register_tool_routes(router_, services_);
   for (const auto& p : kPlacements) {
     if (!router_.set_placement(p.method, p.pattern, p.placement)) {
       throw std::logic_error(std::string("placement for unknown route ") + p.method + " " +

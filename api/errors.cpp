@@ -92,6 +92,7 @@ int http_status(ActorsErrc c) {
     case ActorsErrc::kRunning: return 500;
     // Leadership of the partition is elsewhere or moving: retry.
     case ActorsErrc::kPartitionNotLed: return 503;
+    case ActorsErrc::kPermissionDenied: return 403;
   }
   return 500;
 }

@@ -54,6 +54,11 @@ void register_audit_routes(Router& router, Services& services);
 void register_wait_routes(Router& router, Services& services);
 void register_trigger_routes(Router& router, Services& services);
 void register_cluster_routes(Router& router, Services& services);
+void register_tool_routes(Router& router, Services& services);
+// The action steps of a flow definition's `steps` (at `pointer`) that the
+// tenant's tool policy refuses to `role`, with the pointer of each tool_id.
+void refused_steps(const ToolRegistry& tools, const std::string& tenant, const std::string& role,
+                   const json& steps, const std::string& pointer, std::vector<Problem>& out);
 
 // Shared helpers for routes.
 inline void respond_json(const std::shared_ptr<RouteCtx>& ctx, int status, const json& body) {

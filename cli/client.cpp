@@ -351,6 +351,84 @@ int flows_list(Session& s) {
   return kExitOk;
 }
 
+// `yantra tools list`: one row per action, so that what a flow can call
+// (and whether this key's tenant and role may) is visible at a glance.
+int tools_list(Session& s) {
+  HttpReply raw;
+  auto list = s.send_json(Session::Call("GET", "/api/v1/tools"), &raw);
+  if (!list) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t({"TOOL", "ACTION", "VERSION", "SCOPE", "SIDE_EFFECTS", "ALLOWED"});
+  for (const auto& tool : list->value("tools", json::array())) {
+    for (const auto& a : tool.value("actions", json::array())) {
+      t.add({cell(tool, "id"), cell(a, "name"), cell(tool, "version"), cell(tool, "scope"),
+             cell(a, "side_effects"), cell(a, "allowed")});
+    }
+  }
+  if (t.empty()) {
+    std::cout << "no tools\n";
+  } else {
+    t.print(std::cout);
+  }
+  return kExitOk;
+}
+
+// `yantra tools get ID`: the tool, then each action with its schemas.
+int tools_get(Session& s, const std::string& id) {
+  HttpReply raw;
+  auto tool = s.send_json(Session::Call("GET", "/api/v1/tools/" + percent_encode(id)), &raw);
+  if (!tool) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t;
+  for (const char* key : {"id", "version", "description", "kind", "scope"}) {
+    t.add({std::string(key), cell(*tool, key)});
+  }
+  t.print(std::cout);
+  for (const auto& a : tool->value("actions", json::array())) {
+    std::cout << "\naction " << cell(a, "name") << " (permission " << cell(a, "permission")
+              << ", side_effects " << cell(a, "side_effects") << ", idempotent "
+              << cell(a, "idempotent") << ", allowed " << cell(a, "allowed") << ")\n";
+    if (!a.value("description", "").empty()) std::cout << "  " << cell(a, "description") << "\n";
+    std::cout << "input_schema:\n"
+              << dump(a.value("input_schema", json::object()), 2) << "\noutput_schema:\n"
+              << dump(a.value("output_schema", json::object()), 2) << "\n";
+  }
+  return kExitOk;
+}
+
+// `yantra tools usage ID [--from T] [--to T]`: calls, failures and mean
+// duration per action.
+int tools_usage(Session& s, const std::string& id, const std::string& from, const std::string& to) {
+  std::string target = "/api/v1/tools/" + percent_encode(id) + "/usage";
+  if (!from.empty()) add_query(target, "from", from);
+  if (!to.empty()) add_query(target, "to", to);
+  HttpReply raw;
+  auto usage = s.send_json(Session::Call("GET", target), &raw);
+  if (!usage) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  std::cout << "tool " << cell(*usage, "tool_id") << " from " << cell(*usage, "from") << " to "
+            << cell(*usage, "to") << ": " << cell(*usage, "calls") << " calls, "
+            << cell(*usage, "failures") << " failed\n";
+  Table t({"ACTION", "CALLS", "FAILURES", "MEAN_SECONDS"});
+  for (const auto& [name, a] : usage->value("actions", json::object()).items()) {
+    const json d = a.value("duration_seconds", json::object());
+    const double n = d.value("count", 0.0);
+    t.add({name, cell(a, "calls"), cell(a, "failures"),
+           n > 0 ? json(d.value("sum", 0.0) / n).dump() : std::string("-")});
+  }
+  if (!t.empty()) t.print(std::cout);
+  return kExitOk;
+}
+
 int flows_get(Session& s, const FlowsGet& f) {
   std::string target = "/api/v1/flows/" + percent_encode(f.id);
   if (f.version > 0) add_query(target, "version", std::to_string(f.version));
@@ -818,6 +896,11 @@ struct ClientCommands::Impl {
   CLI::App* ex_retry = nullptr;
   CLI::App* flows_versions = nullptr;
   CLI::App* flows_rollback = nullptr;
+  CLI::App* tools_list = nullptr;
+  CLI::App* tools_get = nullptr;
+  CLI::App* tools_usage = nullptr;
+  std::string usage_from;
+  std::string usage_to;
 
   FlowsApply apply;
   FlowsGet get;
@@ -931,9 +1014,21 @@ ClientCommands::ClientCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.ex_retry = ex->add_subcommand("retry", "continue a failed or timed-out execution");
   m.ex_retry->add_option("id", m.id, "execution id")->required();
 
+  auto* tools = app.add_subcommand("tools", "list the tools flows can call, and their usage");
+  tools->require_subcommand(1);
+  m.roots.push_back(tools);
+  m.tools_list = tools->add_subcommand("list", "list tools and their actions");
+  m.tools_get = tools->add_subcommand("get", "show a tool with its actions' schemas");
+  m.tools_get->add_option("id", m.id, "tool id")->required();
+  m.tools_usage = tools->add_subcommand("usage", "calls, failures and durations of a tool");
+  m.tools_usage->add_option("id", m.id, "tool id")->required();
+  m.tools_usage->add_option("--from", m.usage_from, "Unix ms or RFC 3339 (default: 24 h ago)");
+  m.tools_usage->add_option("--to", m.usage_to, "Unix ms or RFC 3339 (default: now)");
+
   for (CLI::App* leaf : {m.flows_apply, m.flows_list, m.flows_get, m.flows_delete, m.flows_versions,
                          m.flows_rollback, m.run, m.ex_list, m.ex_get, m.ex_events, m.ex_cancel,
-                         m.ex_state, m.ex_timeline, m.ex_diff, m.ex_replay, m.ex_retry}) {
+                         m.ex_state, m.ex_timeline, m.ex_diff, m.ex_replay, m.ex_retry,
+                         m.tools_list, m.tools_get, m.tools_usage}) {
     m.add_common(leaf);
   }
 }
@@ -987,6 +1082,9 @@ int ClientCommands::run() {
     if (m.ex_retry->parsed()) return executions_retry(s, m.id);
     if (m.flows_versions->parsed()) return flows_versions(s, m.id);
     if (m.flows_rollback->parsed()) return flows_rollback(s, m.rollback);
+    if (m.tools_list->parsed()) return tools_list(s);
+    if (m.tools_get->parsed()) return tools_get(s, m.id);
+    if (m.tools_usage->parsed()) return tools_usage(s, m.id, m.usage_from, m.usage_to);
   } catch (const json::exception& e) {
     // A JSON answer of an unexpected shape (a field of another type): the
     // server, or whatever answers at that URL, broke the API's contract.

@@ -456,7 +456,7 @@ class ClusterAdmin final : public Admin {
     run(std::move(done),
         [this, tenant = std::move(tenant), definition = std::move(definition),
          created_by = std::move(created_by), note = std::move(note)]() -> Result<v1::FlowVersion> {
-          auto flow = parse_flow(definition, ParseOptions{engine_.tool_specs()});
+          auto flow = parse_flow(definition, ParseOptions{engine_.tool_specs(tenant)});
           if (!flow.ok()) return flow.status();
           const std::string& flow_id = flow.value()->id;
           if (!valid_id(tenant) || !valid_id(flow_id)) {

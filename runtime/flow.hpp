@@ -68,6 +68,10 @@ struct Step {
   std::string action;
   Template parameters;
   int64_t timeout_ms = 0;  // 0 = no step deadline (also wait_signal, approval)
+  // The action's input schema when the registry knew the action at parse
+  // time: the resolved parameters are checked against it when an attempt
+  // starts (null = not checked).
+  std::shared_ptr<const json> input_schema;
 
   // condition: either an operator form or an expression
   std::string op;  // "==", ">", ..., or empty when `expression` is used
@@ -111,11 +115,47 @@ struct Scope {
   }
 };
 
-// A tool the validator may accept: its id and the actions it offers (empty =
-// any action). Tools are registered by the engine; validation never guesses.
+// One action of a tool, as the registry describes it (GET /api/v1/tools).
+// The schemas are JSON Schemas in the subset of runtime/json_schema.hpp; an
+// empty object accepts anything. `permission` is what a tool policy names
+// to allow or deny it: "<tool id>.<action>" (runtime/tool_policy.hpp).
+struct ActionSpec {
+  ActionSpec() = default;
+  // A bare name (no schema, no description): tests and simple tools.
+  ActionSpec(std::string n) : name(std::move(n)) {}  // NOLINT(google-explicit-constructor)
+  ActionSpec(const char* n) : name(n) {}             // NOLINT(google-explicit-constructor)
+
+  std::string name;
+  std::string description;
+  json input_schema = json::object();
+  json output_schema = json::object();
+  bool side_effects = true;        // false: calling it changes nothing outside the call
+  bool idempotent = false;         // true: repeating a call (same parameters) is harmless
+  int64_t default_timeout_ms = 0;  // the tool's own bound when the step sets none; 0 = none
+  RetryPolicy default_retry;       // what a step without retry_config gets (1 = none)
+};
+
+// A tool the validator may accept and the registry lists: its id and the
+// actions it offers (empty = any action, no schema). Built-in tools have an
+// empty `tenant`; a tenant's own tools (an MCP server "mcp:<id>", a worker's
+// tools) are registered at run time under their tenant (actors/registry.hpp).
 struct ToolSpec {
+  ToolSpec() = default;
+  ToolSpec(std::string i, std::vector<ActionSpec> a) : id(std::move(i)), actions(std::move(a)) {}
+
   std::string id;
-  std::vector<std::string> actions;
+  std::vector<ActionSpec> actions;
+  std::string version = "1";
+  std::string description;
+  std::string kind = "builtin";  // builtin | mcp | worker | ...
+  std::string tenant;            // "" = built-in: every tenant sees it
+
+  const ActionSpec* find_action(const std::string& name) const {
+    for (const auto& a : actions) {
+      if (a.name == name) return &a;
+    }
+    return nullptr;
+  }
 };
 
 // Where the engine reports the progress of an execution (config.callbacks):
@@ -166,6 +206,12 @@ struct ParseOptions {
   // Tools that exist; an action step naming another tool or action is
   // invalid. Empty = accept any tool (used by tests of the model alone).
   std::vector<ToolSpec> tools;
+  // The definition was accepted when it was stored (loading it again, or a
+  // replica installing it): a tool or action no longer registered (a
+  // tenant's MCP server removed since) and parameters that no longer fit a
+  // changed schema are not problems here; the call fails at run time
+  // instead, so that stored flows and their executions always load.
+  bool stored = false;
 };
 
 // Parses and validates a definition. On failure the Status has code

@@ -320,6 +320,7 @@ class Parser {
       p_.parse_body(config, pointer, step, info_, depth_);
     }
     const std::vector<ToolSpec>& tools() const override { return p_.opts_.tools; }
+    bool stored() const override { return p_.opts_.stored; }
 
    private:
     Parser& p_;

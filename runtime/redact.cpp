@@ -38,7 +38,41 @@ json redact_value(const json& v, const std::vector<std::string>& secrets) {
   return v;
 }
 
+bool is_concat(const json& v) {
+  return v.is_object() && v.size() == 1 && v.begin().key() == "$concat";
+}
+
+Status resolve_into(json& v, const SecretLookup& lookup, std::vector<std::string>* values);
+
+// {"$concat": [parts]} -> one string. Parts are strings, numbers and
+// booleans (as JSON writes them), secret markers and nested $concat; an
+// object, an array or null is a mistake the author must see, not "null".
+Status fold_concat(json& v, const SecretLookup& lookup, std::vector<std::string>* values) {
+  const json& parts = v.begin().value();
+  if (!parts.is_array()) {
+    return Status(RuntimeErrc::kExpressionError, "$concat must be a list of strings");
+  }
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    json part = parts[i];
+    Status s = resolve_into(part, lookup, values);
+    if (!s.is_ok()) return s;
+    if (part.is_string()) {
+      out += part.get_ref<const std::string&>();
+    } else if (part.is_number() || part.is_boolean()) {
+      out += part.dump();
+    } else {
+      return Status(RuntimeErrc::kExpressionError, "$concat part " + std::to_string(i) + " is " +
+                                                       std::string(part.type_name()) +
+                                                       ", not a string, number or boolean");
+    }
+  }
+  v = std::move(out);
+  return Status::ok();
+}
+
 Status resolve_into(json& v, const SecretLookup& lookup, std::vector<std::string>* values) {
+  if (is_concat(v)) return fold_concat(v, lookup, values);
   if (is_secret_marker(v)) {
     const std::string name = v.begin()->get<std::string>();
     auto secret = lookup(name);
@@ -67,6 +101,16 @@ bool has_secret_marker(const json& value) {
   if (value.is_object() || value.is_array()) {
     for (const auto& item : value) {
       if (has_secret_marker(item)) return true;
+    }
+  }
+  return false;
+}
+
+bool has_concat(const json& value) {
+  if (is_concat(value)) return true;
+  if (value.is_object() || value.is_array()) {
+    for (const auto& item : value) {
+      if (has_concat(item)) return true;
     }
   }
   return false;

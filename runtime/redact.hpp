@@ -39,11 +39,18 @@ json redact(const json& value, const std::vector<std::string>& secret_values);
 // {"$secret": "<name>"} marker at any depth (cheap; most parameters hold none).
 bool has_secret_marker(const json& value);
 
+// True when `value` holds a {"$concat": [...]} at any depth: a string built
+// when the tool is called, so that a secret can be part of a string
+// ("Bearer " + token) without the joined string ever being recorded.
+bool has_concat(const json& value);
+
 // A copy of `value` with every marker replaced by the secret's value from
 // `lookup` (nullopt = no such secret: error "secret_not_found" naming it).
 // The resolved values are appended to `values` so that whatever the tool
 // answers can be scrubbed of them before it is recorded. Pure: the vault
-// lookup is the caller's.
+// lookup is the caller's. Every {"$concat": [parts]} becomes the string of
+// its parts joined (strings; numbers and booleans as JSON writes them;
+// markers resolved); any other part is error "expression_error".
 using SecretLookup = std::function<Result<std::optional<std::string>>(const std::string& name)>;
 Result<json> resolve_secrets(const json& value, const SecretLookup& lookup,
                              std::vector<std::string>* values);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "actors/internal/io_pool.hpp"
 #include "actors/internal/partition_actor.hpp"
 #include "actors/internal/tool_actor.hpp"
+#include "actors/tool_registry.hpp"
 #include "base/time.hpp"
 #include "storage/partition_log.hpp"
 #include "storage/store.hpp"
@@ -42,6 +44,13 @@ inline Status partition_not_led(uint32_t partition, const std::string& execution
                                                   " is not led by this node");
 }
 
+inline std::string tenant_tool_key(const std::string& tenant, const std::string& id) {
+  std::string k = tenant;
+  k.push_back('\0');
+  k += id;
+  return k;
+}
+
 struct EngineCtx {
   storage::Store* store = nullptr;
   // Each partition's log (storage/partition_log.hpp) and supervisor, by
@@ -52,7 +61,13 @@ struct EngineCtx {
   // are gone), so an actor reads its own partition's entries without a
   // lock; the engine's own readers go through its per-partition lock.
   std::vector<std::unique_ptr<storage::PartitionLog>> writers;
-  std::unordered_map<std::string, tool_actor> tools;  // by tool id
+  std::unordered_map<std::string, tool_actor> tools;  // built-ins, by tool id
+  // Tenant tools (Engine::add_tool), by tenant_tool_key(tenant, id): added
+  // and removed while executions run, hence the lock.
+  std::shared_mutex tenant_tools_mu;
+  std::unordered_map<std::string, tool_actor> tenant_tools;
+  // Specs and tool policies; checked before every tool call.
+  const ToolRegistry* registry = nullptr;
   std::vector<partition_actor> partitions;
   IoPool* io = nullptr;
   storage::Vault* vault = nullptr;  // null without a master key

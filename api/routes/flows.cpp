@@ -23,6 +23,18 @@ void put_definition(Services& svc, const std::shared_ptr<RouteCtx>& ctx, json de
   if (!utf8::is_valid(ctx->req.header("x-change-note"))) {
     return respond_error(ctx, Status(ApiErrc::kInvalidRequest, "X-Change-Note is not valid UTF-8"));
   }
+  // The tenant's tool policy, and its role's: refused before anything is
+  // stored, 403 with the pointer of every refused step.
+  if (def.is_object() && def.contains("steps")) {
+    std::vector<Problem> refused;
+    refused_steps(svc.engine.tools(), ctx->who.tenant, ctx->who.role, def["steps"], "/steps",
+                  refused);
+    if (!refused.empty()) {
+      return respond_error(
+          ctx, Status(ActorsErrc::kPermissionDenied,
+                      "the flow uses tools this tenant or role may not use", std::move(refused)));
+    }
+  }
   // The synced write runs on the admin pool; the answer is sent from there.
   svc.admin.put_flow(ctx->who.tenant, std::move(def), ctx->who.key_id,
                      ctx->req.header("x-change-note"),

@@ -1,5 +1,7 @@
 // Operator routes for tenants (/admin/v1/tenants), open to the operator key
-// only (the access check is app.cpp's). Creating a tenant also creates its
+// only (the access check is app.cpp's). "tools" is the tenant's tool policy
+// (docs/tools.md, "Permissions"), kept on the tenant record so that in a
+// cluster it is replicated with it. Creating a tenant also creates its
 // first owner key and answers with the secret, once: otherwise nobody could
 // ever act in the new tenant. Deleting a tenant revokes every key at once;
 // its flows and executions stay in the store, and a tombstone keeps its id
@@ -31,6 +33,7 @@ json tenant_view(const v1::Tenant& t, const Engine::TenantUsage& usage) {
             {"max_concurrent_executions", l.max_concurrent_executions()},
             {"max_executions_per_month", l.max_executions_per_month()}}},
           {"usage", {{"running_executions", usage.running}, {"queued_executions", usage.queued}}},
+          {"tools", tool_policy_of(t).to_json()},
           {"created_at", iso_time(t.created_ms())},
           {"updated_at", iso_time(t.updated_ms())}};
 }
@@ -79,6 +82,14 @@ Status apply_fields(const json& body, v1::Tenant& t) {
         } else {
           l->set_max_executions_per_month(lv.get<uint64_t>());
         }
+      }
+    } else if (key == "tools") {
+      // The tool policy (runtime/tool_policy.hpp); null or {} lifts it.
+      auto policy = ToolPolicy::parse(value, "/tools");
+      if (!policy.ok()) {
+        for (const auto& p : policy.status().details()) problems.push_back(p);
+      } else {
+        t.set_tool_policy_json(policy.value().empty() ? "" : policy.value().to_json().dump());
       }
     } else {
       problems.push_back({"/" + key, "unknown field '" + key + "'"});

@@ -80,6 +80,9 @@ class ParseContext {
   virtual void parse_body(const json& config, const std::string& pointer, Step& step) = 0;
   // The tools an action may name (empty: any).
   virtual const std::vector<ToolSpec>& tools() const = 0;
+  // ParseOptions::stored: the definition was accepted before (lenient about
+  // tools that are gone and schemas that changed).
+  virtual bool stored() const { return false; }
 
  protected:
   ~ParseContext() = default;
