@@ -56,6 +56,14 @@ size_t code_points(const std::string& s) {
   return n;
 }
 
+// A bound as a reader writes it: 1, not 1.0.
+std::string number_text(double d) {
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 1e15) {
+    return std::to_string(static_cast<int64_t>(d));
+  }
+  return json(d).dump();
+}
+
 std::string short_dump(const json& v) {
   std::string s = v.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
@@ -120,7 +128,7 @@ class Validator {
 
   void numbers(const json& schema, double d, const std::string& at) {
     double bound = 0;
-    auto show = [](double b) { return json(b).dump(); };
+    auto show = [](double b) { return number_text(b); };
     if (number_of(schema, "minimum", bound) && d < bound) add(at, "must be ≥ " + show(bound));
     if (number_of(schema, "maximum", bound) && d > bound) add(at, "must be ≤ " + show(bound));
     if (number_of(schema, "exclusiveMinimum", bound) && d <= bound) {
@@ -135,10 +143,10 @@ class Validator {
     double bound = 0;
     const size_t n = code_points(s);
     if (number_of(schema, "minLength", bound) && static_cast<double>(n) < bound) {
-      add(at, "must be at least " + json(bound).dump() + " characters long");
+      add(at, "must be at least " + number_text(bound) + " characters long");
     }
     if (number_of(schema, "maxLength", bound) && static_cast<double>(n) > bound) {
-      add(at, "must be at most " + json(bound).dump() + " characters long");
+      add(at, "must be at most " + number_text(bound) + " characters long");
     }
     if (const json* p = member(schema, "pattern"); p != nullptr && p->is_string()) {
       try {
@@ -188,10 +196,10 @@ class Validator {
   void array(const json& schema, const json& v, const std::string& at) {
     double bound = 0;
     if (number_of(schema, "minItems", bound) && static_cast<double>(v.size()) < bound) {
-      add(at, "must have at least " + json(bound).dump() + " items");
+      add(at, "must have at least " + number_text(bound) + " items");
     }
     if (number_of(schema, "maxItems", bound) && static_cast<double>(v.size()) > bound) {
-      add(at, "must have at most " + json(bound).dump() + " items");
+      add(at, "must have at most " + number_text(bound) + " items");
     }
     if (const json* items = member(schema, "items");
         items != nullptr && (items->is_object() || items->is_boolean())) {

@@ -197,6 +197,9 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
        {"/api/v1/flows/route-cov-hook2/webhook/rotate", ""}},
       {"POST /api/v1/events", {"/api/v1/events", R"({"name": "route.cov", "data": {}})"}},
       {"GET /api/v1/schedules", {"/api/v1/schedules", ""}},
+      {"GET /api/v1/tools", {"/api/v1/tools", ""}},
+      {"GET /api/v1/tools/{id}", {"/api/v1/tools/http", ""}},
+      {"GET /api/v1/tools/{id}/usage", {"/api/v1/tools/core/usage?from=0", ""}},
       {"POST /hooks/{hook_id}", {hook_url + "?wait_ms=10000", R"({"x": 1})"}},
   };
 

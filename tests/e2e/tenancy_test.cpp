@@ -352,6 +352,11 @@ TEST_F(TenancyTest, EveryRouteAnswersEveryCallerAsItsRoleAllows) {
       read(Level::kAdmin, "/api/v1/audit", "/api/v1/audit", kUnscoped),
       read(Level::kAdmin, "/api/v1/audit/verify", "/api/v1/audit/verify", kUnscoped),
       read(Level::kAdmin, "/api/v1/audit/report", "/api/v1/audit/report", kUnscoped),
+      // Built-in tools: every tenant sees the same ones (a tenant's own
+      // tools are 404 to others: tools_registry_test).
+      read(Level::kViewer, "/api/v1/tools", "/api/v1/tools", kUnscoped),
+      read(Level::kViewer, "/api/v1/tools/{id}", "/api/v1/tools/http", kUnscoped),
+      read(Level::kViewer, "/api/v1/tools/{id}/usage", "/api/v1/tools/core/usage", kUnscoped),
       read(Level::kOperator, "/admin/v1/tenants", "/admin/v1/tenants", kUnscoped),
       read(Level::kOperator, "/admin/v1/tenants/{t}", "/admin/v1/tenants/" + T, kUnscoped),
       read(Level::kOperator, "/admin/v1/audit", "/admin/v1/audit?tenant=" + T, kUnscoped),

@@ -38,7 +38,8 @@ json action_step(const std::string& id, const std::string& tool, const std::stri
 
 std::set<std::string> pointers(const Reply& r) {
   std::set<std::string> out;
-  for (const auto& d : r.doc()["error"].value("details", json::array())) {
+  const json doc = r.doc();
+  for (const auto& d : doc["error"].value("details", json::array())) {
     out.insert(d.value("path", ""));
   }
   return out;
@@ -78,7 +79,8 @@ TEST_F(ToolsTest, ListAndGetDescribeEveryBuiltinAction) {
   Reply list = api().get("/api/v1/tools");
   ASSERT_EQ(list.status, 200) << list.describe();
   std::map<std::string, json> by_id;
-  for (const auto& t : list.doc()["tools"]) by_id[t.value("id", "")] = t;
+  const json tools = list.doc()["tools"];
+  for (const auto& t : tools) by_id[t.value("id", "")] = t;
   ASSERT_TRUE(by_id.count("core") && by_id.count("http")) << list.body;
   std::set<std::string> core_actions;
   for (const auto& a : by_id["core"]["actions"]) {
@@ -124,11 +126,10 @@ TEST_F(ToolsTest, StoringAFlowChecksParametersAgainstTheSchemasWithPointers) {
   ASSERT_EQ(r.status, 400) << r.describe();
   EXPECT_EQ(r.doc()["error"].value("code", ""), "invalid_flow");
   EXPECT_EQ(pointers(r),
-            (std::set<std::string>{"/steps/0/config/parameters/ms",
-                                   "/steps/1/config/parameters/url",
-                                   "/steps/1/config/parameters/method",
-                                   "/steps/1/config/parameters/headers/X-A",
-                                   "/steps/1/config/parameters/unknown"}))
+            (std::set<std::string>{
+                "/steps/0/config/parameters/ms", "/steps/1/config/parameters/url",
+                "/steps/1/config/parameters/method", "/steps/1/config/parameters/headers/X-A",
+                "/steps/1/config/parameters/unknown"}))
       << r.body;
   EXPECT_EQ(api().get("/api/v1/flows/bad-params").status, 404);
 
@@ -186,8 +187,7 @@ TEST(ToolsPolicy, RefusedAtStoreAndRunTimeAndAudited) {
   Api owner(node.port(), node.key());
   Api op(node.port(), kOperatorKey);
 
-  const json echo = {{"id", "echoer"},
-                     {"steps", {action_step("a", "core", "echo", {{"x", 1}})}}};
+  const json echo = {{"id", "echoer"}, {"steps", {action_step("a", "core", "echo", {{"x", 1}})}}};
   ASSERT_EQ(owner.post("/api/v1/flows", echo).status, 201);
 
   Reply set = op.request("PATCH", "/admin/v1/tenants/default",
@@ -207,16 +207,17 @@ TEST(ToolsPolicy, RefusedAtStoreAndRunTimeAndAudited) {
       << bad_policy.body;
 
   // Store time: the tenant's deny and the owner role's deny, each named.
-  json flow = {{"id", "refused"},
-               {"steps",
-                {action_step("a", "core", "echo", json::object()),
-                 {{"id", "loop"},
-                  {"type", "loop"},
-                  {"config",
-                   {{"items", json::array({1})},
-                    {"steps",
-                     {action_step("inner", "http", "request", {{"url", "http://127.0.0.1:1/"}})}}}}},
-                 action_step("c", "core", "sleep", {{"ms", 1}})}}};
+  json flow = {
+      {"id", "refused"},
+      {"steps",
+       {action_step("a", "core", "echo", json::object()),
+        {{"id", "loop"},
+         {"type", "loop"},
+         {"config",
+          {{"items", json::array({1})},
+           {"steps",
+            {action_step("inner", "http", "request", {{"url", "http://127.0.0.1:1/"}})}}}}},
+        action_step("c", "core", "sleep", {{"ms", 1}})}}};
   flow["steps"][0]["on_success"] = "loop";
   flow["steps"][1]["on_success"] = "c";
   Reply refused = owner.post("/api/v1/flows", flow);
@@ -230,8 +231,8 @@ TEST(ToolsPolicy, RefusedAtStoreAndRunTimeAndAudited) {
       << refused.body;
 
   // The list says so too.
-  Reply core = owner.get("/api/v1/tools/core");
-  for (const auto& a : core.doc()["actions"]) {
+  const json core = owner.get("/api/v1/tools/core").doc();
+  for (const auto& a : core["actions"]) {
     EXPECT_EQ(a.value("allowed", true), a.value("name", "") != "echo") << a.dump();
   }
 
@@ -243,7 +244,8 @@ TEST(ToolsPolicy, RefusedAtStoreAndRunTimeAndAudited) {
   const std::string exec = run.doc().value("execution_id", "");
   json audited;
   for (int i = 0; i < 100 && audited.is_null(); ++i) {
-    for (const auto& r : owner.get("/api/v1/audit?action=tool.call").doc()["records"]) {
+    const json records = owner.get("/api/v1/audit?action=tool.call").doc()["records"];
+    for (const auto& r : records) {
       if (r.value("resource", "") == "executions/" + exec + "/steps/a") audited = r;
     }
     if (audited.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -305,11 +307,11 @@ TEST(ToolsSecrets, ASecretInsideAStringReachesThePeerOnly) {
     std::lock_guard<std::mutex> lock(mu);
     seen.push_back(req);
     // Echoes what it got: the node must scrub it before recording.
-    return TinyHttpServer::Answer{200, json({{"auth", req.headers.count("authorization")
-                                                          ? req.headers.at("authorization")
-                                                          : ""},
-                                             {"target", req.target}})
-                                           .dump()};
+    return TinyHttpServer::Answer{
+        200,
+        json({{"auth", req.headers.count("authorization") ? req.headers.at("authorization") : ""},
+              {"target", req.target}})
+            .dump()};
   });
   NodeProcess node;
   std::string error;
@@ -329,12 +331,14 @@ TEST(ToolsSecrets, ASecretInsideAStringReachesThePeerOnly) {
        {action_step(
            "call", "http", "request",
            {{"method", "POST"},
-            {"url", {{"$concat", json::array({base + "/hook/", secret, "?c=", {{"$ref", "input.c"}}})}}},
+            {"url",
+             {{"$concat", json::array({base + "/hook/", secret, "?c=", {{"$ref", "input.c"}}})}}},
             {"headers", {{"Authorization", {{"$concat", json::array({"Bearer ", secret})}}}}},
             {"body", {{"canary", {{"$ref", "input.c"}}}}}})}}};
   Reply created = keep(api.post("/api/v1/flows", flow));
   ASSERT_EQ(created.status, 201) << created.describe();
-  Reply run = keep(api.post("/api/v1/flows/bearer/run?wait_ms=20000", {{"input", {{"c", canary}}}}));
+  Reply run =
+      keep(api.post("/api/v1/flows/bearer/run?wait_ms=20000", {{"input", {{"c", canary}}}}));
   ASSERT_EQ(run.status, 200) << run.describe();
   EXPECT_EQ(run.doc().value("status", ""), "completed") << run.body;
   const std::string id = run.doc().value("execution_id", "");
