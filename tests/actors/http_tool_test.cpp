@@ -56,7 +56,8 @@ TestResponse status_only(int status) {
 TEST(HttpToolTest, SpecAndConcurrency) {
   auto tool = make_http_tool();
   EXPECT_EQ(tool->spec().id, "http");
-  EXPECT_EQ(tool->spec().actions, std::vector<std::string>{"request"});
+  ASSERT_EQ(tool->spec().actions.size(), 1u);
+  EXPECT_EQ(tool->spec().actions[0].name, "request");
   EXPECT_EQ(tool->max_concurrency(), 64u);
   HttpToolOptions opts;
   opts.max_concurrency = 3;
