@@ -263,7 +263,14 @@ TEST(ToolsPolicy, RefusedAtStoreAndRunTimeAndAudited) {
   EXPECT_EQ(again.doc().value("status", ""), "completed") << again.body;
 
   // Usage: both calls, one failure by code, durations; and /metrics.
-  Reply usage = owner.get("/api/v1/tools/core/usage");
+  // Audit records are written by the audit log's own thread: wait (bounded)
+  // until both calls are in.
+  Reply usage;
+  for (int i = 0; i < 100; ++i) {
+    usage = owner.get("/api/v1/tools/core/usage");
+    if (usage.status != 200 || usage.doc().value("calls", 0) >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   ASSERT_EQ(usage.status, 200) << usage.describe();
   const json e = usage.doc()["actions"]["echo"];
   EXPECT_EQ(e.value("calls", 0), 2) << usage.body;
