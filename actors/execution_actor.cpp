@@ -4,7 +4,7 @@
 //   2. hand the whole batch to the partition's LogWriter (group commit);
 //   3. only when the batch is durable, launch the commands decided with it
 //      (tool calls, timers) and answer whoever waits (start, cancel) — but
-//      calls of pure actions (core.echo, core.fail) leave at once: see
+//      calls of pure actions (core.echo, core.fail, scripts) leave at once: see
 //      runs_before_durable().
 // Batches are committed in order, so the in-memory state may run ahead of
 // the log but nothing outside the actor ever sees a decision before it is
@@ -112,19 +112,20 @@ v1::ExecutionSummary summary_of(const ExecState& s) {
 void launch(Self* self, const std::vector<Command>& cmds);
 
 // Whether a command may run before the batch that decided it is durable:
-// a call of a pure action — its answer depends only on its parameters and
-// attempt, and it changes nothing outside this execution (core.echo,
-// core.fail). If the batch is lost, so is everything after it (a partition
-// log commits in order, and this actor quits on the first failed batch),
-// and the call is made again after recovery with the same answer: nothing
-// observable ran twice. What it saves is a commit round per step: a chain
-// of pure steps commits as fast as the log groups it, instead of waiting
-// for a sync (and, in a cluster, a replication round trip) per step.
-// Everything with an effect — http, emit, sleep, timers, any other tool —
-// still launches only once its decision is durable.
+// a call of a pure action, which changes nothing outside this execution
+// (core.echo, core.fail, script steps). If the batch is lost, so is every
+// later one (a partition log commits in order, and this actor quits on its
+// first failed batch): the answer was never recorded, the call is made
+// again after recovery, and only that answer ever is — nothing observable
+// ran twice. What it saves is a commit round per step: a chain of pure
+// steps commits as fast as the log groups it, instead of waiting for a sync
+// (and, in a cluster, a replication round trip) per step. Everything with
+// an effect — http, emit, sleep, timers, any other tool — still launches
+// only once its decision is durable.
 bool runs_before_durable(const Command& c) {
-  return c.kind == Command::Kind::kInvokeTool && c.tool_id == "core" &&
-         (c.action == "echo" || c.action == "fail");
+  if (c.kind != Command::Kind::kInvokeTool) return false;
+  if (c.tool_id == "script") return true;  // a sandbox with no I/O (docs/scripts.md)
+  return c.tool_id == "core" && (c.action == "echo" || c.action == "fail");
 }
 
 void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmds) {
