@@ -33,6 +33,7 @@
 #include "actors/errc.hpp"
 #include "base/crypto.hpp"
 #include "base/metrics.hpp"
+#include "base/thread_name.hpp"
 #include "base/time.hpp"
 #include "runtime/callbacks.hpp"
 #include "runtime/errc.hpp"
@@ -139,9 +140,15 @@ void CallbackDispatcher::start() {
   if (started_ || stopping_) return;
   started_ = true;
   wake_ = true;  // rows a previous process left are due at once
-  coordinator_ = std::thread([this] { run_coordinator(); });
+  coordinator_ = std::thread([this] {
+    name_this_thread("y-callbacks");
+    run_coordinator();
+  });
   for (size_t i = 0; i < std::max<size_t>(1, options_.workers); ++i) {
-    workers_.emplace_back([this] { run_worker(); });
+    workers_.emplace_back([this] {
+      name_this_thread("y-callback");
+      run_worker();
+    });
   }
 }
 

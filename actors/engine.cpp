@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
+#include <caf/thread_hook.hpp>
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
@@ -38,6 +39,7 @@
 #include "actors/internal/triggers.hpp"
 #include "actors/internal/watchers.hpp"
 #include "actors/testing.hpp"
+#include "base/thread_name.hpp"
 #include "runtime/fork.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/snapshot.hpp"
@@ -52,6 +54,19 @@
 namespace yantra {
 
 namespace {
+
+// Names CAF's threads (scheduler workers, the middleman's loop) for top -H
+// and perf; CAF 0.17 leaves them unnamed.
+class NameThreads final : public caf::thread_hook {
+ public:
+  explicit NameThreads(const char* name) : name_(name) {}
+  void init(caf::actor_system&) override {}
+  void thread_started() override { name_this_thread(name_); }
+  void thread_terminates() override {}
+
+ private:
+  const char* name_;
+};
 
 std::string new_execution_id() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(now_ms())};
@@ -503,6 +518,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   impl->cfg->set("scheduler.policy", options.scheduler_policy == "stealing" ? caf::atom("stealing")
                                                                             : caf::atom("sharing"));
   impl->cfg->set("logger.console", caf::atom("none"));
+  impl->cfg->add_thread_hook<NameThreads>("y-caf");
   impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
 
   impl->registry.add_builtin(detail::core_tool_spec());

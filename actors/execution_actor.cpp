@@ -3,7 +3,9 @@
 //   1. advance(): apply the input event, let decide() settle, apply those too;
 //   2. hand the whole batch to the partition's LogWriter (group commit);
 //   3. only when the batch is durable, launch the commands decided with it
-//      (tool calls, timers) and answer whoever waits (start, cancel).
+//      (tool calls, timers) and answer whoever waits (start, cancel) — but
+//      calls of pure actions (core.echo, core.fail, scripts) leave at once: see
+//      runs_before_durable().
 // Batches are committed in order, so the in-memory state may run ahead of
 // the log but nothing outside the actor ever sees a decision before it is
 // durable. A crash anywhere loses at most non-durable batches; the partition
@@ -107,6 +109,25 @@ v1::ExecutionSummary summary_of(const ExecState& s) {
   return sum;
 }
 
+void launch(Self* self, const std::vector<Command>& cmds);
+
+// Whether a command may run before the batch that decided it is durable:
+// a call of a pure action, which changes nothing outside this execution
+// (core.echo, core.fail, script steps). If the batch is lost, so is every
+// later one (a partition log commits in order, and this actor quits on its
+// first failed batch): the answer was never recorded, the call is made
+// again after recovery, and only that answer ever is — nothing observable
+// ran twice. What it saves is a commit round per step: a chain of pure
+// steps commits as fast as the log groups it, instead of waiting for a sync
+// (and, in a cluster, a replication round trip) per step. Everything with
+// an effect — http, emit, sleep, timers, any other tool — still launches
+// only once its decision is durable.
+bool runs_before_durable(const Command& c) {
+  if (c.kind != Command::Kind::kInvokeTool) return false;
+  if (c.tool_id == "script") return true;  // a sandbox with no I/O (docs/scripts.md)
+  return c.tool_id == "core" && (c.action == "echo" || c.action == "fail");
+}
+
 void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmds) {
   auto& s = self->state;
   storage::WriteRequest req;
@@ -149,12 +170,20 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   add_outbox_rows(*s.flow, s.st, events, now_ms(), &req);
   EngineCtx* notify = req.outbox.empty() ? nullptr : s.ctx;
   const uint64_t batch = s.next_batch++;
+  // Calls of pure actions leave now, the rest once the batch is durable.
+  std::vector<Command> now;
+  std::erase_if(cmds, [&](Command& c) {
+    if (!runs_before_durable(c)) return false;
+    now.push_back(std::move(c));
+    return true;
+  });
   s.pending.emplace(batch, std::move(cmds));
   auto handle = caf::actor_cast<execution_impl>(self);
   s.ctx->writers[s.partition]->append(std::move(req), [handle, batch, notify](const Status& st) {
     if (notify != nullptr && st.is_ok()) notify->outbox_written();
     caf::anon_send(handle, persisted_atom::value, PersistAck{batch, st});
   });
+  if (!now.empty()) launch(self, now);
 }
 
 // Feeds one input event through advance() and persists the result. A failure

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/errc.hpp"
+#include "base/thread_name.hpp"
 #include "base/time.hpp"
 #include "runtime/errc.hpp"
 
@@ -163,7 +164,10 @@ void Scheduler::remove(const std::string& tenant, const std::string& flow_id) {
 void Scheduler::start(StartFn start, ClaimFn claim) {
   start_ = std::move(start);
   claim_ = std::move(claim);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("y-scheduler");
+    run();
+  });
 }
 
 void Scheduler::stop() {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "actors/internal/context.hpp"
+#include "base/thread_name.hpp"
 
 namespace yantra::detail {
 namespace {
@@ -17,7 +18,11 @@ namespace {
 class Workers {
  public:
   Workers(std::shared_ptr<Tool> tool, size_t n) : tool_(std::move(tool)) {
-    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+    for (size_t i = 0; i < n; ++i)
+      threads_.emplace_back([this] {
+        name_this_thread("y-tool");
+        run();
+      });
   }
   ~Workers() {
     {

@@ -58,6 +58,7 @@
 #include "api/request_target.hpp"
 #include "base/metrics.hpp"
 #include "base/text.hpp"
+#include "base/thread_name.hpp"
 
 #include <algorithm>
 #include <array>
@@ -1037,7 +1038,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,
   for (auto& loop : impl->loops) impl->guards.push_back(net::make_work_guard(loop->ctx));
   impl->do_accept();
   for (auto& loop : impl->loops) {
-    loop->thread = std::thread([l = loop.get()] { run_loop(*l); });
+    loop->thread = std::thread([l = loop.get()] {
+      name_this_thread("y-http");
+      run_loop(*l);
+    });
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

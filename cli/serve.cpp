@@ -25,6 +25,7 @@
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
+#include "actors/script_tool.hpp"
 #include "api/app.hpp"
 #include "api/errors.hpp"
 #include "base/host_port.hpp"
@@ -229,6 +230,11 @@ int run_serve(const ServeFlags& flags) {
   options.snapshot_every = config.snapshot_every;
   options.retention_ms = static_cast<int64_t>(config.retention_days) * 24 * 3600 * 1000;
   options.tools.push_back(make_http_tool(http_options));
+  ScriptToolOptions script_options;
+  script_options.concurrency = config.script_concurrency;
+  script_options.max_timeout_ms = config.script_max_timeout_ms;
+  script_options.memory_bytes = static_cast<size_t>(config.script_memory_mb) << 20;
+  options.tools.push_back(make_script_tool(script_options));
   options.accept_data_loss = config.accept_data_loss;
   if (cluster) cluster->engine_options(options);
   auto engine = Engine::open(options);

@@ -29,6 +29,7 @@
 #include "base/encoding.hpp"
 #include "base/errc.hpp"
 #include "base/metrics.hpp"
+#include "base/thread_name.hpp"
 #include "cluster/node.hpp"
 #include "runtime/ids.hpp"
 #include "yantra/v1/tenancy.pb.h"
@@ -148,7 +149,10 @@ AuditRelay::AuditRelay(Engine& engine, uint32_t partitions, std::string node_id,
       routes_(std::move(routes)),
       options_(options),
       queues_(partitions_) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("y-audit-relay");
+    run();
+  });
 }
 
 std::unique_ptr<AuditRelay> AuditRelay::over(Engine& engine, ClusterNode& node,

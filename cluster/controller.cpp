@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/metrics.hpp"
+#include "base/thread_name.hpp"
 #include "cluster/node_lease.hpp"
 
 namespace yantra::cluster {
@@ -194,7 +195,10 @@ Controller::Controller(EtcdClient& etcd, const Layout& layout, NodeLease& lease,
       meta_(std::move(meta)),
       options_(std::move(options)),
       read_view_(std::move(read_view)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("y-controller");
+    run();
+  });
 }
 
 Controller::~Controller() {

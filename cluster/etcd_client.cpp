@@ -50,6 +50,7 @@
 #include <thread>
 
 #include "base/encoding.hpp"
+#include "base/thread_name.hpp"
 
 namespace yantra::cluster {
 namespace {
@@ -1180,7 +1181,10 @@ std::unique_ptr<Watch> EtcdClient::watch(WatchOptions options, WatchCallback cal
   impl->callback = std::move(callback);
   impl->endpoint = impl_->preferred.load() % impl->endpoints.size();
   // The thread keeps impl alive; the Watch stops and joins it.
-  impl->thread = std::thread([impl] { impl->run(); });
+  impl->thread = std::thread([impl] {
+    name_this_thread("y-etcd");
+    impl->run();
+  });
   return std::unique_ptr<Watch>(new Watch(impl));
 }
 

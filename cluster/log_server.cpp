@@ -7,6 +7,7 @@
 
 #include "base/errc.hpp"
 #include "base/storage_errc.hpp"
+#include "base/thread_name.hpp"
 #include "storage/segment_store.hpp"
 #include "yantra/v1/log_rpc.pb.h"
 
@@ -85,7 +86,10 @@ LogServer::LogServer(storage::SegmentStore& segments, Options options)
   for (size_t i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     Worker* w = workers_.back().get();
-    w->thread = std::thread([this, w] { run(*w); });
+    w->thread = std::thread([this, w, i] {
+      name_this_thread("y-logsrv-" + std::to_string(i));
+      run(*w);
+    });
   }
 }
 

@@ -24,6 +24,7 @@
 #include "base/errc.hpp"
 #include "base/host_port.hpp"
 #include "base/metrics.hpp"
+#include "base/thread_name.hpp"
 #include "base/time.hpp"
 #include "cluster/append_pipe.hpp"
 #include "cluster/controller.hpp"
@@ -1009,10 +1010,16 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
   for (size_t i = 0; i < std::max<size_t>(1, m.options.transition_threads); ++i) {
     auto s = std::make_unique<Impl::Stripe>();
     Impl::Stripe* raw = s.get();
-    s->thread = std::thread([raw] { Impl::run_stripe(*raw); });
+    s->thread = std::thread([raw] {
+      name_this_thread("y-transition");
+      Impl::run_stripe(*raw);
+    });
     m.stripes.push_back(std::move(s));
   }
-  m.connector = std::thread([&m] { m.connect_loop(); });
+  m.connector = std::thread([&m] {
+    name_this_thread("y-connector");
+    m.connect_loop();
+  });
 
   LeadershipOptions lso2;
   const auto live = m.membership->live();

@@ -19,6 +19,7 @@
 
 #include "base/errc.hpp"
 #include "base/metrics.hpp"
+#include "base/thread_name.hpp"
 #include "cluster/errc.hpp"
 #include "storage/partition_batch.hpp"
 #include "storage/segment_store.hpp"
@@ -93,7 +94,10 @@ ReplicatedPartitionLog::ReplicatedPartitionLog(storage::Store& store, Replicated
     r.acked = options_.first_lsn - 1;
     replicas_.push_back(r);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("y-rlog-" + std::to_string(options_.partition));
+    run();
+  });
 }
 
 ReplicatedPartitionLog::~ReplicatedPartitionLog() {
@@ -190,24 +194,27 @@ void ReplicatedPartitionLog::run() {
     if (halted_) return;
     // 1. Apply what is committed, in order, then answer it.
     if (applied_ < committed_ && !batches_.empty()) {
-      Batch* batch = nullptr;
+      // Every committed batch not applied yet, in one WriteBatch (several
+      // commit at once when one reply acknowledges a pipelined window).
+      std::vector<std::string> ready;
+      std::vector<Callback> done;
+      const uint64_t first = applied_ + 1;
       for (auto& b : batches_) {
-        if (b.lsn == applied_ + 1) {
-          batch = &b;
-          break;
-        }
+        if (b.lsn < first + ready.size()) continue;
+        if (b.lsn != first + ready.size() || b.lsn > committed_) break;
+        ready.push_back(b.bytes);  // copied: the deque may move under us
+        for (auto& cb : b.callbacks) done.push_back(std::move(cb));
+        b.callbacks.clear();
       }
-      if (batch != nullptr) {
-        const uint64_t lsn = batch->lsn;
-        std::string bytes = batch->bytes;  // copied: the deque may move under us
-        std::vector<Callback> done = std::move(batch->callbacks);
+      if (!ready.empty()) {
+        const uint64_t last = first + ready.size() - 1;
         lock.unlock();
-        Status applied = storage::apply_committed(store_, options_.partition, lsn, bytes, false);
+        Status applied = storage::apply_committed(store_, options_.partition, first, ready, false);
         if (!applied.is_ok()) {
-          // The batch is committed (W copies): the state here is what lags.
-          // Callers learn the store's refusal; the partition stops here.
-          spdlog::error("partition {}: applying committed batch {} failed: {}", options_.partition,
-                        lsn, applied.to_string());
+          // The batches are committed (W copies): the state here is what
+          // lags. Callers learn the store's refusal; the partition stops.
+          spdlog::error("partition {}: applying committed batches {}..{} failed: {}",
+                        options_.partition, first, last, applied.to_string());
         }
         for (auto& cb : done) {
           if (cb) cb(applied);
@@ -215,7 +222,7 @@ void ReplicatedPartitionLog::run() {
         lock.lock();
         if (halted_) return;
         if (applied.is_ok()) {
-          applied_ = lsn;
+          applied_ = last;
         } else {
           depose_locked(applied);
         }

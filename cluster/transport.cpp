@@ -27,6 +27,7 @@
 // Each side's MAC covers the other's fresh nonce, so a recorded hello does
 // not authenticate a later connection.
 #include "cluster/transport.hpp"
+#include "base/thread_name.hpp"
 
 #include <atomic>
 #include <caf/all.hpp>
@@ -59,6 +60,19 @@ using call_atom = caf::atom_constant<caf::atom("ycall")>;
 using watch_atom = caf::atom_constant<caf::atom("ywatch")>;
 
 namespace {
+
+// Names CAF's threads (scheduler workers, the middleman's loop) for top -H
+// and perf; CAF 0.17 leaves them unnamed.
+class NameThreads final : public caf::thread_hook {
+ public:
+  explicit NameThreads(const char* name) : name_(name) {}
+  void init(caf::actor_system&) override {}
+  void thread_started() override { name_this_thread(name_); }
+  void thread_terminates() override {}
+
+ private:
+  const char* name_;
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -658,6 +672,7 @@ Result<std::unique_ptr<Transport>> Transport::create(TransportOptions options) {
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", std::max<size_t>(1, impl->opts.scheduler_threads));
   cfg.set("logger.console", caf::atom("none"));
+  cfg.add_thread_hook<NameThreads>("y-caf-net");
   // Liveness (transport.hpp): CAF's heartbeats drop a link silent for
   // connection_timeout and bound remote_actor to a hung peer.
   cfg.set("middleman.heartbeat-interval", caf::timespan{impl->opts.heartbeat_interval});

@@ -51,6 +51,12 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.http_ca_file = value;
   } else if (key == "http_tool_concurrency") {
     return as_u32(c.http_tool_concurrency);
+  } else if (key == "script_concurrency") {
+    return as_u32(c.script_concurrency);
+  } else if (key == "script_max_timeout_ms") {
+    return as_u32(c.script_max_timeout_ms);
+  } else if (key == "script_memory_mb") {
+    return as_u32(c.script_memory_mb);
   } else if (key == "snapshot_every") {
     return as_u32(c.snapshot_every);
   } else if (key == "retention_days") {
@@ -127,6 +133,9 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_HTTP_THREADS", "http_threads"},
       {"YANTRA_HTTP_CA_FILE", "http_ca_file"},
       {"YANTRA_HTTP_TOOL_CONCURRENCY", "http_tool_concurrency"},
+      {"YANTRA_SCRIPT_CONCURRENCY", "script_concurrency"},
+      {"YANTRA_SCRIPT_MAX_TIMEOUT_MS", "script_max_timeout_ms"},
+      {"YANTRA_SCRIPT_MEMORY_MB", "script_memory_mb"},
       {"YANTRA_SNAPSHOT_EVERY", "snapshot_every"},
       {"YANTRA_RETENTION_DAYS", "retention_days"},
       {"YANTRA_MAX_RUNS_IN_FLIGHT", "max_runs_in_flight"},
@@ -186,6 +195,15 @@ Status validate(const NodeConfig& c) {
   }
   if (c.http_tool_concurrency < 1 || c.http_tool_concurrency > 4096) {
     problems.push_back({"/http_tool_concurrency", "must be between 1 and 4096"});
+  }
+  if (c.script_concurrency < 1 || c.script_concurrency > 256) {
+    problems.push_back({"/script_concurrency", "must be between 1 and 256"});
+  }
+  if (c.script_max_timeout_ms < 1 || c.script_max_timeout_ms > 60000) {
+    problems.push_back({"/script_max_timeout_ms", "must be between 1 and 60000"});
+  }
+  if (c.script_memory_mb < 1 || c.script_memory_mb > 1024) {
+    problems.push_back({"/script_memory_mb", "must be between 1 and 1024 (MiB)"});
   }
   // Below 16 MiB the floor leaves RocksDB too little room for what it writes
   // between two samples of free space and at open (a MANIFEST, an OPTIONS

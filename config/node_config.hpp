@@ -21,6 +21,11 @@ struct NodeConfig {
   uint32_t http_threads = 2;  // HTTP I/O threads
   std::string http_ca_file;   // extra CA certificates for the http tool
   uint32_t http_tool_concurrency = 64;
+  // script steps (docs/scripts.md): scripts running at once, the largest
+  // time cap a step may ask for, and every call's memory cap.
+  uint32_t script_concurrency = 2;
+  uint32_t script_max_timeout_ms = 1000;
+  uint32_t script_memory_mb = 16;
   uint32_t snapshot_every = 1000;       // events between snapshots (0 = none)
   uint32_t retention_days = 30;         // history of finished executions (0 = forever)
   uint32_t max_runs_in_flight = 10000;  // unanswered run requests before 429
@@ -69,7 +74,8 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base = {
 // YANTRA_RETENTION_DAYS, YANTRA_MAX_RUNS_IN_FLIGHT, YANTRA_MASTER_KEY_FILE,
 // YANTRA_OPERATOR_KEY, YANTRA_MAX_CONNECTIONS_PER_ADDRESS, YANTRA_ACCEPT_DATA_LOSS,
 // YANTRA_MIN_FREE_DISK_MB, YANTRA_ETCD, YANTRA_ETCD_PREFIX, YANTRA_NODE_ID,
-// YANTRA_CLUSTER_LISTEN, YANTRA_CLUSTER_KEY_FILE, YANTRA_ADVERTISE_HTTP from `env`. Booleans are
+// YANTRA_CLUSTER_LISTEN, YANTRA_CLUSTER_KEY_FILE, YANTRA_ADVERTISE_HTTP, YANTRA_SCRIPT_CONCURRENCY,
+// YANTRA_SCRIPT_MAX_TIMEOUT_MS, YANTRA_SCRIPT_MEMORY_MB from `env`. Booleans are
 // true/false (also 1/0, yes/no).
 Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std::string>& env);
 

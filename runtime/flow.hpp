@@ -32,8 +32,17 @@ using json = nlohmann::json;
 // The step types. Each is implemented in one file, runtime/steps/<type>.cpp,
 // and registered in runtime/steps/registry.cpp in this order (see
 // runtime/README.md, "Adding a step type"); to_string() gives its name.
-enum class StepType { kAction, kCondition, kLoop, kParallel, kDelay, kWaitSignal, kApproval };
-inline constexpr size_t kStepTypeCount = static_cast<size_t>(StepType::kApproval) + 1;
+enum class StepType {
+  kAction,
+  kCondition,
+  kLoop,
+  kParallel,
+  kDelay,
+  kWaitSignal,
+  kApproval,
+  kScript,
+};
+inline constexpr size_t kStepTypeCount = static_cast<size_t>(StepType::kScript) + 1;
 enum class Backoff { kFixed, kExponential };
 enum class WaitFor { kAll, kAny, kNone };
 enum class OnError { kFail, kContinue };
@@ -100,6 +109,12 @@ struct Step {
   // approval: each entry is an API key id ("key_...") or "role:<role>".
   std::vector<std::string> approvers;
   ApprovalPolicy policy = ApprovalPolicy::kAny;
+
+  // script: a function body (runtime/steps/script.cpp; its tool_id is
+  // "script", its timeout_ms the time cap) and the names it mentions, which
+  // decide what of the execution its recorded input holds.
+  std::string source;
+  std::vector<std::string> source_names;
 };
 
 struct Scope {

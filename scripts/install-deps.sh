@@ -10,6 +10,9 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev openssl libjemalloc-dev libcli11-dev curl
   libhowardhinnant-date-dev
   libgtest-dev libgmock-dev
+  # Duktape's amalgamated source, which script/ compiles with the execution
+  # timeout of script steps enabled (docs/scripts.md).
+  duktape-dev
   # etcd 3.4, the cluster's consensus (docs/cluster.md): tests/cluster starts
   # private members of it; etcdctl for operators and debugging.
   etcd-server etcd-client

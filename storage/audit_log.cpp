@@ -33,6 +33,7 @@
 #include "base/encoding.hpp"
 #include "base/errc.hpp"
 #include "base/storage_errc.hpp"
+#include "base/thread_name.hpp"
 #include "base/time.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/keys.hpp"
@@ -156,7 +157,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store) {
     it.seek(next);
   }
   if (Status st = it.status(); !st.is_ok()) return st;
-  log->thread_ = std::thread([raw = log.get()] { raw->run(); });
+  log->thread_ = std::thread([raw = log.get()] {
+    name_this_thread("y-audit");
+    raw->run();
+  });
   return log;
 }
 

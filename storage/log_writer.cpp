@@ -38,6 +38,7 @@
 
 #include "base/metrics.hpp"
 #include "base/storage_errc.hpp"
+#include "base/thread_name.hpp"
 #include "storage/internal/db.hpp"
 #include "storage/internal/request_rows.hpp"
 
@@ -53,7 +54,10 @@ constexpr size_t kMaxRetainedSlots = 1 << 16;
 
 LogWriter::LogWriter(Store& store, uint32_t partition, size_t max_batch_requests)
     : store_(store), partition_(partition), max_batch_(std::max<size_t>(1, max_batch_requests)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("y-log-" + std::to_string(partition_));
+    run();
+  });
 }
 
 LogWriter::~LogWriter() {

@@ -255,33 +255,52 @@ bool valid_write_request(const WriteRequest& request) {
 
 Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes,
                        bool sync) {
+  const std::string one(bytes);
+  return apply_committed(store, partition, lsn, std::span<const std::string>(&one, 1), sync);
+}
+
+Status apply_committed(Store& store, uint32_t partition, uint64_t first_lsn,
+                       std::span<const std::string> batches, bool sync) {
   if (Status refused = store.read_only_error(); !refused.is_ok()) return refused;
   if (!keys::valid_partition(partition)) {
     return internal::invalid("partition " + std::to_string(partition) + " is above 65535");
   }
-  auto decoded = decode(bytes);
-  if (!decoded.ok()) return decoded.status();
-  if (decoded->partition != partition || decoded->lsn != lsn) {
-    return corrupt_batch("holds partition " + std::to_string(decoded->partition) + " lsn " +
-                         std::to_string(decoded->lsn) + ", handed over as partition " +
-                         std::to_string(partition) + " lsn " + std::to_string(lsn));
+  if (batches.empty()) return {};
+  // Every batch is checked before anything is written (or skipped as
+  // applied): bytes that are not the batch they are handed over as are
+  // storage_corrupt wherever the applied marker stands.
+  std::vector<DecodedBatch> decoded;
+  decoded.reserve(batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const uint64_t lsn = first_lsn + i;
+    auto d = decode(batches[i]);
+    if (!d.ok()) return d.status();
+    if (d->partition != partition || d->lsn != lsn) {
+      return corrupt_batch("holds partition " + std::to_string(d->partition) + " lsn " +
+                           std::to_string(d->lsn) + ", handed over as partition " +
+                           std::to_string(partition) + " lsn " + std::to_string(lsn));
+    }
+    decoded.push_back(std::move(d.value()));
   }
   auto applied = applied_lsn(store, partition);
   if (!applied.ok()) return applied.status();
-  if (lsn <= *applied) return {};  // already in the state: replay is a no-op
-  if (lsn != *applied + 1) {
-    return {StorageErrc::kLogGap, "partition " + std::to_string(partition) + ": batch " +
-                                      std::to_string(lsn) + " does not follow the last applied, " +
-                                      std::to_string(*applied)};
+  const uint64_t last = first_lsn + batches.size() - 1;
+  if (last <= *applied) return {};  // already in the state: replay is a no-op
+  if (first_lsn > *applied + 1) {
+    return {StorageErrc::kLogGap,
+            "partition " + std::to_string(partition) + ": batch " + std::to_string(first_lsn) +
+                " does not follow the last applied, " + std::to_string(*applied)};
   }
 
   const internal::Db& db = internal::db_of(store);
   rocksdb::WriteBatch write_batch;
-  if (Status st = apply(*decoded, store, write_batch); !st.is_ok()) return st;
+  for (uint64_t lsn = *applied + 1; lsn <= last; ++lsn) {
+    if (Status st = apply(decoded[lsn - first_lsn], store, write_batch); !st.is_ok()) return st;
+  }
   std::string key;
   std::string value;
   keys::applied_key(key, partition);
-  keys::put_be64(value, lsn);
+  keys::put_be64(value, last);
   if (rocksdb::Status s = write_batch.Put(db.executions, key, value); !s.ok()) {
     return internal::storage_error(s);
   }

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,6 +104,15 @@ Status apply(const DecodedBatch& batch, const Store& store, rocksdb::WriteBatch&
 // apply is redone from that copy after a crash, as the marker says.
 Status apply_committed(Store& store, uint32_t partition, uint64_t lsn, std::string_view bytes,
                        bool sync = true);
+
+// The same for consecutive committed batches first_lsn.. (batches[i] is lsn
+// first_lsn + i) in one WriteBatch: a replica applying what several commit
+// notices made ready pays one RocksDB write for all of them. Batches already
+// applied are skipped; the rest must follow the applied marker without a
+// hole ("log_gap"). A batch that does not decode fails the whole call and
+// applies nothing.
+Status apply_committed(Store& store, uint32_t partition, uint64_t first_lsn,
+                       std::span<const std::string> batches, bool sync = true);
 
 // Whether LogWriter and encode() accept the request: a partition of 16 bits,
 // an execution id of 1..255 bytes, outbox rows with ids. A writer checks

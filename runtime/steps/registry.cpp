@@ -13,7 +13,8 @@
 
 namespace yantra {
 namespace steps {
-extern const StepKind kAction, kCondition, kLoop, kParallel, kDelay, kWaitSignal, kApproval;
+extern const StepKind kAction, kCondition, kLoop, kParallel, kDelay, kWaitSignal, kApproval,
+    kScript;
 }  // namespace steps
 
 namespace {
@@ -26,6 +27,7 @@ constexpr const StepKind* kKinds[] = {
     &steps::kDelay,       // StepType::kDelay
     &steps::kWaitSignal,  // StepType::kWaitSignal
     &steps::kApproval,    // StepType::kApproval
+    &steps::kScript,      // StepType::kScript
 };
 static_assert(std::size(kKinds) == kStepTypeCount, "one StepKind per StepType, in StepType order");
 

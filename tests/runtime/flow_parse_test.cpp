@@ -569,7 +569,7 @@ TEST(ActionValidate, RetryConfigOnlyOnActions) {
                      {"config", {{"duration_ms", 5}}},
                      {"retry_config", {{"max_attempts", 2}}}};
   EXPECT_EQ(problems(doc),
-            one("/steps/0/retry_config", "only action steps can have a retry_config"));
+            one("/steps/0/retry_config", "only action and script steps can have a retry_config"));
 }
 
 // ---------------------------------------------------------------- condition

@@ -78,10 +78,10 @@ TEST(StepRegistry, EveryKindHasTheHooksItsTraitsNeed) {
 
 TEST(StepRegistry, ARecordedKindNoTypeHasIsInert) {
   // A log written by a later version may name a kind this one does not know.
-  EXPECT_EQ(find_step_kind("script"), nullptr);
+  EXPECT_EQ(find_step_kind("future_kind"), nullptr);
   EXPECT_EQ(find_step_kind(""), nullptr);
   EXPECT_EQ(find_step_kind("Action"), nullptr);
-  const StepKind& unknown = recorded_kind("script");
+  const StepKind& unknown = recorded_kind("future_kind");
   EXPECT_EQ(&recorded_kind(""), &unknown);
   EXPECT_FALSE(unknown.calls_tool);
   EXPECT_EQ(unknown.body, BodyKind::kNone);
@@ -113,9 +113,9 @@ TEST(StepRegistry, TheParserReachesEveryKindByItsName) {
 }
 
 TEST(StepRegistry, AnUnknownTypeIsAnsweredWithTheRegisteredNames) {
-  auto r = parse_flow(one_step("script", json::object()));
+  auto r = parse_flow(one_step("future_kind", json::object()));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().details(), (Problems{{"/steps/0/type", "unknown step type 'script'"}}));
+  EXPECT_EQ(r.status().details(), (Problems{{"/steps/0/type", "unknown step type 'future_kind'"}}));
   const std::string& message = r.status().message();
   std::string names;
   for (const StepKind* kind : step_kinds()) {
@@ -131,7 +131,7 @@ TEST(StepRegistry, AnUnknownTypeIsAnsweredWithTheRegisteredNames) {
 }
 
 TEST(StepRegistry, TraitMessagesNameTheKindsThatHaveThem) {
-  EXPECT_EQ(step_kind_names(&StepKind::calls_tool), "action");
+  EXPECT_EQ(step_kind_names(&StepKind::calls_tool), "action and script");
   EXPECT_EQ(step_kind_names(&StepKind::waits_for_input), "wait_signal and approval");
   EXPECT_EQ(step_kind_names(&StepKind::branches), "condition");
   EXPECT_EQ(step_kind_names(&StepKind::takes_decisions), "approval");

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -604,6 +605,42 @@ TEST_F(AppliedLsnTest, AGapIsRefusedAndWritesNothing) {
   ASSERT_TRUE(apply_committed(*store_, kPartition, 2, batches_[1]).is_ok());
   ASSERT_TRUE(apply_committed(*store_, kPartition, 3, batches_[2]).is_ok());
   EXPECT_EQ(applied(), 3u);
+}
+
+TEST_F(AppliedLsnTest, ConsecutiveBatchesApplyInOneCallAsOneByOne) {
+  ScopedDir other_dir;
+  auto one_by_one = open_store(other_dir.path());
+  ASSERT_TRUE(one_by_one);
+  for (uint64_t lsn = 1; lsn <= 3; ++lsn) {
+    ASSERT_TRUE(apply_committed(*one_by_one, kPartition, lsn, batches_[lsn - 1]).is_ok());
+  }
+  // Batch 1 alone, then 1..3 at once: the applied prefix is skipped.
+  ASSERT_TRUE(apply_committed(*store_, kPartition, 1, batches_[0]).is_ok());
+  ASSERT_TRUE(
+      apply_committed(*store_, kPartition, 1, std::span<const std::string>(batches_)).is_ok());
+  EXPECT_EQ(applied(), 3u);
+  EXPECT_EQ(contents(*store_, false), contents(*one_by_one, false));
+  // All applied already: a no-op.
+  EXPECT_TRUE(
+      apply_committed(*store_, kPartition, 2, std::span<const std::string>(batches_).subspan(1))
+          .is_ok());
+  EXPECT_EQ(applied(), 3u);
+}
+
+TEST_F(AppliedLsnTest, ARangeWithABadBatchOrAGapWritesNothing) {
+  const Contents empty = contents(*store_, false);
+  std::vector<std::string> damaged = batches_;
+  damaged[2] = damaged[2].substr(0, damaged[2].size() / 2);
+  EXPECT_TRUE(apply_committed(*store_, kPartition, 1, std::span<const std::string>(damaged))
+                  .is(StorageErrc::kCorrupt));
+  std::vector<std::string> misnumbered = {batches_[0], batches_[2]};
+  EXPECT_TRUE(apply_committed(*store_, kPartition, 1, std::span<const std::string>(misnumbered))
+                  .is(StorageErrc::kCorrupt));
+  EXPECT_TRUE(
+      apply_committed(*store_, kPartition, 2, std::span<const std::string>(batches_).subspan(1))
+          .is(StorageErrc::kLogGap));
+  EXPECT_EQ(applied(), 0u);
+  EXPECT_EQ(contents(*store_, false), empty);
 }
 
 TEST_F(AppliedLsnTest, ForeignDamagedAndMisnumberedBatchesAreRefused) {
