@@ -530,6 +530,11 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     impl->registry.add_builtin(std::move(spec));
   }
   ctx.registry = &impl->registry;
+  for (const auto& spec : impl->registry.builtins()) {
+    for (const auto& action : spec.actions) {
+      if (!action.side_effects) ctx.pure_actions.insert(spec.id + "." + action.name);
+    }
+  }
   // The tenants' tool policies, before any execution can call a tool.
   if (auto tenants = impl->store->auth().list_tenants(); tenants.ok()) {
     for (const auto& t : tenants.value()) impl->registry.set_policy(t.id(), tool_policy_of(t));

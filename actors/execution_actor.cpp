@@ -4,7 +4,8 @@
 //   2. hand the whole batch to the partition's LogWriter (group commit);
 //   3. only when the batch is durable, launch the commands decided with it
 //      (tool calls, timers) and answer whoever waits (start, cancel) — but
-//      calls of pure actions (core.echo, core.fail, scripts) leave at once: see
+//      calls of built-in actions without side effects (core.echo, scripts) leave
+//      at once: see
 //      runs_before_durable().
 // Batches are committed in order, so the in-memory state may run ahead of
 // the log but nothing outside the actor ever sees a decision before it is
@@ -112,20 +113,20 @@ v1::ExecutionSummary summary_of(const ExecState& s) {
 void launch(Self* self, const std::vector<Command>& cmds);
 
 // Whether a command may run before the batch that decided it is durable:
-// a call of a pure action, which changes nothing outside this execution
-// (core.echo, core.fail, script steps). If the batch is lost, so is every
-// later one (a partition log commits in order, and this actor quits on its
-// first failed batch): the answer was never recorded, the call is made
-// again after recovery, and only that answer ever is — nothing observable
-// ran twice. What it saves is a commit round per step: a chain of pure
-// steps commits as fast as the log groups it, instead of waiting for a sync
-// (and, in a cluster, a replication round trip) per step. Everything with
-// an effect — http, emit, sleep, timers, any other tool — still launches
-// only once its decision is durable.
-bool runs_before_durable(const Command& c) {
-  if (c.kind != Command::Kind::kInvokeTool) return false;
-  if (c.tool_id == "script") return true;  // a sandbox with no I/O (docs/scripts.md)
-  return c.tool_id == "core" && (c.action == "echo" || c.action == "fail");
+// a call of a built-in action without side effects, which changes nothing
+// outside this execution (core.echo, core.fail, core.sleep, script steps;
+// ActionSpec::side_effects). If the batch is lost, so is every later one (a
+// partition log commits in order, and this actor quits on its first failed
+// batch): the answer was never recorded, the call is made again after
+// recovery, and only that answer ever is — nothing observable ran twice.
+// What it saves is a commit round per step: a chain of pure steps commits
+// as fast as the log groups it, instead of waiting for a sync (and, in a
+// cluster, a replication round trip) per step. Everything with an effect —
+// http, emit, timers, any tenant tool — still launches only once its
+// decision is durable.
+bool runs_before_durable(const EngineCtx& ctx, const Command& c) {
+  return c.kind == Command::Kind::kInvokeTool &&
+         ctx.pure_actions.count(c.tool_id + "." + c.action) != 0;
 }
 
 void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmds) {
@@ -173,7 +174,7 @@ void persist(Self* self, std::vector<v1::Event> events, std::vector<Command> cmd
   // Calls of pure actions leave now, the rest once the batch is durable.
   std::vector<Command> now;
   std::erase_if(cmds, [&](Command& c) {
-    if (!runs_before_durable(c)) return false;
+    if (!runs_before_durable(*s.ctx, c)) return false;
     now.push_back(std::move(c));
     return true;
   });

@@ -22,7 +22,14 @@ class ScriptTool final : public Tool {
  public:
   explicit ScriptTool(const ScriptToolOptions& o) : options_(o) {}
 
-  ToolSpec spec() const override { return {"script", {"run"}}; }
+  ToolSpec spec() const override {
+    ActionSpec run("run");
+    run.description = "Runs a script step's source in a sandbox with no I/O (docs/scripts.md)";
+    run.side_effects = false;  // so it need not wait for its decision to be durable
+    ToolSpec spec{"script", {run}};
+    spec.description = "JavaScript of script steps (Duktape, time and memory capped)";
+    return spec;
+  }
   size_t max_concurrency() const override { return std::max<size_t>(1, options_.concurrency); }
 
   ToolResult invoke(const ToolCall& call) override {

@@ -13,6 +13,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -68,6 +69,11 @@ struct EngineCtx {
   std::unordered_map<std::string, tool_actor> tenant_tools;
   // Specs and tool policies; checked before every tool call.
   const ToolRegistry* registry = nullptr;
+  // "<tool>.<action>" of the built-in actions without side effects: their
+  // calls leave before the batch that decided them is durable
+  // (execution_actor.cpp, runs_before_durable). Tenant tools never do: a
+  // remote server's word is not enough to skip the barrier.
+  std::unordered_set<std::string> pure_actions;
   std::vector<partition_actor> partitions;
   IoPool* io = nullptr;
   storage::Vault* vault = nullptr;  // null without a master key

@@ -253,9 +253,16 @@ TEST_F(WaitsTest, AToolEmitsAnEventThatStartsTriggeredFlows) {
   auto listened = engine_->wait(started[0]["execution_id"].get<std::string>(), 10s);
   ASSERT_TRUE(listened.ok());
   EXPECT_EQ(listened.value().output, json({{"got", {{"amount", 42}}}}));
-  // Without a name there is nothing to emit.
+  // Without a name there is nothing to emit: refused when stored (emit's
+  // input schema requires it) ...
+  auto refused = engine_->put_flow("default", json::parse(R"({"id": "no-name", "steps": [{"id":
+    "x", "type": "action", "config": {"tool_id": "core", "action": "emit",
+    "parameters": {"data": 1}}}]})"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), "invalid_flow") << refused.status().to_string();
+  // ... and, when an expression makes it no string, when the step runs.
   put(R"({"id": "bad-emit", "steps": [{"id": "x", "type": "action", "config": {
-    "tool_id": "core", "action": "emit", "parameters": {"data": 1}}}]})");
+    "tool_id": "core", "action": "emit", "parameters": {"name": {"$expr": "1 + 1"}}}}]})");
   auto bad = engine_->wait(run("bad-emit"), 10s);
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad.value().status, "failed");
