@@ -104,5 +104,8 @@ bool forward_not_led(Services& svc, const std::shared_ptr<RouteCtx>& ctx, Respon
 // Parses an unsigned integer query parameter; error "invalid_parameter".
 Result<uint64_t> query_uint(const HttpRequest& req, const std::string& name, uint64_t fallback,
                             uint64_t max);
+// Parses a time query parameter: Unix milliseconds or an RFC 3339 UTC time
+// ("2026-11-22T10:00:00Z"); `fallback` when absent; error "invalid_parameter".
+Result<int64_t> query_time(const HttpRequest& req, const std::string& name, int64_t fallback);
 
 }  // namespace yantra::api

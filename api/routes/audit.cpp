@@ -73,22 +73,6 @@ Status parse_cursor(const HttpRequest& req, AuditQuery& q) {
   return {};
 }
 
-// Unix ms, or "YYYY-MM-DDTHH:MM:SS[.fff]Z".
-Result<int64_t> query_time(const HttpRequest& req, const std::string& name) {
-  const std::string* v = req.query_param(name);
-  if (v == nullptr || v->empty()) return int64_t{0};
-  const Status bad(ApiErrc::kInvalidParameter, "query parameter '" + name +
-                                                   "' must be Unix milliseconds or an RFC 3339 UTC "
-                                                   "time like 2026-11-22T10:00:00Z");
-  if (v->find_first_not_of("0123456789") == std::string::npos) {
-    if (v->size() > 15) return bad;
-    return static_cast<int64_t>(std::stoll(*v));
-  }
-  auto t = parse_rfc3339_ms(*v);
-  if (!t.ok()) return bad;
-  return t.value();
-}
-
 // The chain a request reads: the caller's tenant, or for the operator the
 // ?tenant= parameter.
 Result<std::string> chain_of(const std::shared_ptr<RouteCtx>& ctx) {
@@ -105,9 +89,9 @@ Result<std::string> chain_of(const std::shared_ptr<RouteCtx>& ctx) {
 void list_records(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   auto chain = chain_of(ctx);
   if (!chain.ok()) return respond_error(ctx, chain.status());
-  auto from = query_time(ctx->req, "from");
+  auto from = query_time(ctx->req, "from", 0);
   if (!from.ok()) return respond_error(ctx, from.status());
-  auto to = query_time(ctx->req, "to");
+  auto to = query_time(ctx->req, "to", 0);
   if (!to.ok()) return respond_error(ctx, to.status());
   auto limit = query_uint(ctx->req, "limit", 100, 1000);
   if (!limit.ok()) return respond_error(ctx, limit.status());
@@ -153,9 +137,9 @@ void verify_chain(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
 void report_counts(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
   auto chain = chain_of(ctx);
   if (!chain.ok()) return respond_error(ctx, chain.status());
-  auto from = query_time(ctx->req, "from");
+  auto from = query_time(ctx->req, "from", 0);
   if (!from.ok()) return respond_error(ctx, from.status());
-  auto to = query_time(ctx->req, "to");
+  auto to = query_time(ctx->req, "to", 0);
   if (!to.ok()) return respond_error(ctx, to.status());
   svc.admin.audit_report(chain.value(), from.value(), to.value(),
                          [ctx](Result<AuditCounts> counts) {
@@ -171,6 +155,21 @@ void report_counts(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
 }
 
 }  // namespace
+
+Result<int64_t> query_time(const HttpRequest& req, const std::string& name, int64_t fallback) {
+  const std::string* v = req.query_param(name);
+  if (v == nullptr || v->empty()) return fallback;
+  const Status bad(ApiErrc::kInvalidParameter, "query parameter '" + name +
+                                                   "' must be Unix milliseconds or an RFC 3339 UTC "
+                                                   "time like 2026-11-22T10:00:00Z");
+  if (v->find_first_not_of("0123456789") == std::string::npos) {
+    if (v->size() > 15) return bad;
+    return static_cast<int64_t>(std::stoll(*v));
+  }
+  auto t = parse_rfc3339_ms(*v);
+  if (!t.ok()) return bad;
+  return t.value();
+}
 
 void register_audit_routes(Router& router, Services& svc) {
   router.add("GET", "/api/v1/audit", Access::kAdmin,

@@ -63,23 +63,6 @@ json tool_view(Services& svc, const std::shared_ptr<RouteCtx>& ctx, const ToolSp
           {"actions", actions}};
 }
 
-// Unix ms, or an RFC 3339 UTC time ("2026-11-22T10:00:00Z"), as the audit
-// routes take them.
-Result<int64_t> time_param(const HttpRequest& req, const std::string& name, int64_t fallback) {
-  const std::string* v = req.query_param(name);
-  if (v == nullptr || v->empty()) return fallback;
-  const Status bad(ApiErrc::kInvalidParameter, "query parameter '" + name +
-                                                   "' must be Unix milliseconds or an RFC 3339 "
-                                                   "UTC time like 2026-11-22T10:00:00Z");
-  if (v->find_first_not_of("0123456789") == std::string::npos) {
-    if (v->size() > 15) return bad;
-    return static_cast<int64_t>(std::stoll(*v));
-  }
-  auto t = parse_rfc3339_ms(*v);
-  if (!t.ok()) return bad;
-  return t.value();
-}
-
 struct ActionUsage {
   uint64_t calls = 0;
   uint64_t failures = 0;
@@ -118,9 +101,9 @@ void usage(Services& svc, const std::shared_ptr<RouteCtx>& ctx) {
     return respond_error(ctx, Status(Errc::kNotFound, "tool '" + id + "' not found"));
   }
   const int64_t now = now_ms();
-  auto to = time_param(ctx->req, "to", now);
+  auto to = query_time(ctx->req, "to", now);
   if (!to.ok()) return respond_error(ctx, to.status());
-  auto from = time_param(ctx->req, "from", to.value() - kDefaultUsageRangeMs);
+  auto from = query_time(ctx->req, "from", to.value() - kDefaultUsageRangeMs);
   if (!from.ok()) return respond_error(ctx, from.status());
   if (from.value() >= to.value()) {
     return respond_error(
