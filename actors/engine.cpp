@@ -728,6 +728,14 @@ Status Engine::remove_tool(const std::string& tenant, const std::string& id) {
   return Status::ok();
 }
 
+Status Engine::refresh_tool_spec(const std::string& tenant, ToolSpec spec) {
+  const std::string id = spec.id;
+  if (!impl_->registry.find(tenant, id) || impl_->registry.is_builtin(id)) {
+    return Status(Errc::kNotFound, "tenant '" + tenant + "' has no tool '" + id + "'");
+  }
+  return impl_->registry.add(tenant, std::move(spec));
+}
+
 void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {
   if (impl_->stopped) {
     if (started) started(Status(Errc::kUnavailable, "engine is shutting down"));

@@ -247,6 +247,10 @@ class Engine {
   // next calls fail with "unknown_tool" (not retried).
   Status add_tool(const std::string& tenant, std::shared_ptr<Tool> tool);
   Status remove_tool(const std::string& tenant, const std::string& id);
+  // A tenant tool's new spec (an MCP server listed its tools again) for the
+  // registry, keeping the tool and its pool (calls in flight are not
+  // disturbed). not_found when the tenant has no such tool.
+  Status refresh_tool_spec(const std::string& tenant, ToolSpec spec);
   // A cluster node: the partition every new execution of the flow's newest
   // version must live in (EngineOptions::start_elsewhere), for routing a
   // start to its leader up front; nullopt when any partition will do (no

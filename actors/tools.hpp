@@ -53,6 +53,10 @@ class Tool {
   // Runs on a tool thread; may block. Must not throw (a thrown exception is
   // caught and reported as a failed, retriable call).
   virtual ToolResult invoke(const ToolCall& call) = 0;
+  // Asks the call with this idempotency key, if one is in flight, to stop
+  // (its invoke then returns soon). Any thread; must not block. Tools that
+  // cannot stop a call ignore it (the default).
+  virtual void cancel(const std::string& /*idempotency_key*/) {}
 };
 
 }  // namespace yantra
