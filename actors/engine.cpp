@@ -698,10 +698,12 @@ Status Engine::add_tool(const std::string& tenant, std::shared_ptr<Tool> tool) {
   ToolSpec spec = tool->spec();
   const std::string id = spec.id;
   if (Status s = impl_->registry.add(tenant, std::move(spec)); !s.is_ok()) return s;
+  auto object = tool;
   auto actor = detail::spawn_tool_pool(*impl_->sys, std::move(tool));
   std::optional<detail::tool_actor> old;
   {
     std::unique_lock lock(impl_->ctx.tenant_tools_mu);
+    impl_->ctx.tenant_tool_objects[detail::tenant_tool_key(tenant, id)] = std::move(object);
     auto& slot = impl_->ctx.tenant_tools[detail::tenant_tool_key(tenant, id)];
     if (slot) old = slot;
     slot = actor;
@@ -723,6 +725,7 @@ Status Engine::remove_tool(const std::string& tenant, const std::string& id) {
       old = it->second;
       impl_->ctx.tenant_tools.erase(it);
     }
+    impl_->ctx.tenant_tool_objects.erase(detail::tenant_tool_key(tenant, id));
   }
   if (old) caf::anon_send_exit(*old, caf::exit_reason::user_shutdown);
   return Status::ok();

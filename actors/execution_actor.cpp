@@ -77,9 +77,10 @@ struct ExecState {
   Engine::StartedFn started;
   Engine::FinishedFn finished;
   uint64_t next_batch = 1;
-  std::map<uint64_t, std::vector<Command>> pending;  // batch -> commands to launch
-  std::unordered_set<std::string> inflight;          // idempotency keys
-  std::unordered_set<std::string> armed;             // timer ids
+  std::map<uint64_t, std::vector<Command>> pending;            // batch -> commands to launch
+  std::unordered_set<std::string> inflight;                    // idempotency keys
+  std::unordered_map<std::string, std::string> inflight_tool;  // key -> tenant tool id
+  std::unordered_set<std::string> armed;                       // timer ids
   std::string persisted_status;
   std::vector<std::function<void(Status)>> cancel_waiters;
   bool done = false;
@@ -211,6 +212,7 @@ void on_tool_result(Self* self, const std::string& path, uint32_t attempt, const
                     ToolResult r) {
   auto& s = self->state;
   s.inflight.erase(key);
+  s.inflight_tool.erase(key);
   if (s.done || is_terminal(s.st.status)) return;
   auto it = s.st.steps.find(path);
   // A late result (the attempt timed out, or the step was abandoned) is dropped.
@@ -346,6 +348,7 @@ void call_tool(Self* self, const std::string& tool_id, CallPtr call,
     on_tool_result(self, path, attempt, key, std::move(r));
     return;
   }
+  if (s.ctx->tools.count(tool_id) == 0) s.inflight_tool[key] = tool_id;
   const auto t0 = std::chrono::steady_clock::now();
   auto scrub = [secrets](ToolResult& r) {
     if (secrets == nullptr || secrets->empty()) return;
@@ -461,6 +464,17 @@ void launch(Self* self, const std::vector<Command>& cmds) {
 void finish(Self* self) {
   auto& s = self->state;
   s.done = true;
+  // Calls of tenant tools still in flight (the execution was cancelled, or
+  // failed elsewhere) are asked to stop: their results would be dropped.
+  // Tool::cancel only sets a flag; never blocks this thread.
+  if (!s.inflight_tool.empty()) {
+    std::shared_lock lock(s.ctx->tenant_tools_mu);
+    for (const auto& [key, tool_id] : s.inflight_tool) {
+      auto it = s.ctx->tenant_tool_objects.find(tenant_tool_key(s.st.tenant, tool_id));
+      if (it != s.ctx->tenant_tool_objects.end()) it->second->cancel(key);
+    }
+    s.inflight_tool.clear();
+  }
   ExecutionResult r{s.id,        to_string(s.st.status), s.st.output, s.st.error, s.st.tenant,
                     s.st.flow_id};
   for (auto& w : s.cancel_waiters) w(Status());

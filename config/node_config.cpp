@@ -2,6 +2,8 @@
 // the order of calls, and each source reports its own mistakes by name.
 #include "config/node_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <yaml-cpp/yaml.h>
@@ -93,6 +95,48 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
   return {};
 }
 
+// mcp_servers: [{id, command, args: [..], env: {K: V}, tenants: [..]}]
+Status read_mcp_servers(const YAML::Node& node, const std::string& path,
+                        std::vector<McpStdioServer>& out) {
+  auto bad = [&](size_t i, const std::string& what) {
+    return Status(Errc::kInvalidConfig, path + ": mcp_servers[" + std::to_string(i) + "]: " + what);
+  };
+  if (node.IsNull()) return {};
+  if (!node.IsSequence()) {
+    return Status(Errc::kInvalidConfig, path + ": mcp_servers must be a list");
+  }
+  out.clear();
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node& n = node[i];
+    if (!n.IsMap()) return bad(i, "must be a mapping of id, command, args, env, tenants");
+    McpStdioServer s;
+    for (const auto& kv : n) {
+      const std::string k = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (k == "id" || k == "command") {
+        if (!v.IsScalar()) return bad(i, k + " must be a string");
+        (k == "id" ? s.id : s.command) = v.as<std::string>();
+      } else if (k == "args" || k == "tenants") {
+        if (!v.IsSequence()) return bad(i, k + " must be a list of strings");
+        for (const auto& e : v) {
+          if (!e.IsScalar()) return bad(i, k + " must be a list of strings");
+          (k == "args" ? s.args : s.tenants).push_back(e.as<std::string>());
+        }
+      } else if (k == "env") {
+        if (!v.IsMap()) return bad(i, "env must be a mapping of names to strings");
+        for (const auto& e : v) {
+          if (!e.second.IsScalar()) return bad(i, "env must be a mapping of names to strings");
+          s.env[e.first.as<std::string>()] = e.second.as<std::string>();
+        }
+      } else {
+        return bad(i, "unknown key '" + k + "' (id, command, args, env, tenants)");
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base) {
@@ -109,6 +153,11 @@ Result<NodeConfig> load_config_file(const std::string& path, NodeConfig base) {
     std::string value;
     try {
       key = kv.first.as<std::string>();
+      if (key == "mcp_servers") {
+        Status s = read_mcp_servers(kv.second, path, base.mcp_servers);
+        if (!s.is_ok()) return s;
+        continue;
+      }
       if (!kv.second.IsScalar()) {
         return Status(Errc::kInvalidConfig, path + ": '" + key + "' must be a scalar");
       }
@@ -210,6 +259,26 @@ Status validate(const NodeConfig& c) {
   // file, a new WAL); above 1 TiB it is a typo.
   if (c.min_free_disk_mb < 16 || c.min_free_disk_mb > 1048576) {
     problems.push_back({"/min_free_disk_mb", "must be between 16 and 1048576 (MiB)"});
+  }
+  std::vector<std::string> mcp_ids;
+  for (size_t i = 0; i < c.mcp_servers.size(); ++i) {
+    const auto& s = c.mcp_servers[i];
+    const std::string at = "/mcp_servers/" + std::to_string(i);
+    bool id_ok =
+        !s.id.empty() && s.id.size() <= 128 && std::isalnum(static_cast<unsigned char>(s.id[0]));
+    for (char ch : s.id) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+        id_ok = false;
+    }
+    if (!id_ok) problems.push_back({at + "/id", "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}"});
+    if (std::find(mcp_ids.begin(), mcp_ids.end(), s.id) != mcp_ids.end()) {
+      problems.push_back({at + "/id", "is used by another MCP server"});
+    }
+    mcp_ids.push_back(s.id);
+    if (s.command.empty()) problems.push_back({at + "/command", "must not be empty"});
+    if (s.tenants.empty()) {
+      problems.push_back({at + "/tenants", "must name at least one tenant"});
+    }
   }
   if (c.clustered()) {
     if (c.node_id.empty()) problems.push_back({"/node_id", "is required with etcd (--node-id)"});

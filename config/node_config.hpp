@@ -6,10 +6,22 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "base/result.hpp"
 
 namespace yantra {
+
+// An MCP server the node spawns (stdio transport; docs/tools.md "MCP
+// servers"): operator configuration only, never the API. Available to the
+// listed tenants as tool "mcp:<id>".
+struct McpStdioServer {
+  std::string id;  // [A-Za-z0-9][A-Za-z0-9_.-]{0,127}
+  std::string command;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // added to the node's environment
+  std::vector<std::string> tenants;
+};
 
 struct NodeConfig {
   std::string data_dir = "./data";
@@ -61,6 +73,9 @@ struct NodeConfig {
   // How long a node may stay down before the controller replaces its
   // replicas in the placement (docs/cluster.md, "Controller and placement").
   uint32_t node_down_grace_ms = 30000;
+  // Config file only (`mcp_servers:` a list of {id, command, args, env,
+  // tenants}); no environment variable or flag.
+  std::vector<McpStdioServer> mcp_servers;
   bool clustered() const { return !etcd.empty(); }
 };
 

@@ -67,6 +67,9 @@ struct EngineCtx {
   // and removed while executions run, hence the lock.
   std::shared_mutex tenant_tools_mu;
   std::unordered_map<std::string, tool_actor> tenant_tools;
+  // The same tools' objects, for Tool::cancel when an execution ends with a
+  // call of theirs in flight (under tenant_tools_mu too).
+  std::unordered_map<std::string, std::shared_ptr<Tool>> tenant_tool_objects;
   // Specs and tool policies; checked before every tool call.
   const ToolRegistry* registry = nullptr;
   // "<tool>.<action>" of the built-in actions without side effects: their

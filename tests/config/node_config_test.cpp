@@ -47,6 +47,41 @@ TEST(NodeConfig, FileThenEnvironment) {
   EXPECT_EQ(e->data_dir, "/srv/yantra");  // untouched keys keep the file's value
 }
 
+TEST(NodeConfig, McpStdioServers) {
+  testing::TempDir dir;
+  auto c = load_config_file(write_file(dir,
+                                       "mcp_servers:\n"
+                                       "  - id: everything\n"
+                                       "    command: node\n"
+                                       "    args: [server.js, stdio]\n"
+                                       "    env: {TOKEN: abc}\n"
+                                       "    tenants: [default, acme]\n"));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->mcp_servers.size(), 1u);
+  const auto& s = c->mcp_servers[0];
+  EXPECT_EQ(s.id, "everything");
+  EXPECT_EQ(s.command, "node");
+  EXPECT_EQ(s.args, (std::vector<std::string>{"server.js", "stdio"}));
+  EXPECT_EQ(s.env.at("TOKEN"), "abc");
+  EXPECT_EQ(s.tenants, (std::vector<std::string>{"default", "acme"}));
+  EXPECT_TRUE(validate(c.value()).is_ok());
+
+  auto unknown = load_config_file(write_file(dir, "mcp_servers:\n  - id: x\n    url: y\n"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("mcp_servers[0]: unknown key 'url'"),
+            std::string::npos);
+  NodeConfig bad;
+  bad.mcp_servers.push_back({"-x", "", {}, {}, {}});
+  bad.mcp_servers.push_back({"ok", "node", {}, {}, {"default"}});
+  bad.mcp_servers.push_back({"ok", "node", {}, {}, {"default"}});
+  auto v = validate(bad);
+  ASSERT_FALSE(v.is_ok());
+  std::vector<std::string> paths;
+  for (const auto& p : v.details()) paths.push_back(p.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"/mcp_servers/0/id", "/mcp_servers/0/command",
+                                             "/mcp_servers/0/tenants", "/mcp_servers/2/id"}));
+}
+
 TEST(NodeConfig, ErrorsNameTheKey) {
   testing::TempDir dir;
   auto unknown = load_config_file(write_file(dir, "data_dri: /x\n"));
