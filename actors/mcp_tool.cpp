@@ -12,12 +12,16 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include "actors/engine.hpp"
+#include "base/encoding.hpp"
 #include "base/errc.hpp"
 #include "base/thread_name.hpp"
 #include "base/time.hpp"
@@ -257,8 +261,8 @@ class McpTool final : public Tool {
     const int64_t timeout = call.timeout_ms > 0              ? call.timeout_ms
                             : action->default_timeout_ms > 0 ? action->default_timeout_ms
                                                              : options_.default_call_timeout_ms;
-    auto r =
-        client->call_tool(call.action, call.parameters, SteadyClock::now() + ms(timeout), flag.get());
+    auto r = client->call_tool(call.action, call.parameters, SteadyClock::now() + ms(timeout),
+                               flag.get());
     {
       std::lock_guard<std::mutex> lock(server_->mu);
       auto it = server_->inflight.find(call.idempotency_key);
@@ -417,6 +421,76 @@ struct McpServers::Impl {
       lock.lock();
     }
 
+    // The cache file of a server's last listing (tenant and id hex-encoded:
+    // any bytes are safe in a file name then).
+    std::string cache_path(const McpServerConfig& c) const {
+      if (options.cache_dir.empty()) return "";
+      return options.cache_dir + "/" + hex_encode(c.tenant) + "." + hex_encode(c.id) + ".json";
+    }
+    void write_cache(const McpServerConfig& c, const std::vector<json>& tools) {
+      const std::string path = cache_path(c);
+      if (path.empty()) return;
+      std::error_code ec;
+      std::filesystem::create_directories(options.cache_dir, ec);
+      const std::string tmp = path + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << json(tools).dump();
+        if (!out) return;
+      }
+      std::filesystem::rename(tmp, path, ec);
+    }
+    std::optional<std::vector<json>> read_cache(const McpServerConfig& c) const {
+      const std::string path = cache_path(c);
+      if (path.empty()) return std::nullopt;
+      std::ifstream in(path);
+      if (!in) return std::nullopt;
+      std::stringstream ss;
+      ss << in.rdbuf();
+      json j = json::parse(ss.str(), nullptr, false);
+      if (!j.is_array()) return std::nullopt;
+      std::vector<json> tools;
+      for (const auto& t : j) {
+        if (t.is_object() && t.contains("name") && t["name"].is_string()) tools.push_back(t);
+      }
+      return tools;
+    }
+    void drop_cache(const McpServerConfig& c) {
+      const std::string path = cache_path(c);
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+
+    // A new server: its tool at once from the cached listing, if any (and
+    // a client, which connects on first use), then a connect.
+    void adopt(const std::shared_ptr<Server>& server) {
+      if (auto cached = read_cache(server->config); cached && !cached->empty()) {
+        ToolSpec spec;
+        std::vector<std::string> notes;
+        build_spec(*server, *cached, spec, notes);
+        auto client = make_client(server);
+        {
+          std::lock_guard<std::mutex> lock(server->mu);
+          server->tools = *cached;
+          server->schema_notes = notes;
+          server->spec = spec;
+          if (client.ok()) server->client = client.value();
+        }
+        std::lock_guard<std::mutex> tl(server->tool_mu);
+        server->tool_added =
+            engine.add_tool(server->config.tenant, std::make_shared<McpTool>(server, options))
+                .is_ok();
+      }
+      post([this, server] {
+        bool fresh = false;
+        {
+          std::lock_guard<std::mutex> lock(server->mu);
+          fresh = server->client == nullptr;
+        }
+        connect(server, fresh);
+      });
+    }
+
     std::shared_ptr<Server> find(const Key& k) {
       std::lock_guard<std::mutex> lock(mu);
       auto it = servers.find(k);
@@ -454,6 +528,7 @@ struct McpServers::Impl {
         server->protocol_version = client->protocol_version();
         server->listed_ms = now_ms();
       }
+      write_cache(server->config, listed.value());
       Status added;
       {
         std::lock_guard<std::mutex> tl(server->tool_mu);
@@ -612,6 +687,10 @@ McpServers::~McpServers() {
   impl_->core->stop();
 }
 
+void McpServers::stop() {
+  impl_->core->stop();
+}
+
 void McpServers::put(McpServerConfig config) {
   auto& core = *impl_->core;
   const Key key{config.tenant, config.id};
@@ -630,7 +709,7 @@ void McpServers::put(McpServerConfig config) {
     // The new server's tool replaces the old one when it is listed; until
     // then calls go to the old one.
   }
-  core.post([c = &core, server] { c->connect(server, true); });
+  core.adopt(server);
 }
 
 void McpServers::put_configured(McpServerConfig config) {
@@ -643,7 +722,7 @@ void McpServers::put_configured(McpServerConfig config) {
     std::lock_guard<std::mutex> lock(core.mu);
     core.servers[key] = server;
   }
-  core.post([c = &core, server] { c->connect(server, true); });
+  core.adopt(server);
 }
 
 bool McpServers::remove(const std::string& tenant, const std::string& id) {
@@ -668,6 +747,7 @@ bool McpServers::remove(const std::string& tenant, const std::string& id) {
     if (server->tool_added) (void)core.engine.remove_tool(tenant, server->tool_id());
     server->tool_added = false;
   }
+  core.drop_cache(server->config);
   // Ending the session (or the child) may take a moment: not on the caller.
   core.post([server] {
     std::shared_ptr<mcp::Client> client;

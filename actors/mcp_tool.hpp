@@ -6,7 +6,8 @@
 // outputSchema, idempotent = annotations.idempotentHint, side_effects =
 // !annotations.readOnlyHint, default timeout 60 s.
 //
-// Life of a server. put() makes it "connecting" and queues a connect on the
+// Life of a server. put() makes it "connecting" (with its tool from the
+// cached last listing, if any: see McpOptions::cache_dir) and queues a connect on the
 // connector thread: resolve `{"$secret": NAME}` header values from the
 // tenant's vault, initialize, tools/list; then "ready" (the tool is added
 // to the engine, or its spec refreshed) or "failed" with the error (tried
@@ -76,6 +77,12 @@ struct McpOptions {
   int64_t retry_min_ms = 2000;
   int64_t retry_max_ms = 60000;
   size_t max_concurrency = 16;  // calls in flight per server
+  // Where the last tools/list of each server is kept ("" = nowhere). With
+  // it, a server put after a restart has its tool at once, with the actions
+  // of its last listing, so executions recovered by the engine (which may
+  // call it before the server answers) find it; the listing then refreshes
+  // it. Holds schemas only, never header values.
+  std::string cache_dir;
 };
 
 // A secret's value from a tenant's vault (nullopt = not set).
@@ -86,6 +93,9 @@ class McpServers {
  public:
   McpServers(Engine& engine, McpSecretLookup secrets, McpOptions options = {});
   ~McpServers();
+  // Stops the connector thread (pending waiters get null); later puts and
+  // refreshes do nothing. For shutdown, before what the lookup reads goes.
+  void stop();
   McpServers(const McpServers&) = delete;
   McpServers& operator=(const McpServers&) = delete;
 
