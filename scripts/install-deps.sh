@@ -26,6 +26,10 @@ PACKAGES=(
 )
 
 missing=()
+# Node.js and npm run the MCP reference server of the MCP tests
+# (tests/mcp/install.sh). Checked by command, not by package: a node from
+# another source (NodeSource ships npm inside its nodejs) is fine as it is.
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
