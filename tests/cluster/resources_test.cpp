@@ -282,6 +282,9 @@ TEST_F(ResourcesTest, TenantsKeysAndSecretsWrittenOnAAreVisibleOnB) {
   t.set_name("Acme");
   t.set_status("active");
   t.mutable_limits()->set_max_concurrent_executions(7);
+  // The operator's tool policy travels with the tenant: B refuses the call.
+  t.set_tool_policy_json(R"({"deny":["http"]})");
+  EXPECT_EQ(b_->engine->tools().refuses("acme", "http", "request"), "");
   ASSERT_TRUE(sync_status([&](auto done) { a_->admin->put_tenant(t, done); }).is_ok());
   ASSERT_TRUE(eventually(
       [&] {
@@ -289,6 +292,9 @@ TEST_F(ResourcesTest, TenantsKeysAndSecretsWrittenOnAAreVisibleOnB) {
         return got.ok() && got.value() && got.value()->limits().max_concurrent_executions() == 7;
       },
       1s));
+  EXPECT_NE(b_->engine->tools().refuses("acme", "http", "request"), "")
+      << "a tool policy set through A does not hold on B";
+  EXPECT_EQ(b_->engine->tools().refuses("acme", "core", "echo"), "");
 
   v1::ApiKey key;
   key.set_key_id("k1");
