@@ -61,6 +61,9 @@ constexpr ActionName kActions[] = {
     {"POST", "/admin/v1/tenants", "tenant.create"},
     {"PATCH", "/admin/v1/tenants/{t}", "tenant.update"},
     {"DELETE", "/admin/v1/tenants/{t}", "tenant.delete"},
+    {"POST", "/api/v1/mcp/servers", "mcp.register"},
+    {"DELETE", "/api/v1/mcp/servers/{id}", "mcp.delete"},
+    {"POST", "/api/v1/mcp/servers/{id}/refresh", "mcp.refresh"},
 };
 
 // Where the requests of a route run in a cluster (router.hpp's Placement;
@@ -161,6 +164,7 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
   register_trigger_routes(router_, services_);
   register_cluster_routes(router_, services_);
   register_tool_routes(router_, services_);
+  register_mcp_routes(router_, services_);
   for (const auto& p : kPlacements) {
     if (!router_.set_placement(p.method, p.pattern, p.placement)) {
       throw std::logic_error(std::string("placement for unknown route ") + p.method + " " +

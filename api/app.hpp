@@ -37,6 +37,7 @@ class ApiApp {
   // serving, or at any time: requests read it once each.
   void set_forwarding(Forwarding* forwarding) { services_.forwarding.store(forwarding); }
   void set_server(HttpServer* server) { services_.server.store(server); }
+  void set_mcp(McpServers* mcp) { services_.mcp.store(mcp); }
   void set_max_runs_in_flight(int64_t n) { services_.max_runs_in_flight = n; }
   // Before the server starts; outlives the app.
   void set_cluster_view(ClusterView* view) { services_.cluster = view; }

@@ -20,6 +20,10 @@
 #include "api/router.hpp"
 #include "api/views.hpp"
 
+namespace yantra {
+class McpServers;
+}
+
 namespace yantra::api {
 
 struct Services {
@@ -41,6 +45,9 @@ struct Services {
   // a request that must be forwarded answers 503 with Retry-After.
   std::atomic<int64_t> forwards_in_flight{0};
   int64_t max_forwards_in_flight = 10000;
+  // The node's MCP servers (actors/mcp_tool.hpp); null = not enabled (the
+  // /api/v1/mcp routes answer 503).
+  std::atomic<McpServers*> mcp{nullptr};
 };
 
 void register_flow_routes(Router& router, Services& services);
@@ -55,6 +62,7 @@ void register_wait_routes(Router& router, Services& services);
 void register_trigger_routes(Router& router, Services& services);
 void register_cluster_routes(Router& router, Services& services);
 void register_tool_routes(Router& router, Services& services);
+void register_mcp_routes(Router& router, Services& services);
 // The action steps of a flow definition's `steps` (at `pointer`) that the
 // tenant's tool policy refuses to `role`, with the pointer of each tool_id.
 void refused_steps(const ToolRegistry& tools, const std::string& tenant, const std::string& role,

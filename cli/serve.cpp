@@ -25,6 +25,7 @@
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
+#include "actors/mcp_tool.hpp"
 #include "actors/script_tool.hpp"
 #include "api/app.hpp"
 #include "api/errors.hpp"
@@ -261,7 +262,47 @@ int run_serve(const ServeFlags& flags) {
   } else {
     admin = make_local_admin(*engine.value());
   }
+  // MCP servers (docs/tools.md "MCP servers"): the registered ones arrive as
+  // tool registrations of kind "mcp" (now for the stored ones, later for
+  // every put and delete, local or from the cluster's mirror); the stdio
+  // ones come from the configuration, for the tenants it lists. Shared with
+  // the engine's handler, which may outlive this scope's view of it.
+  Admin* admin_ptr = admin.get();
+  McpOptions mcp_options;
+  mcp_options.cache_dir = (std::filesystem::path(config.data_dir) / "mcp-cache").string();
+  auto mcp = std::make_shared<McpServers>(
+      *engine.value(),
+      [admin_ptr](const std::string& tenant, const std::string& name) {
+        return admin_ptr->secret_value(tenant, name);
+      },
+      mcp_options);
+  for (const auto& s : config.mcp_servers) {
+    for (const auto& tenant : s.tenants) {
+      McpServerConfig c;
+      c.tenant = tenant;
+      c.id = s.id;
+      c.transport = "stdio";
+      c.command = s.command;
+      c.args = s.args;
+      c.env = s.env;
+      mcp->put_configured(std::move(c));
+    }
+  }
+  engine.value()->watch_tool_registrations("mcp", [mcp](const ToolRegistration& r, bool deleted) {
+    if (deleted) {
+      mcp->remove(r.tenant, r.id);
+      return;
+    }
+    auto c = parse_mcp_registration(r.definition, r.tenant);
+    if (!c.ok()) {
+      std::cerr << "yantra: MCP server '" << r.id << "' of tenant '" << r.tenant
+                << "' ignored: " << c.status().message() << std::endl;
+      return;
+    }
+    mcp->put(std::move(c.value()));
+  });
   api::ApiApp app(*engine.value(), *admin);
+  app.set_mcp(mcp.get());
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
   if (cluster) cluster->attach(app);
@@ -321,6 +362,8 @@ int run_serve(const ServeFlags& flags) {
             << std::endl;
   app.set_server(nullptr);
   server.value()->stop();
+  app.set_mcp(nullptr);
+  mcp->stop();  // no more connects (they read the vault through the admin)
   // Leaves the cluster first (leader keys deleted: failover at once), then
   // the admin (waits on the mirror), then the mirror.
   if (cluster) cluster->stop();

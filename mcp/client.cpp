@@ -89,7 +89,11 @@ Status Client::handshake(Clock::time_point deadline) {
       {"clientInfo", {{"name", options_.client_name}, {"version", options_.client_version}}}};
   auto answer =
       transport_->request(make_request(id, "initialize", std::move(params)), id, deadline, nullptr);
-  if (!answer.ok()) return answer.status().with_message("initialize: " + answer.status().message());
+  if (!answer.ok()) {
+    const Status& s = answer.status();
+    if (s.is(Errc::kTimeout)) return s.with_message("initialize: " + s.message());
+    return Status(Errc::kUnavailable, "initialize: " + s.message());
+  }
   auto result = response_result(answer.value());
   if (!result.ok()) return Status(Errc::kUnavailable, "initialize: " + result.status().message());
   const json& r = result.value();
@@ -132,7 +136,8 @@ Result<json> Client::request(const std::string& method, json params, Clock::time
       std::lock_guard<std::mutex> lock(state_->handshake_mu);
       if (state_->generation.load() == generation) state_->connected = false;
     }
-    // A session the server forgot never saw this request: repeat it once.
+    // A request that was certainly not processed (a forgotten session, a
+    // server or child not running) is repeated once after a new handshake.
     if (s.is(Errc::kNotFound) && attempt == 0) continue;
     if (s.is(Errc::kNotFound)) return Status(Errc::kUnavailable, s.message());
     return s;

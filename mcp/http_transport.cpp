@@ -170,8 +170,14 @@ class HttpTransport final : public Transport {
       ec = e;
       done = true;
     });
-    if (!drive(ioc, done, cancel, close) || ec)
-      return failed("connecting to", ec, !done || (cancel && cancel->cancelled));
+    if (!drive(ioc, done, cancel, close) || ec) {
+      Status s = failed("connecting to", ec, cancel && cancel->cancelled);
+      // Nothing was sent: a new handshake may reach a restarted server.
+      if (s.is(Errc::kUnavailable) && s.message() != "cancelled") {
+        return Status(Errc::kNotFound, s.message());
+      }
+      return s;
+    }
     if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
       if (tls) {
         done = false;

@@ -77,7 +77,8 @@ class StdioTransport final : public Transport {
 
   Result<json> request(const json& msg, int64_t id, Clock::time_point deadline,
                        const CancelFlag* cancel) override {
-    if (!alive_.load()) return Status(Errc::kUnavailable, dead_reason());
+    // Not sent: a new child may take it (transport.hpp's kNotFound).
+    if (!alive_.load()) return Status(Errc::kNotFound, dead_reason());
     matcher_.expect(id);
     if (!write_line(msg)) {
       matcher_.fail_all(Status(Errc::kUnavailable, "writing to the server process failed"));

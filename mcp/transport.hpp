@@ -2,8 +2,11 @@
 // time per calling thread, several threads at once. Internal to mcp/.
 //
 // Error contract (what Client relies on):
-//   Errc::kNotFound     the server does not know our session: initialize again
-//                       (the request was not processed);
+//   Errc::kNotFound     the request was certainly not processed and a new
+//                       connection may fix that: the server does not know our
+//                       session, the connection could not be opened, the
+//                       child process is not running. Initialize again and
+//                       repeat the request once;
 //   Errc::kTimeout      the deadline passed while waiting;
 //   Errc::kUnavailable  anything else that broke the exchange ("cancelled"
 //                       when the CancelFlag was set).

@@ -109,6 +109,11 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
   const std::string key_id = key.doc()["id"];
   ASSERT_EQ(a.put("/api/v1/secrets/ROUTE_COV_DEL", json{{"value", "v"}}).status, 201);
   ASSERT_EQ(a.put("/api/v1/secrets/ROUTE_COV_DEL2", json{{"value", "v"}}).status, 201);
+  ASSERT_EQ(a.post("/api/v1/mcp/servers", json{{"id", "route-cov-mcp-del"},
+                                               {"transport", "streamable_http"},
+                                               {"url", "http://127.0.0.1:1/mcp"}})
+                .status,
+            201);
   // Triggers: a webhook flow to call (its hook answers 200 with ?wait_ms,
   // also without a key: the route is public), another one to rotate (the
   // calls run in path order, so rotating the first would retire its URL
@@ -200,6 +205,16 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
       {"GET /api/v1/tools", {"/api/v1/tools", ""}},
       {"GET /api/v1/tools/{id}", {"/api/v1/tools/http", ""}},
       {"GET /api/v1/tools/{id}/usage", {"/api/v1/tools/core/usage?from=0", ""}},
+      // MCP servers at a closed port: registered (state "failed"), listed,
+      // refreshed and deleted without a server (tests/e2e/mcp_test.cpp
+      // has the real one).
+      {"POST /api/v1/mcp/servers",
+       {"/api/v1/mcp/servers",
+        R"({"id": "route-cov-mcp", "transport": "streamable_http", "url": "http://127.0.0.1:1/mcp"})"}},
+      {"GET /api/v1/mcp/servers", {"/api/v1/mcp/servers", ""}},
+      {"GET /api/v1/mcp/servers/{id}", {"/api/v1/mcp/servers/route-cov-mcp", ""}},
+      {"DELETE /api/v1/mcp/servers/{id}", {"/api/v1/mcp/servers/route-cov-mcp-del", ""}},
+      {"POST /api/v1/mcp/servers/{id}/refresh", {"/api/v1/mcp/servers/route-cov-mcp", ""}},
       {"POST /hooks/{hook_id}", {hook_url + "?wait_ms=10000", R"({"x": 1})"}},
   };
 

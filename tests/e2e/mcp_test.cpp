@@ -35,10 +35,26 @@ bool server_installed() {
 }
 
 bool can_connect(uint16_t port) {
-  int fd = loopback_socket(port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
-  return true;
+  return ok;
+}
+
+// `node` from PATH (spawn() execs a path, not a name).
+std::string node_binary() {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (!dir.empty() && ::access((dir + "/node").c_str(), X_OK) == 0) return dir + "/node";
+  }
+  return "/usr/bin/node";
 }
 
 // The reference server in Streamable HTTP mode on 127.0.0.1:port.
@@ -49,8 +65,9 @@ class McpHttpServer {
   bool start() {
     const int log =
         ::open(dir_.sub("mcp.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    pid_ = detail::spawn({"node", "-r", kMcpDir + "/loopback.cjs", kServerJs, "streamableHttp"},
-                         {{"PORT", std::to_string(port_)}}, log, log);
+    pid_ =
+        detail::spawn({node_binary(), "-r", kMcpDir + "/loopback.cjs", kServerJs, "streamableHttp"},
+                      {{"PORT", std::to_string(port_)}}, log, log);
     ::close(log);
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -226,7 +243,8 @@ TEST_F(McpTest, StreamableHttpCallsErrorsAndTimeouts) {
   EXPECT_EQ(tool.doc().value("kind", ""), "mcp");
   EXPECT_EQ(tool.doc().value("scope", ""), "tenant");
   bool saw_sum = false;
-  for (const auto& act : tool.doc()["actions"]) {
+  const json tool_doc = tool.doc();
+  for (const auto& act : tool_doc["actions"]) {
     if (act.value("name", "") != "get-sum") continue;
     saw_sum = true;
     EXPECT_EQ(act["input_schema"]["required"], json::array({"a", "b"})) << act.dump();
@@ -382,7 +400,8 @@ TEST_F(McpTest, LifecycleSecretsAndUnknownActions) {
   EXPECT_EQ(shown.body.find(value), std::string::npos);
   EXPECT_EQ(a.get("/api/v1/mcp/servers").body.find(value), std::string::npos);
   bool listed = false;
-  for (const auto& s : a.get("/api/v1/mcp/servers").doc()["servers"]) {
+  const json servers = a.get("/api/v1/mcp/servers").doc();
+  for (const auto& s : servers["servers"]) {
     listed = listed || s.value("id", "") == "guarded";
   }
   EXPECT_TRUE(listed);
