@@ -107,6 +107,11 @@ struct EngineOptions {
   // node refuses writes ("store_no_space") until space is back. 0 = none.
   uint64_t min_free_disk_bytes = 0;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
+  // Called once the engine exists, before recovery re-activates the
+  // executions that had not ended: where tenant tools registered at run time
+  // (watch_tool_registrations) are added back, so that a recovered
+  // execution's call finds its tool.
+  std::function<void(Engine&)> before_recovery;
   // The vault's master key (32 raw bytes). Empty = no vault: secrets cannot
   // be stored and a step that references one fails ("vault_unavailable").
   // `yantra serve` refuses to start without one.

@@ -194,6 +194,7 @@ struct Server {
   int64_t listed_ms = 0;
   ToolSpec spec;
   std::shared_ptr<mcp::Client> client;
+  std::condition_variable client_cv;  // a client was set (calls made before wait for it)
   std::unordered_map<std::string, std::shared_ptr<mcp::CancelFlag>> inflight;  // by idempotency key
   // Under tool_mu: whether the engine has the tool, and whether the server
   // was removed (then it must not be added again).
@@ -243,9 +244,15 @@ class McpTool final : public Tool {
     std::optional<ActionSpec> action;
     auto flag = std::make_shared<mcp::CancelFlag>();
     {
-      std::lock_guard<std::mutex> lock(server_->mu);
-      client = server_->client;
+      std::unique_lock<std::mutex> lock(server_->mu);
       if (const ActionSpec* a = server_->spec.find_action(call.action)) action = *a;
+      // Right after a restart the tool exists (cached listing) before its
+      // client: wait for the connector a while rather than fail the call.
+      if (action && !server_->client) {
+        server_->client_cv.wait_until(lock, SteadyClock::now() + ms(options_.connect_timeout_ms),
+                                      [&] { return server_->client != nullptr; });
+      }
+      client = server_->client;
       if (action && client) server_->inflight[call.idempotency_key] = flag;
     }
     if (!action) {
@@ -464,6 +471,10 @@ struct McpServers::Impl {
     // A new server: its tool at once from the cached listing, if any (and
     // a client, which connects on first use), then a connect.
     void adopt(const std::shared_ptr<Server>& server) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;  // shutting down: nothing new
+      }
       if (auto cached = read_cache(server->config); cached && !cached->empty()) {
         ToolSpec spec;
         std::vector<std::string> notes;
@@ -475,6 +486,7 @@ struct McpServers::Impl {
           server->schema_notes = notes;
           server->spec = spec;
           if (client.ok()) server->client = client.value();
+          server->client_cv.notify_all();
         }
         std::lock_guard<std::mutex> tl(server->tool_mu);
         server->tool_added =
@@ -514,6 +526,7 @@ struct McpServers::Impl {
         client = made.value();
         std::lock_guard<std::mutex> lock(server->mu);
         server->client = client;
+        server->client_cv.notify_all();
       }
       auto listed = client->list_tools(SteadyClock::now() + ms(options.connect_timeout_ms));
       if (!listed.ok()) return failed(server, listed.status().message());

@@ -238,6 +238,54 @@ int run_serve(const ServeFlags& flags) {
   options.tools.push_back(make_script_tool(script_options));
   options.accept_data_loss = config.accept_data_loss;
   if (cluster) cluster->engine_options(options);
+  // MCP servers (docs/tools.md "MCP servers"): the registered ones arrive as
+  // tool registrations of kind "mcp" (the stored ones now, later every put
+  // and delete, local or from the cluster's mirror); the stdio ones come
+  // from the configuration, for the tenants it lists. Set up before the
+  // engine recovers executions, which may call them at once (each server's
+  // tool comes back from its cached last listing). Header secrets are read
+  // through the admin seam once it exists (connects before that fail and
+  // are retried).
+  std::shared_ptr<McpServers> mcp;
+  std::atomic<Admin*> admin_for_mcp{nullptr};
+  options.before_recovery = [&](Engine& e) {
+    McpOptions mcp_options;
+    mcp_options.cache_dir = (std::filesystem::path(config.data_dir) / "mcp-cache").string();
+    mcp = std::make_shared<McpServers>(
+        e,
+        [&admin_for_mcp](const std::string& tenant,
+                         const std::string& name) -> Result<std::optional<std::string>> {
+          Admin* a = admin_for_mcp.load();
+          if (a == nullptr) return Status(Errc::kUnavailable, "the vault is not open yet");
+          return a->secret_value(tenant, name);
+        },
+        mcp_options);
+    for (const auto& s : config.mcp_servers) {
+      for (const auto& tenant : s.tenants) {
+        McpServerConfig c;
+        c.tenant = tenant;
+        c.id = s.id;
+        c.transport = "stdio";
+        c.command = s.command;
+        c.args = s.args;
+        c.env = s.env;
+        mcp->put_configured(std::move(c));
+      }
+    }
+    e.watch_tool_registrations("mcp", [m = mcp](const ToolRegistration& r, bool deleted) {
+      if (deleted) {
+        m->remove(r.tenant, r.id);
+        return;
+      }
+      auto c = parse_mcp_registration(r.definition, r.tenant);
+      if (!c.ok()) {
+        std::cerr << "yantra: MCP server '" << r.id << "' of tenant '" << r.tenant
+                  << "' ignored: " << c.status().message() << std::endl;
+        return;
+      }
+      m->put(std::move(c.value()));
+    });
+  };
   auto engine = Engine::open(options);
   if (!engine.ok() && engine.status().is(StorageErrc::kCorrupt)) {
     print_damaged_data(config.data_dir, engine.status());
@@ -262,45 +310,7 @@ int run_serve(const ServeFlags& flags) {
   } else {
     admin = make_local_admin(*engine.value());
   }
-  // MCP servers (docs/tools.md "MCP servers"): the registered ones arrive as
-  // tool registrations of kind "mcp" (now for the stored ones, later for
-  // every put and delete, local or from the cluster's mirror); the stdio
-  // ones come from the configuration, for the tenants it lists. Shared with
-  // the engine's handler, which may outlive this scope's view of it.
-  Admin* admin_ptr = admin.get();
-  McpOptions mcp_options;
-  mcp_options.cache_dir = (std::filesystem::path(config.data_dir) / "mcp-cache").string();
-  auto mcp = std::make_shared<McpServers>(
-      *engine.value(),
-      [admin_ptr](const std::string& tenant, const std::string& name) {
-        return admin_ptr->secret_value(tenant, name);
-      },
-      mcp_options);
-  for (const auto& s : config.mcp_servers) {
-    for (const auto& tenant : s.tenants) {
-      McpServerConfig c;
-      c.tenant = tenant;
-      c.id = s.id;
-      c.transport = "stdio";
-      c.command = s.command;
-      c.args = s.args;
-      c.env = s.env;
-      mcp->put_configured(std::move(c));
-    }
-  }
-  engine.value()->watch_tool_registrations("mcp", [mcp](const ToolRegistration& r, bool deleted) {
-    if (deleted) {
-      mcp->remove(r.tenant, r.id);
-      return;
-    }
-    auto c = parse_mcp_registration(r.definition, r.tenant);
-    if (!c.ok()) {
-      std::cerr << "yantra: MCP server '" << r.id << "' of tenant '" << r.tenant
-                << "' ignored: " << c.status().message() << std::endl;
-      return;
-    }
-    mcp->put(std::move(c.value()));
-  });
+  admin_for_mcp = admin.get();
   api::ApiApp app(*engine.value(), *admin);
   app.set_mcp(mcp.get());
   app.set_max_runs_in_flight(config.max_runs_in_flight);
@@ -364,6 +374,7 @@ int run_serve(const ServeFlags& flags) {
   server.value()->stop();
   app.set_mcp(nullptr);
   mcp->stop();  // no more connects (they read the vault through the admin)
+  admin_for_mcp = nullptr;
   // Leaves the cluster first (leader keys deleted: failover at once), then
   // the admin (waits on the mirror), then the mirror.
   if (cluster) cluster->stop();

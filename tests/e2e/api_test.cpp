@@ -214,7 +214,7 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
       {"GET /api/v1/mcp/servers", {"/api/v1/mcp/servers", ""}},
       {"GET /api/v1/mcp/servers/{id}", {"/api/v1/mcp/servers/route-cov-mcp", ""}},
       {"DELETE /api/v1/mcp/servers/{id}", {"/api/v1/mcp/servers/route-cov-mcp-del", ""}},
-      {"POST /api/v1/mcp/servers/{id}/refresh", {"/api/v1/mcp/servers/route-cov-mcp", ""}},
+      {"POST /api/v1/mcp/servers/{id}/refresh", {"/api/v1/mcp/servers/route-cov-mcp/refresh", ""}},
       {"POST /hooks/{hook_id}", {hook_url + "?wait_ms=10000", R"({"x": 1})"}},
   };
 
