@@ -87,7 +87,7 @@ struct TaskBroker::Impl {
   struct Worker {
     int64_t last_poll_ms = 0;
     size_t cursor = 0;
-    uint64_t poller = 0;  // 0 = none waiting
+    size_t polls = 0;  // polls waiting now
     std::set<uint64_t> leased;
   };
   enum class TimerKind { kPoll, kLease };
@@ -212,7 +212,7 @@ struct TaskBroker::Impl {
         continue;
       }
       auto wit = workers.find({tenant, it->second.worker});
-      if (wit != workers.end() && wit->second.poller == it->first) wit->second.poller = 0;
+      if (wit != workers.end() && wit->second.polls > 0) --wit->second.polls;
       out.push_back([done = std::move(it->second.done), task = std::move(*got)]() mutable {
         done(std::move(task));
       });
@@ -315,7 +315,7 @@ struct TaskBroker::Impl {
     auto it = pollers.find(id);
     if (it == pollers.end()) return;
     auto w = workers.find({it->second.tenant, it->second.worker});
-    if (w != workers.end() && w->second.poller == id) w->second.poller = 0;
+    if (w != workers.end() && w->second.polls > 0) --w->second.polls;
     out.push_back([done = std::move(it->second.done)] { done(std::nullopt); });
     pollers.erase(it);
   }
@@ -468,7 +468,6 @@ void TaskBroker::poll(const std::string& tenant, const std::string& worker_id,
     auto& s = *impl_;
     Impl::Worker& w = s.workers[{tenant, worker_id}];
     w.last_poll_ms = now_ms();
-    if (w.poller != 0) s.expire_poll(w.poller, out);  // one poll per worker waits
     std::optional<DispatchedTask> got;
     if (!s.shut) got = s.take(tenant, worker_id, tools);
     if (got || wait_ms <= 0 || s.shut) {
@@ -477,7 +476,7 @@ void TaskBroker::poll(const std::string& tenant, const std::string& worker_id,
     } else {
       const uint64_t id = s.next_id++;
       s.pollers.emplace(id, Impl::Poller{tenant, worker_id, std::move(tools), std::move(done)});
-      s.workers[{tenant, worker_id}].poller = id;
+      ++s.workers[{tenant, worker_id}].polls;
       s.add_timer(Clock::now() + std::chrono::milliseconds(wait_ms),
                   Impl::Timer{Impl::TimerKind::kPoll, id, 0});
     }
@@ -541,7 +540,7 @@ TaskBroker::WorkerStatus TaskBroker::worker_status(const std::string& tenant,
   auto it = impl_->workers.find({tenant, worker_id});
   if (it == impl_->workers.end()) return out;
   out.last_poll_ms = it->second.last_poll_ms;
-  out.polling = it->second.poller != 0;
+  out.polling = it->second.polls > 0;
   for (uint64_t id : it->second.leased) {
     auto t = impl_->tasks.find(id);
     if (t != impl_->tasks.end()) out.in_flight.push_back(impl_->view(t->second));
@@ -555,7 +554,11 @@ void TaskBroker::forget_worker(const std::string& tenant, const std::string& wor
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->workers.find({tenant, worker_id});
     if (it == impl_->workers.end()) return;
-    if (it->second.poller != 0) impl_->expire_poll(it->second.poller, out);
+    std::vector<uint64_t> polls;
+    for (const auto& [id, p] : impl_->pollers) {
+      if (p.tenant == tenant && p.worker == worker_id) polls.push_back(id);
+    }
+    for (uint64_t id : polls) impl_->expire_poll(id, out);
     // Its leases are tracked by task; keep the record while it holds any.
     if (it->second.leased.empty()) impl_->workers.erase(it);
   }

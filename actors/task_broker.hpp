@@ -124,8 +124,10 @@ class TaskBroker {
   using PollDone = std::function<void(std::optional<DispatchedTask>)>;
   // A worker asks for a task of one of `tools` (its tenant's). Answered at
   // once when one is ready, else when one arrives or after wait_ms (nullopt).
-  // A worker has at most one poll waiting: a new poll answers the older one
-  // with nullopt.
+  // A worker may have several polls waiting (a process serving tasks on
+  // several threads); waiting polls are served oldest first. A poll whose
+  // client went away may still be handed a task: its lease runs out and the
+  // task is dispatched again.
   void poll(const std::string& tenant, const std::string& worker_id, std::vector<std::string> tools,
             int64_t wait_ms, PollDone done);
 
@@ -142,7 +144,7 @@ class TaskBroker {
     std::vector<DispatchedTask> in_flight;
   };
   WorkerStatus worker_status(const std::string& tenant, const std::string& worker_id) const;
-  // A worker deregistered: its waiting poll is answered with nullopt; its
+  // A worker deregistered: its waiting polls are answered with nullopt; its
   // leased tasks run on until they end or their lease runs out.
   void forget_worker(const std::string& tenant, const std::string& worker_id);
 

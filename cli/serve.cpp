@@ -15,12 +15,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
@@ -326,7 +328,19 @@ int run_serve(const ServeFlags& flags) {
   if (cluster) cluster->stop();
   admin.reset();  // finishes queued admin writes; before the engine it uses
   if (cluster) cluster->stop_mirror();
-  engine.value().reset();
+  {
+    // Worker tool calls hold tool threads until a worker answers, and the
+    // engine joins those threads. Released a moment after the engine began
+    // stopping, when its tool pools are gone, so that the released calls'
+    // "node_shutting_down" is recorded nowhere: the steps run again after
+    // the restart (docs/tools.md "Tool workers").
+    std::thread release([&app] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      app.stop_workers();
+    });
+    engine.value().reset();
+    release.join();
+  }
   std::cout << "yantra: stopped" << std::endl;
   return 0;
 }

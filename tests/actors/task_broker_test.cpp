@@ -128,15 +128,29 @@ TEST(TaskBroker, LongPollWaitsForATaskAndTimesOutEmpty) {
   EXPECT_GT(b.worker_status("t1", "w1").last_poll_ms, 0);
 }
 
-TEST(TaskBroker, ANewPollOfTheSameWorkerAnswersTheOlderEmpty) {
+TEST(TaskBroker, SeveralPollsOfOneWorkerWaitTogether) {
   TaskBroker b;
+  std::vector<std::future<std::optional<DispatchedTask>>> polls;
+  for (int i = 0; i < 2; ++i) {
+    auto p = std::make_shared<std::promise<std::optional<DispatchedTask>>>();
+    polls.push_back(p->get_future());
+    b.poll("t1", "w1", {"text"}, 10000,
+           [p](std::optional<DispatchedTask> t) { p->set_value(std::move(t)); });
+  }
+  Call other = submit(b, request("t2", "text", "k"));  // another tenant's: not for w1
+  EXPECT_NE(polls[0].wait_for(50ms), std::future_status::ready);
+  Call c1 = submit(b, request("t1", "text", "k1"));
+  Call c2 = submit(b, request("t1", "text", "k2"));
+  for (auto& f : polls) {
+    ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
+    EXPECT_TRUE(f.get());
+  }
+  // Deregistering answers the waiting polls empty.
   auto p = std::make_shared<std::promise<std::optional<DispatchedTask>>>();
   auto f = p->get_future();
   b.poll("t1", "w1", {"text"}, 10000,
          [p](std::optional<DispatchedTask> t) { p->set_value(std::move(t)); });
-  Call c = submit(b, request("t2", "text", "k"));  // another tenant's: not for w1
-  EXPECT_NE(f.wait_for(50ms), std::future_status::ready);
-  EXPECT_FALSE(poll(b, "t1", "w1", {"text"}, 0));
+  b.forget_worker("t1", "w1");
   ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
   EXPECT_FALSE(f.get());
 }
