@@ -194,7 +194,8 @@ TEST_F(WorkersTest, ATaskTheWorkerFailsFailsTheStepWithItsCode) {
   EXPECT_EQ(run.doc().value("status", ""), "failed") << run.body;
   EXPECT_EQ(run.doc()["error"].value("code", ""), "rejected") << run.body;
   EXPECT_NE(run.doc()["error"].value("message", "").find("not today"), std::string::npos);
-  // retryable: false — the step's retry_config is not used.
+  // retryable: false, so one task only (the log line follows the answer).
+  EXPECT_TRUE(w.wait_for("failed rejected", 5s)) << w.log();
   EXPECT_EQ(w.count("failed rejected"), 1u) << w.log();
   retire(a, w, "w-fail");
 }
@@ -352,6 +353,36 @@ TEST_F(WorkersTest, AWorkerKeyOpensOnlyTheWorkerAndTaskRoutes) {
   // An unknown role is refused at key creation.
   EXPECT_EQ(a.post("/api/v1/keys", {{"role", "superworker"}}).status, 400);
   EXPECT_EQ(admin.del("/api/v1/workers/w-role").status, 204);
+}
+
+TEST_F(WorkersTest, TheCliListsGetsAndDeletesWorkers) {
+  Api a = api();
+  ASSERT_EQ(
+      a.post("/api/v1/workers",
+             {{"id", "w-cli"}, {"tools", {{{"id", "clitool"}, {"actions", {{{"name", "go"}}}}}}}})
+          .status,
+      201);
+  auto cli = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {YANTRA_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, {{"YANTRA_URL", node().url()}, {"YANTRA_API_KEY", node().key()}}, 30s);
+  };
+  auto list = cli({"workers", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.out << list.err;
+  EXPECT_NE(list.out.find("LAST_POLL_AT"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("w-cli"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("clitool"), std::string::npos) << list.out;
+  auto get = cli({"workers", "get", "w-cli"});
+  ASSERT_EQ(get.exit_code, 0) << get.out << get.err;
+  EXPECT_NE(get.out.find("tool clitool: go"), std::string::npos) << get.out;
+  auto json_get = cli({"workers", "get", "w-cli", "--json"});
+  ASSERT_EQ(json_get.exit_code, 0) << json_get.err;
+  EXPECT_EQ(json::parse(json_get.out, nullptr, false).value("id", ""), "w-cli") << json_get.out;
+  auto del = cli({"workers", "delete", "w-cli"});
+  ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+  auto missing = cli({"workers", "get", "w-cli"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("not_found"), std::string::npos) << missing.err;
 }
 
 // A node killed (SIGKILL) while worker tasks are in flight: its own node,
