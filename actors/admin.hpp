@@ -1,5 +1,6 @@
 // Admin: the one seam for every write that is not an execution event (flows
-// and their versions, flow deletion, API keys, tenants, secrets, webhook ids)
+// and their versions, flow deletion, API keys, tenants, secrets, webhook ids,
+// tool registrations)
 // and for the audit chain (append, list, verify, report).
 //
 // Why a seam: these writes are synced RocksDB writes. Run on an HTTP I/O
@@ -32,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/tool_registration.hpp"
 #include "base/result.hpp"
 #include "yantra/v1/events.pb.h"
 #include "yantra/v1/tenancy.pb.h"
@@ -148,6 +150,18 @@ class Admin {
   virtual Result<std::optional<std::string>> hook_of(const std::string& tenant,
                                                      const std::string& flow_id) const = 0;
   virtual void rotate_hook(std::string tenant, std::string flow_id, Done<std::string> done) = 0;
+
+  // Tool registrations (actors/tool_registration.hpp): a tenant's MCP
+  // servers and workers. The caller validated the definition; put upserts
+  // (updated_ms 0 = now) and answers once this node's engine installed it
+  // (the kind's handler ran); delete answers "not_found" when absent.
+  virtual void put_tool_registration(ToolRegistration registration, StatusDone done) = 0;
+  virtual void delete_tool_registration(std::string tenant, std::string kind, std::string id,
+                                        StatusDone done) = 0;
+  virtual Result<std::vector<ToolRegistration>> list_tool_registrations(
+      const std::string& tenant, const std::string& kind) const = 0;
+  virtual Result<std::optional<ToolRegistration>> find_tool_registration(
+      const std::string& tenant, const std::string& kind, const std::string& id) const = 0;
 
   // The audit chains. audit() queues a record and never blocks. The queries
   // read whole chains; audit_verify first waits until every record appended

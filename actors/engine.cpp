@@ -16,6 +16,7 @@
 // epoch) gives back nothing, the release did.
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -115,6 +116,19 @@ struct Engine::Impl {
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   ToolRegistry registry;
+  // Engine::watch_tool_registrations: one handler per kind. Held by
+  // shared_ptr so a call runs outside the lock (a handler may add tools).
+  std::mutex registration_mu;
+  std::map<std::string, std::shared_ptr<Engine::RegistrationHandler>> registration_handlers;
+  void notify_registration(const ToolRegistration& r, bool deleted) {
+    std::shared_ptr<Engine::RegistrationHandler> h;
+    {
+      std::lock_guard lock(registration_mu);
+      auto it = registration_handlers.find(r.kind);
+      if (it != registration_handlers.end()) h = it->second;
+    }
+    if (h) (*h)(r, deleted);
+  }
   std::atomic<bool> ready{false};
   std::atomic<uint32_t> partitions_to_recover{0};
   bool stopped = false;
@@ -726,6 +740,72 @@ Status Engine::remove_tool(const std::string& tenant, const std::string& id) {
   }
   if (old) caf::anon_send_exit(*old, caf::exit_reason::user_shutdown);
   return Status::ok();
+}
+
+Status Engine::put_tool_registration(const ToolRegistration& registration) {
+  if (Status s = impl_->store->auth().put_tool_registration(to_proto(registration)); !s.is_ok()) {
+    return s;
+  }
+  impl_->notify_registration(registration, /*deleted=*/false);
+  return Status::ok();
+}
+
+Status Engine::delete_tool_registration(const std::string& tenant, const std::string& kind,
+                                        const std::string& id) {
+  if (Status s = impl_->store->auth().delete_tool_registration(tenant, kind, id); !s.is_ok()) {
+    return s;
+  }
+  ToolRegistration gone;
+  gone.tenant = tenant;
+  gone.kind = kind;
+  gone.id = id;
+  gone.definition = nullptr;
+  impl_->notify_registration(gone, /*deleted=*/true);
+  return Status::ok();
+}
+
+namespace {
+Result<std::vector<ToolRegistration>> from_protos(Result<std::vector<v1::ToolRegistration>> rows) {
+  if (!rows.ok()) return rows.status();
+  std::vector<ToolRegistration> out;
+  out.reserve(rows.value().size());
+  for (const auto& p : rows.value()) out.push_back(from_proto(p));
+  return out;
+}
+}  // namespace
+
+Result<std::vector<ToolRegistration>> Engine::tool_registrations(const std::string& tenant,
+                                                                 const std::string& kind) const {
+  return from_protos(impl_->store->auth().list_tool_registrations(tenant, kind));
+}
+
+Result<std::vector<ToolRegistration>> Engine::all_tool_registrations(
+    const std::string& kind) const {
+  return from_protos(impl_->store->auth().all_tool_registrations(kind));
+}
+
+Result<std::optional<ToolRegistration>> Engine::tool_registration(const std::string& tenant,
+                                                                  const std::string& kind,
+                                                                  const std::string& id) const {
+  auto row = impl_->store->auth().get_tool_registration(tenant, kind, id);
+  if (!row.ok()) return row.status();
+  if (!row.value()) return std::optional<ToolRegistration>();
+  return std::optional<ToolRegistration>(from_proto(*row.value()));
+}
+
+void Engine::watch_tool_registrations(const std::string& kind, RegistrationHandler handler) {
+  auto shared = std::make_shared<RegistrationHandler>(std::move(handler));
+  {
+    std::lock_guard lock(impl_->registration_mu);
+    impl_->registration_handlers[kind] = shared;
+  }
+  auto rows = all_tool_registrations(kind);
+  if (!rows.ok()) {
+    spdlog::error("tool registrations of kind {} could not be read: {}", kind,
+                  rows.status().message());
+    return;
+  }
+  for (const auto& r : rows.value()) (*shared)(r, false);
 }
 
 void Engine::start(RunRequest request, StartedFn started, FinishedFn finished) {

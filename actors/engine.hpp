@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/tool_registration.hpp"
 #include "actors/tool_registry.hpp"
 #include "actors/tools.hpp"
 #include "base/result.hpp"
@@ -247,6 +248,29 @@ class Engine {
   // next calls fail with "unknown_tool" (not retried).
   Status add_tool(const std::string& tenant, std::shared_ptr<Tool> tool);
   Status remove_tool(const std::string& tenant, const std::string& id);
+
+  // Tool registrations (actors/tool_registration.hpp): a tenant's MCP
+  // servers and workers, stored in the node's store (blocking synced
+  // writes: not for I/O or CAF threads; the Admin seam runs them on its
+  // pool). A put or delete calls the kind's handler after the write, on the
+  // writer's thread; so do the cluster's mirror installs, which come here.
+  Status put_tool_registration(const ToolRegistration& registration);
+  Status delete_tool_registration(const std::string& tenant, const std::string& kind,
+                                  const std::string& id);
+  Result<std::vector<ToolRegistration>> tool_registrations(const std::string& tenant,
+                                                           const std::string& kind) const;
+  Result<std::optional<ToolRegistration>> tool_registration(const std::string& tenant,
+                                                            const std::string& kind,
+                                                            const std::string& id) const;
+  // Every registration of a kind ("" = of every kind), of every tenant (the
+  // cluster mirror's first listing compares them with etcd's).
+  Result<std::vector<ToolRegistration>> all_tool_registrations(const std::string& kind) const;
+  // The handler of a kind: called at once, on this thread, for every stored
+  // registration of the kind, then after every later put (deleted = false)
+  // or delete (deleted = true) on the writer's thread — short work only,
+  // never a wait. One handler per kind; a second replaces the first.
+  using RegistrationHandler = std::function<void(const ToolRegistration&, bool deleted)>;
+  void watch_tool_registrations(const std::string& kind, RegistrationHandler handler);
   // A cluster node: the partition every new execution of the flow's newest
   // version must live in (EngineOptions::start_elsewhere), for routing a
   // start to its leader up front; nullopt when any partition will do (no

@@ -24,6 +24,7 @@
 #include "actors/errc.hpp"
 #include "actors/internal/io_pool.hpp"
 #include "actors/internal/parts.hpp"
+#include "base/time.hpp"
 #include "storage/audit_log.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/store.hpp"
@@ -89,6 +90,30 @@ class LocalAdmin final : public Admin {
     run([this, tenant = std::move(tenant), done = std::move(done)]() {
       done(engine_.put_tenant(tenant));
     });
+  }
+
+  void put_tool_registration(ToolRegistration registration, StatusDone done) override {
+    run([this, registration = std::move(registration), done = std::move(done)]() mutable {
+      if (registration.updated_ms == 0) registration.updated_ms = now_ms();
+      if (Status s = check_tool_registration(registration); !s.is_ok()) return done(s);
+      done(engine_.put_tool_registration(registration));
+    });
+  }
+
+  void delete_tool_registration(std::string tenant, std::string kind, std::string id,
+                                StatusDone done) override {
+    run([this, tenant = std::move(tenant), kind = std::move(kind), id = std::move(id),
+         done = std::move(done)]() { done(engine_.delete_tool_registration(tenant, kind, id)); });
+  }
+
+  Result<std::vector<ToolRegistration>> list_tool_registrations(
+      const std::string& tenant, const std::string& kind) const override {
+    return engine_.tool_registrations(tenant, kind);
+  }
+
+  Result<std::optional<ToolRegistration>> find_tool_registration(
+      const std::string& tenant, const std::string& kind, const std::string& id) const override {
+    return engine_.tool_registration(tenant, kind, id);
   }
 
   void delete_tenant(std::string id, StatusDone done) override {

@@ -211,6 +211,10 @@ std::string ResourceKeys::hook_of(const std::string& tenant, const std::string& 
 std::string ResourceKeys::hook(const std::string& hook_id) const {
   return root_ + "hooks/" + enc(hook_id);
 }
+std::string ResourceKeys::tool_registration(const std::string& tenant, const std::string& kind,
+                                            const std::string& id) const {
+  return root_ + "tools/" + enc(tenant) + "/" + enc(kind) + "/" + enc(id);
+}
 std::string ResourceKeys::bootstrap() const {
   return root_ + "bootstrap";
 }
@@ -219,7 +223,18 @@ std::string ResourceKeys::bootstrap() const {
 
 namespace {
 
-enum class Kind { kTenant, kApiKey, kDataKey, kSecret, kHookOf, kFlowVersion, kOther };
+// In install order: a tool registration may name secrets (an MCP server's
+// headers), and flows are validated against the tools registrations bring.
+enum class Kind {
+  kTenant,
+  kApiKey,
+  kDataKey,
+  kSecret,
+  kToolRegistration,
+  kHookOf,
+  kFlowVersion,
+  kOther
+};
 
 struct Parsed {
   Kind kind = Kind::kOther;
@@ -236,9 +251,10 @@ Parsed parse_key(const std::string& root, const std::string& key) {
     size_t parts;
   };
   static constexpr Shape kShapes[] = {
-      {"tenants/", Kind::kTenant, 1},   {"keys/", Kind::kApiKey, 2},
-      {"vault/dk/", Kind::kDataKey, 1}, {"vault/s/", Kind::kSecret, 2},
-      {"hook-of/", Kind::kHookOf, 2},   {"flows/", Kind::kFlowVersion, 3},
+      {"tenants/", Kind::kTenant, 1},         {"keys/", Kind::kApiKey, 2},
+      {"vault/dk/", Kind::kDataKey, 1},       {"vault/s/", Kind::kSecret, 2},
+      {"hook-of/", Kind::kHookOf, 2},         {"flows/", Kind::kFlowVersion, 3},
+      {"tools/", Kind::kToolRegistration, 3},
   };
   for (const Shape& s : kShapes) {
     if (rest.substr(0, s.head.size()) != s.head) continue;
@@ -369,6 +385,18 @@ Status ResourceMirror::install(const PrefixMirror::Change& c) {
       Status s = parts.vault->remove(p.parts[0], p.parts[1]);
       return s.is(Errc::kNotFound) ? Status::ok() : s;
     }
+    case Kind::kToolRegistration: {
+      if (!put) {
+        Status s = engine_.delete_tool_registration(p.parts[0], p.parts[1], p.parts[2]);
+        return s.is(Errc::kNotFound) ? Status::ok() : s;
+      }
+      v1::ToolRegistration r;
+      if (!parse_proto(c.after->value, r) || r.tenant() != p.parts[0] || r.kind() != p.parts[1] ||
+          r.id() != p.parts[2]) {
+        return bad_record(c.key, "not the ToolRegistration its key names");
+      }
+      return engine_.put_tool_registration(from_proto(r));
+    }
     case Kind::kHookOf:
       // A flow's tombstone removes its trigger rows; the hook-of key goes
       // with it in the same txn, so its deletion needs nothing here.
@@ -396,12 +424,41 @@ Status ResourceMirror::install(const PrefixMirror::Change& c) {
   return Status::ok();
 }
 
+// Tool registrations are deleted for real too: the ones this node holds and
+// etcd does not were deleted while it was down.
+void ResourceMirror::reconcile_tool_registrations(
+    const std::vector<PrefixMirror::Change>& listing) {
+  std::set<std::string> in_etcd;
+  for (const auto& c : listing) {
+    if (c.after && parse_key(keys_.root(), c.key).kind == Kind::kToolRegistration) {
+      in_etcd.insert(c.key);
+    }
+  }
+  auto local = engine_.all_tool_registrations("");
+  if (!local.ok()) {
+    install_errors_.fetch_add(1);
+    spdlog::error("cluster resources: cannot list tool registrations: {}",
+                  local.status().to_string());
+    return;
+  }
+  for (const auto& r : local.value()) {
+    if (in_etcd.count(keys_.tool_registration(r.tenant, r.kind, r.id)) != 0) continue;
+    Status s = engine_.delete_tool_registration(r.tenant, r.kind, r.id);
+    if (!s.is_ok() && !s.is(Errc::kNotFound)) {
+      install_errors_.fetch_add(1);
+      spdlog::error("cluster resources: cannot drop {} {} of {}: {}", r.kind, r.id, r.tenant,
+                    s.to_string());
+    }
+  }
+}
+
 void ResourceMirror::reconcile(const std::vector<PrefixMirror::Change>& listing) {
   // Secrets are the one resource etcd deletes for real (a deleted tenant,
   // flow or key is a record too: a tombstone, a tombstone version, a
   // revoked key), so the first listing after a start must drop the ones
   // deleted while this node was down. What etcd holds comes from the
   // listing (every key arrives as new).
+  reconcile_tool_registrations(listing);
   storage::Vault* vault = detail::parts_of(engine_).vault;
   if (vault == nullptr) return;
   std::set<std::string> tenants;
@@ -628,6 +685,55 @@ class ClusterAdmin final : public Admin {
       }
       return contended("tenant " + id);
     });
+  }
+
+  // --- tool registrations ---
+
+  void put_tool_registration(ToolRegistration registration, StatusDone done) override {
+    run_status(std::move(done), [this, registration = std::move(registration)]() mutable -> Status {
+      if (registration.updated_ms == 0) registration.updated_ms = now_ms();
+      if (Status s = check_tool_registration(registration); !s.is_ok()) return s;
+      if (!valid_id(registration.tenant) || !valid_id(registration.kind) ||
+          !valid_id(registration.id)) {
+        return Status(Errc::kInvalidArgument,
+                      "tenant, kind and id must be non-empty and contain no NUL");
+      }
+      auto r = etcd_.put(PutRequest{
+          keys_.tool_registration(registration.tenant, registration.kind, registration.id),
+          to_proto(registration).SerializeAsString()});
+      if (!r.ok()) return r.status();
+      return installed(r->header.revision);
+    });
+  }
+
+  void delete_tool_registration(std::string tenant, std::string kind, std::string id,
+                                StatusDone done) override {
+    run_status(
+        std::move(done),
+        [this, tenant = std::move(tenant), kind = std::move(kind), id = std::move(id)]() -> Status {
+          if (!valid_id(tenant) || !valid_id(kind) || !valid_id(id)) {
+            return Status(Errc::kInvalidArgument,
+                          "tenant, kind and id must be non-empty and contain no NUL");
+          }
+          auto r =
+              etcd_.delete_range(DeleteRequest::single(keys_.tool_registration(tenant, kind, id)));
+          if (!r.ok()) return r.status();
+          if (r->deleted == 0) {
+            return Status(Errc::kNotFound,
+                          "tenant " + tenant + " has no " + kind + " '" + id + "'");
+          }
+          return installed(r->header.revision);
+        });
+  }
+
+  Result<std::vector<ToolRegistration>> list_tool_registrations(
+      const std::string& tenant, const std::string& kind) const override {
+    return local_->list_tool_registrations(tenant, kind);
+  }
+
+  Result<std::optional<ToolRegistration>> find_tool_registration(
+      const std::string& tenant, const std::string& kind, const std::string& id) const override {
+    return local_->find_tool_registration(tenant, kind, id);
   }
 
   // --- secrets ---

@@ -1,5 +1,6 @@
 // Cluster-wide resources: flows (every version), tenants, API keys, secrets
-// (still encrypted) and webhook ids live in etcd under `<prefix>/res/`, and
+// (still encrypted), webhook ids and tool registrations (MCP servers,
+// workers) live in etcd under `<prefix>/res/`, and
 // every node keeps a copy of them in its own store, so the whole API reads
 // locally (docs/cluster.md, "Resources in etcd").
 //
@@ -69,6 +70,8 @@ class ResourceKeys {
                            uint32_t version) const;
   std::string hook_of(const std::string& tenant, const std::string& flow_id) const;
   std::string hook(const std::string& hook_id) const;
+  std::string tool_registration(const std::string& tenant, const std::string& kind,
+                                const std::string& id) const;
   std::string bootstrap() const;
 
  private:
@@ -109,6 +112,7 @@ class ResourceMirror {
   void on_changes(const std::vector<PrefixMirror::Change>& changes, int64_t revision);
   Status install(const PrefixMirror::Change& change);
   void reconcile(const std::vector<PrefixMirror::Change>& listing);
+  void reconcile_tool_registrations(const std::vector<PrefixMirror::Change>& listing);
 
   Engine& engine_;
   const ResourceKeys keys_;

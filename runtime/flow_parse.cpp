@@ -514,11 +514,25 @@ class Parser {
     if (kind == nullptr) return;  // the fields of an unknown type are unknown too
     StepContext ctx(*this, info, si, depth);
     kind->parse(ctx, *config, cp, step);
+    // A call without retry_config gets its action's default (an MCP tool
+    // that says it is idempotent, say); a retry_config always wins.
+    if (kind->calls_tool && find(doc, "retry_config") == nullptr) {
+      if (const ActionSpec* spec = find_action_spec(step.tool_id, step.action)) {
+        step.retry = spec->default_retry;
+      }
+    }
     if (!step.on_timeout.empty() && step.timeout_ms == 0 &&
         find(*config, "timeout_ms") == nullptr) {
       add(pointer_child(pointer, "on_timeout"),
           "needs config.timeout_ms: without it the step never times out");
     }
+  }
+
+  const ActionSpec* find_action_spec(const std::string& tool_id, const std::string& action) const {
+    for (const ToolSpec& t : opts_.tools) {
+      if (t.id == tool_id) return t.find_action(action);
+    }
+    return nullptr;
   }
 
   void parse_retry(const json& doc, const std::string& pointer, RetryPolicy& retry) {

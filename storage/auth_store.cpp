@@ -212,4 +212,108 @@ Status AuthStore::delete_tenant(std::string_view id) {
   return db_.write(batch, db_.sync_writes());
 }
 
+namespace {
+
+bool valid_kind(std::string_view kind) {
+  if (kind.empty() || kind.size() > 32) return false;
+  for (char c : kind) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
+}
+
+Status check_registration_key(std::string_view tenant, std::string_view kind, std::string_view id) {
+  if (!keys::valid_flow_part(tenant)) return invalid_tenant();
+  if (!valid_kind(kind)) {
+    return Status(Errc::kInvalidArgument, "invalid tool registration kind '" + std::string(kind) +
+                                              "' (lowercase letters and '_')");
+  }
+  if (!keys::valid_flow_part(id)) {
+    return Status(Errc::kInvalidArgument, "invalid tool registration id '" + std::string(id) + "'");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status AuthStore::put_tool_registration(const v1::ToolRegistration& registration) {
+  if (Status st =
+          check_registration_key(registration.tenant(), registration.kind(), registration.id());
+      !st.is_ok()) {
+    return st;
+  }
+  std::lock_guard lock(write_mu_);
+  if (db_.store->read_only()) return db_.store->read_only_error();
+  std::string k;
+  keys::tool_registration_key(k, registration.tenant(), registration.kind(), registration.id());
+  rocksdb::WriteBatch batch;
+  internal::BatchCheck check;
+  check(batch.Put(db_.auth, k, registration.SerializeAsString()));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return db_.write(batch, db_.sync_writes());
+}
+
+Status AuthStore::delete_tool_registration(std::string_view tenant, std::string_view kind,
+                                           std::string_view id) {
+  if (Status st = check_registration_key(tenant, kind, id); !st.is_ok()) return st;
+  std::lock_guard lock(write_mu_);
+  if (db_.store->read_only()) return db_.store->read_only_error();
+  std::string k;
+  keys::tool_registration_key(k, tenant, kind, id);
+  auto existing = db_.get(db_.auth, k);
+  if (!existing.ok()) return existing.status();
+  if (!existing.value()) {
+    return Status(Errc::kNotFound, "tenant " + std::string(tenant) + " has no " +
+                                       std::string(kind) + " '" + std::string(id) + "'");
+  }
+  rocksdb::WriteBatch batch;
+  internal::BatchCheck check;
+  check(batch.Delete(db_.auth, k));
+  if (Status st = check.status(); !st.is_ok()) return st;
+  return db_.write(batch, db_.sync_writes());
+}
+
+Result<std::optional<v1::ToolRegistration>> AuthStore::get_tool_registration(
+    std::string_view tenant, std::string_view kind, std::string_view id) const {
+  if (Status st = check_registration_key(tenant, kind, id); !st.is_ok()) return st;
+  std::string k;
+  keys::tool_registration_key(k, tenant, kind, id);
+  return internal::parse_row<v1::ToolRegistration>(
+      db_.get(db_.auth, k),
+      std::string(kind) + " " + std::string(id) + " of " + std::string(tenant));
+}
+
+Result<std::vector<v1::ToolRegistration>> AuthStore::list_tool_registrations(
+    std::string_view tenant, std::string_view kind) const {
+  if (Status st = check_registration_key(tenant, kind, "x"); !st.is_ok()) return st;
+  std::string prefix;
+  keys::tool_registration_prefix(prefix, tenant, kind);
+  std::vector<v1::ToolRegistration> out;
+  Status st = internal::scan_prefix(
+      db_, db_.auth, prefix, [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
+        if (!internal::parse_value(value, out.emplace_back())) {
+          return internal::corrupt("tool registration " + key.ToString().substr(1));
+        }
+        return {};
+      });
+  if (!st.is_ok()) return st;
+  return out;
+}
+
+Result<std::vector<v1::ToolRegistration>> AuthStore::all_tool_registrations(
+    std::string_view kind) const {
+  std::vector<v1::ToolRegistration> out;
+  Status st = internal::scan_prefix(
+      db_, db_.auth, "g", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
+        v1::ToolRegistration r;
+        if (!internal::parse_value(value, r)) {
+          return internal::corrupt("tool registration " + key.ToString().substr(1));
+        }
+        if (kind.empty() || r.kind() == kind) out.push_back(std::move(r));
+        return {};
+      });
+  if (!st.is_ok()) return st;
+  return out;
+}
+
 }  // namespace yantra::storage

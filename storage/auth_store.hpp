@@ -3,6 +3,7 @@
 //   "k" | sha256(secret) hex             -> ApiKey (found by its secret)
 //   "x" | tenant | 0x00 | key_id         -> sha256(secret) hex (since 0.3)
 //   "t" | tenant                         -> Tenant (since 0.3)
+//   "g" | tenant | 0x00 | kind | 0x00 | id -> ToolRegistration (since 0.8)
 // The per-tenant "x" index is written in the same batch as its key, so
 // listing and revoking by key id touch one tenant's rows only and never
 // reveal another tenant's keys; keys stored before the index existed are
@@ -63,6 +64,23 @@ class AuthStore {
   // Its flows, executions, secrets and audit chain stay (they are history).
   // "not_found" when there is no such tenant.
   Status delete_tenant(std::string_view id);
+
+  // Tool registrations (since 0.8): a tenant's MCP servers and workers.
+  // put upserts by (tenant, kind, id); delete answers "not_found" when there
+  // is no such row. tenant and id follow the flow-id rules, kind is
+  // [a-z_]+ ("invalid_argument" otherwise).
+  Status put_tool_registration(const v1::ToolRegistration& registration);
+  Status delete_tool_registration(std::string_view tenant, std::string_view kind,
+                                  std::string_view id);
+  Result<std::optional<v1::ToolRegistration>> get_tool_registration(std::string_view tenant,
+                                                                    std::string_view kind,
+                                                                    std::string_view id) const;
+  // Ordered by id.
+  Result<std::vector<v1::ToolRegistration>> list_tool_registrations(std::string_view tenant,
+                                                                    std::string_view kind) const;
+  // Every tenant's registrations of one kind ("" = of every kind): a scan
+  // of the "g" rows, which are few.
+  Result<std::vector<v1::ToolRegistration>> all_tool_registrations(std::string_view kind) const;
 
  private:
   friend class Store;

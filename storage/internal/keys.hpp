@@ -197,6 +197,25 @@ inline void api_key_index_key(std::string& out, std::string_view tenant, std::st
   out.append(key_id);
 }
 
+// auth: "g" | tenant | 0x00 | kind | 0x00 | id -> ToolRegistration (since
+// 0.8): a tenant's registered tool sources. Tenant ids and kinds hold no
+// 0x00, so a scan of the tenant | kind prefix lists one kind, ordered by id.
+inline void tool_registration_prefix(std::string& out, std::string_view tenant,
+                                     std::string_view kind) {
+  out.clear();
+  out.push_back('g');
+  out.append(tenant);
+  out.push_back('\0');
+  out.append(kind);
+  out.push_back('\0');
+}
+
+inline void tool_registration_key(std::string& out, std::string_view tenant, std::string_view kind,
+                                  std::string_view id) {
+  tool_registration_prefix(out, tenant, kind);
+  out.append(id);
+}
+
 // auth: "h" | hook_id -> tenant | 0x00 | flow_id (since 0.4): the flow a
 // webhook URL starts. Hook ids are ours ("hk_" + base64url), never empty.
 inline void hook_key(std::string& out, std::string_view hook_id) {

@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -280,6 +282,9 @@ TEST_F(ResourcesTest, TenantsKeysAndSecretsWrittenOnAAreVisibleOnB) {
   t.set_name("Acme");
   t.set_status("active");
   t.mutable_limits()->set_max_concurrent_executions(7);
+  // The operator's tool policy travels with the tenant: B refuses the call.
+  t.set_tool_policy_json(R"({"deny":["http"]})");
+  EXPECT_EQ(b_->engine->tools().refuses("acme", "http", "request"), "");
   ASSERT_TRUE(sync_status([&](auto done) { a_->admin->put_tenant(t, done); }).is_ok());
   ASSERT_TRUE(eventually(
       [&] {
@@ -287,6 +292,9 @@ TEST_F(ResourcesTest, TenantsKeysAndSecretsWrittenOnAAreVisibleOnB) {
         return got.ok() && got.value() && got.value()->limits().max_concurrent_executions() == 7;
       },
       1s));
+  EXPECT_NE(b_->engine->tools().refuses("acme", "http", "request"), "")
+      << "a tool policy set through A does not hold on B";
+  EXPECT_EQ(b_->engine->tools().refuses("acme", "core", "echo"), "");
 
   v1::ApiKey key;
   key.set_key_id("k1");
@@ -489,6 +497,79 @@ TEST_F(ResourcesTest, ARestartedNodeCatchesUpWithWhatItMissed) {
   EXPECT_FALSE(old.value().has_value()) << "a secret deleted while B was down survived on B";
   EXPECT_EQ(b_->admin->secret_value("default", "fresh").value(),
             std::optional<std::string>("fresh-value"));
+  EXPECT_EQ(b_->mirror->install_errors(), 0);
+}
+
+// A tool registration (an MCP server, a worker) written through A reaches
+// B's engine — its handler runs there, so B offers the tools — and one
+// deleted while B was down is dropped when B comes back.
+TEST_F(ResourcesTest, ToolRegistrationsReachEveryNodeAndTheirHandlers) {
+  struct Seen {
+    std::mutex mu;
+    std::map<std::string, json> live;  // tenant/id -> definition
+    int deletes = 0;
+  };
+  auto watch = [](Node& n, const std::shared_ptr<Seen>& seen) {
+    n.engine->watch_tool_registrations("worker", [seen](const ToolRegistration& r, bool deleted) {
+      std::lock_guard lock(seen->mu);
+      if (deleted) {
+        seen->live.erase(r.tenant + "/" + r.id);
+        ++seen->deletes;
+      } else {
+        seen->live[r.tenant + "/" + r.id] = r.definition;
+      }
+    });
+  };
+  auto seen_b = std::make_shared<Seen>();
+  watch(*b_, seen_b);
+  auto has = [](const std::shared_ptr<Seen>& seen, const std::string& key, int version) {
+    std::lock_guard lock(seen->mu);
+    auto it = seen->live.find(key);
+    return it != seen->live.end() && it->second.value("v", 0) == version;
+  };
+
+  ToolRegistration w1{"default", "worker", "w1", json{{"v", 1}}, 0};
+  ASSERT_TRUE(sync_status([&](auto done) { a_->admin->put_tool_registration(w1, done); }).is_ok());
+  ASSERT_TRUE(eventually([&] { return has(seen_b, "default/w1", 1); }, 1s))
+      << "B's handler never saw the registration written through A";
+  auto listed = b_->admin->list_tool_registrations("default", "worker");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, "w1");
+  EXPECT_GT(listed->front().updated_ms, 0);
+
+  w1.definition = json{{"v", 2}};
+  ASSERT_TRUE(sync_status([&](auto done) { b_->admin->put_tool_registration(w1, done); }).is_ok());
+  ASSERT_TRUE(eventually([&] { return has(seen_b, "default/w1", 2); }, 1s));
+  auto on_a = a_->admin->find_tool_registration("default", "worker", "w1");
+  ASSERT_TRUE(on_a.ok() && on_a.value());
+  EXPECT_EQ(on_a.value()->definition.value("v", 0), 2);
+
+  // Bad input is refused before etcd; an unknown one is not_found.
+  ToolRegistration bad{"default", "worker", "w2", json::array(), 0};
+  EXPECT_EQ(sync_status([&](auto done) { a_->admin->put_tool_registration(bad, done); }).code(),
+            "invalid_argument");
+  EXPECT_EQ(sync_status([&](auto done) {
+              a_->admin->delete_tool_registration("default", "worker", "nope", done);
+            }).code(),
+            "not_found");
+
+  // Deleted while B is down: gone on B after its restart, handler told at
+  // no point that it exists.
+  b_.reset();
+  ASSERT_TRUE(sync_status([&](auto done) {
+                a_->admin->delete_tool_registration("default", "worker", "w1", done);
+              }).is_ok());
+  ToolRegistration w3{"default", "worker", "w3", json{{"v", 3}}, 0};
+  ASSERT_TRUE(sync_status([&](auto done) { a_->admin->put_tool_registration(w3, done); }).is_ok());
+  b_ = Node::open(dir_b_.str(), *client_b_, test_prefix());
+  ASSERT_TRUE(b_);
+  auto seen_again = std::make_shared<Seen>();
+  watch(*b_, seen_again);
+  std::lock_guard lock(seen_again->mu);
+  EXPECT_EQ(seen_again->live.count("default/w1"), 0u)
+      << "a registration deleted while B was down survived";
+  EXPECT_EQ(seen_again->live.count("default/w3"), 1u);
   EXPECT_EQ(b_->mirror->install_errors(), 0);
 }
 

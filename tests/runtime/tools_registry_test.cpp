@@ -233,6 +233,32 @@ TEST(FlowSchemas, StaticProblemsAtStoreTimeWithPointers) {
   EXPECT_FALSE(parse_flow(gone, ParseOptions{builtin_specs()}).ok());
 }
 
+// A step without retry_config gets its action's default retry policy (and
+// default timeout); one with retry_config keeps its own.
+TEST(FlowSchemas, AnActionsDefaultsApplyWhereTheStepSaysNothing) {
+  ActionSpec a("get");
+  a.default_retry.max_attempts = 4;
+  a.default_retry.initial_delay_ms = 250;
+  a.default_timeout_ms = 1500;
+  std::vector<ToolSpec> tools{ToolSpec{"mcp:x", {a}}};
+  auto plain = parse_flow(J(R"({"id":"f","steps":[{"id":"a","type":"action",
+      "config":{"tool_id":"mcp:x","action":"get"}}]})"),
+                          ParseOptions{tools});
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  const Step* step = plain.value()->locate("a")->step;
+  EXPECT_EQ(step->retry.max_attempts, 4u);
+  EXPECT_EQ(step->retry.initial_delay_ms, 250);
+  EXPECT_EQ(step->timeout_ms, 1500);
+  auto own = parse_flow(J(R"({"id":"f","steps":[{"id":"a","type":"action",
+      "retry_config":{"max_attempts":2},"config":{"tool_id":"mcp:x","action":"get",
+      "timeout_ms":100}}]})"),
+                        ParseOptions{tools});
+  ASSERT_TRUE(own.ok()) << own.status().to_string();
+  step = own.value()->locate("a")->step;
+  EXPECT_EQ(step->retry.max_attempts, 2u);
+  EXPECT_EQ(step->timeout_ms, 100);
+}
+
 // ---- the engine: tenant tools at run time, run-time refusals -------------------
 
 class EchoTool final : public Tool {
@@ -330,6 +356,44 @@ TEST_F(EngineFixture, ATenantToolIsAddedAndRemovedWithoutARestart) {
   auto gone = run("t1", "say", {{"text", "hi"}});
   EXPECT_EQ(gone.status, "failed");
   EXPECT_EQ(gone.error.value("code", ""), "unknown_tool") << gone.error.dump();
+}
+
+// A registration's handler turns it into tools: stored ones are handed to
+// the handler when it is set (so they survive a restart), later puts and
+// deletes as they happen.
+TEST_F(EngineFixture, ToolRegistrationsDriveTheirKindsHandler) {
+  ToolRegistration r{"t1", "worker", "w1", json{{"tool", "w:echo"}}, 7};
+  ASSERT_TRUE(engine->put_tool_registration(r).is_ok());  // before any handler: just stored
+  std::vector<std::pair<std::string, bool>> calls;
+  auto handler = [&](const ToolRegistration& reg, bool deleted) {
+    calls.emplace_back(reg.tenant + "/" + reg.id, deleted);
+    const std::string tool = reg.definition.is_object() ? reg.definition.value("tool", "") : "";
+    if (deleted) {
+      engine->remove_tool(reg.tenant, "w:echo");
+    } else {
+      engine->add_tool(reg.tenant, std::make_shared<EchoTool>(tool));
+    }
+  };
+  engine->watch_tool_registrations("worker", handler);
+  ASSERT_EQ(calls.size(), 1u) << "a stored registration was not handed to the new handler";
+  EXPECT_EQ(calls[0], std::make_pair(std::string("t1/w1"), false));
+  EXPECT_TRUE(has_tool("t1", "w:echo"));
+  ASSERT_TRUE(engine->put_flow("t1", J(kSayFlow)).ok());
+
+  ToolRegistration other{"t1", "mcp", "m1", json::object(), 7};
+  ASSERT_TRUE(engine->put_tool_registration(other).is_ok());
+  EXPECT_EQ(calls.size(), 1u) << "another kind's registration reached the worker handler";
+
+  ASSERT_TRUE(engine->delete_tool_registration("t1", "worker", "w1").is_ok());
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1], std::make_pair(std::string("t1/w1"), true));
+  EXPECT_FALSE(has_tool("t1", "w:echo"));
+  EXPECT_EQ(engine->delete_tool_registration("t1", "worker", "w1").code(), "not_found");
+  EXPECT_EQ(calls.size(), 2u);
+  auto listed = engine->tool_registrations("t1", "mcp");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().updated_ms, 7);
 }
 
 TEST_F(EngineFixture, ARunTimePolicyRefusalFailsTheStep) {

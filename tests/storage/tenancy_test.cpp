@@ -77,6 +77,55 @@ TEST(TenantStoreTest, PutGetListDeleteTenants) {
   EXPECT_EQ(store->auth().delete_tenant("nobody").code(), "not_found");
 }
 
+v1::ToolRegistration registration(const std::string& tenant, const std::string& kind,
+                                  const std::string& id, const std::string& def = "{}") {
+  v1::ToolRegistration r;
+  r.set_tenant(tenant);
+  r.set_kind(kind);
+  r.set_id(id);
+  r.set_definition_json(def);
+  r.set_updated_ms(5);
+  return r;
+}
+
+// Tool registrations: per tenant and kind, ordered by id, upserted, never
+// listed across tenants or kinds (a tenant named like another's prefix
+// included), and refused with a bad tenant, kind or id.
+TEST(TenantStoreTest, ToolRegistrationsAreKeptPerTenantAndKind) {
+  ScopedDir dir;
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  auto& auth = store->auth();
+  ASSERT_TRUE(auth.put_tool_registration(registration("acme", "mcp", "zeta")));
+  ASSERT_TRUE(auth.put_tool_registration(registration("acme", "mcp", "alpha", R"({"v":1})")));
+  ASSERT_TRUE(auth.put_tool_registration(registration("acme", "worker", "w1")));
+  ASSERT_TRUE(auth.put_tool_registration(registration("acme2", "mcp", "other")));
+  ASSERT_TRUE(auth.put_tool_registration(registration("acme", "mcp", "alpha", R"({"v":2})")));
+
+  auto mcp = auth.list_tool_registrations("acme", "mcp");
+  ASSERT_TRUE(mcp.ok()) << mcp.status().to_string();
+  ASSERT_EQ(mcp->size(), 2u);
+  EXPECT_EQ((*mcp)[0].id(), "alpha");
+  EXPECT_EQ((*mcp)[0].definition_json(), R"({"v":2})");
+  EXPECT_EQ((*mcp)[1].id(), "zeta");
+  EXPECT_EQ(auth.list_tool_registrations("acme", "worker")->size(), 1u);
+  EXPECT_EQ(auth.all_tool_registrations("mcp")->size(), 3u);
+  EXPECT_EQ(auth.all_tool_registrations("")->size(), 4u);
+
+  ASSERT_TRUE(auth.get_tool_registration("acme", "worker", "w1")->has_value());
+  EXPECT_FALSE(auth.get_tool_registration("acme", "mcp", "w1")->has_value());
+  ASSERT_TRUE(auth.delete_tool_registration("acme", "worker", "w1"));
+  EXPECT_FALSE(auth.get_tool_registration("acme", "worker", "w1")->has_value());
+  EXPECT_EQ(auth.delete_tool_registration("acme", "worker", "w1").code(), "not_found");
+
+  EXPECT_EQ(auth.put_tool_registration(registration("", "mcp", "x")).code(), "invalid_argument");
+  EXPECT_EQ(auth.put_tool_registration(registration("acme", "MCP", "x")).code(),
+            "invalid_argument");
+  EXPECT_EQ(auth.put_tool_registration(registration("acme", "mcp", "")).code(), "invalid_argument");
+  EXPECT_EQ(auth.put_tool_registration(registration("acme", "mcp", std::string("a\0b", 3))).code(),
+            "invalid_argument");
+}
+
 TEST(TenantStoreTest, ApiKeysAreIndexedPerTenantAndNeverCrossTenants) {
   ScopedDir dir;
   auto store = open_store(dir.path());
