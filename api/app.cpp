@@ -155,8 +155,14 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
     admin.audit(std::move(e));
   };
   broker_ = std::make_shared<TaskBroker>(std::move(broker_options));
-  worker_tools_ = std::make_unique<WorkerTools>(engine, broker_);
+  worker_tools_ = std::make_shared<WorkerTools>(engine, broker_);
   services_.workers = worker_tools_.get();
+  // Stored worker registrations become tools now (before the first request),
+  // later ones as they are put or deleted, here or, in a cluster, anywhere.
+  engine.watch_tool_registrations("worker",
+                                  [tools = worker_tools_](const ToolRegistration& r, bool deleted) {
+                                    tools->apply(r.tenant, r.id, r.definition, deleted);
+                                  });
   register_system_routes(router_, services_);
   register_flow_routes(router_, services_);
   register_execution_routes(router_, services_);

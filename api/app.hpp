@@ -71,7 +71,7 @@ class ApiApp {
   Refusals refusals_;
   Services services_;
   std::shared_ptr<TaskBroker> broker_;
-  std::unique_ptr<WorkerTools> worker_tools_;
+  std::shared_ptr<WorkerTools> worker_tools_;  // shared with the registration handler
   Authenticator auth_;
   RateLimiter limiter_;
   Router router_;

@@ -22,33 +22,46 @@
 namespace yantra::api {
 namespace {
 
-// ---- The registration store (the admin seam's tool registrations). ----
+// ---- The registration store: the admin seam's tool registrations. ----
 
+constexpr const char* kKind = "worker";
 using StatusFn = std::function<void(Status)>;
 
 void put_registration(Services& svc, const std::string& tenant, const std::string& id, json doc,
                       StatusFn done) {
-  svc.workers->apply(tenant, id, doc, false);
-  done(Status::ok());
+  ToolRegistration r;
+  r.tenant = tenant;
+  r.kind = kKind;
+  r.id = id;
+  r.definition = std::move(doc);
+  // Answered once this node's engine ran the handler (the tools exist).
+  svc.admin.put_tool_registration(std::move(r), std::move(done));
 }
 
 void delete_registration(Services& svc, const std::string& tenant, const std::string& id,
                          StatusFn done) {
-  if (!svc.workers->knows(tenant, id)) {
-    return done(Status(Errc::kNotFound, "worker '" + id + "' not found"));
-  }
-  svc.workers->apply(tenant, id, json(), true);
-  done(Status::ok());
+  svc.admin.delete_tool_registration(tenant, kKind, id, [id, done](Status s) {
+    if (s.is(Errc::kNotFound))
+      return done(Status(Errc::kNotFound, "worker '" + id + "' not found"));
+    done(s);
+  });
 }
 
 Result<std::optional<json>> find_registration(Services& svc, const std::string& tenant,
                                               const std::string& id) {
-  return svc.workers->find(tenant, id);
+  auto r = svc.admin.find_tool_registration(tenant, kKind, id);
+  if (!r.ok()) return r.status();
+  if (!r.value()) return std::optional<json>();
+  return std::optional<json>(r.value()->definition);
 }
 
 Result<std::vector<std::pair<std::string, json>>> list_registrations(Services& svc,
                                                                      const std::string& tenant) {
-  return svc.workers->list(tenant);
+  auto all = svc.admin.list_tool_registrations(tenant, kKind);
+  if (!all.ok()) return all.status();
+  std::vector<std::pair<std::string, json>> out;
+  for (auto& r : all.value()) out.emplace_back(r.id, std::move(r.definition));
+  return out;
 }
 
 // ---- Views. ----
