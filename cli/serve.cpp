@@ -239,6 +239,10 @@ int run_serve(const ServeFlags& flags) {
   options.tools.push_back(make_script_tool(script_options));
   options.accept_data_loss = config.accept_data_loss;
   if (cluster) cluster->engine_options(options);
+  // Executions are recovered once the API has installed the tenant tools
+  // that registrations bring (recover() below): a recovered call to a
+  // worker or MCP tool must find it.
+  options.defer_recovery = true;
   auto engine = Engine::open(options);
   if (!engine.ok() && engine.status().is(StorageErrc::kCorrupt)) {
     print_damaged_data(config.data_dir, engine.status());
@@ -267,6 +271,7 @@ int run_serve(const ServeFlags& flags) {
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
   if (cluster) cluster->attach(app);
+  engine.value()->recover();
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
   auto secret = cluster ? cluster->bootstrap(*engine.value(), config.data_dir, preset ? preset : "")
                         : app.auth().bootstrap(config.data_dir, preset ? preset : "");
