@@ -5,8 +5,7 @@
 // SIGKILL mid-task loses its lease and the task completes on a second worker
 // as attempt 2 (audited, the step's own attempts untouched); bad input of
 // every kind gets a 4xx naming the field; a worker key opens the worker and
-// task routes only; and (disabled until the engine installs tenant tools
-// before recovery, see below) a node killed with SIGKILL while tasks are in
+// task routes only; and a node killed with SIGKILL while tasks are in
 // flight comes back with its worker tools, the worker polls again and every
 // execution finishes with no completed step run twice.
 //
@@ -387,16 +386,7 @@ TEST_F(WorkersTest, TheCliListsGetsAndDeletesWorkers) {
 
 // A node killed (SIGKILL) while worker tasks are in flight: its own node,
 // restarted on the same data dir.
-//
-// DISABLED: it fails today, and says why. The registrations are stored and
-// the tools come back (the API's watch installs them right after
-// Engine::open), but the engine re-activates interrupted executions in the
-// background from within Engine::open, before that watch exists: a step
-// recovered in that window calls a tool that is not there yet and fails
-// "unknown_tool" (not retried). The fix belongs to the engine (tenant tools
-// installed before recovery starts, or "unknown_tool" of a registered kind
-// waiting at startup); enable this test with it.
-TEST(WorkersNodeKill, DISABLED_EveryExecutionFinishesAndNoCompletedStepRunsAgain) {
+TEST(WorkersNodeKill, EveryExecutionFinishesAndNoCompletedStepRunsAgain) {
   NodeProcess node;
   std::string error;
   ASSERT_TRUE(node.start(&error)) << error;
