@@ -107,11 +107,6 @@ struct EngineOptions {
   // node refuses writes ("store_no_space") until space is back. 0 = none.
   uint64_t min_free_disk_bytes = 0;
   std::vector<std::shared_ptr<Tool>> tools;  // in addition to `core`
-  // Called once the engine exists, before recovery re-activates the
-  // executions that had not ended: where tenant tools registered at run time
-  // (watch_tool_registrations) are added back, so that a recovered
-  // execution's call finds its tool.
-  std::function<void(Engine&)> before_recovery;
   // The vault's master key (32 raw bytes). Empty = no vault: secrets cannot
   // be stored and a step that references one fails ("vault_unavailable").
   // `yantra serve` refuses to start without one.
@@ -144,6 +139,12 @@ struct EngineOptions {
   // returns, and the node serves reads; partitions are then led one by one
   // with Engine::lead_partition, each on the log the cluster gives it.
   bool lead_all_partitions = true;
+  // With lead_all_partitions: open() spawns the partitions but recovers no
+  // execution until recover() is called. `yantra serve` first installs what
+  // recovered executions may call — the tenant tools that registrations
+  // bring (watch_tool_registrations) — so that a recovered call to a worker
+  // or MCP tool does not find it missing and fail.
+  bool defer_recovery = false;
   // Asked by the trigger scheduler before it fires a schedule slot, on the
   // scheduler's thread (never a CAF thread; it may block for about a
   // second): true = this node fires it, false = another node holds it (the
@@ -467,6 +468,10 @@ class Engine {
   uint32_t partition_count() const;
 
   bool ready() const;
+  // Starts the recovery open() deferred (EngineOptions::defer_recovery);
+  // returns at once (recovery runs on the I/O pool). Calling it again, or
+  // without defer_recovery, does nothing.
+  void recover();
   // Ok while the node accepts writes; else why not: "store_read_only" (a
   // write failed; for good) or "store_no_space" (below the free-space
   // floor; ends when space is back). For readiness probes.

@@ -26,6 +26,8 @@ class McpServers;
 
 namespace yantra::api {
 
+class WorkerTools;
+
 struct Services {
   Engine& engine;
   Admin& admin;
@@ -48,6 +50,8 @@ struct Services {
   // The node's MCP servers (actors/mcp_tool.hpp); null = not enabled (the
   // /api/v1/mcp routes answer 503).
   std::atomic<McpServers*> mcp{nullptr};
+  // Tool workers' tools and their task broker (api/worker_tools.hpp).
+  WorkerTools* workers = nullptr;
 };
 
 void register_flow_routes(Router& router, Services& services);
@@ -63,6 +67,7 @@ void register_trigger_routes(Router& router, Services& services);
 void register_cluster_routes(Router& router, Services& services);
 void register_tool_routes(Router& router, Services& services);
 void register_mcp_routes(Router& router, Services& services);
+void register_worker_routes(Router& router, Services& services);
 // The action steps of a flow definition's `steps` (at `pointer`) that the
 // tenant's tool policy refuses to `role`, with the pointer of each tool_id.
 void refused_steps(const ToolRegistry& tools, const std::string& tenant, const std::string& role,

@@ -15,12 +15,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
@@ -238,17 +240,21 @@ int run_serve(const ServeFlags& flags) {
   options.tools.push_back(make_script_tool(script_options));
   options.accept_data_loss = config.accept_data_loss;
   if (cluster) cluster->engine_options(options);
+  // Executions are recovered once the API has installed the tenant tools
+  // that registrations bring (recover() below): a recovered call to a
+  // worker or MCP tool must find it.
+  options.defer_recovery = true;
   // MCP servers (docs/tools.md "MCP servers"): the registered ones arrive as
   // tool registrations of kind "mcp" (the stored ones now, later every put
   // and delete, local or from the cluster's mirror); the stdio ones come
   // from the configuration, for the tenants it lists. Set up before the
-  // engine recovers executions, which may call them at once (each server's
-  // tool comes back from its cached last listing). Header secrets are read
+  // engine recovers executions (recover() below), which may call them at
+  // once (each server's tool comes back from its cached last listing). Header secrets are read
   // through the admin seam once it exists (connects before that fail and
   // are retried).
   std::shared_ptr<McpServers> mcp;
   std::atomic<Admin*> admin_for_mcp{nullptr};
-  options.before_recovery = [&](Engine& e) {
+  auto setup_mcp = [&](Engine& e) {
     McpOptions mcp_options;
     mcp_options.cache_dir = (std::filesystem::path(config.data_dir) / "mcp-cache").string();
     mcp = std::make_shared<McpServers>(
@@ -310,12 +316,14 @@ int run_serve(const ServeFlags& flags) {
   } else {
     admin = make_local_admin(*engine.value());
   }
+  setup_mcp(*engine.value());
   admin_for_mcp = admin.get();
   api::ApiApp app(*engine.value(), *admin);
   app.set_mcp(mcp.get());
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
   if (cluster) cluster->attach(app);
+  engine.value()->recover();
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
   auto secret = cluster ? cluster->bootstrap(*engine.value(), config.data_dir, preset ? preset : "")
                         : app.auth().bootstrap(config.data_dir, preset ? preset : "");
@@ -380,7 +388,19 @@ int run_serve(const ServeFlags& flags) {
   if (cluster) cluster->stop();
   admin.reset();  // finishes queued admin writes; before the engine it uses
   if (cluster) cluster->stop_mirror();
-  engine.value().reset();
+  {
+    // Worker tool calls hold tool threads until a worker answers, and the
+    // engine joins those threads. Released a moment after the engine began
+    // stopping, when its tool pools are gone, so that the released calls'
+    // "node_shutting_down" is recorded nowhere: the steps run again after
+    // the restart (docs/tools.md "Tool workers").
+    std::thread release([&app] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      app.stop_workers();
+    });
+    engine.value().reset();
+    release.join();
+  }
   std::cout << "yantra: stopped" << std::endl;
   return 0;
 }
