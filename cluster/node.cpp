@@ -944,6 +944,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     std::shared_lock lock(m.follower_mu);
     if (m.follower) m.follower->on_committed(p, segment, committed);
   };
+  // Partition snapshots for new replicas (LogSnapshot), read from this store.
+  lso.snapshot_store = m.store;
+  lso.partition_of = [n = m.meta.partitions](std::string_view id) { return partition_of(id, n); };
   m.log_server = std::make_unique<LogServer>(m.store->segments(), lso);
   m.pipes = std::make_unique<AppendPipes>(
       [&m](const std::string& node, std::string payload, AppendPipes::Done done) {
