@@ -120,6 +120,7 @@ void LogServer::serve_snapshot(const v1::LogSnapshot& r, v1::LogReply& out) {
         return;
       }
       session = it->second;
+      session->used = now;  // under the lock: other stripes read it to evict
     }
   }
   if (session == nullptr) {
@@ -132,6 +133,7 @@ void LogServer::serve_snapshot(const v1::LogSnapshot& r, v1::LogReply& out) {
     }
     session = std::make_shared<SnapshotSession>();
     session->exporter = std::move(exporter).value();
+    session->used = now;
     std::lock_guard lock(snapshots_mu_);
     id = next_session_++;
     snapshots_[id] = session;
@@ -141,7 +143,6 @@ void LogServer::serve_snapshot(const v1::LogSnapshot& r, v1::LogReply& out) {
                           "snapshot session " + std::to_string(id) + " is of another partition"));
     return;
   }
-  session->used = now;
   out.set_snapshot_session(id);
   if (session->next_index > 0 && r.index() + 1 == session->next_index) {
     out.set_snapshot_chunk(session->last_chunk);
