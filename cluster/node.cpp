@@ -39,6 +39,7 @@
 #include "cluster/pki.hpp"
 #include "cluster/prefix_mirror.hpp"
 #include "cluster/replicated_log.hpp"
+#include "cluster/snapshot_transfer.hpp"
 #include "cluster/transport.hpp"
 #include "runtime/ids.hpp"
 #include "storage/partition_batch.hpp"
@@ -458,6 +459,37 @@ struct ClusterNode::Impl {
       return Status(Errc::kTimeout, "log call to " + node + " timed out");
     }
     return future.get();
+  }
+
+  // The follower's way past a trimmed log: the chain in etcd says where the
+  // log starts now (its oldest record) and who holds the partition (the
+  // newest segment's replicas, the writer last: it is busy appending).
+  FollowerApplier::Snapshots snapshot_hooks() {
+    FollowerApplier::Snapshots s;
+    s.partition_of = [n = meta.partitions](std::string_view id) { return partition_of(id, n); };
+    s.locate = [this](uint32_t p) -> Result<FollowerApplier::SnapshotSource> {
+      auto chain = segments(*etcd, layout, p);
+      if (!chain.ok()) return chain.status();
+      if (chain->empty()) return Status(Errc::kNotFound, "no segment recorded");
+      FollowerApplier::SnapshotSource out;
+      out.first_live = chain->front().record.first_lsn;
+      const SegmentRecord& newest = chain->back().record;
+      for (const auto& r : newest.replicas) {
+        if (r != options.node_id && r != newest.writer) out.replicas.push_back(r);
+      }
+      if (newest.writer != options.node_id) out.replicas.push_back(newest.writer);
+      return out;
+    };
+    s.install = [this](uint32_t p, const std::string& node) -> Result<FollowerApplier::Installed> {
+      SnapshotTransferOptions o;
+      o.timeout = options.rpc_timeout;
+      auto r = install_snapshot(
+          *store, call_fn(), node, p,
+          [n = meta.partitions](std::string_view id) { return partition_of(id, n); }, o);
+      if (!r.ok()) return r.status();
+      return FollowerApplier::Installed{r->lsn, r->bytes};
+    };
+    return s;
   }
 
   LogCall call_fn() {
@@ -929,12 +961,14 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
 
   // This node as a replica, and its follower.
   m.follower = std::make_unique<FollowerApplier>(
-      *m.store, [&m](uint32_t p, uint64_t from, uint64_t to) -> Result<std::vector<std::string>> {
+      *m.store,
+      [&m](uint32_t p, uint64_t from, uint64_t to) -> Result<std::vector<std::string>> {
         auto chain = segments(*m.etcd, m.layout, p);
         if (!chain.ok()) return chain.status();
         return read_committed(*m.store, m.call_fn(), chain.value(), p, from, to, 1u << 20,
                               m.options.rpc_timeout);
-      });
+      },
+      m.snapshot_hooks());
   LogServer::Options lso;
   // Synced appends of different partitions run on different workers at
   // once, and RocksDB commits concurrent writers with one WAL sync (its

@@ -11,6 +11,10 @@
 //   yantra_cluster_partitions_leaderless             partitions with no leader now
 //   yantra_cluster_nodes_live                        live nodes in etcd's view
 //
+// Counted where they happen, declared here (base units):
+//   yantra_cluster_snapshot_transfers_total{partition}       snapshots installed here
+//   yantra_cluster_snapshot_transfer_bytes_total{partition}  their bytes received
+//
 // The counters and histograms of the data path (commit latency, replicated
 // bytes, leadership changes, recoveries, append groups, follower applies)
 // are kept where they happen; docs/cluster.md lists them all.
@@ -24,6 +28,10 @@
 namespace yantra::cluster {
 
 class ClusterNode;
+
+// A partition snapshot installed on this node (the follower, when the log no
+// longer holds the batches it needs): one transfer of `bytes` chunk bytes.
+void count_snapshot_transfer(uint32_t partition, uint64_t bytes);
 
 class NodeMetrics {
  public:

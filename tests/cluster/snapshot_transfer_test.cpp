@@ -4,17 +4,25 @@
 // one and holds the same rows and applied lsn; replies lost on the way are
 // asked for again and answered with the same chunk; a store that holds the
 // partition refuses; a server without a store, too many sessions at once and
-// out-of-order chunks are refused; idle sessions are dropped.
+// out-of-order chunks are refused; idle sessions are dropped. And the
+// follower (cluster/follower.hpp): a replica whose next batch was trimmed
+// from the log installs a snapshot (dropping its older state, trying the
+// next replica when one fails, backing off when all do) and follows the log
+// from there; one whose batches are still in the log never does.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/errc.hpp"
+#include "base/metrics.hpp"
+#include "cluster/follower.hpp"
 #include "cluster/log_server.hpp"
 #include "cluster/snapshot_transfer.hpp"
 #include "runtime/ids.hpp"
@@ -192,6 +200,111 @@ TEST_F(SnapshotTransferTest, AServerWithoutAStoreRefuses) {
   ASSERT_FALSE(installed.ok());
   EXPECT_NE(installed.status().message().find("unavailable"), std::string::npos)
       << installed.status().to_string();
+}
+
+uint64_t counter(const std::string& name, uint32_t p) {
+  return metrics::global().counter(name, "", {{"partition", std::to_string(p)}}).value();
+}
+
+bool wait_applied(const storage::Store& store, uint32_t p, uint64_t lsn) {
+  for (int i = 0; i < 500; ++i) {
+    auto a = storage::applied_lsn(store, p);
+    if (a.ok() && a.value() >= lsn) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// A follower of `target_` whose log starts at `first_live` and holds
+// batches first_live.. of every partition (read_older).
+class FollowerSnapshotTest : public SnapshotTransferTest {
+ protected:
+  std::unique_ptr<FollowerApplier> follower(uint64_t first_live, std::vector<std::string> replicas,
+                                            std::chrono::milliseconds backoff = 200ms) {
+    FollowerApplier::Snapshots s;
+    s.partition_of = kPartOf;
+    s.backoff_min = backoff;
+    s.backoff_max = backoff * 4;
+    s.locate = [first_live, replicas](uint32_t) -> Result<FollowerApplier::SnapshotSource> {
+      return FollowerApplier::SnapshotSource{first_live, replicas};
+    };
+    s.install = [this](uint32_t p, const std::string& node) -> Result<FollowerApplier::Installed> {
+      {
+        std::lock_guard lock(mu_);
+        asked_.push_back(node);
+      }
+      if (node != "source") return Status(Errc::kUnavailable, node + " is down");
+      auto r = install_snapshot(*target_, call(), node, p, kPartOf);
+      if (!r.ok()) return r.status();
+      return FollowerApplier::Installed{r->lsn, r->bytes};
+    };
+    return std::make_unique<FollowerApplier>(
+        *target_,
+        [this, first_live](uint32_t p, uint64_t from,
+                           uint64_t to) -> Result<std::vector<std::string>> {
+          std::lock_guard lock(mu_);
+          older_from_.push_back(from);
+          if (from < first_live) return Status(Errc::kNotFound, "trimmed");
+          std::vector<std::string> out;
+          for (uint64_t lsn = from; lsn <= to; ++lsn) out.push_back(batch(p, lsn));
+          return out;
+        },
+        std::move(s));
+  }
+
+  std::mutex mu_;
+  std::vector<std::string> asked_;
+  std::vector<uint64_t> older_from_;
+};
+
+TEST_F(FollowerSnapshotTest, AReplicaBehindTheTrimmedLogInstallsASnapshotAndFollows) {
+  // The target applied 1..3 of partition 2, then the log was trimmed to 10..
+  for (uint64_t lsn = 1; lsn <= 3; ++lsn) {
+    ASSERT_TRUE(storage::apply_committed(*target_, 2, lsn, batch(2, lsn)).is_ok());
+  }
+  const uint64_t transfers = counter("yantra_cluster_snapshot_transfers_total", 2);
+  const uint64_t bytes = counter("yantra_cluster_snapshot_transfer_bytes_total", 2);
+  auto f = follower(10, {"down-node", "source"});
+  f->on_committed(2, 7, 14);
+  ASSERT_TRUE(wait_applied(*target_, 2, 14));
+  {
+    std::lock_guard lock(mu_);
+    // The first replica failed, the next one served; the log was read only
+    // from the snapshot's lsn + 1 on.
+    EXPECT_EQ(asked_, (std::vector<std::string>{"down-node", "source"}));
+    EXPECT_EQ(older_from_, (std::vector<uint64_t>{13}));
+  }
+  EXPECT_EQ(counter("yantra_cluster_snapshot_transfers_total", 2), transfers + 1);
+  EXPECT_GT(counter("yantra_cluster_snapshot_transfer_bytes_total", 2), bytes + 2048);
+  // Its state is the source's after the same batches.
+  for (uint64_t lsn = 13; lsn <= 14; ++lsn) {
+    ASSERT_TRUE(storage::apply_committed(*source_, 2, lsn, batch(2, lsn)).is_ok());
+  }
+  EXPECT_EQ(state_of(*target_, 2), state_of(*source_, 2));
+}
+
+TEST_F(FollowerSnapshotTest, AReplicaWhoseBatchesAreInTheLogReadsThem) {
+  ASSERT_TRUE(storage::apply_committed(*target_, 1, 1, batch(1, 1)).is_ok());
+  auto f = follower(1, {"source"});
+  f->on_committed(1, 7, 12);
+  ASSERT_TRUE(wait_applied(*target_, 1, 12));
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ(older_from_, (std::vector<uint64_t>{2}));
+}
+
+TEST_F(FollowerSnapshotTest, WhenEveryReplicaFailsItBacksOff) {
+  auto f = follower(10, {"down-a", "down-b"}, 400ms);
+  f->on_committed(3, 7, 14);
+  std::this_thread::sleep_for(1300ms);
+  {
+    std::lock_guard lock(mu_);
+    // Rounds at 0, 0.4 s and 1.2 s (the pause doubles), each trying both.
+    EXPECT_GE(asked_.size(), 4u);
+    EXPECT_LE(asked_.size(), 6u);
+    EXPECT_TRUE(older_from_.empty());
+  }
+  EXPECT_EQ(storage::applied_lsn(*target_, 3).value(), 0u);
 }
 
 }  // namespace
