@@ -29,6 +29,7 @@ uint32_t partition_of(const v1::LogRequest& r) {
     case v1::LogRequest::kTruncate: return r.truncate().partition();
     case v1::LogRequest::kInfo: return r.info().partition();
     case v1::LogRequest::kSnapshot: return r.snapshot().partition();
+    case v1::LogRequest::kTrim: return r.trim().partition();
     case v1::LogRequest::kGroup:  // served on the sender's stripe (handle())
     case v1::LogRequest::OP_NOT_SET: break;
   }
@@ -40,6 +41,7 @@ void put_info(v1::LogReply& out, const storage::SegmentInfo& info) {
   out.set_sealing_epoch(info.sealing_epoch);
   out.set_first_lsn(info.first_lsn);
   out.set_last_lsn(info.last_lsn);
+  out.set_trimmed(info.trimmed);
 }
 
 void put_error(v1::LogReply& out, const Status& s) {
@@ -367,6 +369,18 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
     case v1::LogRequest::kTruncate: {
       const auto& t = req.truncate();
       put(out, segments_.truncate_after(t.partition(), t.segment(), t.end()));
+      break;
+    }
+    case v1::LogRequest::kTrim: {
+      const auto& t = req.trim();
+      // Sealed first: a copy that never heard the seal would refuse the
+      // trim as open, yet the chain no longer holds the segment.
+      auto sealed = segments_.seal(t.partition(), t.segment(), t.sealing_epoch());
+      if (!sealed.ok()) {
+        put_error(out, sealed.status());
+        break;
+      }
+      put(out, segments_.trim(t.partition(), t.segment()));
       break;
     }
     case v1::LogRequest::kInfo: {
