@@ -19,6 +19,14 @@ void count_snapshot_transfer(uint32_t partition, uint64_t bytes) {
       .inc(bytes);
 }
 
+void count_trimmed_segments(uint32_t partition, uint64_t segments) {
+  metrics::global()
+      .counter("yantra_cluster_trimmed_segments_total",
+               "Sealed segments this node, leading the partition, trimmed from its log",
+               {{"partition", std::to_string(partition)}})
+      .inc(segments);
+}
+
 NodeMetrics::NodeMetrics(const ClusterNode& node) : node_(node) {
   collector_ = metrics::global().add_collector([this] { collect(); });
 }

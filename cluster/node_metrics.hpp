@@ -14,6 +14,7 @@
 // Counted where they happen, declared here (base units):
 //   yantra_cluster_snapshot_transfers_total{partition}       snapshots installed here
 //   yantra_cluster_snapshot_transfer_bytes_total{partition}  their bytes received
+//   yantra_cluster_trimmed_segments_total{partition}         dropped from the chain here
 //
 // The counters and histograms of the data path (commit latency, replicated
 // bytes, leadership changes, recoveries, append groups, follower applies)
@@ -32,6 +33,8 @@ class ClusterNode;
 // A partition snapshot installed on this node (the follower, when the log no
 // longer holds the batches it needs): one transfer of `bytes` chunk bytes.
 void count_snapshot_transfer(uint32_t partition, uint64_t bytes);
+// Segments this node, as the partition's leader, dropped from its chain.
+void count_trimmed_segments(uint32_t partition, uint64_t segments);
 
 class NodeMetrics {
  public:

@@ -61,6 +61,9 @@ struct NodeConfig {
   // How long a node may stay down before the controller replaces its
   // replicas in the placement (docs/cluster.md, "Controller and placement").
   uint32_t node_down_grace_ms = 30000;
+  // How often a partition leader trims its log's sealed segments that every
+  // replica's state covers (docs/cluster.md, "Trimming"); 0: never.
+  uint32_t log_trim_interval_ms = 10000;
   bool clustered() const { return !etcd.empty(); }
 };
 
