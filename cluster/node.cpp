@@ -597,6 +597,47 @@ struct ClusterNode::Impl {
     }
   }
 
+  // A new leader whose state is behind the trimmed log (it never held the
+  // partition, or lagged): the snapshot from a replica of the newest segment
+  // (the follower of `partition` is paused: nothing else writes it).
+  Status install_before_leading(uint32_t partition, const std::vector<SegmentEntry>& chain) {
+    const uint64_t first_live = chain.front().record.first_lsn;
+    auto applied = storage::applied_lsn(*store, partition);
+    if (!applied.ok()) return applied.status();
+    if (applied.value() != 0) {
+      if (Status st = storage::drop_partition(
+              *store, partition,
+              [n = meta.partitions](std::string_view id) { return partition_of(id, n); });
+          !st.is_ok()) {
+        return st;
+      }
+    }
+    Status last(Errc::kUnavailable, "no replica to install a snapshot from");
+    SnapshotTransferOptions o;
+    o.timeout = options.rpc_timeout;
+    for (const std::string& node : chain.back().record.replicas) {
+      if (node == options.node_id) continue;
+      auto r = install_snapshot(
+          *store, call_fn(), node, partition,
+          [n = meta.partitions](std::string_view id) { return partition_of(id, n); }, o);
+      if (r.ok() && r->lsn + 1 >= first_live) {
+        spdlog::info("partition {}: installed a snapshot at lsn {} from {} before leading",
+                     partition, r->lsn, node);
+        count_snapshot_transfer(partition, r->bytes);
+        return Status::ok();
+      }
+      last = r.ok() ? Status(Errc::kUnavailable, node + "'s snapshot is older than the log")
+                    : r.status();
+      // A partial or too old import leaves no marker: the next one starts over.
+      if (r.ok()) {
+        (void)storage::drop_partition(
+            *store, partition,
+            [n = meta.partitions](std::string_view id) { return partition_of(id, n); });
+      }
+    }
+    return last;
+  }
+
   LogCall call_fn() {
     return [this](const std::string& node, std::string payload, std::chrono::milliseconds t) {
       return log_call(node, std::move(payload), t);
@@ -715,6 +756,9 @@ struct ClusterNode::Impl {
       ro.write_quorum = meta.write_quorum;
       ro.replicas = std::move(replicas);
       ro.rpc_timeout = options.rpc_timeout;
+      ro.install_snapshot = [this, partition](const std::vector<SegmentEntry>& chain) {
+        return install_before_leading(partition, chain);
+      };
       recovered = recover_partition(*etcd, layout, *store, call_fn(), ro);
       if (recovered.ok()) break;
       ++attempts;
