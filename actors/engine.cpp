@@ -131,6 +131,7 @@ struct Engine::Impl {
   }
   std::atomic<bool> ready{false};
   std::atomic<uint32_t> partitions_to_recover{0};
+  std::atomic<bool> recovery_pending{false};  // open() led every partition; recover() not yet run
   bool stopped = false;
 
   // One per partition (see the top of this file).
@@ -604,22 +605,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
       },
       [raw](uint32_t p) { return raw->leads(p); });
 
-  // Recovery: every execution that had not ended is re-activated from its
-  // log. Listing happens on the I/O pool; ready() turns true when every
-  // partition has handed its executions over. A cluster node recovers
-  // each partition when it is given to it (lead_partition).
-  if (options.lead_all_partitions) {
-    impl->partitions_to_recover = parts;
-    for (uint32_t p = 0; p < parts; ++p) {
-      ctx.io->submit([raw, p] {
-        raw->recover_partition(p);
-        if (raw->partitions_to_recover.fetch_sub(1) == 1) {
-          raw->queued->recover();
-          raw->ready = true;
-        }
-      });
-    }
-  }
+  if (options.lead_all_partitions) impl->recovery_pending = true;
   raw->callbacks->start();
   if (options.retention_ms > 0 && options.retention_interval_ms > 0) {
     raw->retention = std::make_unique<detail::Retention>(raw->store->events(), options.retention_ms,
@@ -660,7 +646,28 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     });
   };
   if (!options.lead_all_partitions) raw->ready = true;  // reads are served; writes as led
+  if (!options.defer_recovery) engine->recover();
   return engine;
+}
+
+// Recovery: every execution that had not ended is re-activated from its log.
+// Listing happens on the I/O pool; ready() turns true when every partition
+// has handed its executions over. A cluster node recovers each partition
+// when it is given to it (lead_partition), not here.
+void Engine::recover() {
+  Impl* raw = impl_.get();
+  if (!raw->recovery_pending.exchange(false)) return;
+  const uint32_t parts = raw->ctx.partition_count;
+  raw->partitions_to_recover = parts;
+  for (uint32_t p = 0; p < parts; ++p) {
+    raw->ctx.io->submit([raw, p] {
+      raw->recover_partition(p);
+      if (raw->partitions_to_recover.fetch_sub(1) == 1) {
+        raw->queued->recover();
+        raw->ready = true;
+      }
+    });
+  }
 }
 
 Result<uint32_t> Engine::put_flow(const std::string& tenant, const json& definition,

@@ -139,6 +139,12 @@ struct EngineOptions {
   // returns, and the node serves reads; partitions are then led one by one
   // with Engine::lead_partition, each on the log the cluster gives it.
   bool lead_all_partitions = true;
+  // With lead_all_partitions: open() spawns the partitions but recovers no
+  // execution until recover() is called. `yantra serve` first installs what
+  // recovered executions may call — the tenant tools that registrations
+  // bring (watch_tool_registrations) — so that a recovered call to a worker
+  // or MCP tool does not find it missing and fail.
+  bool defer_recovery = false;
   // Asked by the trigger scheduler before it fires a schedule slot, on the
   // scheduler's thread (never a CAF thread; it may block for about a
   // second): true = this node fires it, false = another node holds it (the
@@ -458,6 +464,10 @@ class Engine {
   uint32_t partition_count() const;
 
   bool ready() const;
+  // Starts the recovery open() deferred (EngineOptions::defer_recovery);
+  // returns at once (recovery runs on the I/O pool). Calling it again, or
+  // without defer_recovery, does nothing.
+  void recover();
   // Ok while the node accepts writes; else why not: "store_read_only" (a
   // write failed; for good) or "store_no_space" (below the free-space
   // floor; ends when space is back). For readiness probes.

@@ -22,11 +22,15 @@ enum class ActorsErrc : uint16_t {
   // A tool policy (runtime/tool_policy.hpp) refuses a tool or action: at
   // store time 403; at run time it is the failed step's code.
   kPermissionDenied,
+  // A worker completes, fails or heartbeats a task whose lease ran out
+  // (actors/task_broker.hpp): 409, the task went to another worker.
+  kLeaseExpired,
 };
 
 inline constexpr std::array kAllActorsErrc = {
     ActorsErrc::kTenantSuspended, ActorsErrc::kVaultUnavailable, ActorsErrc::kInvalidSecret,
     ActorsErrc::kRunning,         ActorsErrc::kPartitionNotLed,  ActorsErrc::kPermissionDenied,
+    ActorsErrc::kLeaseExpired,
 };
 
 template <>
@@ -40,6 +44,7 @@ struct ErrcTraits<ActorsErrc> {
       case ActorsErrc::kRunning: return "running";
       case ActorsErrc::kPartitionNotLed: return "partition_not_led";
       case ActorsErrc::kPermissionDenied: return "permission_denied";
+      case ActorsErrc::kLeaseExpired: return "lease_expired";
     }
     return {};  // not an enumerator (a bad cast): no wire string
   }

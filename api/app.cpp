@@ -54,6 +54,8 @@ constexpr ActionName kActions[] = {
     {"POST", "/api/v1/executions/{id}/approvals/{step}", "execution.approve"},
     {"POST", "/api/v1/keys", "key.create"},
     {"DELETE", "/api/v1/keys/{id}", "key.revoke"},
+    {"POST", "/api/v1/workers", "worker.register"},
+    {"DELETE", "/api/v1/workers/{id}", "worker.delete"},
     {"PUT", "/api/v1/secrets/{name}", "secret.put"},
     {"DELETE", "/api/v1/secrets/{name}", "secret.delete"},
     {"PUT", "/api/v1/accounts/{tenant}/secrets/{name}", "secret.put"},
@@ -135,20 +137,32 @@ std::string request_id_of(const HttpRequest& req) {
 // The least pause before a rate-limit refusal is answered (see handle()).
 constexpr int64_t kMinTarpitMs = 200;
 
-int required_rank(Access access) {
-  switch (access) {
-    case Access::kViewer: return 1;
-    case Access::kEditor: return 2;
-    case Access::kAdmin: return 3;
-    case Access::kOwner: return 4;
-    default: return 0;
-  }
-}
-
 }  // namespace
 
 ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(engine) {
   services_.auth = &auth_;
+  // A lost lease is audited in the task's tenant chain: who held it, which
+  // call, which attempt (docs/tools.md "Tool workers").
+  BrokerOptions broker_options;
+  broker_options.on_event = [&admin](const std::string& event, const DispatchedTask& t) {
+    AuditEntry e;
+    e.tenant = t.tenant;
+    e.action = event;
+    e.resource = "/api/v1/tasks/" + t.task_id;
+    e.outcome = event == "task.lease_lost" ? "lease_lost" : "worker_lost";
+    e.detail = t.tool_id + "." + t.action + " worker " + t.worker_id + " attempt " +
+               std::to_string(t.attempt) + " execution " + t.execution_id + " step " + t.path;
+    admin.audit(std::move(e));
+  };
+  broker_ = std::make_shared<TaskBroker>(std::move(broker_options));
+  worker_tools_ = std::make_shared<WorkerTools>(engine, broker_);
+  services_.workers = worker_tools_.get();
+  // Stored worker registrations become tools now (before the first request),
+  // later ones as they are put or deleted, here or, in a cluster, anywhere.
+  engine.watch_tool_registrations("worker",
+                                  [tools = worker_tools_](const ToolRegistration& r, bool deleted) {
+                                    tools->apply(r.tenant, r.id, r.definition, deleted);
+                                  });
   register_system_routes(router_, services_);
   register_flow_routes(router_, services_);
   register_execution_routes(router_, services_);
@@ -161,6 +175,7 @@ ApiApp::ApiApp(Engine& engine, Admin& admin) : services_{engine, admin}, auth_(e
   register_trigger_routes(router_, services_);
   register_cluster_routes(router_, services_);
   register_tool_routes(router_, services_);
+  register_worker_routes(router_, services_);
   for (const auto& p : kPlacements) {
     if (!router_.set_placement(p.method, p.pattern, p.placement)) {
       throw std::logic_error(std::string("placement for unknown route ") + p.method + " " +
@@ -267,10 +282,13 @@ void ApiApp::dispatch(HttpRequest req, Responder respond, uint32_t hops) {
     } else if (ctx->who.is_operator()) {
       denied = Status(Errc::kForbidden,
                       "the operator key manages tenants (/admin/v1); use a tenant's key here");
-    } else if (role_rank(ctx->who.role) < required_rank(route->access)) {
-      denied = Status(Errc::kForbidden, "role '" + ctx->who.role + "' may not " + req.method + " " +
-                                            route->pattern + " (needs " + to_string(route->access) +
-                                            " or above)");
+    } else if (!role_allows(ctx->who.role, route->access)) {
+      denied =
+          Status(Errc::kForbidden,
+                 "role '" + ctx->who.role + "' may not " + req.method + " " + route->pattern +
+                     (route->access == Access::kWorker
+                          ? std::string(" (needs worker, admin or owner)")
+                          : " (needs " + std::string(to_string(route->access)) + " or above)"));
     }
     if (!denied.is_ok()) {
       if (!route->action.empty()) {

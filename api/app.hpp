@@ -16,6 +16,7 @@
 #include "api/rate_limiter.hpp"
 #include "api/router.hpp"
 #include "api/services.hpp"
+#include "api/worker_tools.hpp"
 
 namespace yantra::api {
 
@@ -41,6 +42,12 @@ class ApiApp {
   // Before the server starts; outlives the app.
   void set_cluster_view(ClusterView* view) { services_.cluster = view; }
   Authenticator& auth() { return auth_; }
+  // Tool workers' registrations become tools here (api/worker_tools.hpp).
+  WorkerTools& worker_tools() { return *worker_tools_; }
+  // Releases worker tool calls still waiting for a worker ("node_shutting_down")
+  // and answers waiting polls, so the engine's tool threads can be joined.
+  // Call while the engine shuts down (cli/serve.cpp), before it is destroyed.
+  void stop_workers() { broker_->shutdown(); }
 
  private:
   // handle() and handle_forwarded(): `hops` = how many nodes forwarded it.
@@ -63,6 +70,8 @@ class ApiApp {
   };
   Refusals refusals_;
   Services services_;
+  std::shared_ptr<TaskBroker> broker_;
+  std::shared_ptr<WorkerTools> worker_tools_;  // shared with the registration handler
   Authenticator auth_;
   RateLimiter limiter_;
   Router router_;

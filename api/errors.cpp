@@ -93,6 +93,7 @@ int http_status(ActorsErrc c) {
     // Leadership of the partition is elsewhere or moving: retry.
     case ActorsErrc::kPartitionNotLed: return 503;
     case ActorsErrc::kPermissionDenied: return 403;
+    case ActorsErrc::kLeaseExpired: return 409;
   }
   return 500;
 }

@@ -41,6 +41,19 @@ int role_rank(const std::string& role) {
   return 0;
 }
 
+bool role_allows(const std::string& role, Access access) {
+  switch (access) {
+    case Access::kPublic: return true;
+    case Access::kViewer: return role_rank(role) >= 1;
+    case Access::kEditor: return role_rank(role) >= 2;
+    case Access::kAdmin: return role_rank(role) >= 3;
+    case Access::kOwner: return role_rank(role) >= 4;
+    case Access::kWorker: return role == "worker" || role_rank(role) >= 3;
+    case Access::kOperator: return false;
+  }
+  return false;
+}
+
 const char* to_string(Access access) {
   switch (access) {
     case Access::kPublic: return "public";
@@ -49,6 +62,7 @@ const char* to_string(Access access) {
     case Access::kAdmin: return "admin";
     case Access::kOwner: return "owner";
     case Access::kOperator: return "operator";
+    case Access::kWorker: return "worker";
   }
   return "?";
 }

@@ -25,9 +25,15 @@ namespace yantra::api {
 // Who may call a route. Tenant roles are ranked viewer < editor < admin <
 // owner (a role may do everything the roles below it may); operator routes
 // (/admin/v1) accept operator keys only, and operator keys nothing else.
-enum class Access { kPublic, kViewer, kEditor, kAdmin, kOwner, kOperator };
+// The `worker` role stands outside the ranking (role_rank 0): a tool
+// worker's key opens the worker and task routes (kWorker) and nothing else;
+// admin and owner keys may call those routes too.
+enum class Access { kPublic, kViewer, kEditor, kAdmin, kOwner, kOperator, kWorker };
 
-int role_rank(const std::string& role);  // 0 for unknown roles
+int role_rank(const std::string& role);  // 0 for unknown roles and for "worker"
+// Whether `role` may call a route of `access` (tenant roles only; the
+// operator is checked apart).
+bool role_allows(const std::string& role, Access access);
 const char* to_string(Access access);
 
 // Where a route's requests run in a cluster (declared per route in app.cpp's

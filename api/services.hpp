@@ -22,6 +22,8 @@
 
 namespace yantra::api {
 
+class WorkerTools;
+
 struct Services {
   Engine& engine;
   Admin& admin;
@@ -41,6 +43,8 @@ struct Services {
   // a request that must be forwarded answers 503 with Retry-After.
   std::atomic<int64_t> forwards_in_flight{0};
   int64_t max_forwards_in_flight = 10000;
+  // Tool workers' tools and their task broker (api/worker_tools.hpp).
+  WorkerTools* workers = nullptr;
 };
 
 void register_flow_routes(Router& router, Services& services);
@@ -55,6 +59,7 @@ void register_wait_routes(Router& router, Services& services);
 void register_trigger_routes(Router& router, Services& services);
 void register_cluster_routes(Router& router, Services& services);
 void register_tool_routes(Router& router, Services& services);
+void register_worker_routes(Router& router, Services& services);
 // The action steps of a flow definition's `steps` (at `pointer`) that the
 // tenant's tool policy refuses to `role`, with the pointer of each tool_id.
 void refused_steps(const ToolRegistry& tools, const std::string& tenant, const std::string& role,

@@ -402,6 +402,80 @@ int tools_get(Session& s, const std::string& id) {
   return kExitOk;
 }
 
+// `yantra workers list`: the tenant's registered tool workers, what they
+// serve, and when they last polled this node.
+int workers_list(Session& s) {
+  HttpReply raw;
+  auto list = s.send_json(Session::Call("GET", "/api/v1/workers"), &raw);
+  if (!list) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t({"ID", "TOOLS", "LAST_POLL_AT", "POLLING", "IN_FLIGHT"});
+  for (const auto& w : list->value("workers", json::array())) {
+    std::string tools;
+    for (const auto& id : w.value("tool_ids", json::array())) {
+      tools += (tools.empty() ? "" : ",") + id.get<std::string>();
+    }
+    t.add(
+        {cell(w, "id"), tools, cell(w, "last_poll_at"), cell(w, "polling"), cell(w, "in_flight")});
+  }
+  if (t.empty()) {
+    std::cout << "no workers\n";
+  } else {
+    t.print(std::cout);
+  }
+  return kExitOk;
+}
+
+// `yantra workers get ID`: the worker, its tools and the tasks it holds.
+int workers_get(Session& s, const std::string& id) {
+  HttpReply raw;
+  auto w = s.send_json(Session::Call("GET", "/api/v1/workers/" + percent_encode(id)), &raw);
+  if (!w) return s.exit_code();
+  if (s.json_output()) {
+    print_raw(raw);
+    return kExitOk;
+  }
+  Table t;
+  for (const char* key : {"id", "last_poll_at", "polling", "in_flight"}) {
+    t.add({std::string(key), cell(*w, key)});
+  }
+  t.print(std::cout);
+  for (const auto& tool : w->value("tools", json::array())) {
+    std::cout << "\ntool " << cell(tool, "id");
+    std::string actions;
+    for (const auto& a : tool.value("actions", json::array())) {
+      actions += (actions.empty() ? "" : ", ") + a.value("name", std::string());
+    }
+    std::cout << ": " << actions << "\n";
+  }
+  Table tasks({"TASK", "TOOL", "ACTION", "ATTEMPT", "EXECUTION", "STEP"});
+  for (const auto& k : w->value("in_flight_tasks", json::array())) {
+    tasks.add({cell(k, "task_id"), cell(k, "tool_id"), cell(k, "action"), cell(k, "attempt"),
+               cell(k, "execution_id"), cell(k, "step")});
+  }
+  if (!tasks.empty()) {
+    std::cout << "\n";
+    tasks.print(std::cout);
+  }
+  return kExitOk;
+}
+
+// `yantra workers delete ID`: deregisters it (its tools go once no other
+// worker serves them).
+int workers_delete(Session& s, const std::string& id) {
+  auto reply = s.send(Session::Call("DELETE", "/api/v1/workers/" + percent_encode(id)));
+  if (!reply) return s.exit_code();
+  if (s.json_output()) {
+    std::cout << dump(json{{"id", id}, {"deleted", true}}) << "\n";
+  } else {
+    std::cout << "worker " << id << " deleted\n";
+  }
+  return kExitOk;
+}
+
 // `yantra tools usage ID [--from T] [--to T]`: calls, failures and mean
 // duration per action.
 int tools_usage(Session& s, const std::string& id, const std::string& from, const std::string& to) {
@@ -899,6 +973,9 @@ struct ClientCommands::Impl {
   CLI::App* tools_list = nullptr;
   CLI::App* tools_get = nullptr;
   CLI::App* tools_usage = nullptr;
+  CLI::App* workers_list = nullptr;
+  CLI::App* workers_get = nullptr;
+  CLI::App* workers_delete = nullptr;
   std::string usage_from;
   std::string usage_to;
 
@@ -1024,11 +1101,21 @@ ClientCommands::ClientCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.tools_usage->add_option("id", m.id, "tool id")->required();
   m.tools_usage->add_option("--from", m.usage_from, "Unix ms or RFC 3339 (default: 24 h ago)");
   m.tools_usage->add_option("--to", m.usage_to, "Unix ms or RFC 3339 (default: now)");
+  auto* workers = app.add_subcommand("workers", "tool workers registered by this tenant");
+  workers->require_subcommand(1);
+  m.roots.push_back(workers);
+  m.workers_list = workers->add_subcommand("list", "list workers, their tools and last poll");
+  m.workers_get = workers->add_subcommand("get", "show a worker, its tools and tasks in flight");
+  m.workers_get->add_option("id", m.id, "worker id")->required();
+  m.workers_delete = workers->add_subcommand("delete", "deregister a worker");
+  m.workers_delete->add_option("id", m.id, "worker id")->required();
 
-  for (CLI::App* leaf : {m.flows_apply, m.flows_list, m.flows_get, m.flows_delete, m.flows_versions,
-                         m.flows_rollback, m.run, m.ex_list, m.ex_get, m.ex_events, m.ex_cancel,
-                         m.ex_state, m.ex_timeline, m.ex_diff, m.ex_replay, m.ex_retry,
-                         m.tools_list, m.tools_get, m.tools_usage}) {
+  for (CLI::App* leaf :
+       {m.flows_apply,    m.flows_list,    m.flows_get,   m.flows_delete, m.flows_versions,
+        m.flows_rollback, m.run,           m.ex_list,     m.ex_get,       m.ex_events,
+        m.ex_cancel,      m.ex_state,      m.ex_timeline, m.ex_diff,      m.ex_replay,
+        m.ex_retry,       m.tools_list,    m.tools_get,   m.tools_usage,  m.workers_list,
+        m.workers_get,    m.workers_delete}) {
     m.add_common(leaf);
   }
 }
@@ -1085,6 +1172,9 @@ int ClientCommands::run() {
     if (m.tools_list->parsed()) return tools_list(s);
     if (m.tools_get->parsed()) return tools_get(s, m.id);
     if (m.tools_usage->parsed()) return tools_usage(s, m.id, m.usage_from, m.usage_to);
+    if (m.workers_list->parsed()) return workers_list(s);
+    if (m.workers_get->parsed()) return workers_get(s, m.id);
+    if (m.workers_delete->parsed()) return workers_delete(s, m.id);
   } catch (const json::exception& e) {
     // A JSON answer of an unexpected shape (a field of another type): the
     // server, or whatever answers at that URL, broke the API's contract.

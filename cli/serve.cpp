@@ -15,12 +15,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "actors/admin.hpp"
 #include "actors/engine.hpp"
@@ -237,6 +239,10 @@ int run_serve(const ServeFlags& flags) {
   options.tools.push_back(make_script_tool(script_options));
   options.accept_data_loss = config.accept_data_loss;
   if (cluster) cluster->engine_options(options);
+  // Executions are recovered once the API has installed the tenant tools
+  // that registrations bring (recover() below): a recovered call to a
+  // worker or MCP tool must find it.
+  options.defer_recovery = true;
   auto engine = Engine::open(options);
   if (!engine.ok() && engine.status().is(StorageErrc::kCorrupt)) {
     print_damaged_data(config.data_dir, engine.status());
@@ -265,6 +271,7 @@ int run_serve(const ServeFlags& flags) {
   app.set_max_runs_in_flight(config.max_runs_in_flight);
   app.auth().set_operator_key(config.operator_key);
   if (cluster) cluster->attach(app);
+  engine.value()->recover();
   const char* preset = std::getenv("YANTRA_BOOTSTRAP_KEY");
   auto secret = cluster ? cluster->bootstrap(*engine.value(), config.data_dir, preset ? preset : "")
                         : app.auth().bootstrap(config.data_dir, preset ? preset : "");
@@ -326,7 +333,19 @@ int run_serve(const ServeFlags& flags) {
   if (cluster) cluster->stop();
   admin.reset();  // finishes queued admin writes; before the engine it uses
   if (cluster) cluster->stop_mirror();
-  engine.value().reset();
+  {
+    // Worker tool calls hold tool threads until a worker answers, and the
+    // engine joins those threads. Released a moment after the engine began
+    // stopping, when its tool pools are gone, so that the released calls'
+    // "node_shutting_down" is recorded nowhere: the steps run again after
+    // the restart (docs/tools.md "Tool workers").
+    std::thread release([&app] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      app.stop_workers();
+    });
+    engine.value().reset();
+    release.join();
+  }
   std::cout << "yantra: stopped" << std::endl;
   return 0;
 }

@@ -16,6 +16,9 @@ PACKAGES=(
   # etcd 3.4, the cluster's consensus (docs/cluster.md): tests/cluster starts
   # private members of it; etcdctl for operators and debugging.
   etcd-server etcd-client
+  # The reference tool worker (examples/worker.py, standard library only),
+  # which tests/e2e/workers_test.cpp runs against a real node.
+  python3
   # The checks of scripts/test.sh (docs/testing.md): the format check, and the
   # sanitizer and fuzzer builds, which need clang. clang's sanitizer and
   # libFuzzer runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14, for

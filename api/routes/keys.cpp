@@ -1,7 +1,8 @@
 // API keys of the caller's tenant (/api/v1/keys). Admins manage keys; a
 // role may only hand out what it has below owner, and only an owner creates
 // or revokes owner keys (so an admin cannot promote itself or lock the
-// owners out). The secret is shown once, at creation; the store keeps its
+// owners out). A "worker" key (for tool workers, outside the ranking) opens
+// only the worker and task routes. The secret is shown once, at creation; the store keeps its
 // SHA-256 only. Revocation is immediate: the key leaves the cache too.
 #include "api/auth.hpp"
 #include "api/errc.hpp"
@@ -35,8 +36,9 @@ void register_key_routes(Router& router, Services& svc) {
     }
     std::string role;
     if (!b.contains("role") || !b["role"].is_string() ||
-        role_rank(role = b["role"].get<std::string>()) == 0) {
-      problems.push_back({"/role", "is required and must be one of owner, admin, editor, viewer"});
+        (role_rank(role = b["role"].get<std::string>()) == 0 && role != "worker")) {
+      problems.push_back(
+          {"/role", "is required and must be one of owner, admin, editor, viewer, worker"});
     }
     std::string name;
     if (b.contains("name")) {

@@ -48,6 +48,7 @@ const std::map<std::string, int> kBefore = {
 const std::map<std::string, int> kAdded = {
     {"store_no_space", 503},     // the disk-full guard refuses writes like the read-only latch
     {"permission_denied", 403},  // a tool policy refuses a tool (runtime/tool_policy.hpp)
+    {"lease_expired", 409},      // a worker task's lease ran out (actors/task_broker.hpp)
     // The replicated log's segment refusals (storage/segment_store.hpp).
     {"segment_sealed", 409},
     {"segment_gap", 409},

@@ -121,6 +121,16 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
   create_flow(a, echo_flow("route-cov-pause"));
   const std::string hook_url = a.get("/api/v1/flows/route-cov-hook").doc()["webhook"]["url"];
 
+  // Workers: one to delete (the POST below registers route-cov-w).
+  const std::string kWorkerReg =
+      R"({"id": "route-cov-w", "tools": [{"id": "routecov", "actions": [{"name": "a"}]}]})";
+  ASSERT_EQ(
+      a.post(
+           "/api/v1/workers",
+           json::parse(
+               R"({"id": "route-cov-w-del", "tools": [{"id": "routecov2", "actions": [{"name": "a"}]}]})"))
+          .status,
+      201);
   struct Call {
     std::string target;
     std::string body;
@@ -201,6 +211,18 @@ TEST_F(ApiTest, EveryDocumentedRouteAnswersAsDocumented) {
       {"GET /api/v1/tools/{id}", {"/api/v1/tools/http", ""}},
       {"GET /api/v1/tools/{id}/usage", {"/api/v1/tools/core/usage?from=0", ""}},
       {"POST /hooks/{hook_id}", {hook_url + "?wait_ms=10000", R"({"x": 1})"}},
+      {"POST /api/v1/workers", {"/api/v1/workers", kWorkerReg}},
+      {"GET /api/v1/workers", {"/api/v1/workers", ""}},
+      {"GET /api/v1/workers/{id}", {"/api/v1/workers/route-cov-w", ""}},
+      {"DELETE /api/v1/workers/{id}", {"/api/v1/workers/route-cov-w-del", ""}},
+      {"POST /api/v1/workers/{id}/poll",
+       {"/api/v1/workers/route-cov-w/poll?wait_ms=0", "", false, 204}},
+      {"POST /api/v1/tasks/{task_id}/heartbeat",
+       {"/api/v1/tasks/task_none/heartbeat", "", false, 404}},
+      {"POST /api/v1/tasks/{task_id}/complete",
+       {"/api/v1/tasks/task_none/complete", R"({"output": 1})", false, 404}},
+      {"POST /api/v1/tasks/{task_id}/fail",
+       {"/api/v1/tasks/task_none/fail", R"({"error": {"code": "x"}})", false, 404}},
   };
 
   size_t checked = 0;
