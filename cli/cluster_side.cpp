@@ -480,6 +480,7 @@ Result<std::unique_ptr<ClusterSide>> ClusterSide::connect(const NodeConfig& conf
   o.data_dir = config.data_dir;
   o.version = version;
   o.down_grace = std::chrono::milliseconds(config.node_down_grace_ms);
+  o.trim_interval = std::chrono::milliseconds(config.log_trim_interval_ms);
   auto node = cluster::ClusterNode::connect(o);
   if (!node.ok()) return node.status();
   auto impl = std::make_unique<Impl>();

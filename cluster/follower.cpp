@@ -7,7 +7,9 @@
 
 #include "base/metrics.hpp"
 #include "base/thread_name.hpp"
+#include "cluster/node_metrics.hpp"
 #include "storage/partition_batch.hpp"
+#include "storage/partition_snapshot.hpp"
 #include "storage/segment_store.hpp"
 #include "storage/store.hpp"
 
@@ -26,7 +28,10 @@ metrics::Counter& applied_batches() {
 }  // namespace
 
 FollowerApplier::FollowerApplier(storage::Store& store, ReadOlder read_older)
-    : store_(store), read_older_(std::move(read_older)) {
+    : FollowerApplier(store, std::move(read_older), Snapshots{}) {}
+
+FollowerApplier::FollowerApplier(storage::Store& store, ReadOlder read_older, Snapshots snapshots)
+    : store_(store), read_older_(std::move(read_older)), snapshots_(std::move(snapshots)) {
   thread_ = std::thread([this] {
     name_this_thread("y-follower");
     run();
@@ -133,6 +138,22 @@ bool FollowerApplier::apply(uint32_t partition, Target target) {
         batches.push_back(std::move(b.bytes));
       }
     } else {
+      if (snapshots_.locate) {
+        // Is `next` still in the log? Not when the chain's oldest live
+        // segment starts after it (trimmed): only a snapshot gets us there.
+        auto source = snapshots_.locate(partition);
+        if (!source.ok()) {
+          spdlog::warn("partition {}: cannot read its segment chain: {}", partition,
+                       source.status().to_string());
+          return false;
+        }
+        if (next < source->first_live) {
+          auto lsn = install(partition, source.value());
+          if (!lsn.ok()) return false;
+          next = lsn.value() + 1;
+          continue;
+        }
+      }
       const uint64_t to =
           std::min(target.committed, first == UINT64_MAX ? target.committed : first - 1);
       auto older = read_older_ ? read_older_(partition, next, to)
@@ -161,6 +182,55 @@ bool FollowerApplier::apply(uint32_t partition, Target target) {
     next += batches.size();
   }
   return true;
+}
+
+Result<uint64_t> FollowerApplier::install(uint32_t partition, const SnapshotSource& source) {
+  Backoff& backoff = backoff_[partition];
+  if (std::chrono::steady_clock::now() < backoff.not_before) {
+    return Status(Errc::kUnavailable, "backing off");
+  }
+  Status last(Errc::kUnavailable, "no replica to install a snapshot from");
+  for (const std::string& node : source.replicas) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || paused_.count(partition) != 0) return Status(Errc::kUnavailable, "paused");
+    }
+    auto applied = storage::applied_lsn(store_, partition);
+    if (!applied.ok()) return applied.status();
+    if (applied.value() != 0) {
+      // This copy's state is behind the log's start: it can never be
+      // advanced from the log, and an import needs a store without it.
+      spdlog::info("partition {}: applied {} but the log starts at {}: replacing it by a snapshot",
+                   partition, applied.value(), source.first_live);
+      if (Status st = storage::drop_partition(store_, partition, snapshots_.partition_of);
+          !st.is_ok()) {
+        return st;
+      }
+    }
+    auto installed = snapshots_.install(partition, node);
+    if (installed.ok() && installed->lsn + 1 < source.first_live) {
+      installed = Status(Errc::kUnavailable, "its snapshot (lsn " + std::to_string(installed->lsn) +
+                                                 ") is older than the log's start " +
+                                                 std::to_string(source.first_live));
+    }
+    if (!installed.ok()) {
+      last = installed.status();
+      spdlog::warn("partition {}: snapshot from {} failed: {}", partition, node, last.to_string());
+      continue;
+    }
+    spdlog::info("partition {}: installed a snapshot at lsn {} from {} ({} bytes)", partition,
+                 installed->lsn, node, installed->bytes);
+    count_snapshot_transfer(partition, installed->bytes);
+    backoff_.erase(partition);
+    return installed->lsn;
+  }
+  // Every replica failed: wait longer each time before asking again.
+  const auto wait =
+      std::min(snapshots_.backoff_max,
+               snapshots_.backoff_min * (int64_t{1} << std::min(backoff.failures, 16)));
+  ++backoff.failures;
+  backoff.not_before = std::chrono::steady_clock::now() + wait;
+  return last;
 }
 
 }  // namespace yantra::cluster

@@ -287,7 +287,15 @@ Result<RecoveredLog> recover_partition(EtcdClient& etcd, const Layout& layout,
       chain = std::move(again);
     }
   }
-  // The local state up to the end.
+  // The local state up to the end: from a snapshot first when the log no
+  // longer starts at or before what this node needs.
+  if (o.install_snapshot && !chain->empty()) {
+    auto have = storage::applied_lsn(store, o.partition);
+    if (!have.ok()) return have.status();
+    if (have.value() + 1 < chain->front().record.first_lsn) {
+      if (Status st = o.install_snapshot(chain.value()); !st.is_ok()) return st;
+    }
+  }
   auto applied = apply_committed_range(store, call, chain.value(), o.partition, end, o.rpc_timeout);
   if (!applied.ok()) return applied.status();
   out.applied_batches = applied.value();

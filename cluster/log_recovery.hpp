@@ -58,6 +58,11 @@ struct RecoveryOptions {
   uint32_t write_quorum = 1;
   std::vector<std::string> replicas;  // of the segment we open (self first)
   std::chrono::milliseconds rpc_timeout{1000};
+  // When this node's applied LSN + 1 is below the chain's first LSN (the
+  // batches it needs were trimmed, invariant 7): installs the partition's
+  // snapshot from the chain's replicas, so that the log applies from its
+  // LSN + 1 on. Unset: such a recovery fails (the batches are gone).
+  std::function<Status(const std::vector<SegmentEntry>& chain)> install_snapshot;
 };
 
 struct RecoveredLog {

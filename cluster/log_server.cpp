@@ -1,7 +1,11 @@
 // LogServer (cluster/log_server.hpp): LogRequest -> SegmentStore -> LogReply.
 #include "cluster/log_server.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
 #include <span>
 #include <utility>
 
@@ -24,6 +28,8 @@ uint32_t partition_of(const v1::LogRequest& r) {
     case v1::LogRequest::kRead: return r.read().partition();
     case v1::LogRequest::kTruncate: return r.truncate().partition();
     case v1::LogRequest::kInfo: return r.info().partition();
+    case v1::LogRequest::kSnapshot: return r.snapshot().partition();
+    case v1::LogRequest::kTrim: return r.trim().partition();
     case v1::LogRequest::kGroup:  // served on the sender's stripe (handle())
     case v1::LogRequest::OP_NOT_SET: break;
   }
@@ -35,6 +41,7 @@ void put_info(v1::LogReply& out, const storage::SegmentInfo& info) {
   out.set_sealing_epoch(info.sealing_epoch);
   out.set_first_lsn(info.first_lsn);
   out.set_last_lsn(info.last_lsn);
+  out.set_trimmed(info.trimmed);
 }
 
 void put_error(v1::LogReply& out, const Status& s) {
@@ -78,6 +85,90 @@ Result<storage::SegmentInfo> LogServer::notice(uint32_t partition, uint64_t segm
                   {{"/sealing_epoch", std::to_string(info.value().sealing_epoch)}});
   }
   return info;
+}
+
+void LogServer::serve_snapshot(const v1::LogSnapshot& r, v1::LogReply& out) {
+  if (options_.snapshot_store == nullptr || !options_.partition_of) {
+    put_error(out, Status(Errc::kUnavailable, "this node serves no snapshots"));
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  std::shared_ptr<SnapshotSession> session;
+  uint64_t id = r.session();
+  {
+    std::lock_guard lock(snapshots_mu_);
+    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+      // An idle session's export is dropped (its pinned snapshot released).
+      if (now - it->second->used > options_.snapshot_idle_timeout) {
+        it = snapshots_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (id == 0) {
+      if (r.index() != 0) {
+        put_error(out, Status(Errc::kInvalidArgument, "a new snapshot session starts at index 0"));
+        return;
+      }
+      if (snapshots_.size() >= options_.max_snapshot_sessions) {
+        put_error(out, Status(Errc::kUnavailable, "too many snapshot transfers at once"));
+        return;
+      }
+    } else {
+      auto it = snapshots_.find(id);
+      if (it == snapshots_.end()) {
+        put_error(out, Status(Errc::kNotFound,
+                              "snapshot session " + std::to_string(id) + " is unknown or expired"));
+        return;
+      }
+      session = it->second;
+      session->used = now;  // under the lock: other stripes read it to evict
+    }
+  }
+  if (session == nullptr) {
+    // Opened outside the lock: it reads the applied marker from the store.
+    auto exporter = storage::PartitionSnapshotExport::open(*options_.snapshot_store, r.partition(),
+                                                           options_.partition_of);
+    if (!exporter.ok()) {
+      put_error(out, exporter.status());
+      return;
+    }
+    session = std::make_shared<SnapshotSession>();
+    session->exporter = std::move(exporter).value();
+    session->used = now;
+    std::lock_guard lock(snapshots_mu_);
+    id = next_session_++;
+    snapshots_[id] = session;
+  }
+  if (session->exporter->partition() != r.partition()) {
+    put_error(out, Status(Errc::kInvalidArgument,
+                          "snapshot session " + std::to_string(id) + " is of another partition"));
+    return;
+  }
+  out.set_snapshot_session(id);
+  if (session->next_index > 0 && r.index() + 1 == session->next_index) {
+    out.set_snapshot_chunk(session->last_chunk);
+    return;
+  }
+  if (r.index() != session->next_index) {
+    put_error(out, Status(Errc::kInvalidArgument, "snapshot session " + std::to_string(id) +
+                                                      " is at chunk " +
+                                                      std::to_string(session->next_index) +
+                                                      ", asked for " + std::to_string(r.index())));
+    return;
+  }
+  const size_t limit = r.max_bytes() == 0
+                           ? options_.max_read_bytes
+                           : std::min<size_t>(r.max_bytes(), options_.max_read_bytes);
+  auto chunk = session->exporter->next_chunk(limit);
+  if (!chunk.ok() || !chunk->has_value()) {
+    put_error(out, chunk.ok() ? Status(Errc::kInvalidArgument, "the snapshot has ended")
+                              : chunk.status());
+    return;
+  }
+  session->last_chunk = std::move(**chunk);
+  ++session->next_index;
+  out.set_snapshot_chunk(session->last_chunk);
 }
 
 LogServer::LogServer(storage::SegmentStore& segments, Options options)
@@ -242,6 +333,7 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
       break;
     }
     case v1::LogRequest::kGroup: return serve_group(req.group());
+    case v1::LogRequest::kSnapshot: serve_snapshot(req.snapshot(), out); break;
     case v1::LogRequest::kSeal: {
       const auto& s = req.seal();
       put(out, segments_.seal(s.partition(), s.segment(), s.sealing_epoch()));
@@ -277,6 +369,18 @@ Result<std::string> LogServer::serve(const v1::LogRequest* request) {
     case v1::LogRequest::kTruncate: {
       const auto& t = req.truncate();
       put(out, segments_.truncate_after(t.partition(), t.segment(), t.end()));
+      break;
+    }
+    case v1::LogRequest::kTrim: {
+      const auto& t = req.trim();
+      // Sealed first: a copy that never heard the seal would refuse the
+      // trim as open, yet the chain no longer holds the segment.
+      auto sealed = segments_.seal(t.partition(), t.segment(), t.sealing_epoch());
+      if (!sealed.ok()) {
+        put_error(out, sealed.status());
+        break;
+      }
+      put(out, segments_.trim(t.partition(), t.segment()));
       break;
     }
     case v1::LogRequest::kInfo: {

@@ -29,15 +29,25 @@
 // (the lsn to resend from, the epoch that sealed the segment). Only a
 // payload that is not a LogRequest is refused as an error.
 //
+// Snapshots (LogSnapshot, since 0.9): with Options::snapshot_store set, the
+// server also hands out partition snapshots of that store chunk by chunk
+// (storage/partition_snapshot.hpp), for a new replica to start from. Each
+// transfer is a session holding one export (a pinned RocksDB snapshot, which
+// keeps old row versions from compaction): at most max_snapshot_sessions at
+// once, each dropped after snapshot_idle_timeout without a request. A chunk
+// is read on the partition's stripe, like a read of its log.
+//
 // Threads: handle() is called on transport threads and never blocks; the
 // reply is sent from a worker. The destructor answers what is still queued
 // with kUnavailable and joins the workers.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,9 +56,11 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "storage/partition_snapshot.hpp"
 
 namespace yantra::storage {
 class SegmentStore;
+class Store;
 struct SegmentInfo;
 }  // namespace yantra::storage
 
@@ -57,6 +69,7 @@ class LogAppend;
 class LogGroup;
 class LogReply;
 class LogRequest;
+class LogSnapshot;
 }  // namespace yantra::v1
 
 namespace yantra::cluster {
@@ -75,6 +88,12 @@ class LogServer {
     // replica accepted, with the writer's commit point: the follower's cue
     // to apply committed batches (cluster/follower.hpp). Must not block long.
     std::function<void(uint32_t partition, uint64_t segment, uint64_t committed_lsn)> on_committed;
+    // The store whose partitions LogSnapshot exports (null: refused with
+    // kUnavailable) and the node's execution id -> partition function.
+    const storage::Store* snapshot_store = nullptr;
+    storage::PartitionOfId partition_of;
+    size_t max_snapshot_sessions = 2;
+    std::chrono::milliseconds snapshot_idle_timeout{30000};
   };
 
   LogServer(storage::SegmentStore& segments, Options options);
@@ -110,10 +129,22 @@ class LogServer {
   void finish_append(const v1::LogAppend& a, const Result<storage::SegmentInfo>& after,
                      v1::LogReply& out);
   Result<storage::SegmentInfo> notice(uint32_t partition, uint64_t segment, uint64_t writer_epoch);
+  void serve_snapshot(const v1::LogSnapshot& request, v1::LogReply& out);
+
+  struct SnapshotSession {
+    std::unique_ptr<storage::PartitionSnapshotExport> exporter;
+    uint32_t next_index = 0;
+    std::string last_chunk;  // answered again when asked again (a lost reply)
+    std::chrono::steady_clock::time_point used;
+  };
 
   storage::SegmentStore& segments_;
   const Options options_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Sessions are served from any worker (one per partition stripe).
+  std::mutex snapshots_mu_;
+  std::map<uint64_t, std::shared_ptr<SnapshotSession>> snapshots_;
+  uint64_t next_session_ = 1;
 };
 
 }  // namespace yantra::cluster

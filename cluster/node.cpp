@@ -34,16 +34,20 @@
 #include "cluster/leadership.hpp"
 #include "cluster/log_recovery.hpp"
 #include "cluster/log_server.hpp"
+#include "cluster/log_trim.hpp"
 #include "cluster/membership.hpp"
 #include "cluster/node_lease.hpp"
+#include "cluster/node_metrics.hpp"
 #include "cluster/pki.hpp"
 #include "cluster/prefix_mirror.hpp"
 #include "cluster/replicated_log.hpp"
+#include "cluster/snapshot_transfer.hpp"
 #include "cluster/transport.hpp"
 #include "runtime/ids.hpp"
 #include "storage/partition_batch.hpp"
 #include "storage/segment_store.hpp"
 #include "storage/store.hpp"
+#include "yantra/v1/log_rpc.pb.h"
 #include "yantra/v1/node_status.pb.h"
 
 namespace yantra::cluster {
@@ -216,6 +220,12 @@ struct ClusterNode::Impl {
   std::condition_variable maint_cv;
   std::thread connector;
   std::thread balancer;
+  std::thread trimmer;
+
+  // Trimming: one round at a time (the loop, trim_now), and each led
+  // partition's positions of the previous round (log_trim.hpp).
+  std::mutex trim_mu;
+  std::map<uint32_t, TrimPositions> trim_previous;
 
   // Requests to a live node this one is not connected to yet (it just
   // joined, or the link is being re-made): the connector sends them once
@@ -460,6 +470,174 @@ struct ClusterNode::Impl {
     return future.get();
   }
 
+  // The follower's way past a trimmed log: the chain in etcd says where the
+  // log starts now (its oldest record) and who holds the partition (the
+  // newest segment's replicas, the writer last: it is busy appending).
+  FollowerApplier::Snapshots snapshot_hooks() {
+    FollowerApplier::Snapshots s;
+    s.partition_of = [n = meta.partitions](std::string_view id) { return partition_of(id, n); };
+    s.locate = [this](uint32_t p) -> Result<FollowerApplier::SnapshotSource> {
+      auto chain = segments(*etcd, layout, p);
+      if (!chain.ok()) return chain.status();
+      if (chain->empty()) return Status(Errc::kNotFound, "no segment recorded");
+      FollowerApplier::SnapshotSource out;
+      out.first_live = chain->front().record.first_lsn;
+      const SegmentRecord& newest = chain->back().record;
+      for (const auto& r : newest.replicas) {
+        if (r != options.node_id && r != newest.writer) out.replicas.push_back(r);
+      }
+      if (newest.writer != options.node_id) out.replicas.push_back(newest.writer);
+      return out;
+    };
+    s.install = [this](uint32_t p, const std::string& node) -> Result<FollowerApplier::Installed> {
+      SnapshotTransferOptions o;
+      o.timeout = options.rpc_timeout;
+      auto r = install_snapshot(
+          *store, call_fn(), node, p,
+          [n = meta.partitions](std::string_view id) { return partition_of(id, n); }, o);
+      if (!r.ok()) return r.status();
+      return FollowerApplier::Installed{r->lsn, r->bytes};
+    };
+    return s;
+  }
+
+  // One round of trimming (docs/cluster.md, "Trimming"): for each partition
+  // led here whose chain has a sealed record to drop, the trim point from two
+  // rounds of the replicas' reports (log_trim.hpp); the chain's records at or
+  // below it are dropped by a fenced txn (segment_chain.hpp), then their
+  // replicas' copies trimmed (LogTrim; a replica down now keeps its copy).
+  size_t trim_round(ClusterNode& self) {
+    std::lock_guard round(trim_mu);
+    std::map<uint32_t, int64_t> led_now;
+    {
+      std::lock_guard lock(led_mu);
+      led_now = led;
+    }
+    for (auto it = trim_previous.begin(); it != trim_previous.end();) {
+      it = led_now.count(it->first) == 0 ? trim_previous.erase(it) : std::next(it);
+    }
+    std::optional<std::map<std::string, Result<NodeReport>>> reports;
+    size_t total = 0;
+    for (const auto& [p, epoch] : led_now) {
+      if (stopping) break;
+      auto chain = segments(*etcd, layout, p);
+      if (!chain.ok()) continue;
+      if (chain->empty() || chain->back().record.epoch != epoch ||
+          trimmable(chain.value(), UINT64_MAX).empty()) {
+        trim_previous.erase(p);
+        continue;
+      }
+      if (!reports) {
+        // Every node's report at once, the first time a partition needs them.
+        auto promise = std::make_shared<std::promise<std::map<std::string, Result<NodeReport>>>>();
+        auto future = promise->get_future();
+        self.gather_reports(options.rpc_timeout,
+                            [promise](std::map<std::string, Result<NodeReport>> all) {
+                              promise->set_value(std::move(all));
+                            });
+        if (future.wait_for(options.rpc_timeout + std::chrono::milliseconds(500)) !=
+            std::future_status::ready) {
+          break;
+        }
+        reports = future.get();
+      }
+      TrimPositions now;
+      for (const auto& [node, r] : *reports) {
+        if (!r.ok()) continue;
+        for (const ReplicaPosition& pos : r->partitions) {
+          if (pos.partition == p) now[node] = {pos.applied_lsn, pos.segment, pos.durable_lsn};
+        }
+      }
+      std::optional<uint64_t> point;
+      if (auto before = trim_previous.find(p); before != trim_previous.end()) {
+        point = trim_point(chain->back().record.replicas, before->second, now);
+      }
+      trim_previous[p] = std::move(now);
+      if (!point) continue;
+      auto dropped = trim_chain(*etcd, layout, p, chain.value(), *point, epoch);
+      if (!dropped.ok()) {
+        spdlog::warn("partition {}: trimming the chain at {} failed: {}", p, *point,
+                     dropped.status().to_string());
+        continue;
+      }
+      if (dropped->empty()) continue;
+      total += dropped->size();
+      count_trimmed_segments(p, dropped->size());
+      spdlog::info("partition {}: trimmed {} segment(s) up to lsn {} (every replica applied {})", p,
+                   dropped->size(), *dropped->back().record.sealed_end, *point);
+      for (const SegmentEntry& e : dropped.value()) {
+        v1::LogRequest req;
+        req.mutable_trim()->set_partition(p);
+        req.mutable_trim()->set_segment(static_cast<uint64_t>(e.record.epoch));
+        req.mutable_trim()->set_sealing_epoch(static_cast<uint64_t>(epoch));
+        const std::string payload = req.SerializeAsString();
+        for (const std::string& node : e.record.replicas) {
+          auto raw = log_call(node, payload, options.rpc_timeout);
+          v1::LogReply reply;
+          if (!raw.ok() || !reply.ParseFromString(raw.value()) || !reply.trimmed()) {
+            spdlog::warn(
+                "partition {}: {} did not trim its copy of segment {}: {}", p, node, e.record.epoch,
+                raw.ok() ? reply.code() + " " + reply.message() : raw.status().to_string());
+          }
+        }
+      }
+    }
+    return total;
+  }
+
+  void trim_loop(ClusterNode& self) {
+    name_this_thread("y-trim");
+    std::unique_lock lock(maint_mu);
+    while (!stopping) {
+      maint_cv.wait_for(lock, options.trim_interval, [this] { return stopping.load(); });
+      if (stopping) break;
+      lock.unlock();
+      trim_round(self);
+      lock.lock();
+    }
+  }
+
+  // A new leader whose state is behind the trimmed log (it never held the
+  // partition, or lagged): the snapshot from a replica of the newest segment
+  // (the follower of `partition` is paused: nothing else writes it).
+  Status install_before_leading(uint32_t partition, const std::vector<SegmentEntry>& chain) {
+    const uint64_t first_live = chain.front().record.first_lsn;
+    auto applied = storage::applied_lsn(*store, partition);
+    if (!applied.ok()) return applied.status();
+    if (applied.value() != 0) {
+      if (Status st = storage::drop_partition(
+              *store, partition,
+              [n = meta.partitions](std::string_view id) { return partition_of(id, n); });
+          !st.is_ok()) {
+        return st;
+      }
+    }
+    Status last(Errc::kUnavailable, "no replica to install a snapshot from");
+    SnapshotTransferOptions o;
+    o.timeout = options.rpc_timeout;
+    for (const std::string& node : chain.back().record.replicas) {
+      if (node == options.node_id) continue;
+      auto r = install_snapshot(
+          *store, call_fn(), node, partition,
+          [n = meta.partitions](std::string_view id) { return partition_of(id, n); }, o);
+      if (r.ok() && r->lsn + 1 >= first_live) {
+        spdlog::info("partition {}: installed a snapshot at lsn {} from {} before leading",
+                     partition, r->lsn, node);
+        count_snapshot_transfer(partition, r->bytes);
+        return Status::ok();
+      }
+      last = r.ok() ? Status(Errc::kUnavailable, node + "'s snapshot is older than the log")
+                    : r.status();
+      // A partial or too old import leaves no marker: the next one starts over.
+      if (r.ok()) {
+        (void)storage::drop_partition(
+            *store, partition,
+            [n = meta.partitions](std::string_view id) { return partition_of(id, n); });
+      }
+    }
+    return last;
+  }
+
   LogCall call_fn() {
     return [this](const std::string& node, std::string payload, std::chrono::milliseconds t) {
       return log_call(node, std::move(payload), t);
@@ -578,6 +756,9 @@ struct ClusterNode::Impl {
       ro.write_quorum = meta.write_quorum;
       ro.replicas = std::move(replicas);
       ro.rpc_timeout = options.rpc_timeout;
+      ro.install_snapshot = [this, partition](const std::vector<SegmentEntry>& chain) {
+        return install_before_leading(partition, chain);
+      };
       recovered = recover_partition(*etcd, layout, *store, call_fn(), ro);
       if (recovered.ok()) break;
       ++attempts;
@@ -822,6 +1003,7 @@ ClusterNode::~ClusterNode() {
   m.maint_cv.notify_all();
   if (m.connector.joinable()) m.connector.join();
   if (m.balancer.joinable()) m.balancer.join();
+  if (m.trimmer.joinable()) m.trimmer.join();
   m.controller_ptr = nullptr;
   m.controller.reset();
   m.placement_mirror.reset();
@@ -929,12 +1111,14 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
 
   // This node as a replica, and its follower.
   m.follower = std::make_unique<FollowerApplier>(
-      *m.store, [&m](uint32_t p, uint64_t from, uint64_t to) -> Result<std::vector<std::string>> {
+      *m.store,
+      [&m](uint32_t p, uint64_t from, uint64_t to) -> Result<std::vector<std::string>> {
         auto chain = segments(*m.etcd, m.layout, p);
         if (!chain.ok()) return chain.status();
         return read_committed(*m.store, m.call_fn(), chain.value(), p, from, to, 1u << 20,
                               m.options.rpc_timeout);
-      });
+      },
+      m.snapshot_hooks());
   LogServer::Options lso;
   // Synced appends of different partitions run on different workers at
   // once, and RocksDB commits concurrent writers with one WAL sync (its
@@ -944,6 +1128,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     std::shared_lock lock(m.follower_mu);
     if (m.follower) m.follower->on_committed(p, segment, committed);
   };
+  // Partition snapshots for new replicas (LogSnapshot), read from this store.
+  lso.snapshot_store = m.store;
+  lso.partition_of = [n = m.meta.partitions](std::string_view id) { return partition_of(id, n); };
   m.log_server = std::make_unique<LogServer>(m.store->segments(), lso);
   m.pipes = std::make_unique<AppendPipes>(
       [&m](const std::string& node, std::string payload, AppendPipes::Done done) {
@@ -1048,6 +1235,9 @@ Status ClusterNode::start(Engine& engine, std::function<void(Transport&)> servic
     m.leadership = std::move(leadership.value());
   }
   m.balancer = std::thread([&m] { m.follow_loop(); });
+  if (m.options.trim_interval.count() > 0) {
+    m.trimmer = std::thread([&m, this] { m.trim_loop(*this); });
+  }
   spdlog::info(
       "cluster: node {} joined cluster {} ({} partitions, replication {}), transport on {}",
       self.id, m.meta.cluster_id, m.meta.partitions, m.meta.replication, self.cluster);
@@ -1245,6 +1435,10 @@ Result<NodeReport> ClusterNode::report() const {
     r.partitions.push_back(std::move(pos));
   }
   return r;
+}
+
+size_t ClusterNode::trim_now() {
+  return impl_->trim_round(*this);
 }
 
 void ClusterNode::gather_reports(

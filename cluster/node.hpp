@@ -66,6 +66,9 @@ struct ClusterNodeOptions {
   size_t transition_threads = 4;
   // A node down this long has its replicas replaced by the controller.
   std::chrono::milliseconds down_grace{30000};
+  // How often a partition leader looks for segments to trim (docs/cluster.md,
+  // "Trimming"); 0: never on its own (trim_now() still does).
+  std::chrono::milliseconds trim_interval{10000};
 };
 
 // A node as this node sees it (GET /admin/v1/cluster). state: "alive"
@@ -204,6 +207,10 @@ class ClusterNode {
   // older node without the service) exactly once, on the calling thread or
   // a transport thread, no later than `timeout` after the requests went.
   Result<NodeReport> report() const;
+  // One round of the trim loop now, on the calling thread (blocks on etcd
+  // and rpcs: a worker or test thread): returns the segments it dropped
+  // from the chains of the partitions led here.
+  size_t trim_now();
   void gather_reports(std::chrono::milliseconds timeout,
                       std::function<void(std::map<std::string, Result<NodeReport>>)> done);
   // Every etcd endpoint's maintenance status, asked at once, each within

@@ -8,6 +8,25 @@
 
 namespace yantra::cluster {
 
+void count_snapshot_transfer(uint32_t partition, uint64_t bytes) {
+  const metrics::Labels labels{{"partition", std::to_string(partition)}};
+  auto& reg = metrics::global();
+  reg.counter("yantra_cluster_snapshot_transfers_total",
+              "Partition snapshots this node installed (its log was trimmed past it)", labels)
+      .inc();
+  reg.counter("yantra_cluster_snapshot_transfer_bytes_total",
+              "Bytes of the partition snapshots this node installed", labels)
+      .inc(bytes);
+}
+
+void count_trimmed_segments(uint32_t partition, uint64_t segments) {
+  metrics::global()
+      .counter("yantra_cluster_trimmed_segments_total",
+               "Sealed segments this node, leading the partition, trimmed from its log",
+               {{"partition", std::to_string(partition)}})
+      .inc(segments);
+}
+
 NodeMetrics::NodeMetrics(const ClusterNode& node) : node_(node) {
   collector_ = metrics::global().add_collector([this] { collect(); });
 }

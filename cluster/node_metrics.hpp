@@ -11,6 +11,11 @@
 //   yantra_cluster_partitions_leaderless             partitions with no leader now
 //   yantra_cluster_nodes_live                        live nodes in etcd's view
 //
+// Counted where they happen, declared here (base units):
+//   yantra_cluster_snapshot_transfers_total{partition}       snapshots installed here
+//   yantra_cluster_snapshot_transfer_bytes_total{partition}  their bytes received
+//   yantra_cluster_trimmed_segments_total{partition}         dropped from the chain here
+//
 // The counters and histograms of the data path (commit latency, replicated
 // bytes, leadership changes, recoveries, append groups, follower applies)
 // are kept where they happen; docs/cluster.md lists them all.
@@ -24,6 +29,12 @@
 namespace yantra::cluster {
 
 class ClusterNode;
+
+// A partition snapshot installed on this node (the follower, when the log no
+// longer holds the batches it needs): one transfer of `bytes` chunk bytes.
+void count_snapshot_transfer(uint32_t partition, uint64_t bytes);
+// Segments this node, as the partition's leader, dropped from its chain.
+void count_trimmed_segments(uint32_t partition, uint64_t segments);
 
 class NodeMetrics {
  public:

@@ -167,4 +167,38 @@ Status seal_segment(EtcdClient& etcd, const Layout& layout, uint32_t partition,
                 "segment " + key + " changed since it was read (another recovery sealed it)");
 }
 
+std::vector<SegmentEntry> trimmable(const std::vector<SegmentEntry>& chain, uint64_t point) {
+  std::vector<SegmentEntry> out;
+  // Oldest first, a prefix only: the chain stays contiguous from its start.
+  for (size_t i = 0; i + 1 < chain.size(); ++i) {
+    const SegmentRecord& r = chain[i].record;
+    if (!r.sealed_end || *r.sealed_end > point) break;
+    out.push_back(chain[i]);
+  }
+  return out;
+}
+
+Result<std::vector<SegmentEntry>> trim_chain(EtcdClient& etcd, const Layout& layout,
+                                             uint32_t partition,
+                                             const std::vector<SegmentEntry>& chain, uint64_t point,
+                                             int64_t my_epoch) {
+  std::vector<SegmentEntry> drop = trimmable(chain, point);
+  if (drop.empty()) return drop;
+  TxnRequest txn;
+  txn.compare.push_back(
+      Compare::create_revision_is(layout.leader(partition), Op::kEqual, my_epoch));
+  for (const SegmentEntry& e : drop) {
+    const std::string key = layout.segment(partition, e.record.epoch);
+    txn.compare.push_back(Compare::mod_revision_is(key, Op::kEqual, e.mod_revision));
+    txn.success.push_back(DeleteRequest{key, "", false});
+  }
+  txn.failure.push_back(RangeRequest::single(layout.leader(partition)));
+  auto r = etcd.txn(txn);
+  if (!r.ok()) return r.status();  // unknown outcomes: the caller re-reads the chain
+  if (r->succeeded) return drop;
+  if (Status s = leader_check(layout, partition, my_epoch, range_at(*r, 0)); !s.is_ok()) return s;
+  return Status(ClusterErrc::kSegmentConflict, "partition " + std::to_string(partition) +
+                                                   " segment chain changed since it was read");
+}
+
 }  // namespace yantra::cluster

@@ -18,6 +18,13 @@
 //   racing recoverers: exactly one wins, the other gets kSegmentConflict, or
 //   kFenced when its epoch is no longer the leader's). A record already
 //   sealed is kSegmentConflict naming the recorded end: re-read the chain.
+// - trim_chain: the leader of `my_epoch` drops the oldest records of the
+//   chain (as read) that are sealed with sealed_end <= `point` (every
+//   batch they hold is covered by the replicas' state: invariant 7), never
+//   the newest record (open_segment needs it to check first_lsn). One txn
+//   deletes them, comparing the leader key and each dropped record's
+//   mod_revision (kFenced / kSegmentConflict: re-read the chain). The
+//   chain's first record then says where the log starts.
 // - segments: the chain, oldest epoch first, each record parsed.
 //
 // Blocking etcd calls: cluster threads only (etcd_client.hpp).
@@ -43,6 +50,13 @@ Status open_segment(EtcdClient& etcd, const Layout& layout, uint32_t partition,
                     const SegmentRecord& segment);
 Status seal_segment(EtcdClient& etcd, const Layout& layout, uint32_t partition,
                     int64_t segment_epoch, uint64_t sealed_end, int64_t my_epoch);
+// The records trim_chain() would drop of `chain` at `point` (oldest first).
+std::vector<SegmentEntry> trimmable(const std::vector<SegmentEntry>& chain, uint64_t point);
+// Drops trimmable(chain, point); returns them (none: nothing to do, ok).
+Result<std::vector<SegmentEntry>> trim_chain(EtcdClient& etcd, const Layout& layout,
+                                             uint32_t partition,
+                                             const std::vector<SegmentEntry>& chain, uint64_t point,
+                                             int64_t my_epoch);
 Result<std::vector<SegmentEntry>> segments(EtcdClient& etcd, const Layout& layout,
                                            uint32_t partition);
 

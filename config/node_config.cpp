@@ -89,6 +89,8 @@ Status set_key(NodeConfig& c, const std::string& key, const std::string& value,
     c.advertise_http = value;
   } else if (key == "node_down_grace_ms") {
     return as_u32(c.node_down_grace_ms);
+  } else if (key == "log_trim_interval_ms") {
+    return as_u32(c.log_trim_interval_ms);
   } else {
     return Status(Errc::kInvalidConfig, where + ": unknown key '" + key + "'");
   }
@@ -200,6 +202,7 @@ Result<NodeConfig> apply_env(NodeConfig config, const std::map<std::string, std:
       {"YANTRA_CLUSTER_KEY_FILE", "cluster_key_file"},
       {"YANTRA_ADVERTISE_HTTP", "advertise_http"},
       {"YANTRA_NODE_DOWN_GRACE_MS", "node_down_grace_ms"},
+      {"YANTRA_LOG_TRIM_INTERVAL_MS", "log_trim_interval_ms"},
   };
   for (const auto& [var, key] : kVars) {
     auto it = env.find(var);

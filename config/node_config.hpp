@@ -76,6 +76,9 @@ struct NodeConfig {
   // Config file only (`mcp_servers:` a list of {id, command, args, env,
   // tenants}); no environment variable or flag.
   std::vector<McpStdioServer> mcp_servers;
+  // How often a partition leader trims its log's sealed segments that every
+  // replica's state covers (docs/cluster.md, "Trimming"); 0: never.
+  uint32_t log_trim_interval_ms = 10000;
   bool clustered() const { return !etcd.empty(); }
 };
 

@@ -12,9 +12,10 @@ KeyRange KeyRange::prefix(std::string prefix) {
 }
 
 BoundedIterator::BoundedIterator(const Db& db, rocksdb::ColumnFamilyHandle* cf, KeyRange range,
-                                 SeekMode mode)
+                                 SeekMode mode, const rocksdb::Snapshot* snapshot)
     : range_(std::move(range)), lower_(range_.lower), upper_(range_.upper) {
   rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
   if (!range_.lower.empty()) ro.iterate_lower_bound = &lower_;
   if (!range_.upper.empty()) ro.iterate_upper_bound = &upper_;
   ro.prefix_same_as_start = mode == SeekMode::kSamePrefix;

@@ -55,8 +55,11 @@ enum class SeekMode {
 class BoundedIterator {
  public:
   // Not positioned yet: call seek_to_first(), seek_to_last() or seek().
+  // `snapshot` (optional) pins the view the iterator reads: a partition
+  // snapshot's export (partition_snapshot.hpp) reads every column family at
+  // one point, one bounded iterator per chunk.
   BoundedIterator(const Db& db, rocksdb::ColumnFamilyHandle* cf, KeyRange range,
-                  SeekMode mode = SeekMode::kDefault);
+                  SeekMode mode = SeekMode::kDefault, const rocksdb::Snapshot* snapshot = nullptr);
   ~BoundedIterator();
   // The ReadOptions point into this object: it cannot move.
   BoundedIterator(const BoundedIterator&) = delete;

@@ -208,6 +208,35 @@ TEST_F(LogServerTest, ReadsAreBoundedAndRepairAndTruncateFollowTheStore) {
   EXPECT_EQ(ask(info).value().code(), "not_found");
 }
 
+// A trim seals a copy that never heard the seal, deletes its batches and
+// says so; the trimmed copy still fences its old writer; trimming again is
+// fine.
+TEST_F(LogServerTest, ATrimSealsAndDeletesTheSegmentsBatches) {
+  ASSERT_EQ(ask(append(6, 3, 1, {"b1", "b2", "b3"})).value().code(), "");
+  v1::LogRequest trim;
+  trim.mutable_trim()->set_partition(6);
+  trim.mutable_trim()->set_segment(3);
+  trim.mutable_trim()->set_sealing_epoch(9);
+  auto r = ask(trim);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().code(), "") << r.value().message();
+  EXPECT_TRUE(r.value().trimmed());
+  EXPECT_TRUE(r.value().sealed());
+  auto held = store_->segments().info(6, 3);
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held.value().trimmed);
+  v1::LogRequest read;
+  read.mutable_read()->set_partition(6);
+  read.mutable_read()->set_segment(3);
+  read.mutable_read()->set_from_lsn(1);
+  read.mutable_read()->set_to_lsn(3);
+  EXPECT_EQ(ask(read).value().code(), "segment_trimmed");
+  EXPECT_EQ(ask(append(6, 3, 4, {"b4"})).value().code(), "segment_sealed");
+  r = ask(trim);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.value().trimmed());
+}
+
 TEST_F(LogServerTest, AppendsOfOnePartitionAreWrittenInArrivalOrder) {
   // A leader pipelines: 200 single-batch appends sent without waiting. The
   // workers must write them in the order they arrived, or a later lsn

@@ -505,6 +505,55 @@ TEST_F(MembershipTest, FencedSegmentWritesOfADeposedLeader) {
   EXPECT_EQ((*chain)[1].record, second);
 }
 
+// Trimming the chain: only sealed records at or below the point, oldest
+// first, never the newest; fenced by the leader key; a record changed since
+// it was read is a conflict.
+TEST_F(MembershipTest, TrimmingTheChainIsFencedAndKeepsTheNewestRecord) {
+  auto a =
+      start_node("a", etcd_->endpoints(), layout_, {0}, {0}, milliseconds(1000), milliseconds(200));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(eventually([&] { return a->led() == 1; }, milliseconds(3000)));
+  const int64_t e1 = *a->leadership->my_epoch(0);
+  ASSERT_TRUE(open_segment(*a->client, layout_, 0, {e1, "a", {"a"}, 1, std::nullopt}).is_ok());
+  ASSERT_TRUE(seal_segment(*a->client, layout_, 0, e1, 7, e1).is_ok());
+  // Another epoch of the same leader (re-elected) on top.
+  ASSERT_TRUE(a->leadership->resign(0).is_ok());
+  ASSERT_TRUE(eventually([&] { return a->leadership->my_epoch(0).value_or(e1) != e1; },
+                         milliseconds(3000)));
+  const int64_t e2 = *a->leadership->my_epoch(0);
+  ASSERT_TRUE(open_segment(*a->client, layout_, 0, {e2, "a", {"a"}, 8, std::nullopt}).is_ok());
+  ASSERT_TRUE(seal_segment(*a->client, layout_, 0, e2, 12, e2).is_ok());
+
+  auto chain = segments(*client_, layout_, 0);
+  ASSERT_TRUE(chain.ok() && chain->size() == 2);
+  // Below the first sealed end: nothing; the newest record is never dropped.
+  EXPECT_TRUE(trimmable(*chain, 6).empty());
+  EXPECT_EQ(trimmable(*chain, 100).size(), 1u);
+  // A stale epoch is fenced and drops nothing.
+  auto fenced = trim_chain(*a->client, layout_, 0, *chain, 7, e1);
+  EXPECT_TRUE(fenced.status().is(ClusterErrc::kFenced)) << fenced.status().to_string();
+  // A record changed since the chain was read: a conflict.
+  std::vector<SegmentEntry> stale = *chain;
+  stale[0].mod_revision -= 1;
+  auto conflict = trim_chain(*a->client, layout_, 0, stale, 7, e2);
+  EXPECT_TRUE(conflict.status().is(ClusterErrc::kSegmentConflict)) << conflict.status().to_string();
+  ASSERT_EQ(segments(*client_, layout_, 0)->size(), 2u);
+  // The leader drops the first record; the chain now starts at 8.
+  auto dropped = trim_chain(*a->client, layout_, 0, *chain, 100, e2);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().to_string();
+  ASSERT_EQ(dropped->size(), 1u);
+  EXPECT_EQ((*dropped)[0].record.epoch, e1);
+  auto after = segments(*client_, layout_, 0);
+  ASSERT_TRUE(after.ok() && after->size() == 1);
+  EXPECT_EQ((*after)[0].record.first_lsn, 8u);
+  // The next segment still opens on top of the kept one.
+  ASSERT_TRUE(a->leadership->resign(0).is_ok());
+  ASSERT_TRUE(eventually([&] { return a->leadership->my_epoch(0).value_or(e2) != e2; },
+                         milliseconds(3000)));
+  const int64_t e3 = *a->leadership->my_epoch(0);
+  EXPECT_TRUE(open_segment(*a->client, layout_, 0, {e3, "a", {"a"}, 13, std::nullopt}).is_ok());
+}
+
 TEST_F(MembershipTest, RacingSealsExactlyOneWins) {
   constexpr uint32_t kRounds = 20;
   auto a =
