@@ -105,7 +105,11 @@ TEST(ClusterTrim, ATrimmedPartitionReachesANewReplicaAsASnapshot) {
   ASSERT_TRUE(cluster.add_node(&error)) << error;
   const size_t n4 = cluster.size() - 1;
   const std::string id4 = cluster.id(n4);
-  d = cluster.describe(0);
+  // The partition may be between leaders for a moment (the move above).
+  ASSERT_TRUE(eventually(20s, [&] {
+    d = cluster.describe(0);
+    return d.is_object() && d["partitions"][0]["leader"].is_string();
+  })) << d.dump();
   const std::string leader = d["partitions"][0]["leader"];
   std::vector<std::string> want{leader};
   for (const auto& n : d["partitions"][0]["placement"]["replicas"]) {
