@@ -11,6 +11,9 @@
 //   policy refusal fail the step with their codes.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "actors/engine.hpp"
 #include "actors/http_tool.hpp"
 #include "actors/tool_registry.hpp"
@@ -394,6 +397,65 @@ TEST_F(EngineFixture, ToolRegistrationsDriveTheirKindsHandler) {
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->front().updated_ms, 7);
+}
+
+// A tenant tool whose call blocks until it is cancelled (or 10 s pass).
+class BlockingTool final : public Tool {
+ public:
+  ToolSpec spec() const override { return ToolSpec{"w:block", {ActionSpec("wait")}}; }
+  ToolResult invoke(const ToolCall& call) override {
+    std::unique_lock lock(mu_);
+    started_ = call.idempotency_key;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10),
+                 [&] { return cancelled_ == call.idempotency_key; });
+    return ToolResult::success(json::object());
+  }
+  void cancel(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    cancelled_ = key;
+    cv_.notify_all();
+  }
+  std::string wait_started() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !started_.empty(); });
+    return started_;
+  }
+  std::string wait_cancelled() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !cancelled_.empty(); });
+    return cancelled_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string started_;
+  std::string cancelled_;
+};
+
+// Cancelling an execution asks its tenant tool's call in flight to stop
+// (an MCP server gets notifications/cancelled), with that call's key.
+TEST_F(EngineFixture, CancellingAnExecutionCancelsItsToolCallInFlight) {
+  auto tool = std::make_shared<BlockingTool>();
+  ASSERT_TRUE(engine->add_tool("t1", tool).is_ok());
+  ASSERT_TRUE(engine
+                  ->put_flow("t1", J(R"({"id":"blk","steps":[{"id":"a","type":"action",
+      "config":{"tool_id":"w:block","action":"wait"}}]})"))
+                  .ok());
+  RunRequest r;
+  r.tenant = "t1";
+  r.flow_id = "blk";
+  auto id = engine->start_sync(std::move(r));
+  ASSERT_TRUE(id.ok()) << id.status().to_string();
+  const std::string key = tool->wait_started();
+  ASSERT_FALSE(key.empty()) << "the tool was never called";
+  EXPECT_EQ(key.rfind(id.value() + "/", 0), 0u) << key;
+  ASSERT_TRUE(engine->cancel(id.value(), "test").is_ok());
+  EXPECT_EQ(tool->wait_cancelled(), key) << "the call in flight was not asked to stop";
+  auto done = engine->wait(id.value(), std::chrono::seconds(10));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->status, "cancelled");
 }
 
 TEST_F(EngineFixture, ARunTimePolicyRefusalFailsTheStep) {
