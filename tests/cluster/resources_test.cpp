@@ -541,9 +541,14 @@ TEST_F(ResourcesTest, ToolRegistrationsReachEveryNodeAndTheirHandlers) {
   w1.definition = json{{"v", 2}};
   ASSERT_TRUE(sync_status([&](auto done) { b_->admin->put_tool_registration(w1, done); }).is_ok());
   ASSERT_TRUE(eventually([&] { return has(seen_b, "default/w1", 2); }, 1s));
-  auto on_a = a_->admin->find_tool_registration("default", "worker", "w1");
-  ASSERT_TRUE(on_a.ok() && on_a.value());
-  EXPECT_EQ(on_a.value()->definition.value("v", 0), 2);
+  // B's put was answered once B installed it; A's mirror follows within 1 s.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto on_a = a_->admin->find_tool_registration("default", "worker", "w1");
+        return on_a.ok() && on_a.value() && on_a.value()->definition.value("v", 0) == 2;
+      },
+      1s))
+      << "a registration rewritten through B never reached A";
 
   // Bad input is refused before etcd; an unknown one is not_found.
   ToolRegistration bad{"default", "worker", "w2", json::array(), 0};
