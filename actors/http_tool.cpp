@@ -88,18 +88,6 @@ std::string upper(std::string_view s) {
   return ascii_upper(s);
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (!std::isalnum(c) &&
-        std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool is_ip_literal(const std::string& host) {
   beast::error_code ec;
   asio::ip::make_address(host, ec);
@@ -312,7 +300,7 @@ std::string parse_request(const ToolCall& call, const HttpToolOptions& opts, Req
   if (p.contains("headers") && !p["headers"].is_null()) {
     if (!p["headers"].is_object()) return "headers must be an object of strings";
     for (const auto& [k, v] : p["headers"].items()) {
-      if (!is_token(k)) return "invalid header name '" + k + "'";
+      if (!is_http_token(k)) return "invalid header name '" + k + "'";
       const std::string n = lower(k);
       if (n == "content-length" || n == "transfer-encoding") {
         return "header '" + k + "' is computed by the tool and cannot be set";

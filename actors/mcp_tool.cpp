@@ -23,6 +23,7 @@
 #include "actors/engine.hpp"
 #include "base/encoding.hpp"
 #include "base/errc.hpp"
+#include "base/text.hpp"
 #include "base/thread_name.hpp"
 #include "base/time.hpp"
 #include "mcp/client.hpp"
@@ -46,15 +47,7 @@ bool valid_server_id(std::string_view s) {
 }
 
 bool valid_header_name(std::string_view s) {
-  if (s.empty() || s.size() > 256) return false;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (!std::isalnum(c) &&
-        std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
+  return s.size() <= 256 && is_http_token(s);
 }
 
 bool valid_header_value(std::string_view s) {

@@ -27,6 +27,7 @@
 #include "api/request_target.hpp"
 #include "api/services.hpp"
 #include "base/metrics.hpp"
+#include "base/text.hpp"
 #include "base/time.hpp"
 #include "runtime/ids.hpp"
 #include "yantra/v1/forward.pb.h"
@@ -74,14 +75,7 @@ bool hop_by_hop(const std::string& name) {
 }
 
 bool is_token(const std::string& s) {
-  if (s.empty() || s.size() > 256) return false;
-  for (unsigned char c : s) {
-    const bool ok =
-        std::isalnum(c) ||
-        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
+  return s.size() <= 256 && is_http_token(s);
 }
 
 // A field value that cannot split a message: no CR, LF or NUL.

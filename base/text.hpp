@@ -38,4 +38,19 @@ inline bool ascii_starts_with_ci(std::string_view s, std::string_view prefix) {
   return true;
 }
 
+// Whether `s` is an HTTP token (RFC 9110 5.6.2: a method or header field
+// name): one or more of ALPHA, DIGIT and !#$%&'*+-.^_`|~. Callers add their
+// own length bound.
+inline bool is_http_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s) {
+    const bool alnum =
+        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace yantra
